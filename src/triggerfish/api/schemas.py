@@ -1,0 +1,223 @@
+"""The wire protocol: JSON bodies of the HTTP API under ``/api/v1``.
+
+Endpoints (all JSON; errors are ``{"error": {"code", "message", "field"?}}`` with a 4xx/5xx):
+
+Users and tools
+  POST /api/v1/jobs                      body: list of job dicts, or {"jobs": [...]}
+                                         -> 201 SubmitResponse
+  GET  /api/v1/jobs?status=&pgrp=&label=&user=&name=&limit=&offset=
+                                         -> {"jobs": [JobSummary]}
+  GET  /api/v1/jobs/{id}?agenda=true     -> JobDetail (summary + fields + subjobs + agenda)
+  GET  /api/v1/jobs/{id}/work/{name}     -> WorkInfo
+  POST /api/v1/control                   body: ControlRequest -> ControlResponse
+       (also POST /api/v1/jobs/{id}/{action}, body {} or {"fields": {...}} for modify)
+  GET  /api/v1/hosts                     -> {"hosts": [HostInfo]}
+  GET  /api/v1/events?after=SEQ&limit=N&job=ID&wait=SECONDS -> {"events": [EventInfo], "last": SEQ}
+  GET  /api/v1/jobs/{id}/work/{name}/log?stream=stdout|stderr  -> text/plain
+  GET  /api/v1/jobs/{id}/subjobs/{subid}/log?stream=...        -> text/plain (cmdline jobs)
+
+Workers
+  POST /api/v1/workers/register          RegisterRequest -> RegisterResponse
+  POST /api/v1/workers/{host}/pull       PullRequest -> PullResponse     (long poll; heartbeat)
+  POST /api/v1/workers/{host}/report     ReportRequest -> ReportResponse
+  POST /api/v1/workers/{host}/log        LogChunk -> {}
+
+Targets of control verbs: ``"12"`` (job), ``"12.0"`` (instance 0 of job 12), ``"12:NAME"``
+(work item NAME of job 12).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Action = Literal["kill", "block", "unblock", "retry", "requeue", "remove", "modify"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- users and tools
+
+
+class SubmittedJob(BaseModel):
+    id: int
+    label: str
+    pgrp: int
+    status: str
+    name: str
+
+
+class SubmitResponse(BaseModel):
+    jobs: list[SubmittedJob]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class JobSummary(BaseModel):
+    id: int
+    name: str
+    label: str
+    pgrp: int
+    pid: int | None
+    user: str
+    priority: int
+    status: str
+    prototype: str
+    cpus: int
+    reason: str = ""
+    todo: int = 0  # number of agenda items
+    todotally: dict[str, int] = Field(default_factory=dict)
+    timesubmit: float | None = None
+    timestart: float | None = None
+    timecomplete: float | None = None
+
+
+class SubjobInfo(BaseModel):
+    id: str  # "J.S"
+    subid: int
+    status: str
+    host: str | None = None
+    retry: int = 0
+    work: str | None = None  # the item it is running
+    timestart: float | None = None
+    timecomplete: float | None = None
+
+
+class WorkInfo(BaseModel):
+    id: str  # "J:NAME"
+    job: int
+    name: str
+    seq: int
+    status: str
+    subid: int | None = None
+    host: str | None = None
+    retry: int = 0
+    exit_code: int | None = None
+    result: dict[str, Any] = Field(default_factory=dict)
+    timestart: float | None = None
+    timecomplete: float | None = None
+
+
+class JobDetail(JobSummary):
+    package: dict[str, Any] = Field(default_factory=dict)
+    fields: dict[str, Any] = Field(default_factory=dict)  # the rest of the submitted job dict
+    subjobs: list[SubjobInfo] = Field(default_factory=list)
+    agenda: list[WorkInfo] = Field(default_factory=list)
+
+
+class ControlRequest(Strict):
+    action: Action
+    targets: list[str] = Field(min_length=1)
+    fields: dict[str, Any] = Field(default_factory=dict)  # for modify
+
+
+class ControlResult(BaseModel):
+    target: str
+    status: str  # the target's status after the action ("removed" for remove)
+
+
+class ControlResponse(BaseModel):
+    results: list[ControlResult]
+
+
+class HostInfo(BaseModel):
+    name: str
+    state: str
+    slots: int
+    used: int = 0
+    properties: dict[str, Any] = Field(default_factory=dict)
+    groups: list[str] = Field(default_factory=list)
+    cluster: str | None = None
+    last_seen: float | None = None
+    registered: float | None = None
+
+
+class EventInfo(BaseModel):
+    seq: int
+    time: float
+    name: str
+    type: str
+    job: int | None = None
+    subid: int | None = None
+    work: str | None = None
+    host: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventsResponse(BaseModel):
+    events: list[EventInfo]
+    last: int
+
+
+# ---------------------------------------------------------------- workers
+
+
+class RegisterRequest(Strict):
+    name: str = Field(min_length=1, max_length=255)
+    slots: int = Field(ge=1, le=4096)
+    groups: list[str] = Field(default_factory=list)
+    cluster: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)  # os, cores, memory, gpus, ...
+
+
+class RegisterResponse(BaseModel):
+    host: str
+    session: str  # sent back with every pull/report; a new session voids the old one's work
+    heartbeat: float  # seconds between pulls when idle (the long-poll wait)
+    host_timeout: float
+
+
+class Assignment(BaseModel):
+    """One unit of work handed to a worker: an agenda item, or a whole instance (cmdline)."""
+
+    token: str  # the attempt's token; reports must carry it
+    job: int
+    subid: int
+    work: str | None  # agenda item name; None for cmdline jobs without agenda
+    pgrp: int
+    name: str  # job name
+    prototype: str
+    package: dict[str, Any]
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    frame_start: int | None = None
+    frame_end: int | None = None
+    frame_step: int | None = None
+
+
+class PullRequest(Strict):
+    session: str
+    running: list[str] = Field(default_factory=list)  # tokens the worker runs or has not yet had acknowledged
+    wait: float = Field(default=10.0, ge=0, le=60)  # long-poll: seconds to wait for work
+
+
+class PullResponse(BaseModel):
+    assignments: list[Assignment] = Field(default_factory=list)
+    cancel: list[str] = Field(default_factory=list)  # tokens to stop now (kill the process group)
+
+
+class Report(Strict):
+    token: str
+    status: Literal["complete", "failed"]
+    exit_code: int | None = None
+    result: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None  # e.g. "command not found", "killed by signal 9"
+
+
+class ReportRequest(Strict):
+    session: str
+    reports: list[Report] = Field(min_length=1)
+
+
+class ReportResponse(BaseModel):
+    accepted: list[str] = Field(default_factory=list)
+    ignored: list[str] = Field(default_factory=list)  # stale tokens: late reports of lost attempts
+
+
+class LogChunk(Strict):
+    session: str
+    token: str
+    stream: Literal["stdout", "stderr"]
+    data: str

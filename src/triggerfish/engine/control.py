@@ -1,0 +1,350 @@
+"""Control verbs on jobs (``12``), instances (``12.0``) and work items (``12:NAME``).
+
+Every target of a request is checked before any is changed: a request with one bad target
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+
+from triggerfish.api import schemas as s
+from triggerfish.engine.objects import JobRT, SubRT, WorkRT
+from triggerfish.engine.state import State
+from triggerfish.engine.workers import drop
+from triggerfish.errors import Conflict, NotFound, ValidationError
+from triggerfish.model.jobspec import JobSpec
+from triggerfish.model.status import TERMINAL
+
+_TARGET = re.compile(r"^\s*(\d+)\s*(?:([.:])(.*))?$")
+MODIFIABLE = frozenset(
+    {"name", "label", "priority", "cpus", "hosts", "omithosts", "groups", "omitgroups",
+     "cluster", "retrywork", "retrywork_delay", "retrysubjob", "env", "cwd", "mailaddress",
+     "notes", "data"}
+)  # fmt: skip
+
+
+@dataclass
+class Target:
+    text: str
+    job: JobRT
+    sub: SubRT | None = None
+    work: WorkRT | None = None
+
+
+def resolve(state: State, text: str) -> Target:
+    m = _TARGET.match(text)
+    if m is None:
+        raise ValidationError(
+            f"target {text!r}: expected JOB, JOB.SUBID or JOB:WORKNAME", field="targets"
+        )
+    job_id = int(m.group(1))
+    try:
+        job = state.job(job_id)
+    except NotFound:
+        raise NotFound(f"target {text!r}: job {job_id} does not exist", field="targets") from None
+    sep, rest = m.group(2), m.group(3)
+    if sep == ".":
+        if not rest or not rest.isdigit() or int(rest) not in job.subs:
+            raise NotFound(f"target {text!r}: job {job_id} has no instance {rest!r}",
+                           field="targets")
+        return Target(text, job, sub=job.subs[int(rest)])
+    if sep == ":":
+        w = job.work.get(rest or "")
+        if w is None:
+            raise NotFound(f"target {text!r}: job {job_id} has no work item {rest!r}",
+                           field="targets")
+        return Target(text, job, work=w)
+    return Target(text, job)
+
+
+def _stop(state: State, job: JobRT, token: str | None) -> None:
+    if token and token in state.attempts:
+        drop(state, state.attempts[token])
+
+
+# ---------------------------------------------------------------- checks (no changes)
+
+
+def _check(action: str, t: Target) -> str | None:
+    """Why ``action`` makes no sense for ``t`` now, or None when it does."""
+    if t.work is not None:
+        st = t.work.status
+        return {
+            "kill": "it has already ended" if st in TERMINAL else None,
+            "block": "it has already ended" if st in TERMINAL or st == "blocked" else None,
+            "unblock": None if st == "blocked" else f"it is {st}, not blocked",
+            "retry": None if st in TERMINAL else f"it is {st}; only ended work can be retried",
+            "requeue": None if st in TERMINAL else f"it is {st}; only ended work can be requeued",
+            "remove": "work items cannot be removed; remove the job",
+            "modify": "work items cannot be modified",
+        }[action]
+    if t.sub is not None:
+        st = t.sub.status
+        return {
+            "kill": "it has already ended" if st in TERMINAL else None,
+            "block": None if st in ("pending", "running", "retrying") else f"it is {st}",
+            "unblock": None if st == "blocked" else f"it is {st}, not blocked",
+            "retry": None if st in TERMINAL else f"it is {st}; only ended instances can be retried",
+            "requeue": None if st in TERMINAL else f"it is {st}",
+            "remove": "instances cannot be removed; modify the job's cpus",
+            "modify": "instances cannot be modified; modify the job",
+        }[action]
+    st = t.job.status
+    ended = [w for w in t.job.work.values() if w.status in ("failed", "killed")] if t.job.work \
+        else [x for x in t.job.subs.values() if x.status in ("failed", "killed")]
+    return {
+        "kill": f"it has already ended ({st})" if st in TERMINAL else None,
+        "block": None if st in ("pending", "running", "waiting", "suspended") else f"it is {st}",
+        "unblock": None if st == "blocked" else f"it is {st}, not blocked",
+        "retry": None if st in TERMINAL or ended else f"it is {st} and has no failed or killed work",
+        "requeue": None if st in TERMINAL or ended else f"it is {st} and has no ended work",
+        "remove": None,
+        "modify": None,
+    }[action]
+
+
+# ---------------------------------------------------------------- job verbs
+
+
+def _job_kill(state: State, job: JobRT, _f: dict[str, Any]) -> str:
+    for w in job.work.values():
+        if w.status == "running":
+            _stop(state, job, w.token)
+            state.set_work(job, w, "killed")
+        elif w.status not in TERMINAL:
+            state.set_work(job, w, "killed", quiet=True)
+    for sub in job.subs.values():
+        if sub.status not in TERMINAL:
+            _stop(state, job, sub.token)
+            sub.work = None
+            state.set_sub(job, sub, "killed", quiet=bool(job.work))
+    state.set_job(job, "killed")
+    return job.status
+
+
+def _interrupt(state: State, job: JobRT) -> None:
+    """Running work of ``job`` goes back to pending; its attempts are cancelled."""
+    for w in job.work.values():
+        if w.status == "running":
+            _stop(state, job, w.token)
+            w.token = None
+            state.set_work(job, w, "pending", data={"reason": "interrupted"})
+    for sub in job.subs.values():
+        if sub.status == "running":
+            _stop(state, job, sub.token)
+            sub.token = None
+            sub.work = None
+            state.set_sub(job, sub, "pending", quiet=bool(job.work))
+
+
+def _job_block(state: State, job: JobRT, _f: dict[str, Any]) -> str:
+    _interrupt(state, job)
+    state.set_job(job, "blocked")
+    return job.status
+
+
+def _release(state: State, job: JobRT) -> None:
+    job.status = "pending"
+    state.touch_job(job)
+    for sub in job.subs.values():
+        if sub.status in TERMINAL and (job.work or sub.status != "complete"):
+            state.set_sub(job, sub, "pending", quiet=bool(job.work))
+    state.derive(job)
+    if job.status == "pending":
+        state.emit("pending", "job", job=job.id)
+
+
+def _job_unblock(state: State, job: JobRT, _f: dict[str, Any]) -> str:
+    _release(state, job)
+    return job.status
+
+
+def _job_retry(state: State, job: JobRT, _f: dict[str, Any]) -> str:
+    redo_all = job.status == "complete"
+    for w in job.work.values():
+        if w.status in ("failed", "killed") or (redo_all and w.status == "complete"):
+            state.set_work(job, w, "pending")
+    for sub in job.subs.values():
+        if sub.status in ("failed", "killed") or (redo_all and sub.status == "complete"):
+            state.set_sub(job, sub, "pending", quiet=bool(job.work))
+    if job.status in TERMINAL or job.status == "killed":
+        _release(state, job)
+    else:
+        state.derive(job)
+    return job.status
+
+
+def _job_requeue(state: State, job: JobRT, _f: dict[str, Any]) -> str:
+    for w in job.work.values():
+        if w.status in TERMINAL:
+            state.set_work(job, w, "blocked")
+    for sub in job.subs.values():
+        if sub.status in TERMINAL:
+            state.set_sub(job, sub, "pending" if job.work else "blocked", quiet=bool(job.work))
+    if job.status in TERMINAL:
+        job.timecomplete = None
+        state.set_job(job, "blocked")
+    else:
+        state.derive(job)
+    return job.status
+
+
+def _job_remove(state: State, job: JobRT, _f: dict[str, Any]) -> str:
+    for w in job.work.values():
+        if w.status == "running":
+            _stop(state, job, w.token)
+    for sub in job.subs.values():
+        _stop(state, job, sub.token)
+    state.jobs.pop(job.id, None)
+    state.runnable.discard(job.id)
+    state.reorder()
+    state.removed.append(job.id)
+    labels = state.labels_added.get(job.pgrp)
+    if labels is not None:
+        labels.discard(job.label)
+    state.emit("removed", "job", job=job.id, data={"label": job.label, "pgrp": job.pgrp})
+    return "removed"
+
+
+def _job_modify(state: State, job: JobRT, fields: dict[str, Any]) -> str:
+    changes = _validated_changes(state, job, fields)
+    for key, value in changes.items():
+        if key in ("name", "label", "priority"):
+            setattr(job, key, value)
+        elif key == "cpus":
+            _set_cpus(state, job, value)
+        else:
+            job.fields[key] = value
+    if "label" in changes:
+        state.labels_added.setdefault(job.pgrp, set()).add(job.label)
+    job.fields = dict(job.fields)
+    state.reorder()
+    state.touch_job(job)
+    state.work_available = True
+    state.emit("modified", "job", job=job.id, data={"fields": sorted(changes)})
+    state.update_runnable(job)
+    return job.status
+
+
+def _validated_changes(state: State, job: JobRT, fields: dict[str, Any]) -> dict[str, Any]:
+    if not fields:
+        raise ValidationError("fields: nothing to modify", field="fields")
+    for key in fields:
+        if key not in MODIFIABLE:
+            raise ValidationError(f"fields.{key}: cannot be modified", field=f"fields.{key}")
+    current = {k: v for k, v in job.fields.items() if k in MODIFIABLE}
+    current.update(name=job.name, label=job.label, priority=job.priority, cpus=job.cpus)
+    try:
+        spec = JobSpec.model_validate({**current, **fields})
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ValidationError(f"fields.{loc}: {msg}", field=f"fields.{loc}") from None
+    out = {k: getattr(spec, k) for k in fields}
+    if "label" in out and out["label"] != job.label:
+        known = state.store.pgrp_labels(job.pgrp) or set()
+        if out["label"] in known | state.labels_added.get(job.pgrp, set()):
+            raise ValidationError(f"fields.label: {out['label']!r} is already used in pgrp "
+                                  f"{job.pgrp}", field="fields.label")
+    return out
+
+
+def _set_cpus(state: State, job: JobRT, cpus: int) -> None:
+    old = job.cpus
+    job.cpus = cpus
+    for subid in range(old, cpus):
+        if subid not in job.subs:
+            sub = SubRT(job.id, subid)
+            job.subs[subid] = sub
+            if not job.work:
+                job.tally["pending"] += 1
+            state.new_subs[(job.id, subid)] = sub
+    for subid in [i for i in job.subs if i >= cpus]:
+        sub = job.subs[subid]
+        if sub.status != "running":
+            if not job.work:
+                job.tally[sub.status] -= 1
+            del job.subs[subid]
+            if state.new_subs.pop((job.id, subid), None) is None:
+                state.dirty_subs.pop((job.id, subid), None)
+                state.ch.sub_deletes.append((job.id, subid))
+
+
+JOB_VERBS: dict[str, Callable[[State, JobRT, dict[str, Any]], str]] = {
+    "kill": _job_kill, "block": _job_block, "unblock": _job_unblock, "retry": _job_retry,
+    "requeue": _job_requeue, "remove": _job_remove, "modify": _job_modify,
+}  # fmt: skip
+
+
+# ---------------------------------------------------------------- instance and work verbs
+
+
+def _sub_verb(state: State, action: str, job: JobRT, sub: SubRT) -> str:
+    if action in ("kill", "block"):
+        item = job.work.get(sub.work) if sub.work else None
+        if item is not None and item.status == "running":
+            _stop(state, job, item.token)
+            item.token = None
+            state.set_work(job, item, "pending", data={"reason": f"instance {action}ed"})
+        _stop(state, job, sub.token)
+        sub.work = None
+        sub.token = None
+        state.set_sub(job, sub, "killed" if action == "kill" else "blocked")
+    elif action in ("unblock", "retry"):
+        state.set_sub(job, sub, "pending")
+        if job.status in TERMINAL and not job.work:
+            _release(state, job)
+    elif action == "requeue":
+        state.set_sub(job, sub, "blocked")
+        if job.status in TERMINAL:
+            job.status = "pending"
+    state.derive(job)
+    return sub.status
+
+
+def _work_verb(state: State, action: str, job: JobRT, w: WorkRT) -> str:
+    if action in ("kill", "block") and w.status == "running":
+        _stop(state, job, w.token)
+        sub = job.subs.get(w.subid) if w.subid is not None else None
+        if sub is not None and sub.work == w.name:
+            sub.work = None
+            state.set_sub(job, sub, "pending", quiet=True)
+        w.token = None
+    new = {"kill": "killed", "block": "blocked", "unblock": "pending", "retry": "pending",
+           "requeue": "blocked"}[action]
+    state.set_work(job, w, new)
+    if new in ("pending", "blocked") and job.status in TERMINAL:
+        _release(state, job)
+    else:
+        state.derive(job)
+    return w.status
+
+
+def control(state: State, req: s.ControlRequest) -> s.ControlResponse:
+    targets = [resolve(state, text) for text in req.targets]
+    if req.action == "modify" and any(t.sub or t.work for t in targets):
+        raise ValidationError("modify: only jobs can be modified", field="targets")
+    for t in targets:
+        why = _check(req.action, t)
+        if why is not None:
+            raise Conflict(f"cannot {req.action} {t.text}: {why}", field="targets")
+    if req.action == "modify":
+        for t in targets:
+            _validated_changes(state, t.job, req.fields)
+    results = []
+    for t in targets:
+        if t.work is not None:
+            status = _work_verb(state, req.action, t.job, t.work)
+        elif t.sub is not None:
+            status = _sub_verb(state, req.action, t.job, t.sub)
+        else:
+            status = JOB_VERBS[req.action](state, t.job, req.fields)
+        results.append(s.ControlResult(target=t.text, status=status))
+    return s.ControlResponse(results=results)

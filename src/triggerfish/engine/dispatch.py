@@ -1,0 +1,81 @@
+"""Dispatch: which work a host gets. Priority then job id; placement; instances run items in series."""
+
+from __future__ import annotations
+
+import secrets
+
+from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
+from triggerfish.engine.state import State
+
+
+def _start(state: State, host: HostRT, job: JobRT, sub: SubRT, item: WorkRT | None) -> Attempt:
+    token = secrets.token_hex(8)
+    a = Attempt(token, host.name, job.id, sub.subid, item.name if item else None)
+    state.attempts[token] = a
+    host.attempts[token] = a
+    now = state.now
+    state.emit("assigned", "host", job=job.id, subid=sub.subid,
+               work=item.name if item else None, host=host.name)
+    if sub.status != "running":
+        sub.host = host.name
+        if sub.timestart is None:
+            sub.timestart = now
+        sub.timecomplete = None
+        state.set_sub(job, sub, "running")
+    sub.host = host.name
+    sub.token = token if item is None else None
+    sub.work = item.name if item else None
+    state.touch_sub(job, sub)
+    if item is not None:
+        item.subid = sub.subid
+        item.host = host.name
+        item.token = token
+        item.timestart = now
+        item.timecomplete = None
+        item.exit_code = None
+        state.set_work(job, item, "running")
+    if job.timestart is None:
+        job.timestart = now
+    state.derive(job)
+    return a
+
+
+def start_next(state: State, host: HostRT, job: JobRT, sub: SubRT) -> Attempt | None:
+    """The next item of ``job`` for instance ``sub`` on ``host``, if there is one."""
+    if job.status not in ("pending", "running") or sub.subid >= job.cpus:
+        return None
+    if host.state != "active" or host.free <= 0 or not job.eligible(host):
+        return None
+    item = job.pop_pending()
+    if item is None:
+        return None
+    return _start(state, host, job, sub, item)
+
+
+def dispatch(state: State, host: HostRT) -> list[Attempt]:
+    """Fill the host's free slots with the most urgent eligible work."""
+    out: list[Attempt] = []
+    if host.state != "active":
+        return out
+    free = host.free
+    if free <= 0 or not state.runnable:
+        return out
+    for job in list(state.ordered_runnable()):
+        if free <= 0:
+            break
+        if not job.eligible(host):
+            continue
+        while free > 0:
+            sub = job.idle_sub()
+            if sub is None:
+                break
+            if job.work:
+                item = job.pop_pending()
+                if item is None:
+                    break
+                out.append(_start(state, host, job, sub, item))
+            else:
+                out.append(_start(state, host, job, sub, None))
+            free -= 1
+        state.update_runnable(job)
+    return out

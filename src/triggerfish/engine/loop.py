@@ -1,0 +1,205 @@
+"""The single-writer command loop with group commit.
+
+Commands from any thread are queued; the engine thread takes every command waiting, applies
+them in order to its in-memory state, and writes what they changed in one transaction. Only after
+the commit are the callers answered and the listeners (long polls) woken: nothing is
+acknowledged that is not durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from triggerfish.engine import workers
+from triggerfish.engine.state import State
+from triggerfish.errors import StoreError, TriggerfishError
+from triggerfish.store.store import Store
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_BATCH = 2000
+HOST_CHECK_EVERY = 0.5
+HOST_FLUSH_EVERY = 10.0
+
+
+@dataclass
+class Wakeup:
+    """What a commit made possible, for the server to wake long polls."""
+
+    hosts: set[str] = field(default_factory=set)
+    work_available: bool = False
+    event_seq: int = 0
+
+
+class Engine:
+    def __init__(self, store: Store, *, host_timeout: float = 30.0) -> None:
+        self.store = store
+        self.state = State(store, host_timeout)
+        self.host_timeout = host_timeout
+        self._queue: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]] | None]
+        self._queue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._listeners: list[Callable[[Wakeup], None]] = []
+        self._stopping = False
+        self.batches = 0
+        self.commands = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.state.load()
+        self._thread = threading.Thread(target=self._run, name="triggerfish-engine", daemon=True)
+        self._thread.start()
+        logger.info("engine started", extra={"action": "engine.start",
+                                             "jobs": len(self.state.jobs)})
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def listen(self, fn: Callable[[Wakeup], None]) -> None:
+        self._listeners.append(fn)
+
+    # ------------------------------------------------------------------ calls
+
+    def call(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Queue ``fn(state, *args)``; the future resolves after the commit."""
+        fut: Future[T] = Future()
+        if self._stopping:
+            fut.set_exception(StoreError("the supervisor is shutting down"))
+            return fut
+        self._queue.put((fn, args, fut))
+        return fut
+
+    async def acall(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.wrap_future(self.call(fn, *args))
+
+    def run_sync(self, fn: Callable[..., T], *args: Any, timeout: float = 60.0) -> T:
+        return self.call(fn, *args).result(timeout)
+
+    # ------------------------------------------------------------------ the loop
+
+    def _timeout(self) -> float:
+        t = HOST_CHECK_EVERY
+        nxt = workers.next_timer(self.state)
+        if nxt is not None:
+            t = min(t, max(0.0, nxt - time.time()))
+        return t
+
+    def _run(self) -> None:
+        last_host_check = 0.0
+        last_host_flush = time.time()
+        while True:
+            batch: list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]] = []
+            try:
+                item = self._queue.get(timeout=self._timeout())
+            except queue.Empty:
+                item = None
+            stop = self._stopping
+            if item is not None:
+                batch.append(item)
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    continue
+                batch.append(more)
+            now = time.time()
+            st = self.state
+            st.now = now
+            if now - last_host_check >= HOST_CHECK_EVERY:
+                last_host_check = now
+                workers.check_hosts(st, self.host_timeout)
+                if now - last_host_flush >= HOST_FLUSH_EVERY:
+                    last_host_flush = now
+                    for h in st.hosts.values():
+                        st.touch_host(h)
+            workers.fire_retries(st)
+            self._apply(batch)
+            if stop:
+                for _, _, fut in self._drain():
+                    fut.set_exception(StoreError("the supervisor is shutting down"))
+                return
+
+    def _drain(self) -> list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]]:
+        out = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return out
+            if item is not None:
+                out.append(item)
+
+    def _apply(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]]) -> None:
+        st = self.state
+        results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        broken: BaseException | None = None
+        for fn, args, fut in batch:
+            try:
+                results.append((fut, fn(st, *args), None))
+            except TriggerfishError as exc:
+                results.append((fut, None, exc))
+            except Exception as exc:  # a bug: memory may be half-changed
+                logger.exception("command failed", extra={"action": "engine.bug",
+                                                          "command": fn.__name__})
+                broken = exc
+                break
+        if broken is not None:
+            self._recover(batch, StoreError(f"internal error: {broken!r}; nothing was changed"))
+            return
+        finished = set(st.finished)
+        st.finished.clear()
+        wake = Wakeup(set(st.wake_hosts), st.work_available, 0)
+        changes = st.take_changes()
+        if not changes.empty():
+            try:
+                self.store.flush(changes)
+            except Exception as exc:
+                logger.exception("commit failed", extra={"action": "engine.commit_failed"})
+                err = exc if isinstance(exc, StoreError) else StoreError(str(exc))
+                self._recover(batch, err)
+                return
+        st.labels_added.clear()
+        if finished:
+            st.evict_finished(finished)
+        wake.event_seq = st.event_seq
+        self.batches += 1
+        self.commands += len(batch)
+        for fut, value, exc in results:
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(value)
+        for fn in self._listeners:
+            try:
+                fn(wake)
+            except Exception:
+                logger.exception("listener failed", extra={"action": "engine.listener"})
+
+    def _recover(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]],
+                 err: TriggerfishError) -> None:
+        """Throw away the batch's changes: reload the state from the store, fail every caller."""
+        for _, _, fut in batch:
+            if not fut.done():
+                fut.set_exception(err)
+        while True:
+            try:
+                self.state.load()
+                return
+            except Exception:
+                logger.exception("reload failed; retrying", extra={"action": "engine.reload"})
+                time.sleep(1.0)

@@ -1,0 +1,230 @@
+"""The engine's in-memory objects: active jobs with their instances and agenda, hosts, attempts.
+
+The database is the truth; these are its write-through cache, loaded at start and changed only by
+the engine thread. Each object turns itself into the row the store writes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Any
+
+from triggerfish.model.status import empty_tally
+from triggerfish.store.changes import Row
+
+
+@dataclass(slots=True)
+class WorkRT:
+    job_id: int
+    name: str
+    seq: int
+    status: str = "pending"
+    subid: int | None = None
+    host: str | None = None
+    token: str | None = None
+    retry: int = 0
+    exit_code: int | None = None
+    result: dict[str, Any] | None = None
+    retry_at: float | None = None
+    timestart: float | None = None
+    timecomplete: float | None = None
+
+    def row(self) -> Row:
+        return {
+            "job_id": self.job_id, "name": self.name, "seq": self.seq, "status": self.status,
+            "subid": self.subid, "host": self.host, "token": self.token, "retry": self.retry,
+            "exit_code": self.exit_code, "result": self.result, "retry_at": self.retry_at,
+            "timestart": self.timestart, "timecomplete": self.timecomplete,
+        }  # fmt: skip
+
+    @classmethod
+    def from_row(cls, r: Row) -> WorkRT:
+        return cls(
+            r["job_id"], r["name"], r["seq"], r["status"], r["subid"], r["host"], r["token"],
+            r["retry"], r["exit_code"], r["result"], r["retry_at"], r["timestart"],
+            r["timecomplete"],
+        )  # fmt: skip
+
+
+@dataclass(slots=True)
+class SubRT:
+    job_id: int
+    subid: int
+    status: str = "pending"
+    host: str | None = None
+    token: str | None = None
+    retry: int = 0
+    work: str | None = None
+    exit_code: int | None = None
+    retry_at: float | None = None
+    timestart: float | None = None
+    timecomplete: float | None = None
+
+    def row(self) -> Row:
+        return {
+            "job_id": self.job_id, "subid": self.subid, "status": self.status, "host": self.host,
+            "token": self.token, "retry": self.retry, "work": self.work,
+            "exit_code": self.exit_code, "retry_at": self.retry_at, "timestart": self.timestart,
+            "timecomplete": self.timecomplete,
+        }  # fmt: skip
+
+    @classmethod
+    def from_row(cls, r: Row) -> SubRT:
+        return cls(
+            r["job_id"], r["subid"], r["status"], r["host"], r["token"], r["retry"], r["work"],
+            r["exit_code"], r["retry_at"], r["timestart"], r["timecomplete"],
+        )  # fmt: skip
+
+
+@dataclass(slots=True)
+class JobRT:
+    id: int
+    pgrp: int
+    pid: int | None
+    label: str
+    name: str
+    user: str
+    priority: int
+    status: str
+    prototype: str
+    cpus: int
+    step: int
+    reason: str
+    package: dict[str, Any]
+    fields: dict[str, Any]
+    timesubmit: float
+    timestart: float | None = None
+    timecomplete: float | None = None
+    lastupdate: float = 0.0
+    work: dict[str, WorkRT] = field(default_factory=dict)
+    subs: dict[int, SubRT] = field(default_factory=dict)
+    tally: dict[str, int] = field(default_factory=empty_tally)
+    pending: list[tuple[int, str]] = field(default_factory=list)  # heap of (seq, name)
+
+    @property
+    def has_agenda(self) -> bool:
+        return bool(self.work)
+
+    def push_pending(self, w: WorkRT) -> None:
+        heapq.heappush(self.pending, (w.seq, w.name))
+
+    def pop_pending(self) -> WorkRT | None:
+        """The first item still pending, in agenda order (stale heap entries are dropped)."""
+        while self.pending:
+            _, name = self.pending[0]
+            w = self.work.get(name)
+            if w is not None and w.status == "pending":
+                heapq.heappop(self.pending)
+                return w
+            heapq.heappop(self.pending)
+        return None
+
+    def has_pending(self) -> bool:
+        while self.pending:
+            w = self.work.get(self.pending[0][1])
+            if w is not None and w.status == "pending":
+                return True
+            heapq.heappop(self.pending)
+        return False
+
+    def idle_sub(self) -> SubRT | None:
+        for s in self.subs.values():
+            if s.status == "pending" and s.subid < self.cpus:
+                return s
+        return None
+
+    def row(self) -> Row:
+        return {
+            "id": self.id, "pgrp": self.pgrp, "pid": self.pid, "label": self.label,
+            "name": self.name, "user": self.user, "priority": self.priority,
+            "status": self.status, "prototype": self.prototype, "cpus": self.cpus,
+            "step": self.step, "reason": self.reason, "todo": len(self.work),
+            "todotally": dict(self.tally), "package": self.package, "fields": self.fields,
+            "timesubmit": self.timesubmit, "timestart": self.timestart,
+            "timecomplete": self.timecomplete, "lastupdate": self.lastupdate,
+        }  # fmt: skip
+
+    @classmethod
+    def from_rows(cls, r: Row, subs: list[Row], items: list[Row]) -> JobRT:
+        job = cls(
+            r["id"], r["pgrp"], r["pid"], r["label"], r["name"], r["user"], r["priority"],
+            r["status"], r["prototype"], r["cpus"], r["step"], r["reason"], r["package"],
+            r["fields"], r["timesubmit"], r["timestart"], r["timecomplete"], r["lastupdate"],
+        )  # fmt: skip
+        for s in subs:
+            job.subs[s["subid"]] = SubRT.from_row(s)
+        for w in items:
+            wr = WorkRT.from_row(w)
+            job.work[wr.name] = wr
+        job.recount()
+        return job
+
+    def recount(self) -> None:
+        self.tally = empty_tally()
+        units = self.work.values() if self.work else self.subs.values()
+        for u in units:
+            self.tally[u.status] = self.tally.get(u.status, 0) + 1
+        self.pending = [(w.seq, w.name) for w in self.work.values() if w.status == "pending"]
+        heapq.heapify(self.pending)
+
+    def eligible(self, host: HostRT) -> bool:
+        f = self.fields
+        if f.get("hosts") and host.name not in f["hosts"]:
+            return False
+        if host.name in f.get("omithosts", ()):
+            return False
+        groups = f.get("groups")
+        if groups and not set(groups) & set(host.groups):
+            return False
+        if set(f.get("omitgroups", ())) & set(host.groups):
+            return False
+        cluster = f.get("cluster")
+        if cluster:
+            hc = host.cluster or ""
+            if hc != cluster and not hc.startswith(cluster.rstrip("/") + "/"):
+                return False
+        return True
+
+
+@dataclass(slots=True)
+class Attempt:
+    token: str
+    host: str
+    job_id: int
+    subid: int
+    work: str | None
+    delivered: bool = False  # sent in a pull response
+    confirmed: bool = False  # listed back by the worker as running
+
+
+@dataclass(slots=True)
+class HostRT:
+    name: str
+    state: str
+    slots: int
+    properties: dict[str, Any]
+    groups: list[str]
+    cluster: str | None
+    session: str | None
+    last_seen: float | None
+    registered: float | None
+    attempts: dict[str, Attempt] = field(default_factory=dict)
+
+    def row(self) -> Row:
+        return {
+            "name": self.name, "state": self.state, "slots": self.slots,
+            "properties": self.properties, "groups": self.groups, "cluster": self.cluster,
+            "session": self.session, "last_seen": self.last_seen, "registered": self.registered,
+        }  # fmt: skip
+
+    @classmethod
+    def from_row(cls, r: Row) -> HostRT:
+        return cls(
+            r["name"], r["state"], r["slots"], r["properties"], r["groups"], r["cluster"],
+            r["session"], r["last_seen"], r["registered"],
+        )  # fmt: skip
+
+    @property
+    def free(self) -> int:
+        return self.slots - len(self.attempts)

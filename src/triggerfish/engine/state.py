@@ -1,0 +1,338 @@
+"""The engine's state: in-memory objects, dirty tracking, events, and status transitions.
+
+Every transition goes through the setters here, which keep tallies right, mark rows dirty and
+append the events of SPEC §2. ``take_changes`` turns what changed into one group commit.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from typing import Any
+
+from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
+from triggerfish.errors import NotFound
+from triggerfish.model.status import TERMINAL
+from triggerfish.store.changes import Changes
+from triggerfish.store.store import Store
+
+logger = logging.getLogger(__name__)
+
+# The event a status change emits (besides `done` for terminal states).
+STATUS_EVENT = {
+    "pending": "pending",
+    "blocked": "blocked",
+    "waiting": "waiting",
+    "running": "running",
+    "complete": "complete",
+    "failed": "failed",
+    "killed": "killed",
+    "suspended": "suspended",
+    "retrying": "retry",
+}
+EXPLICIT_JOB_STATUSES = frozenset({"blocked", "killed", "suspended", "waiting"})
+
+
+class State:
+    def __init__(self, store: Store, host_timeout: float = 30.0) -> None:
+        self.store = store
+        self.host_timeout = host_timeout
+        self.jobs: dict[int, JobRT] = {}
+        self.hosts: dict[str, HostRT] = {}
+        self.attempts: dict[str, Attempt] = {}
+        self.runnable: set[int] = set()
+        self._order: list[JobRT] | None = None
+        self.retry_heap: list[tuple[float, int, str | None, int | None]] = []
+        self.next_job_id = 1
+        self.event_seq = 0
+        self.now = time.time()
+        self.labels_added: dict[int, set[str]] = {}
+        self._reset_dirty()
+
+    def _reset_dirty(self) -> None:
+        self.ch = Changes()
+        self.new_jobs: set[int] = set()
+        self.dirty_jobs: set[int] = set()
+        self.new_subs: dict[tuple[int, int], SubRT] = {}
+        self.dirty_subs: dict[tuple[int, int], SubRT] = {}
+        self.new_work: list[WorkRT] = []
+        self.dirty_work: dict[tuple[int, str], WorkRT] = {}
+        self.new_hosts: set[str] = set()
+        self.dirty_hosts: set[str] = set()
+        self.wake_hosts: set[str] = set()
+        self.work_available = False
+        self.counters_dirty = False
+        self.removed: list[int] = []
+        self.finished: set[int] = set()
+
+    # ------------------------------------------------------------------ loading
+
+    def load(self) -> None:
+        self.jobs.clear()
+        self.hosts.clear()
+        self.attempts.clear()
+        self.runnable.clear()
+        self._order = None
+        self.retry_heap.clear()
+        self._reset_dirty()
+        counters = self.store.counters()
+        self.next_job_id = counters["job_id"] + 1
+        self.event_seq = counters["event_seq"]
+        now = time.time()
+        for row in self.store.load_hosts():
+            h = HostRT.from_row(row)
+            h.last_seen = now  # every host gets a full timeout to check in after a restart
+            self.hosts[h.name] = h
+        for job_id in self.store.active_job_ids():
+            self.load_job(job_id)
+
+    def load_job(self, job_id: int) -> JobRT:
+        loaded = self.store.load_job(job_id)
+        if loaded is None:
+            raise NotFound(f"job {job_id} does not exist", field="job")
+        job = JobRT.from_rows(*loaded)
+        self.jobs[job.id] = job
+        for s in job.subs.values():
+            if s.status == "running" and s.token and s.host and s.work is None:
+                self._restore_attempt(s.token, s.host, job.id, s.subid, None)
+            if s.status == "retrying" and s.retry_at is not None:
+                heapq.heappush(self.retry_heap, (s.retry_at, job.id, None, s.subid))
+        for w in job.work.values():
+            if w.status == "running" and w.token and w.host and w.subid is not None:
+                self._restore_attempt(w.token, w.host, job.id, w.subid, w.name)
+            elif w.status == "retrying" and w.retry_at is not None:
+                heapq.heappush(self.retry_heap, (w.retry_at, job.id, w.name, None))
+        self.update_runnable(job)
+        return job
+
+    def _restore_attempt(self, token: str, host: str, job_id: int, subid: int, work: str | None) -> None:
+        a = Attempt(token, host, job_id, subid, work, delivered=True)
+        self.attempts[token] = a
+        h = self.hosts.get(host)
+        if h is not None:
+            h.attempts[token] = a
+
+    def job(self, job_id: int) -> JobRT:
+        """An active or finished job (finished ones are loaded from the store on demand)."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            job = self.load_job(job_id)
+        return job
+
+    def evict_finished(self, ids: set[int]) -> None:
+        """Drop finished jobs from memory once their rows are written."""
+        for job_id in ids:
+            job = self.jobs.get(job_id)
+            if job is not None and job.status in TERMINAL and not self._job_attempts(job):
+                del self.jobs[job_id]
+                self.runnable.discard(job_id)
+                self._order = None
+
+    def _job_attempts(self, job: JobRT) -> list[Attempt]:
+        out = []
+        for s in job.subs.values():
+            if s.token and s.token in self.attempts:
+                out.append(self.attempts[s.token])
+        for w in job.work.values():
+            if w.status == "running" and w.token and w.token in self.attempts:
+                out.append(self.attempts[w.token])
+        return out
+
+    # ------------------------------------------------------------------ events
+
+    def emit(
+        self,
+        name: str,
+        type_: str,
+        *,
+        job: int | None = None,
+        subid: int | None = None,
+        work: str | None = None,
+        host: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self.event_seq += 1
+        self.counters_dirty = True
+        self.ch.events.append(
+            {
+                "seq": self.event_seq,
+                "time": self.now,
+                "name": name,
+                "type": type_,
+                "job": job,
+                "subid": subid,
+                "work": work,
+                "host": host,
+                "data": data,
+            }
+        )
+
+    # ------------------------------------------------------------------ transitions
+
+    def set_work(self, job: JobRT, w: WorkRT, status: str, *, quiet: bool = False,
+                 data: dict[str, Any] | None = None) -> None:
+        old = w.status
+        if old == status:
+            return
+        w.status = status
+        if job.work:
+            job.tally[old] -= 1
+            job.tally[status] = job.tally.get(status, 0) + 1
+        if status == "pending":
+            job.push_pending(w)
+            self.work_available = True
+        if status in TERMINAL:
+            w.timecomplete = self.now
+        self.touch_work(job, w)
+        if not quiet:
+            self.emit(STATUS_EVENT[status], "work", job=job.id, subid=w.subid, work=w.name,
+                      host=w.host, data=data)
+            if status in TERMINAL:
+                self.emit("done", "work", job=job.id, subid=w.subid, work=w.name, host=w.host,
+                          data={"status": status})
+
+    def set_sub(self, job: JobRT, s: SubRT, status: str, *, quiet: bool = False,
+                data: dict[str, Any] | None = None) -> None:
+        old = s.status
+        if old == status:
+            return
+        s.status = status
+        if not job.work:
+            job.tally[old] -= 1
+            job.tally[status] = job.tally.get(status, 0) + 1
+        if status == "pending":
+            self.work_available = True
+        if status in TERMINAL:
+            s.timecomplete = self.now
+        self.touch_sub(job, s)
+        if not quiet:
+            self.emit(STATUS_EVENT[status], "subjob", job=job.id, subid=s.subid, host=s.host,
+                      data=data)
+            if status in TERMINAL:
+                self.emit("done", "subjob", job=job.id, subid=s.subid, host=s.host,
+                          data={"status": status})
+
+    def set_job(self, job: JobRT, status: str, *, data: dict[str, Any] | None = None) -> None:
+        if job.status == status:
+            return
+        job.status = status
+        if status in TERMINAL:
+            job.timecomplete = self.now
+            self.finished.add(job.id)
+            for s in job.subs.values():
+                if s.status in ("pending", "blocked", "retrying"):
+                    self.set_sub(job, s, status if status != "complete" else "complete",
+                                 quiet=bool(job.work))
+        elif job.timecomplete is not None:
+            job.timecomplete = None
+        if status == "running" and job.timestart is None:
+            job.timestart = self.now
+        if status == "blocked":
+            job.reason = "blocked"
+        elif job.reason == "blocked":
+            job.reason = ""
+        self.touch_job(job)
+        self.update_runnable(job)
+        self.emit(STATUS_EVENT[status], "job", job=job.id, data=data)
+        if status in TERMINAL:
+            self.emit("done", "job", job=job.id, data={"status": status})
+
+    def derive(self, job: JobRT) -> None:
+        """Set the job's status from its work (or instances), unless it is held explicitly."""
+        if job.status in EXPLICIT_JOB_STATUSES:
+            self.update_runnable(job)
+            return
+        t = job.tally
+        if t["running"]:
+            status = "running"
+        elif t["pending"] or t["retrying"] or t["blocked"] or t["waiting"] or t["suspended"]:
+            status = "pending"
+        elif t["failed"]:
+            status = "failed"
+        elif t["killed"]:
+            status = "killed"
+        else:
+            status = "complete"
+        if status in TERMINAL and job.work:
+            for s in job.subs.values():
+                if s.status == "pending":
+                    self.set_sub(job, s, status, quiet=True)
+        self.set_job(job, status)
+        self.touch_job(job)
+        self.update_runnable(job)
+
+    # ------------------------------------------------------------------ runnable set
+
+    def update_runnable(self, job: JobRT) -> None:
+        ok = job.status in ("pending", "running") and job.id in self.jobs
+        if ok:
+            ok = job.has_pending() if job.work else any(
+                s.status == "pending" for s in job.subs.values()
+            )
+        if ok and job.id not in self.runnable:
+            self.runnable.add(job.id)
+            self._order = None
+            self.work_available = True
+        elif not ok and job.id in self.runnable:
+            self.runnable.discard(job.id)
+            self._order = None
+
+    def reorder(self) -> None:
+        self._order = None
+
+    def ordered_runnable(self) -> list[JobRT]:
+        if self._order is None:
+            self._order = sorted(
+                (self.jobs[j] for j in self.runnable), key=lambda j: (j.priority, j.id)
+            )
+        return self._order
+
+    # ------------------------------------------------------------------ dirty marks
+
+    def touch_job(self, job: JobRT) -> None:
+        job.lastupdate = self.now
+        if job.id not in self.new_jobs:
+            self.dirty_jobs.add(job.id)
+
+    def touch_work(self, job: JobRT, w: WorkRT) -> None:
+        if job.id not in self.new_jobs:
+            self.dirty_jobs.add(job.id)
+            self.dirty_work[(job.id, w.name)] = w
+
+    def touch_sub(self, job: JobRT, s: SubRT) -> None:
+        key = (job.id, s.subid)
+        if key not in self.new_subs:
+            self.dirty_subs[key] = s
+            if job.id not in self.new_jobs:
+                self.dirty_jobs.add(job.id)
+
+    def touch_host(self, h: HostRT) -> None:
+        if h.name not in self.new_hosts:
+            self.dirty_hosts.add(h.name)
+
+    def take_changes(self) -> Changes:
+        ch = self.ch
+        removed = self.removed
+        if self.counters_dirty:
+            ch.counters = {"job_id": self.next_job_id - 1, "event_seq": self.event_seq}
+        gone = set(removed)
+        for job_id in sorted(self.new_jobs - gone):
+            job = self.jobs[job_id]
+            ch.job_inserts.append(job.row())
+            ch.sub_inserts.extend(s.row() for s in job.subs.values())
+            ch.work_inserts.extend(w.row() for w in job.work.values())
+        for key, s in self.new_subs.items():
+            if key[0] not in gone and key[0] not in self.new_jobs:
+                ch.sub_inserts.append(s.row())
+        for job_id in self.dirty_jobs - self.new_jobs - gone:
+            job = self.jobs.get(job_id)
+            if job is not None:
+                ch.job_updates.append(job.row())
+        ch.sub_updates = [s.row() for k, s in self.dirty_subs.items() if k[0] not in gone]
+        ch.work_updates = [w.row() for k, w in self.dirty_work.items() if k[0] not in gone]
+        ch.job_deletes = [j for j in removed if j not in self.new_jobs]
+        ch.host_inserts = [self.hosts[n].row() for n in sorted(self.new_hosts)]
+        ch.host_updates = [self.hosts[n].row() for n in sorted(self.dirty_hosts - self.new_hosts)]
+        self._reset_dirty()
+        return ch

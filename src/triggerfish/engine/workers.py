@@ -1,0 +1,242 @@
+"""The worker side of the engine: register, pull (heartbeat), report, lost attempts, timers."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import secrets
+from typing import Any
+
+from triggerfish.api import schemas as s
+from triggerfish.engine.dispatch import dispatch, start_next
+from triggerfish.engine.objects import Attempt, HostRT, JobRT
+from triggerfish.engine.state import State
+from triggerfish.errors import TriggerfishError
+
+logger = logging.getLogger(__name__)
+
+
+class SessionGone(TriggerfishError):
+    """The host is unknown or its session was replaced: the worker must register again."""
+
+    code = "session_gone"
+    http_status = 410
+
+
+def register(state: State, req: s.RegisterRequest) -> s.RegisterResponse:
+    host = state.hosts.get(req.name)
+    now = state.now
+    if host is None:
+        host = HostRT(req.name, "active", req.slots, req.properties, req.groups, req.cluster,
+                      None, now, now)
+        state.hosts[req.name] = host
+        state.new_hosts.add(req.name)
+    else:
+        for a in list(host.attempts.values()):
+            lose(state, a, "the worker registered again")
+        host.slots = req.slots
+        host.properties = req.properties
+        host.groups = req.groups
+        host.cluster = req.cluster
+        host.registered = now
+        state.touch_host(host)
+    host.session = secrets.token_hex(12)
+    host.last_seen = now
+    if host.state != "active":
+        host.state = "active"
+    state.emit("up", "host", host=host.name, data={"slots": host.slots})
+    state.work_available = True
+    heartbeat = max(0.5, min(10.0, state.host_timeout / 3))
+    return s.RegisterResponse(host=host.name, session=host.session, heartbeat=heartbeat,
+                              host_timeout=state.host_timeout)
+
+
+def _host(state: State, name: str, session: str) -> HostRT:
+    host = state.hosts.get(name)
+    if host is None or host.session != session:
+        raise SessionGone(f"host {name!r} has no session {session!r}; register again")
+    return host
+
+
+def _assignment(state: State, a: Attempt) -> s.Assignment:
+    job = state.jobs[a.job_id]
+    f = job.fields
+    start = end = None
+    if a.work is not None:
+        from triggerfish.model.agenda import frame_bounds
+
+        b = frame_bounds(a.work, job.step)
+        if b is not None:
+            start, end, _ = b
+    return s.Assignment(
+        token=a.token, job=job.id, subid=a.subid, work=a.work, pgrp=job.pgrp, name=job.name,
+        prototype=job.prototype, package=job.package, env=f.get("env") or {}, cwd=f.get("cwd"),
+        frame_start=start, frame_end=end, frame_step=job.step if start is not None else None,
+    )  # fmt: skip
+
+
+def pull(state: State, name: str, req: s.PullRequest) -> s.PullResponse:
+    host = _host(state, name, req.session)
+    host.last_seen = state.now
+    if host.state == "down":
+        host.state = "active"
+        state.touch_host(host)
+        state.emit("up", "host", host=host.name)
+    listed = set(req.running)
+    cancel = [t for t in req.running if t not in host.attempts]
+    deliver: list[Attempt] = []
+    for a in list(host.attempts.values()):
+        if a.token in listed:
+            a.confirmed = True
+        elif a.confirmed:
+            lose(state, a, "the worker no longer runs it")
+        else:
+            deliver.append(a)
+    deliver.extend(dispatch(state, host))
+    for a in deliver:
+        a.delivered = True
+    return s.PullResponse(assignments=[_assignment(state, a) for a in deliver], cancel=cancel)
+
+
+def drop(state: State, a: Attempt) -> None:
+    """Forget an attempt (its token becomes stale); the worker is told to cancel it."""
+    state.attempts.pop(a.token, None)
+    host = state.hosts.get(a.host)
+    if host is not None and host.attempts.pop(a.token, None) is not None:
+        state.wake_hosts.add(host.name)
+        state.work_available = True
+
+
+def lose(state: State, a: Attempt, why: str) -> None:
+    """An attempt that will never report: its work goes back to pending (retry counted)."""
+    drop(state, a)
+    job = state.jobs.get(a.job_id)
+    if job is None:
+        return
+    sub = job.subs.get(a.subid)
+    if a.work is not None:
+        w = job.work.get(a.work)
+        if w is not None and w.token == a.token and w.status == "running":
+            w.retry += 1
+            w.token = None
+            state.set_work(job, w, "pending", data={"reason": why, "lost": True})
+    elif sub is not None and sub.token == a.token and sub.status == "running":
+        sub.retry += 1
+        sub.token = None
+        state.set_sub(job, sub, "pending", data={"reason": why, "lost": True})
+    if sub is not None and sub.status == "running" and (a.work is None or sub.work == a.work):
+        sub.work = None
+        state.set_sub(job, sub, "pending", quiet=a.work is None)
+    logger.info("attempt lost", extra={"action": "attempt.lost", "token": a.token,
+                                       "job": a.job_id, "work": a.work, "why": why})
+    state.derive(job)
+
+
+def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
+    host = _host(state, name, req.session)
+    host.last_seen = state.now
+    out = s.ReportResponse()
+    for r in req.reports:
+        a = host.attempts.get(r.token)
+        if a is None:
+            out.ignored.append(r.token)
+            continue
+        out.accepted.append(r.token)
+        drop(state, a)
+        job = state.jobs.get(a.job_id)
+        if job is not None:
+            _finish(state, host, job, a, r)
+    return out
+
+
+def _result(r: s.Report) -> dict[str, Any]:
+    res = dict(r.result)
+    if r.error:
+        res.setdefault("error", r.error)
+    return res
+
+
+def _finish(state: State, host: HostRT, job: JobRT, a: Attempt, r: s.Report) -> None:
+    sub = job.subs.get(a.subid)
+    data = {"exit_code": r.exit_code} if r.exit_code is not None else None
+    if r.error:
+        data = {**(data or {}), "error": r.error}
+    retries = int(job.fields.get("retrywork", 0))
+    delay = float(job.fields.get("retrywork_delay", 0.0))
+    if a.work is not None:
+        w = job.work[a.work]
+        w.exit_code = r.exit_code
+        w.result = _result(r) or None
+        w.token = None
+        if r.status == "complete":
+            state.set_work(job, w, "complete", data=data)
+        elif w.retry < retries:
+            w.retry += 1
+            if delay > 0:
+                w.retry_at = state.now + delay
+                heapq.heappush(state.retry_heap, (w.retry_at, job.id, w.name, None))
+                state.set_work(job, w, "retrying", data=data)
+            else:
+                state.set_work(job, w, "retrying", data=data)
+                state.set_work(job, w, "pending", quiet=True)
+        else:
+            state.set_work(job, w, "failed", data=data)
+        if sub is not None:
+            sub.work = None
+            if start_next(state, host, job, sub) is None:
+                sub.token = None
+                state.set_sub(job, sub, "pending", quiet=True)
+                if sub.subid >= job.cpus:
+                    del job.subs[sub.subid]
+                    state.dirty_subs.pop((job.id, sub.subid), None)
+                    state.ch.sub_deletes.append((job.id, sub.subid))
+        state.wake_hosts.add(host.name)
+    elif sub is not None:
+        sub.exit_code = r.exit_code
+        sub.token = None
+        sub_retries = int(job.fields.get("retrysubjob", 0))
+        if r.status == "complete":
+            state.set_sub(job, sub, "complete", data=data)
+        elif sub.retry < sub_retries:
+            sub.retry += 1
+            state.set_sub(job, sub, "retrying", data=data)
+            state.set_sub(job, sub, "pending", quiet=True)
+        else:
+            state.set_sub(job, sub, "failed", data=data)
+    state.derive(job)
+
+
+def check_hosts(state: State, timeout: float) -> None:
+    """Mark hosts silent past ``timeout`` down; their running work goes back to pending."""
+    limit = state.now - timeout
+    for host in state.hosts.values():
+        if host.state == "active" and (host.last_seen or 0) < limit:
+            host.state = "down"
+            state.touch_host(host)
+            state.emit("down", "host", host=host.name, data={"silent_for": timeout})
+            for a in list(host.attempts.values()):
+                lose(state, a, f"host {host.name} is down")
+
+
+def fire_retries(state: State) -> None:
+    """Items (or instances) whose retry delay has passed become pending again."""
+    while state.retry_heap and state.retry_heap[0][0] <= state.now:
+        _, job_id, name, subid = heapq.heappop(state.retry_heap)
+        job = state.jobs.get(job_id)
+        if job is None:
+            continue
+        if name is not None:
+            w = job.work.get(name)
+            if w is not None and w.status == "retrying":
+                w.retry_at = None
+                state.set_work(job, w, "pending", quiet=True)
+        elif subid is not None:
+            sub = job.subs.get(subid)
+            if sub is not None and sub.status == "retrying":
+                sub.retry_at = None
+                state.set_sub(job, sub, "pending", quiet=True)
+        state.derive(job)
+
+
+def next_timer(state: State) -> float | None:
+    return state.retry_heap[0][0] if state.retry_heap else None

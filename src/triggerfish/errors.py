@@ -1,0 +1,68 @@
+"""The one exception root of triggerfish and its meaningful subclasses.
+
+Every error carries a machine-readable ``code`` and a human ``message``; the HTTP layer maps
+them to status codes (``http_status``) and the CLI prints the message and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TriggerfishError(Exception):
+    """Root of every error triggerfish raises on purpose."""
+
+    code = "error"
+    http_status = 500
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+class ValidationError(TriggerfishError):
+    """Input that is malformed or inconsistent; names the field and the problem."""
+
+    code = "invalid"
+    http_status = 422
+
+
+class NotFound(TriggerfishError):
+    """An id, work name, host or other key that does not exist."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(TriggerfishError):
+    """A request that makes no sense in the current state (e.g. unblocking a running job)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class StoreError(TriggerfishError):
+    """A database problem, translated at the store boundary."""
+
+    code = "store"
+    http_status = 503
+
+
+class ClientError(TriggerfishError):
+    """The client could not talk to the supervisor, or the supervisor refused a request."""
+
+    code = "client"
+
+    def __init__(self, message: str, *, status: int | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.status = status

@@ -1,0 +1,233 @@
+"""What a user may submit: the job dict with Qube's field names, validated strictly.
+
+Unknown fields, wrong types, bad ranges and bad labels are rejected with a message that names the
+field (``jobs[1].package.range``) and the problem. Validation is pure: nothing is stored here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from triggerfish.errors import ValidationError
+from triggerfish.model.agenda import range_items
+
+LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+MAX_NAME = 256
+
+Prototype = Literal["cmdline", "cmdrange", "task"]
+
+
+def _split_names(value: Any) -> Any:
+    """Qube accepts host and group lists as comma-separated strings."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class WorkSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+    status: Literal["pending", "blocked", "complete"] = "pending"
+
+
+class JobSpec(BaseModel):
+    """One job of a submission. Field names are Qube's (SPEC §1)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Annotated[str, Field(max_length=MAX_NAME)] = ""
+    label: str | None = None
+    pgrp: int | None = None
+    pid: int | None = None
+    user: str | None = None
+    priority: Annotated[int, Field(ge=1, le=9999)] = 9999
+    status: Literal["pending", "blocked"] = "pending"
+    prototype: Prototype | None = None
+    package: dict[str, Any] = Field(default_factory=dict)
+    agenda: list[WorkSpec | str] | str | None = None
+    cpus: Annotated[int, Field(ge=1, le=10_000)] = 1
+    hosts: list[str] = Field(default_factory=list)
+    omithosts: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    omitgroups: list[str] = Field(default_factory=list)
+    cluster: str | None = None
+    retrywork: Annotated[int, Field(ge=0, le=1000)] = 0
+    retrywork_delay: Annotated[float, Field(ge=0)] = 0.0
+    retrysubjob: Annotated[int, Field(ge=0, le=1000)] = 0
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    mailaddress: str | None = None
+    notes: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+    # Fields of SPEC §1 whose behaviour arrives with later releases: accepted only when empty,
+    # so that nobody believes a constraint is honoured when it is not.
+    callbacks: list[Any] = Field(default_factory=list)
+    dependency: str = ""
+    requirements: str = ""
+    reservations: str = ""
+    timeout: float | None = None
+    agenda_timeout: float | None = None
+
+    @field_validator("hosts", "omithosts", "groups", "omitgroups", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        return _split_names(value)
+
+    @field_validator("retrywork_delay", "timeout", "agenda_timeout", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if "-" in value:
+            raise ValueError(f"label {value!r} contains '-', which triggers use as a separator")
+        if not LABEL_RE.match(value):
+            raise ValueError(
+                f"label {value!r} must start with a letter or '_' and hold only letters, "
+                "digits, '_' and '.'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobSpec:
+        for fld in ("callbacks", "dependency", "requirements", "reservations"):
+            if getattr(self, fld):
+                raise ValueError(f"{fld}: not supported by this version of triggerfish yet")
+        for fld in ("timeout", "agenda_timeout"):
+            if getattr(self, fld) is not None:
+                raise ValueError(f"{fld}: not supported by this version of triggerfish yet")
+        return self
+
+
+class NormalizedJob(BaseModel):
+    """A validated job with its agenda expanded: what the engine stores."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: JobSpec
+    prototype: Prototype
+    agenda: list[tuple[str, str]]  # (name, initial status)
+    step: int = 1
+
+
+def _package_str(pkg: dict[str, Any], key: str, where: str) -> str | None:
+    value = pkg.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{where}.package.{key}: expected a string", field=f"package.{key}")
+    return value
+
+
+def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
+    """Expand the agenda and infer the prototype; raise ValidationError naming ``where``."""
+    pkg = spec.package
+    rng = _package_str(pkg, "range", where)
+    chunk_raw = pkg.get("chunk", 1)
+    if not isinstance(chunk_raw, int) or isinstance(chunk_raw, bool) or chunk_raw < 1:
+        raise ValidationError(
+            f"{where}.package.chunk: expected a whole number ≥ 1", field="package.chunk"
+        )
+    step = 1
+    agenda: list[tuple[str, str]] = []
+    if isinstance(spec.agenda, str):
+        rng = spec.agenda
+    if rng is not None and spec.agenda is not None and not isinstance(spec.agenda, str):
+        raise ValidationError(
+            f"{where}: give either agenda or package.range, not both", field="agenda"
+        )
+    if rng is not None:
+        src = "agenda" if isinstance(spec.agenda, str) else "package.range"
+        names = range_items(rng, chunk_raw, field=f"{where}.{src}")
+        agenda = [(n, "pending") for n in names]
+        if "x" in rng.lower() and "," not in rng:
+            step = int(re.split(r"[xX:]", rng)[-1].strip() or 1)
+    elif spec.agenda is not None:
+        seen: set[str] = set()
+        for i, item in enumerate(spec.agenda):
+            w = WorkSpec(name=item) if isinstance(item, str) else item
+            if not w.name:
+                raise ValidationError(f"{where}.agenda[{i}].name: must not be empty", field="agenda")
+            if w.name in seen:
+                raise ValidationError(
+                    f"{where}.agenda[{i}].name: {w.name!r} appears twice", field="agenda"
+                )
+            seen.add(w.name)
+            agenda.append((w.name, w.status))
+    prototype: Prototype = spec.prototype or ("cmdrange" if agenda else "cmdline")
+    if prototype == "cmdrange" and not agenda:
+        raise ValidationError(
+            f"{where}: a cmdrange job needs an agenda or package.range", field="agenda"
+        )
+    if prototype in ("cmdline", "cmdrange"):
+        cmd = _package_str(pkg, "cmdline", where)
+        if not cmd or not cmd.strip():
+            raise ValidationError(
+                f"{where}.package.cmdline: a {prototype} job needs a command line",
+                field="package.cmdline",
+            )
+    return NormalizedJob(spec=spec, prototype=prototype, agenda=agenda, step=step)
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "WorkSpec", "list[union[WorkSpec,str]]"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def parse_jobs(raw: Any) -> list[NormalizedJob]:
+    """Validate a submission (a list of job dicts, or ``{"jobs": [...]}``) in full.
+
+    Raises ValidationError for the first problem found, naming ``jobs[i].field``.
+    """
+    if isinstance(raw, dict) and set(raw) == {"jobs"}:
+        raw = raw["jobs"]
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise ValidationError("expected a non-empty list of job dicts", field="jobs")
+    out: list[NormalizedJob] = []
+    for i, item in enumerate(raw):
+        where = f"jobs[{i}]"
+        if not isinstance(item, dict):
+            raise ValidationError(f"{where}: expected a job dict", field=where)
+        try:
+            spec = JobSpec.model_validate(item)
+        except pydantic.ValidationError as exc:
+            err = exc.errors()[0]
+            loc = _loc(tuple(err["loc"]))
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field"
+            field = f"{where}.{loc}" if loc else where
+            raise ValidationError(f"{field}: {msg}", field=field) from None
+        out.append(normalize(spec, where))
+    labels: dict[str, int] = {}
+    for i, job in enumerate(out):
+        label = job.spec.label
+        if label is None:
+            continue
+        if label in labels:
+            raise ValidationError(
+                f"jobs[{i}].label: {label!r} is already the label of jobs[{labels[label]}]",
+                field=f"jobs[{i}].label",
+            )
+        labels[label] = i
+    return out

@@ -1,0 +1,1 @@
+"""The supervisor's HTTP server: API routes, long polls, work logs."""

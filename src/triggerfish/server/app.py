@@ -1,0 +1,85 @@
+"""The FastAPI application: lifespan (store, engine), error mapping, routers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from triggerfish import __version__
+from triggerfish.engine.loop import Engine
+from triggerfish.errors import TriggerfishError
+from triggerfish.server import routes_jobs, routes_workers
+from triggerfish.server.context import Ctx
+from triggerfish.server.hub import Hub
+from triggerfish.server.logs import LogStore
+from triggerfish.settings import ServerSettings
+from triggerfish.store.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
+    err = exc.errors()[0]
+    where = _loc(tuple(err.get("loc", ())))
+    if err.get("type") == "json_invalid":
+        ctx = err.get("ctx") or {}
+        return "body", f"body: malformed JSON ({ctx.get('error', err.get('msg'))})"
+    msg = "unknown field" if err.get("type") == "extra_forbidden" else err.get("msg", "invalid")
+    return where or "body", f"{where or 'body'}: {msg}"
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await asyncio.to_thread(Store, settings.database)
+        engine = Engine(store, host_timeout=settings.host_timeout)
+        hub = Hub()
+        hub.bind(asyncio.get_running_loop())
+        engine.listen(hub.on_commit)
+        await asyncio.to_thread(engine.start)
+        hub.event_seq = engine.state.event_seq
+        app.state.ctx = Ctx(settings, store, engine, hub, LogStore(settings.data_dir / "logs"))
+        logger.info("supervisor ready", extra={"action": "supervisor.ready",
+                                               "db": store.url.split("@")[-1]})
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(engine.stop)
+            store.close()
+
+    app = FastAPI(title="triggerfish", version=__version__, lifespan=lifespan,
+                  description="Job supervisor for render farms and background work.")
+
+    @app.exception_handler(TriggerfishError)
+    async def _tf_error(_request: Request, exc: TriggerfishError) -> JSONResponse:
+        return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        field, message = _validation_message(exc)
+        return JSONResponse({"error": {"code": "invalid", "message": message, "field": field}},
+                            status_code=422)
+
+    @app.get("/api/v1/health", tags=["health"])
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(routes_jobs.router)
+    app.include_router(routes_workers.router)
+    return app

@@ -1,0 +1,27 @@
+"""What every route needs: the store, the engine, the hub of long polls, the log store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from triggerfish.engine.loop import Engine
+from triggerfish.server.hub import Hub
+from triggerfish.server.logs import LogStore
+from triggerfish.settings import ServerSettings
+from triggerfish.store.store import Store
+
+
+@dataclass
+class Ctx:
+    settings: ServerSettings
+    store: Store
+    engine: Engine
+    hub: Hub
+    logs: LogStore
+
+
+def ctx(request: Request) -> Ctx:
+    c: Ctx = request.app.state.ctx
+    return c

@@ -1,0 +1,65 @@
+"""Rows of the store turned into the API's response models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from triggerfish.api import schemas as s
+from triggerfish.model.status import TALLY_KEYS
+
+
+def _tally(raw: dict[str, int] | None) -> dict[str, int]:
+    raw = raw or {}
+    return {k: int(raw.get(k, 0)) for k in TALLY_KEYS}
+
+
+def job_summary(r: dict[str, Any]) -> s.JobSummary:
+    return s.JobSummary(
+        id=r["id"], name=r["name"], label=r["label"], pgrp=r["pgrp"], pid=r["pid"],
+        user=r["user"], priority=r["priority"], status=r["status"], prototype=r["prototype"],
+        cpus=r["cpus"], reason=r["reason"], todo=r["todo"], todotally=_tally(r["todotally"]),
+        timesubmit=r["timesubmit"], timestart=r["timestart"], timecomplete=r["timecomplete"],
+    )  # fmt: skip
+
+
+def work_info(r: dict[str, Any]) -> s.WorkInfo:
+    return s.WorkInfo(
+        id=f"{r['job_id']}:{r['name']}", job=r["job_id"], name=r["name"], seq=r["seq"],
+        status=r["status"], subid=r["subid"], host=r["host"], retry=r["retry"],
+        exit_code=r["exit_code"], result=r["result"] or {}, timestart=r["timestart"],
+        timecomplete=r["timecomplete"],
+    )  # fmt: skip
+
+
+def subjob_info(r: dict[str, Any]) -> s.SubjobInfo:
+    return s.SubjobInfo(
+        id=f"{r['job_id']}.{r['subid']}", subid=r["subid"], status=r["status"], host=r["host"],
+        retry=r["retry"], work=r["work"], timestart=r["timestart"],
+        timecomplete=r["timecomplete"],
+    )  # fmt: skip
+
+
+def job_detail(r: dict[str, Any]) -> s.JobDetail:
+    base = job_summary(r).model_dump()
+    return s.JobDetail(
+        **base,
+        package=r["package"] or {},
+        fields=r["fields"] or {},
+        subjobs=[subjob_info(x) for x in r["subjobs"]],
+        agenda=[work_info(x) for x in r["agenda"]],
+    )
+
+
+def event_info(r: dict[str, Any]) -> s.EventInfo:
+    return s.EventInfo(
+        seq=r["seq"], time=r["time"], name=r["name"], type=r["type"], job=r["job"],
+        subid=r["subid"], work=r["work"], host=r["host"], data=r["data"] or {},
+    )  # fmt: skip
+
+
+def host_info(r: dict[str, Any], used: int) -> s.HostInfo:
+    return s.HostInfo(
+        name=r["name"], state=r["state"], slots=r["slots"], used=used,
+        properties=r["properties"] or {}, groups=r["groups"] or [], cluster=r["cluster"],
+        last_seen=r["last_seen"], registered=r["registered"],
+    )  # fmt: skip

@@ -1,0 +1,46 @@
+"""Wakes long polls (worker pulls, event followers) when the engine commits something new."""
+
+from __future__ import annotations
+
+import asyncio
+
+from triggerfish.engine.loop import Wakeup
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._hosts: dict[str, asyncio.Event] = {}
+        self._events = asyncio.Event()
+        self.event_seq = 0
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def host_event(self, name: str) -> asyncio.Event:
+        ev = self._hosts.get(name)
+        if ev is None:
+            ev = self._hosts[name] = asyncio.Event()
+        return ev
+
+    def events_changed(self) -> asyncio.Event:
+        return self._events
+
+    def on_commit(self, wake: Wakeup) -> None:
+        """Called in the engine thread after each commit."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._wake, wake)
+
+    def _wake(self, wake: Wakeup) -> None:
+        if wake.work_available:
+            for ev in self._hosts.values():
+                ev.set()
+        else:
+            for name in wake.hosts:
+                ev = self._hosts.get(name)
+                if ev is not None:
+                    ev.set()
+        if wake.event_seq > self.event_seq:
+            self.event_seq = wake.event_seq
+            self._events.set()
+            self._events = asyncio.Event()

@@ -1,0 +1,164 @@
+"""Routes for users and tools: submit, list, inspect, control, hosts, events, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import PlainTextResponse
+
+from triggerfish.api import schemas as s
+from triggerfish.engine import control as ctl
+from triggerfish.engine import submit as sub
+from triggerfish.errors import NotFound, ValidationError
+from triggerfish.model.jobspec import parse_jobs
+from triggerfish.model.status import JOB_STATUSES
+from triggerfish.server import convert
+from triggerfish.server.context import Ctx, ctx
+from triggerfish.store import reads
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post("/jobs", status_code=201, response_model=s.SubmitResponse, tags=["jobs"])
+async def submit_jobs(request: Request, body: Annotated[Any, Body()]) -> s.SubmitResponse:
+    """Submit a list of job dicts (Qube field names) in one pgrp; all or nothing."""
+    c = ctx(request)
+    jobs = parse_jobs(body)
+    return await c.engine.acall(sub.submit, jobs, "unknown")
+
+
+def _statuses(status: str | None) -> list[str] | None:
+    if not status:
+        return None
+    out = []
+    for st in status.split(","):
+        st = st.strip()
+        if st == "done":
+            out += ["complete", "failed", "killed"]
+        elif st == "active":
+            out += ["pending", "running", "blocked", "waiting"]
+        elif st in JOB_STATUSES:
+            out.append(st)
+        else:
+            raise ValidationError(
+                f"status: {st!r} is not a job status ({', '.join(sorted(JOB_STATUSES))}, "
+                "done, active)", field="status",
+            )
+    return out
+
+
+@router.get("/jobs", tags=["jobs"])
+async def list_jobs(
+    request: Request,
+    status: str | None = None,
+    pgrp: int | None = None,
+    label: str | None = None,
+    user: str | None = None,
+    name: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, list[s.JobSummary]]:
+    """Jobs, oldest first; ``status`` may be a comma list and include ``done`` / ``active``."""
+    c = ctx(request)
+    rows = await asyncio.to_thread(
+        reads.list_jobs, c.store.engine, status=_statuses(status), pgrp=pgrp, label=label,
+        user=user, name=name, limit=limit, offset=offset,
+    )  # fmt: skip
+    return {"jobs": [convert.job_summary(r) for r in rows]}
+
+
+@router.get("/jobs/{job_id}", response_model=s.JobDetail, tags=["jobs"])
+async def get_job(request: Request, job_id: int, agenda: bool = True) -> s.JobDetail:
+    c = ctx(request)
+    row = await asyncio.to_thread(reads.get_job, c.store.engine, job_id, agenda=agenda)
+    if row is None:
+        raise NotFound(f"job {job_id} does not exist", field="job")
+    return convert.job_detail(row)
+
+
+@router.get("/jobs/{job_id}/work/{name}", response_model=s.WorkInfo, tags=["jobs"])
+async def get_work(request: Request, job_id: int, name: str) -> s.WorkInfo:
+    c = ctx(request)
+    row = await asyncio.to_thread(reads.get_work, c.store.engine, job_id, name)
+    if row is None:
+        raise NotFound(f"work {job_id}:{name} does not exist", field="work")
+    return convert.work_info(row)
+
+
+@router.post("/control", response_model=s.ControlResponse, tags=["control"])
+async def control(request: Request, body: s.ControlRequest) -> s.ControlResponse:
+    """kill, block, unblock, retry, requeue, remove, modify on ``J``, ``J.S`` or ``J:NAME``."""
+    return await ctx(request).engine.acall(ctl.control, body)
+
+
+@router.post("/jobs/{job_id}/{action}", response_model=s.ControlResponse, tags=["control"])
+async def control_job(
+    request: Request, job_id: int, action: s.Action,
+    body: Annotated[dict[str, Any] | None, Body()] = None,
+) -> s.ControlResponse:  # fmt: skip
+    fields = (body or {}).get("fields", {})
+    req = s.ControlRequest(action=action, targets=[str(job_id)], fields=fields)
+    return await ctx(request).engine.acall(ctl.control, req)
+
+
+@router.get("/hosts", tags=["hosts"])
+async def list_hosts(request: Request) -> dict[str, list[s.HostInfo]]:
+    c = ctx(request)
+    rows = await asyncio.to_thread(reads.list_hosts, c.store.engine)
+    live = {h.name: h for h in list(c.engine.state.hosts.values())}
+    out = []
+    for r in rows:
+        h = live.get(r["name"])
+        if h is not None:  # the engine's view is newer than the periodically flushed row
+            r.update(state=h.state, last_seen=h.last_seen, slots=h.slots)
+        out.append(convert.host_info(r, len(h.attempts) if h else 0))
+    return {"hosts": out}
+
+
+@router.get("/events", response_model=s.EventsResponse, tags=["events"])
+async def events(
+    request: Request,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    job: int | None = None,
+    wait: Annotated[float, Query(ge=0, le=60)] = 0,
+) -> s.EventsResponse:
+    """Events after sequence number ``after``; ``wait`` long-polls for new ones."""
+    c = ctx(request)
+    deadline = time.monotonic() + wait
+    while True:
+        changed = c.hub.events_changed()
+        rows = await asyncio.to_thread(
+            reads.list_events, c.store.engine, after=after, limit=limit, job=job
+        )
+        left = deadline - time.monotonic()
+        if rows or left <= 0:
+            break
+        try:
+            await asyncio.wait_for(changed.wait(), left)
+        except TimeoutError:
+            pass
+    last = rows[-1]["seq"] if rows else max(after, c.hub.event_seq if job is None else after)
+    return s.EventsResponse(events=[convert.event_info(r) for r in rows], last=last)
+
+
+def _log(c: Ctx, job_id: int, unit: str, stream: str) -> PlainTextResponse:
+    if stream not in ("stdout", "stderr"):
+        raise ValidationError("stream: expected stdout or stderr", field="stream")
+    return PlainTextResponse(c.logs.read(job_id, unit, stream))
+
+
+@router.get("/jobs/{job_id}/work/{name}/log", response_class=PlainTextResponse, tags=["logs"])
+async def work_log(request: Request, job_id: int, name: str,
+                   stream: str = "stdout") -> PlainTextResponse:  # fmt: skip
+    return _log(ctx(request), job_id, f"work-{name}", stream)
+
+
+@router.get("/jobs/{job_id}/subjobs/{subid}/log", response_class=PlainTextResponse,
+            tags=["logs"])  # fmt: skip
+async def subjob_log(request: Request, job_id: int, subid: int,
+                     stream: str = "stdout") -> PlainTextResponse:  # fmt: skip
+    return _log(ctx(request), job_id, f"subjob-{subid}", stream)

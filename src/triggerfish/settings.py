@@ -1,0 +1,41 @@
+"""Settings shared by the commands: data dir, database URL, supervisor URL."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_PORT = 8765
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("TRIGGERFISH_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir("triggerfish"))
+
+
+def default_db_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'triggerfish.db'}"
+
+
+def supervisor_url(url: str | None = None) -> str:
+    return (url or os.environ.get("TRIGGERFISH_URL") or DEFAULT_URL).rstrip("/")
+
+
+@dataclass
+class ServerSettings:
+    data_dir: Path
+    db_url: str | None = None  # None: the SQLite file in data_dir
+    bind: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    host_timeout: float = 30.0
+    log_level: str = "info"
+
+    @property
+    def database(self) -> str:
+        return self.db_url or default_db_url(self.data_dir)

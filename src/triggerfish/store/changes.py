@@ -1,0 +1,42 @@
+"""What one group commit writes: plain row dicts, grouped by table and kind of change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Row = dict[str, Any]
+
+
+@dataclass
+class Changes:
+    counters: dict[str, int] = field(default_factory=dict)
+    job_inserts: list[Row] = field(default_factory=list)
+    job_updates: list[Row] = field(default_factory=list)
+    job_deletes: list[int] = field(default_factory=list)
+    sub_inserts: list[Row] = field(default_factory=list)
+    sub_updates: list[Row] = field(default_factory=list)
+    sub_deletes: list[tuple[int, int]] = field(default_factory=list)
+    work_inserts: list[Row] = field(default_factory=list)
+    work_updates: list[Row] = field(default_factory=list)
+    host_inserts: list[Row] = field(default_factory=list)
+    host_updates: list[Row] = field(default_factory=list)
+    events: list[Row] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not any(
+            (
+                self.counters,
+                self.job_inserts,
+                self.job_updates,
+                self.job_deletes,
+                self.sub_inserts,
+                self.sub_updates,
+                self.sub_deletes,
+                self.work_inserts,
+                self.work_updates,
+                self.host_inserts,
+                self.host_updates,
+                self.events,
+            )
+        )

@@ -1,0 +1,98 @@
+"""The API's reads. They run on pooled connections, beside the engine's writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from triggerfish.store import tables as t
+from triggerfish.store.changes import Row
+from triggerfish.store.db import translated
+
+SUMMARY_COLS = [c for c in t.jobs.c if c.name not in ("package", "fields")]
+
+
+def list_jobs(
+    engine: sa.Engine,
+    *,
+    status: list[str] | None = None,
+    pgrp: int | None = None,
+    label: str | None = None,
+    user: str | None = None,
+    name: str | None = None,
+    ids: list[int] | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[Row]:
+    q = sa.select(*SUMMARY_COLS)
+    if status:
+        q = q.where(t.jobs.c.status.in_(status))
+    if pgrp is not None:
+        q = q.where(t.jobs.c.pgrp == pgrp)
+    if label is not None:
+        q = q.where(t.jobs.c.label == label)
+    if user is not None:
+        q = q.where(t.jobs.c.user == user)
+    if name is not None:
+        if "*" in name:
+            q = q.where(t.jobs.c.name.like(name.replace("%", r"\%").replace("*", "%")))
+        else:
+            q = q.where(t.jobs.c.name == name)
+    if ids is not None:
+        q = q.where(t.jobs.c.id.in_(ids))
+    q = q.order_by(t.jobs.c.id).limit(limit).offset(offset)
+    with translated(), engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def get_job(engine: sa.Engine, job_id: int, *, agenda: bool = True) -> dict[str, Any] | None:
+    with translated(), engine.connect() as conn:
+        job = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).mappings().first()
+        if job is None:
+            return None
+        out: dict[str, Any] = dict(job)
+        out["subjobs"] = [
+            dict(r)
+            for r in conn.execute(
+                sa.select(t.subjobs)
+                .where(t.subjobs.c.job_id == job_id)
+                .order_by(t.subjobs.c.subid)
+            ).mappings()
+        ]
+        out["agenda"] = []
+        if agenda:
+            out["agenda"] = [
+                dict(r)
+                for r in conn.execute(
+                    sa.select(t.work).where(t.work.c.job_id == job_id).order_by(t.work.c.seq)
+                ).mappings()
+            ]
+    return out
+
+
+def get_work(engine: sa.Engine, job_id: int, name: str) -> Row | None:
+    with translated(), engine.connect() as conn:
+        row = (
+            conn.execute(sa.select(t.work).where(t.work.c.job_id == job_id, t.work.c.name == name))
+            .mappings()
+            .first()
+        )
+    return dict(row) if row is not None else None
+
+
+def list_hosts(engine: sa.Engine) -> list[Row]:
+    with translated(), engine.connect() as conn:
+        rows = conn.execute(sa.select(t.hosts).order_by(t.hosts.c.name)).mappings()
+        return [dict(r) for r in rows]
+
+
+def list_events(
+    engine: sa.Engine, *, after: int = 0, limit: int = 1000, job: int | None = None
+) -> list[Row]:
+    q = sa.select(t.events).where(t.events.c.seq > after)
+    if job is not None:
+        q = q.where(t.events.c.job == job)
+    q = q.order_by(t.events.c.seq).limit(limit)
+    with translated(), engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]

@@ -1,0 +1,152 @@
+"""The store: the engine's writes (one transaction per group commit) and its start-up load."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from triggerfish.store import tables as t
+from triggerfish.store.changes import Changes, Row
+from triggerfish.store.db import open_engine, translated
+
+logger = logging.getLogger(__name__)
+
+JOB_MUTABLE = (
+    "label", "name", "user", "priority", "status", "cpus", "reason", "todotally",
+    "fields", "package", "timestart", "timecomplete", "lastupdate",
+)
+SUB_MUTABLE = (
+    "status", "host", "token", "retry", "work", "exit_code", "retry_at", "timestart",
+    "timecomplete",
+)
+WORK_MUTABLE = (
+    "status", "subid", "host", "token", "retry", "exit_code", "result", "retry_at",
+    "timestart", "timecomplete",
+)
+HOST_MUTABLE = (
+    "state", "slots", "properties", "groups", "cluster", "session", "last_seen", "registered",
+)
+ACTIVE_JOB_STATUSES = ("pending", "running", "blocked", "waiting", "suspended")
+INSERT_CHUNK = 5000
+
+
+def _update(table: sa.Table, keys: Sequence[str], cols: Sequence[str]) -> sa.Update:
+    cond = [table.c[k] == sa.bindparam(f"k_{k}") for k in keys]
+    return sa.update(table).where(*cond).values({c: sa.bindparam(c) for c in cols})
+
+
+def _keyed(rows: list[Row], keys: Sequence[str]) -> list[Row]:
+    out = []
+    for r in rows:
+        d = dict(r)
+        for k in keys:
+            d[f"k_{k}"] = d.pop(k)
+        out.append(d)
+    return out
+
+
+class Store:
+    """Owns the SQLAlchemy engine. Writes come only from the engine thread."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = open_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._job_upd = _update(t.jobs, ["id"], JOB_MUTABLE)
+        self._sub_upd = _update(t.subjobs, ["job_id", "subid"], SUB_MUTABLE)
+        self._work_upd = _update(t.work, ["job_id", "name"], WORK_MUTABLE)
+        self._host_upd = _update(t.hosts, ["name"], HOST_MUTABLE)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ writes
+
+    def flush(self, ch: Changes) -> None:
+        """Write one group commit in one transaction; all of it or nothing."""
+        with translated(), self.engine.begin() as conn:
+            for name, value in ch.counters.items():
+                res = conn.execute(
+                    sa.update(t.counters).where(t.counters.c.name == name).values(value=value)
+                )
+                if res.rowcount == 0:
+                    conn.execute(sa.insert(t.counters).values(name=name, value=value))
+            if ch.host_inserts:
+                conn.execute(sa.insert(t.hosts), ch.host_inserts)
+            if ch.job_inserts:
+                conn.execute(sa.insert(t.jobs), ch.job_inserts)
+            if ch.sub_inserts:
+                conn.execute(sa.insert(t.subjobs), ch.sub_inserts)
+            for i in range(0, len(ch.work_inserts), INSERT_CHUNK):
+                conn.execute(sa.insert(t.work), ch.work_inserts[i : i + INSERT_CHUNK])
+            if ch.job_updates:
+                conn.execute(self._job_upd, _keyed(ch.job_updates, ["id"]))
+            if ch.sub_updates:
+                conn.execute(self._sub_upd, _keyed(ch.sub_updates, ["job_id", "subid"]))
+            if ch.work_updates:
+                conn.execute(self._work_upd, _keyed(ch.work_updates, ["job_id", "name"]))
+            if ch.host_updates:
+                conn.execute(self._host_upd, _keyed(ch.host_updates, ["name"]))
+            for job_id, subid in ch.sub_deletes:
+                conn.execute(
+                    sa.delete(t.subjobs).where(
+                        t.subjobs.c.job_id == job_id, t.subjobs.c.subid == subid
+                    )
+                )
+            if ch.job_deletes:
+                ids = ch.job_deletes
+                conn.execute(sa.delete(t.work).where(t.work.c.job_id.in_(ids)))
+                conn.execute(sa.delete(t.subjobs).where(t.subjobs.c.job_id.in_(ids)))
+                conn.execute(sa.delete(t.jobs).where(t.jobs.c.id.in_(ids)))
+            if ch.events:
+                conn.execute(sa.insert(t.events), ch.events)
+
+    # ------------------------------------------------------------------ engine reads
+
+    def counters(self) -> dict[str, int]:
+        with translated(), self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.counters.c.name, t.counters.c.value)).all()
+            out = {r.name: int(r.value) for r in rows}
+            last_event = conn.execute(sa.select(sa.func.max(t.events.c.seq))).scalar()
+            max_job = conn.execute(sa.select(sa.func.max(t.jobs.c.id))).scalar()
+        out.setdefault("event_seq", int(last_event or 0))
+        out.setdefault("job_id", int(max_job or 0))
+        return out
+
+    def active_job_ids(self) -> list[int]:
+        with translated(), self.engine.connect() as conn:
+            q = sa.select(t.jobs.c.id).where(t.jobs.c.status.in_(ACTIVE_JOB_STATUSES))
+            return [int(r) for r in conn.execute(q).scalars()]
+
+    def load_job(self, job_id: int) -> tuple[Row, list[Row], list[Row]] | None:
+        """A job row with its subjob rows and work rows (in agenda order)."""
+        with translated(), self.engine.connect() as conn:
+            job = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).mappings().first()
+            if job is None:
+                return None
+            subs = conn.execute(
+                sa.select(t.subjobs).where(t.subjobs.c.job_id == job_id).order_by(t.subjobs.c.subid)
+            ).mappings().all()
+            items = conn.execute(
+                sa.select(t.work).where(t.work.c.job_id == job_id).order_by(t.work.c.seq)
+            ).mappings().all()
+        return dict(job), [dict(s) for s in subs], [dict(w) for w in items]
+
+    def load_hosts(self) -> list[Row]:
+        with translated(), self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(t.hosts)).mappings()]
+
+    def pgrp_labels(self, pgrp: int) -> set[str] | None:
+        """Labels of the jobs of ``pgrp``; None when no job of that pgrp exists."""
+        with translated(), self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.jobs.c.label).where(t.jobs.c.pgrp == pgrp)).all()
+        if not rows:
+            return None
+        return {r.label for r in rows}
+
+    def scalar(self, stmt: sa.Select[Any]) -> Any:
+        with translated(), self.engine.connect() as conn:
+            return conn.execute(stmt).scalar()

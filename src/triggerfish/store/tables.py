@@ -1,0 +1,107 @@
+"""The schema, as SQLAlchemy Core tables. Changes go through an Alembic migration too."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("pgrp", sa.Integer, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("label", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("user", sa.String(255), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("prototype", sa.String(16), nullable=False),
+    sa.Column("cpus", sa.Integer, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("todo", sa.Integer, nullable=False),
+    sa.Column("todotally", sa.JSON, nullable=False),
+    sa.Column("package", sa.JSON, nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("timesubmit", sa.Float, nullable=False),
+    sa.Column("timestart", sa.Float, nullable=True),
+    sa.Column("timecomplete", sa.Float, nullable=True),
+    sa.Column("lastupdate", sa.Float, nullable=False),
+    sa.UniqueConstraint("pgrp", "label", name="uq_jobs_pgrp_label"),
+)
+sa.Index("ix_jobs_status", jobs.c.status)
+sa.Index("ix_jobs_user", jobs.c.user)
+sa.Index("ix_jobs_priority_id", jobs.c.priority, jobs.c.id)
+
+subjobs = sa.Table(
+    "subjobs",
+    metadata,
+    sa.Column("job_id", sa.Integer, primary_key=True),
+    sa.Column("subid", sa.Integer, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("token", sa.String(64), nullable=True),
+    sa.Column("retry", sa.Integer, nullable=False),
+    sa.Column("work", sa.String(256), nullable=True),
+    sa.Column("exit_code", sa.Integer, nullable=True),
+    sa.Column("retry_at", sa.Float, nullable=True),
+    sa.Column("timestart", sa.Float, nullable=True),
+    sa.Column("timecomplete", sa.Float, nullable=True),
+)
+
+work = sa.Table(
+    "work",
+    metadata,
+    sa.Column("job_id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("subid", sa.Integer, nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("token", sa.String(64), nullable=True),
+    sa.Column("retry", sa.Integer, nullable=False),
+    sa.Column("exit_code", sa.Integer, nullable=True),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("retry_at", sa.Float, nullable=True),
+    sa.Column("timestart", sa.Float, nullable=True),
+    sa.Column("timecomplete", sa.Float, nullable=True),
+)
+sa.Index("ix_work_job_seq", work.c.job_id, work.c.seq)
+
+hosts = sa.Table(
+    "hosts",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("slots", sa.Integer, nullable=False),
+    sa.Column("properties", sa.JSON, nullable=False),
+    sa.Column("groups", sa.JSON, nullable=False),
+    sa.Column("cluster", sa.String(255), nullable=True),
+    sa.Column("session", sa.String(64), nullable=True),
+    sa.Column("last_seen", sa.Float, nullable=True),
+    sa.Column("registered", sa.Float, nullable=True),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("job", sa.Integer, nullable=True),
+    sa.Column("subid", sa.Integer, nullable=True),
+    sa.Column("work", sa.String(256), nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("data", sa.JSON, nullable=True),
+)
+sa.Index("ix_events_job_seq", events.c.job, events.c.seq)
