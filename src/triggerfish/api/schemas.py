@@ -189,7 +189,9 @@ class Assignment(BaseModel):
 
 class PullRequest(Strict):
     session: str
-    running: list[str] = Field(default_factory=list)  # tokens the worker runs or has not yet had acknowledged
+    running: list[str] = Field(
+        default_factory=list
+    )  # tokens the worker runs or has not yet had acknowledged
     wait: float = Field(default=10.0, ge=0, le=60)  # long-poll: seconds to wait for work
 
 

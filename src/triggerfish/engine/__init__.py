@@ -1,1 +1,1 @@
-"""The engine: the single writer. Commands in, transitions + events out, one transaction per batch."""
+"""The engine: the single writer. Commands in; transitions and events out, one commit per batch."""

@@ -51,14 +51,16 @@ def resolve(state: State, text: str) -> Target:
     sep, rest = m.group(2), m.group(3)
     if sep == ".":
         if not rest or not rest.isdigit() or int(rest) not in job.subs:
-            raise NotFound(f"target {text!r}: job {job_id} has no instance {rest!r}",
-                           field="targets")
+            raise NotFound(
+                f"target {text!r}: job {job_id} has no instance {rest!r}", field="targets"
+            )
         return Target(text, job, sub=job.subs[int(rest)])
     if sep == ":":
         w = job.work.get(rest or "")
         if w is None:
-            raise NotFound(f"target {text!r}: job {job_id} has no work item {rest!r}",
-                           field="targets")
+            raise NotFound(
+                f"target {text!r}: job {job_id} has no work item {rest!r}", field="targets"
+            )
         return Target(text, job, work=w)
     return Target(text, job)
 
@@ -96,13 +98,18 @@ def _check(action: str, t: Target) -> str | None:
             "modify": "instances cannot be modified; modify the job",
         }[action]
     st = t.job.status
-    ended = [w for w in t.job.work.values() if w.status in ("failed", "killed")] if t.job.work \
+    ended = (
+        [w for w in t.job.work.values() if w.status in ("failed", "killed")]
+        if t.job.work
         else [x for x in t.job.subs.values() if x.status in ("failed", "killed")]
+    )
     return {
         "kill": f"it has already ended ({st})" if st in TERMINAL else None,
         "block": None if st in ("pending", "running", "waiting", "suspended") else f"it is {st}",
         "unblock": None if st == "blocked" else f"it is {st}, not blocked",
-        "retry": None if st in TERMINAL or ended else f"it is {st} and has no failed or killed work",
+        "retry": None
+        if st in TERMINAL or ended
+        else f"it is {st} and has no failed or killed work",
         "requeue": None if st in TERMINAL or ended else f"it is {st} and has no ended work",
         "remove": None,
         "modify": None,
@@ -251,8 +258,10 @@ def _validated_changes(state: State, job: JobRT, fields: dict[str, Any]) -> dict
     if "label" in out and out["label"] != job.label:
         known = state.store.pgrp_labels(job.pgrp) or set()
         if out["label"] in known | state.labels_added.get(job.pgrp, set()):
-            raise ValidationError(f"fields.label: {out['label']!r} is already used in pgrp "
-                                  f"{job.pgrp}", field="fields.label")
+            raise ValidationError(
+                f"fields.label: {out['label']!r} is already used in pgrp {job.pgrp}",
+                field="fields.label",
+            )
     return out
 
 
@@ -317,8 +326,13 @@ def _work_verb(state: State, action: str, job: JobRT, w: WorkRT) -> str:
             sub.work = None
             state.set_sub(job, sub, "pending", quiet=True)
         w.token = None
-    new = {"kill": "killed", "block": "blocked", "unblock": "pending", "retry": "pending",
-           "requeue": "blocked"}[action]
+    new = {
+        "kill": "killed",
+        "block": "blocked",
+        "unblock": "pending",
+        "retry": "pending",
+        "requeue": "blocked",
+    }[action]
     state.set_work(job, w, new)
     if new in ("pending", "blocked") and job.status in TERMINAL:
         _release(state, job)

@@ -1,4 +1,4 @@
-"""Dispatch: which work a host gets. Priority then job id; placement; instances run items in series."""
+"""Dispatch: which work a host gets. Priority then id; placement; instances run items in order."""
 
 from __future__ import annotations
 
@@ -14,8 +14,14 @@ def _start(state: State, host: HostRT, job: JobRT, sub: SubRT, item: WorkRT | No
     state.attempts[token] = a
     host.attempts[token] = a
     now = state.now
-    state.emit("assigned", "host", job=job.id, subid=sub.subid,
-               work=item.name if item else None, host=host.name)
+    state.emit(
+        "assigned",
+        "host",
+        job=job.id,
+        subid=sub.subid,
+        work=item.name if item else None,
+        host=host.name,
+    )
     if sub.status != "running":
         sub.host = host.name
         if sub.timestart is None:

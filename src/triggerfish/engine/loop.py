@@ -44,7 +44,9 @@ class Engine:
         self.store = store
         self.state = State(store, host_timeout)
         self.host_timeout = host_timeout
-        self._queue: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]] | None]
+        self._queue: queue.SimpleQueue[
+            tuple[Callable[..., Any], tuple[Any, ...], Future[Any]] | None
+        ]
         self._queue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[Wakeup], None]] = []
@@ -58,8 +60,9 @@ class Engine:
         self.state.load()
         self._thread = threading.Thread(target=self._run, name="triggerfish-engine", daemon=True)
         self._thread.start()
-        logger.info("engine started", extra={"action": "engine.start",
-                                             "jobs": len(self.state.jobs)})
+        logger.info(
+            "engine started", extra={"action": "engine.start", "jobs": len(self.state.jobs)}
+        )
 
     def stop(self) -> None:
         self._stopping = True
@@ -135,7 +138,7 @@ class Engine:
                 return
 
     def _drain(self) -> list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]]:
-        out = []
+        out: list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]] = []
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -154,8 +157,9 @@ class Engine:
             except TriggerfishError as exc:
                 results.append((fut, None, exc))
             except Exception as exc:  # a bug: memory may be half-changed
-                logger.exception("command failed", extra={"action": "engine.bug",
-                                                          "command": fn.__name__})
+                logger.exception(
+                    "command failed", extra={"action": "engine.bug", "command": fn.__name__}
+                )
                 broken = exc
                 break
         if broken is not None:
@@ -168,9 +172,13 @@ class Engine:
         if not changes.empty():
             try:
                 self.store.flush(changes)
-            except Exception as exc:
+            except Exception as commit_exc:
                 logger.exception("commit failed", extra={"action": "engine.commit_failed"})
-                err = exc if isinstance(exc, StoreError) else StoreError(str(exc))
+                err = (
+                    commit_exc
+                    if isinstance(commit_exc, StoreError)
+                    else StoreError(str(commit_exc))
+                )
                 self._recover(batch, err)
                 return
         st.labels_added.clear()
@@ -179,9 +187,9 @@ class Engine:
         wake.event_seq = st.event_seq
         self.batches += 1
         self.commands += len(batch)
-        for fut, value, exc in results:
-            if exc is not None:
-                fut.set_exception(exc)
+        for fut, value, failure in results:
+            if failure is not None:
+                fut.set_exception(failure)
             else:
                 fut.set_result(value)
         for fn in self._listeners:
@@ -190,8 +198,11 @@ class Engine:
             except Exception:
                 logger.exception("listener failed", extra={"action": "engine.listener"})
 
-    def _recover(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]],
-                 err: TriggerfishError) -> None:
+    def _recover(
+        self,
+        batch: list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]],
+        err: TriggerfishError,
+    ) -> None:
         """Throw away the batch's changes: reload the state from the store, fail every caller."""
         for _, _, fut in batch:
             if not fut.done():

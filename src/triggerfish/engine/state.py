@@ -106,7 +106,9 @@ class State:
         self.update_runnable(job)
         return job
 
-    def _restore_attempt(self, token: str, host: str, job_id: int, subid: int, work: str | None) -> None:
+    def _restore_attempt(
+        self, token: str, host: str, job_id: int, subid: int, work: str | None
+    ) -> None:
         a = Attempt(token, host, job_id, subid, work, delivered=True)
         self.attempts[token] = a
         h = self.hosts.get(host)
@@ -170,8 +172,15 @@ class State:
 
     # ------------------------------------------------------------------ transitions
 
-    def set_work(self, job: JobRT, w: WorkRT, status: str, *, quiet: bool = False,
-                 data: dict[str, Any] | None = None) -> None:
+    def set_work(
+        self,
+        job: JobRT,
+        w: WorkRT,
+        status: str,
+        *,
+        quiet: bool = False,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         old = w.status
         if old == status:
             return
@@ -186,14 +195,35 @@ class State:
             w.timecomplete = self.now
         self.touch_work(job, w)
         if not quiet:
-            self.emit(STATUS_EVENT[status], "work", job=job.id, subid=w.subid, work=w.name,
-                      host=w.host, data=data)
+            self.emit(
+                STATUS_EVENT[status],
+                "work",
+                job=job.id,
+                subid=w.subid,
+                work=w.name,
+                host=w.host,
+                data=data,
+            )
             if status in TERMINAL:
-                self.emit("done", "work", job=job.id, subid=w.subid, work=w.name, host=w.host,
-                          data={"status": status})
+                self.emit(
+                    "done",
+                    "work",
+                    job=job.id,
+                    subid=w.subid,
+                    work=w.name,
+                    host=w.host,
+                    data={"status": status},
+                )
 
-    def set_sub(self, job: JobRT, s: SubRT, status: str, *, quiet: bool = False,
-                data: dict[str, Any] | None = None) -> None:
+    def set_sub(
+        self,
+        job: JobRT,
+        s: SubRT,
+        status: str,
+        *,
+        quiet: bool = False,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         old = s.status
         if old == status:
             return
@@ -207,11 +237,18 @@ class State:
             s.timecomplete = self.now
         self.touch_sub(job, s)
         if not quiet:
-            self.emit(STATUS_EVENT[status], "subjob", job=job.id, subid=s.subid, host=s.host,
-                      data=data)
+            self.emit(
+                STATUS_EVENT[status], "subjob", job=job.id, subid=s.subid, host=s.host, data=data
+            )
             if status in TERMINAL:
-                self.emit("done", "subjob", job=job.id, subid=s.subid, host=s.host,
-                          data={"status": status})
+                self.emit(
+                    "done",
+                    "subjob",
+                    job=job.id,
+                    subid=s.subid,
+                    host=s.host,
+                    data={"status": status},
+                )
 
     def set_job(self, job: JobRT, status: str, *, data: dict[str, Any] | None = None) -> None:
         if job.status == status:
@@ -222,8 +259,9 @@ class State:
             self.finished.add(job.id)
             for s in job.subs.values():
                 if s.status in ("pending", "blocked", "retrying"):
-                    self.set_sub(job, s, status if status != "complete" else "complete",
-                                 quiet=bool(job.work))
+                    self.set_sub(
+                        job, s, status if status != "complete" else "complete", quiet=bool(job.work)
+                    )
         elif job.timecomplete is not None:
             job.timecomplete = None
         if status == "running" and job.timestart is None:
@@ -267,8 +305,10 @@ class State:
     def update_runnable(self, job: JobRT) -> None:
         ok = job.status in ("pending", "running") and job.id in self.jobs
         if ok:
-            ok = job.has_pending() if job.work else any(
-                s.status == "pending" for s in job.subs.values()
+            ok = (
+                job.has_pending()
+                if job.work
+                else any(s.status == "pending" for s in job.subs.values())
             )
         if ok and job.id not in self.runnable:
             self.runnable.add(job.id)
@@ -326,9 +366,9 @@ class State:
             if key[0] not in gone and key[0] not in self.new_jobs:
                 ch.sub_inserts.append(s.row())
         for job_id in self.dirty_jobs - self.new_jobs - gone:
-            job = self.jobs.get(job_id)
-            if job is not None:
-                ch.job_updates.append(job.row())
+            dirty = self.jobs.get(job_id)
+            if dirty is not None:
+                ch.job_updates.append(dirty.row())
         ch.sub_updates = [s.row() for k, s in self.dirty_subs.items() if k[0] not in gone]
         ch.work_updates = [w.row() for k, w in self.dirty_work.items() if k[0] not in gone]
         ch.job_deletes = [j for j in removed if j not in self.new_jobs]

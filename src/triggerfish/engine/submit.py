@@ -36,8 +36,9 @@ def submit(state: State, jobs: list[NormalizedJob], user: str) -> s.SubmitRespon
             try:
                 taken[pgrp] = _labels(state, pgrp, first)
             except NotFound as exc:
-                raise ValidationError(f"jobs[{i}].pgrp: {exc.message}",
-                                      field=f"jobs[{i}].pgrp") from None
+                raise ValidationError(
+                    f"jobs[{i}].pgrp: {exc.message}", field=f"jobs[{i}].pgrp"
+                ) from None
         label = job.spec.label
         if label is not None:
             if label in taken[pgrp]:
@@ -60,15 +61,23 @@ def submit(state: State, jobs: list[NormalizedJob], user: str) -> s.SubmitRespon
     state.next_job_id = first + len(jobs)
     state.counters_dirty = True
     for i, nj in enumerate(jobs):
-        job = _create(state, nj, ids[i], pgrps[i], labels[i], user)
+        created = _create(state, nj, ids[i], pgrps[i], labels[i], user)
         state.labels_added.setdefault(pgrps[i], set()).add(labels[i])
-        out.append(s.SubmittedJob(id=job.id, label=job.label, pgrp=job.pgrp, status=job.status,
-                                  name=job.name))
+        out.append(
+            s.SubmittedJob(
+                id=created.id,
+                label=created.label,
+                pgrp=created.pgrp,
+                status=created.status,
+                name=created.name,
+            )
+        )
     return s.SubmitResponse(jobs=out)
 
 
-def _create(state: State, nj: NormalizedJob, job_id: int, pgrp: int, label: str,
-            user: str) -> JobRT:
+def _create(
+    state: State, nj: NormalizedJob, job_id: int, pgrp: int, label: str, user: str
+) -> JobRT:
     spec = nj.spec
     fields = spec.model_dump(exclude=set(COLUMN_FIELDS))
     name = spec.name or (str(spec.package.get("cmdline", "")).split() or ["job"])[0][:64]
@@ -85,8 +94,12 @@ def _create(state: State, nj: NormalizedJob, job_id: int, pgrp: int, label: str,
     job.recount()
     state.jobs[job_id] = job
     state.new_jobs.add(job_id)
-    state.emit("submit", "job", job=job_id, data={"pgrp": pgrp, "label": label, "name": name,
-                                                   "user": job.user, "todo": len(job.work)})
+    state.emit(
+        "submit",
+        "job",
+        job=job_id,
+        data={"pgrp": pgrp, "label": label, "name": name, "user": job.user, "todo": len(job.work)},
+    )
     if spec.status == "blocked":
         state.set_job(job, "blocked")
     else:

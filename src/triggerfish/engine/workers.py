@@ -27,8 +27,9 @@ def register(state: State, req: s.RegisterRequest) -> s.RegisterResponse:
     host = state.hosts.get(req.name)
     now = state.now
     if host is None:
-        host = HostRT(req.name, "active", req.slots, req.properties, req.groups, req.cluster,
-                      None, now, now)
+        host = HostRT(
+            req.name, "active", req.slots, req.properties, req.groups, req.cluster, None, now, now
+        )
         state.hosts[req.name] = host
         state.new_hosts.add(req.name)
     else:
@@ -47,8 +48,9 @@ def register(state: State, req: s.RegisterRequest) -> s.RegisterResponse:
     state.emit("up", "host", host=host.name, data={"slots": host.slots})
     state.work_available = True
     heartbeat = max(0.5, min(10.0, state.host_timeout / 3))
-    return s.RegisterResponse(host=host.name, session=host.session, heartbeat=heartbeat,
-                              host_timeout=state.host_timeout)
+    return s.RegisterResponse(
+        host=host.name, session=host.session, heartbeat=heartbeat, host_timeout=state.host_timeout
+    )
 
 
 def _host(state: State, name: str, session: str) -> HostRT:
@@ -127,8 +129,16 @@ def lose(state: State, a: Attempt, why: str) -> None:
     if sub is not None and sub.status == "running" and (a.work is None or sub.work == a.work):
         sub.work = None
         state.set_sub(job, sub, "pending", quiet=a.work is None)
-    logger.info("attempt lost", extra={"action": "attempt.lost", "token": a.token,
-                                       "job": a.job_id, "work": a.work, "why": why})
+    logger.info(
+        "attempt lost",
+        extra={
+            "action": "attempt.lost",
+            "token": a.token,
+            "job": a.job_id,
+            "work": a.work,
+            "why": why,
+        },
+    )
     state.derive(job)
 
 
@@ -158,7 +168,7 @@ def _result(r: s.Report) -> dict[str, Any]:
 
 def _finish(state: State, host: HostRT, job: JobRT, a: Attempt, r: s.Report) -> None:
     sub = job.subs.get(a.subid)
-    data = {"exit_code": r.exit_code} if r.exit_code is not None else None
+    data: dict[str, Any] | None = {"exit_code": r.exit_code} if r.exit_code is not None else None
     if r.error:
         data = {**(data or {}), "error": r.error}
     retries = int(job.fields.get("retrywork", 0))

@@ -46,7 +46,9 @@ def parse_range(text: str, *, field: str = "range") -> list[Frames]:
         end = int(m.group(2)) if m.group(2) is not None else start
         step = int(m.group(3)) if m.group(3) is not None else 1
         if step < 1:
-            raise ValidationError(f"{field}: step must be at least 1 in {raw.strip()!r}", field=field)
+            raise ValidationError(
+                f"{field}: step must be at least 1 in {raw.strip()!r}", field=field
+            )
         frames = Frames(start, end, step)
         total += len(frames.numbers())
         if total > MAX_FRAMES:

@@ -158,7 +158,9 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
         for i, item in enumerate(spec.agenda):
             w = WorkSpec(name=item) if isinstance(item, str) else item
             if not w.name:
-                raise ValidationError(f"{where}.agenda[{i}].name: must not be empty", field="agenda")
+                raise ValidationError(
+                    f"{where}.agenda[{i}].name: must not be empty", field="agenda"
+                )
             if w.name in seen:
                 raise ValidationError(
                     f"{where}.agenda[{i}].name: {w.name!r} appears twice", field="agenda"

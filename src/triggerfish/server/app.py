@@ -55,16 +55,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
         await asyncio.to_thread(engine.start)
         hub.event_seq = engine.state.event_seq
         app.state.ctx = Ctx(settings, store, engine, hub, LogStore(settings.data_dir / "logs"))
-        logger.info("supervisor ready", extra={"action": "supervisor.ready",
-                                               "db": store.url.split("@")[-1]})
+        logger.info(
+            "supervisor ready", extra={"action": "supervisor.ready", "db": store.url.split("@")[-1]}
+        )
         try:
             yield
         finally:
             await asyncio.to_thread(engine.stop)
             store.close()
 
-    app = FastAPI(title="triggerfish", version=__version__, lifespan=lifespan,
-                  description="Job supervisor for render farms and background work.")
+    app = FastAPI(
+        title="triggerfish",
+        version=__version__,
+        lifespan=lifespan,
+        description="Job supervisor for render farms and background work.",
+    )
 
     @app.exception_handler(TriggerfishError)
     async def _tf_error(_request: Request, exc: TriggerfishError) -> JSONResponse:
@@ -73,8 +78,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         field, message = _validation_message(exc)
-        return JSONResponse({"error": {"code": "invalid", "message": message, "field": field}},
-                            status_code=422)
+        return JSONResponse(
+            {"error": {"code": "invalid", "message": message, "field": field}}, status_code=422
+        )
 
     @app.get("/api/v1/health", tags=["health"])
     async def health() -> dict[str, Any]:

@@ -18,10 +18,10 @@ class Hub:
         self.loop = loop
 
     def host_event(self, name: str) -> asyncio.Event:
-        ev = self._hosts.get(name)
-        if ev is None:
-            ev = self._hosts[name] = asyncio.Event()
-        return ev
+        found = self._hosts.get(name)
+        if found is None:
+            found = self._hosts[name] = asyncio.Event()
+        return found
 
     def events_changed(self) -> asyncio.Event:
         return self._events
@@ -37,9 +37,9 @@ class Hub:
                 ev.set()
         else:
             for name in wake.hosts:
-                ev = self._hosts.get(name)
-                if ev is not None:
-                    ev.set()
+                host_ev = self._hosts.get(name)
+                if host_ev is not None:
+                    host_ev.set()
         if wake.event_seq > self.event_seq:
             self.event_seq = wake.event_seq
             self._events.set()

@@ -39,6 +39,7 @@ class LogStore:
     def read(self, job: int, unit: str, stream: str) -> str:
         p = self.path(job, unit, stream)
         if not p.exists():
-            raise NotFound(f"no {stream} log for job {job} {unit} (nothing was written yet)",
-                           field="log")
+            raise NotFound(
+                f"no {stream} log for job {job} {unit} (nothing was written yet)", field="log"
+            )
         return p.read_text(encoding="utf-8", errors="replace")

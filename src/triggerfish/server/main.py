@@ -16,5 +16,6 @@ def serve(settings: ServerSettings) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     app = create_app(settings)
-    uvicorn.run(app, host=settings.bind, port=settings.port, log_level=settings.log_level,
-                access_log=False)
+    uvicorn.run(
+        app, host=settings.bind, port=settings.port, log_level=settings.log_level, access_log=False
+    )

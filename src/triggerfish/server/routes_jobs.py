@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Annotated, Any
 
@@ -45,7 +46,8 @@ def _statuses(status: str | None) -> list[str] | None:
         else:
             raise ValidationError(
                 f"status: {st!r} is not a job status ({', '.join(sorted(JOB_STATUSES))}, "
-                "done, active)", field="status",
+                "done, active)",
+                field="status",
             )
     return out
 
@@ -137,10 +139,8 @@ async def events(
         left = deadline - time.monotonic()
         if rows or left <= 0:
             break
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), left)
-        except TimeoutError:
-            pass
     last = rows[-1]["seq"] if rows else max(after, c.hub.event_seq if job is None else after)
     return s.EventsResponse(events=[convert.event_info(r) for r in rows], last=last)
 

@@ -51,6 +51,5 @@ async def log(request: Request, host: str, body: s.LogChunk) -> dict[str, bool]:
     if a is None or a.host != host or h is None or h.session != body.session:
         return {"accepted": False}
     unit = c.logs.unit(a.work, a.subid)
-    await asyncio.to_thread(c.logs.append, a.job_id, unit, body.stream, body.token, host,
-                            body.data)
+    await asyncio.to_thread(c.logs.append, a.job_id, unit, body.stream, body.token, host, body.data)
     return {"accepted": True}

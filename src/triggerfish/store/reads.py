@@ -55,9 +55,7 @@ def get_job(engine: sa.Engine, job_id: int, *, agenda: bool = True) -> dict[str,
         out["subjobs"] = [
             dict(r)
             for r in conn.execute(
-                sa.select(t.subjobs)
-                .where(t.subjobs.c.job_id == job_id)
-                .order_by(t.subjobs.c.subid)
+                sa.select(t.subjobs).where(t.subjobs.c.job_id == job_id).order_by(t.subjobs.c.subid)
             ).mappings()
         ]
         out["agenda"] = []

@@ -15,19 +15,52 @@ from triggerfish.store.db import open_engine, translated
 logger = logging.getLogger(__name__)
 
 JOB_MUTABLE = (
-    "label", "name", "user", "priority", "status", "cpus", "reason", "todotally",
-    "fields", "package", "timestart", "timecomplete", "lastupdate",
+    "label",
+    "name",
+    "user",
+    "priority",
+    "status",
+    "cpus",
+    "reason",
+    "todotally",
+    "fields",
+    "package",
+    "timestart",
+    "timecomplete",
+    "lastupdate",
 )
 SUB_MUTABLE = (
-    "status", "host", "token", "retry", "work", "exit_code", "retry_at", "timestart",
+    "status",
+    "host",
+    "token",
+    "retry",
+    "work",
+    "exit_code",
+    "retry_at",
+    "timestart",
     "timecomplete",
 )
 WORK_MUTABLE = (
-    "status", "subid", "host", "token", "retry", "exit_code", "result", "retry_at",
-    "timestart", "timecomplete",
+    "status",
+    "subid",
+    "host",
+    "token",
+    "retry",
+    "exit_code",
+    "result",
+    "retry_at",
+    "timestart",
+    "timecomplete",
 )
 HOST_MUTABLE = (
-    "state", "slots", "properties", "groups", "cluster", "session", "last_seen", "registered",
+    "state",
+    "slots",
+    "properties",
+    "groups",
+    "cluster",
+    "session",
+    "last_seen",
+    "registered",
 )
 ACTIVE_JOB_STATUSES = ("pending", "running", "blocked", "waiting", "suspended")
 INSERT_CHUNK = 5000
@@ -127,12 +160,22 @@ class Store:
             job = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).mappings().first()
             if job is None:
                 return None
-            subs = conn.execute(
-                sa.select(t.subjobs).where(t.subjobs.c.job_id == job_id).order_by(t.subjobs.c.subid)
-            ).mappings().all()
-            items = conn.execute(
-                sa.select(t.work).where(t.work.c.job_id == job_id).order_by(t.work.c.seq)
-            ).mappings().all()
+            subs = (
+                conn.execute(
+                    sa.select(t.subjobs)
+                    .where(t.subjobs.c.job_id == job_id)
+                    .order_by(t.subjobs.c.subid)
+                )
+                .mappings()
+                .all()
+            )
+            items = (
+                conn.execute(
+                    sa.select(t.work).where(t.work.c.job_id == job_id).order_by(t.work.c.seq)
+                )
+                .mappings()
+                .all()
+            )
         return dict(job), [dict(s) for s in subs], [dict(w) for w in items]
 
     def load_hosts(self) -> list[Row]:
