@@ -113,8 +113,8 @@ class Store:
                 conn.execute(sa.insert(t.jobs), ch.job_inserts)
             if ch.sub_inserts:
                 conn.execute(sa.insert(t.subjobs), ch.sub_inserts)
-            for i in range(0, len(ch.work_inserts), INSERT_CHUNK):
-                conn.execute(sa.insert(t.work), ch.work_inserts[i : i + INSERT_CHUNK])
+            if ch.work_inserts:
+                self._insert_work(conn, ch.work_inserts)
             if ch.job_updates:
                 conn.execute(self._job_upd, _keyed(ch.job_updates, ["id"]))
             if ch.sub_updates:
@@ -136,6 +136,27 @@ class Store:
                 conn.execute(sa.delete(t.jobs).where(t.jobs.c.id.in_(ids)))
             if ch.events:
                 conn.execute(sa.insert(t.events), ch.events)
+
+    def _insert_work(self, conn: sa.Connection, rows: list[Row]) -> None:
+        """New agenda items: a fast path, since one job may bring 100,000 of them."""
+        fresh = all(r["status"] in ("pending", "blocked", "complete") for r in rows)
+        if not fresh:
+            conn.execute(sa.insert(t.work), rows)
+            return
+        tuples = [(r["job_id"], r["name"], r["seq"], r["status"], r["retry"]) for r in rows]
+        if self.dialect == "postgresql":
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.cursor() as cur, cur.copy(
+                "COPY work (job_id, name, seq, status, retry) FROM STDIN"
+            ) as copy:
+                for tup in tuples:
+                    copy.write_row(tup)
+        else:
+            conn.exec_driver_sql(
+                "INSERT INTO work (job_id, name, seq, status, retry) VALUES (?, ?, ?, ?, ?)",
+                tuples,  # type: ignore[arg-type]
+            )
 
     # ------------------------------------------------------------------ engine reads
 
