@@ -148,7 +148,8 @@ class EventInfo(BaseModel):
 
 class EventsResponse(BaseModel):
     events: list[EventInfo]
-    last: int
+    last: int  # seq of the last event returned (or ``after`` when none)
+    head: int = 0  # seq of the newest event in the log
 
 
 # ---------------------------------------------------------------- workers

@@ -17,5 +17,10 @@ def serve(settings: ServerSettings) -> None:
     )
     app = create_app(settings)
     uvicorn.run(
-        app, host=settings.bind, port=settings.port, log_level=settings.log_level, access_log=False
+        app,
+        host=settings.bind,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=2,
     )

@@ -142,7 +142,8 @@ async def events(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), left)
     last = rows[-1]["seq"] if rows else max(after, c.hub.event_seq if job is None else after)
-    return s.EventsResponse(events=[convert.event_info(r) for r in rows], last=last)
+    head = max(c.hub.event_seq, last)
+    return s.EventsResponse(events=[convert.event_info(r) for r in rows], last=last, head=head)
 
 
 def _log(c: Ctx, job_id: int, unit: str, stream: str) -> PlainTextResponse:

@@ -1,0 +1,176 @@
+"""``triggerfish supervisor`` and ``triggerfish worker``: the two long-running processes."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import click
+
+from triggerfish.cli.local import free_port
+from triggerfish.cli.options import option
+from triggerfish.cli.params import KeyValue, pairs
+from triggerfish.errors import TriggerfishError
+from triggerfish.settings import DEFAULT_PORT, ServerSettings, default_data_dir, supervisor_url
+
+LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
+
+
+def entry_point(module: str, name: str) -> Callable[..., Any]:
+    """``module.name``, imported only when the command runs."""
+    try:
+        return cast(Callable[..., Any], getattr(importlib.import_module(module), name))
+    except (ImportError, AttributeError) as exc:
+        raise TriggerfishError(f"{module}.{name} is not available: {exc}") from exc
+
+
+def data_dir_option(f: Any) -> Any:
+    return option(
+        "--data-dir",
+        env="DATA_DIR",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=f"Where the database, logs and callbacks live [default: {default_data_dir()}].",
+    )(f)
+
+
+def server_options(f: Any) -> Any:
+    """The options a supervisor takes; ``run`` shares them."""
+    decorators: list[Callable[[Any], Any]] = [
+        option(
+            "--db",
+            env="DB",
+            metavar="URL",
+            default=None,
+            help="Database URL (sqlite:///... or postgresql+psycopg://...) "
+            "[default: SQLite in the data dir].",
+        ),
+        option(
+            "--port",
+            env="PORT",
+            type=click.IntRange(0, 65535),
+            default=DEFAULT_PORT,
+            show_default=True,
+            help="TCP port (0: pick a free one).",
+        ),
+        data_dir_option,
+        option(
+            "--host-timeout",
+            env="HOST_TIMEOUT",
+            type=click.FloatRange(min=1),
+            default=30.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="A worker silent this long is marked down.",
+        ),
+        option("--log-level", env="LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True),
+    ]
+    for decorate in reversed(decorators):
+        f = decorate(f)
+    return f
+
+
+@click.command()
+@option("--bind", env="BIND", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@server_options
+def supervisor(
+    bind: str,
+    db: str | None,
+    port: int,
+    data_dir: Path | None,
+    host_timeout: float,
+    log_level: str,
+) -> None:
+    """Run the supervisor: the HTTP API, the engine and the database (blocks)."""
+    if port == 0:
+        port = free_port(bind)
+        click.echo(f"triggerfish supervisor: listening on port {port}", err=True)
+    settings = ServerSettings(
+        data_dir=data_dir or default_data_dir(),
+        db_url=db,
+        bind=bind,
+        port=port,
+        host_timeout=host_timeout,
+        log_level=log_level.lower(),
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    entry_point("triggerfish.server.main", "serve")(settings)
+
+
+@click.command()
+@option(
+    "--supervisor",
+    "url",
+    env="URL",
+    default=None,
+    metavar="URL",
+    help="Supervisor URL [default: http://127.0.0.1:8765].",
+)
+@option(
+    "--slots",
+    env="WORKER_SLOTS",
+    type=click.IntRange(1, 4096),
+    default=os.cpu_count() or 1,
+    show_default=True,
+    help="Work items run at once.",
+)
+@option(
+    "--name",
+    env="WORKER_NAME",
+    default=socket.gethostname(),
+    show_default=True,
+    help="Host name registered with the supervisor.",
+)
+@option(
+    "--group",
+    "groups",
+    env="WORKER_GROUPS",
+    multiple=True,
+    help="Host group (repeatable; space-separated in the variable).",
+)
+@option("--cluster", env="WORKER_CLUSTER", default=None, help="Cluster of the host.")
+@option(
+    "--property",
+    "properties",
+    env="WORKER_PROPERTIES",
+    type=KeyValue(decode=True),
+    multiple=True,
+    help="Host property KEY=VALUE, VALUE decoded as JSON (repeatable).",
+)
+@option(
+    "--token",
+    env=["WORKER_TOKEN", "TOKEN"],
+    default=None,
+    help="API token of the worker.",
+)
+@option("--log-level", env="LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True)
+def worker(
+    url: str | None,
+    slots: int,
+    name: str,
+    groups: tuple[str, ...],
+    cluster: str | None,
+    properties: tuple[tuple[str, Any], ...],
+    token: str | None,
+    log_level: str,
+) -> None:
+    """Run a worker: register this host, pull work, run it, report back (blocks)."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    run_worker = entry_point("triggerfish.worker.agent", "run_worker")
+    code = run_worker(
+        supervisor_url(url),
+        name=name,
+        slots=slots,
+        groups=list(groups),
+        cluster=cluster,
+        properties=pairs(properties),
+        token=token,
+    )
+    click.get_current_context().exit(int(code or 0))

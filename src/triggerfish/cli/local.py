@@ -1,0 +1,268 @@
+"""LocalFarm: a supervisor and a few workers as child processes — the one-machine farm.
+
+Used by ``triggerfish run`` and ``triggerfish demo``, and by benchmarks and end-to-end tests::
+
+    with LocalFarm(workers=2, slots=2) as farm:      # temporary data dir, free port
+        client = farm.client()
+        ...
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import triggerfish
+from triggerfish.client.client import Client
+from triggerfish.errors import ClientError, TriggerfishError
+
+# Variables of the child commands' options: a LocalFarm passes its own values, so the caller's
+# environment (e.g. TRIGGERFISH_DB pointing at a production farm) must not leak into them.
+_OPTION_ENV = (
+    "TRIGGERFISH_URL",
+    "TRIGGERFISH_DB",
+    "TRIGGERFISH_BIND",
+    "TRIGGERFISH_PORT",
+    "TRIGGERFISH_DATA_DIR",
+    "TRIGGERFISH_HOST_TIMEOUT",
+    "TRIGGERFISH_LOG_LEVEL",
+    "TRIGGERFISH_WORKER_SLOTS",
+    "TRIGGERFISH_WORKER_NAME",
+    "TRIGGERFISH_WORKER_GROUPS",
+    "TRIGGERFISH_WORKER_CLUSTER",
+    "TRIGGERFISH_WORKER_PROPERTIES",
+)
+
+
+def free_port(bind: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((bind, 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env() -> dict[str, str]:
+    """The environment of the children: ours, minus option variables, importing this package."""
+    env = {k: v for k, v in os.environ.items() if k not in _OPTION_ENV}
+    src = str(Path(triggerfish.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _tail(path: Path | None, lines: int = 15) -> str:
+    if path is None or not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()
+    return "\n".join(text[-lines:])
+
+
+class LocalFarm:
+    """A supervisor plus ``workers`` workers of ``slots`` slots each, as child processes.
+
+    ``data_dir`` None: a temporary directory, removed on stop. ``port`` 0: a free port.
+    ``capture_output``: the children's output goes to ``<data_dir>/farm-logs/NAME.log``
+    instead of this process's terminal. Stopping sends SIGTERM to the workers, then to the
+    supervisor, and SIGKILL to any child still alive ``grace`` seconds later.
+    """
+
+    def __init__(
+        self,
+        workers: int = 2,
+        slots: int = 1,
+        data_dir: str | Path | None = None,
+        port: int = 0,
+        db_url: str | None = None,
+        host_timeout: float = 30.0,
+        *,
+        bind: str = "127.0.0.1",
+        log_level: str = "warning",
+        capture_output: bool = True,
+        startup_timeout: float = 60.0,
+        grace: float = 10.0,
+    ) -> None:
+        if workers < 0 or slots < 1:
+            raise TriggerfishError("a local farm needs workers ≥ 0 and slots ≥ 1")
+        self.worker_count = workers
+        self.slots = slots
+        self._temp_dir = data_dir is None
+        self.data_dir = Path(data_dir) if data_dir is not None else Path(".")
+        self.port = port or free_port(bind)
+        self.bind = bind
+        self.db_url = db_url
+        self.host_timeout = host_timeout
+        self.log_level = log_level
+        self.capture_output = capture_output
+        self.startup_timeout = startup_timeout
+        self.grace = grace
+        host = socket.gethostname()
+        self.worker_names = [f"{host}-w{i}" for i in range(1, workers + 1)]
+        self.supervisor: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self._logs: list[IO[bytes]] = []
+        self._stopped: set[int] = set()
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.bind in ("0.0.0.0", "") else self.bind
+        if ":" in host:
+            host = "[::1]" if host == "::" else f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"LocalFarm({self.url!r}, workers={self.worker_count}, slots={self.slots})"
+
+    def client(self, timeout: float = 30.0) -> Client:
+        return Client(self.url, timeout=timeout)
+
+    def log_path(self, name: str) -> Path | None:
+        """Where the output of child ``name`` ("supervisor" or a worker name) goes."""
+        return self.data_dir / "farm-logs" / f"{name}.log" if self.capture_output else None
+
+    # ------------------------------------------------------------------ starting
+
+    def __enter__(self) -> LocalFarm:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalFarm:
+        """Start the supervisor and wait until it answers; then the workers, until registered."""
+        if self._temp_dir:
+            self.data_dir = Path(tempfile.mkdtemp(prefix="triggerfish-farm-"))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.supervisor = self._spawn("supervisor", self._supervisor_args())
+            self._wait_supervisor()
+            for name in self.worker_names:
+                self.workers.append(self._spawn(name, self._worker_args(name)))
+            self._wait_workers()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _supervisor_args(self) -> list[str]:
+        args = ["supervisor", "--bind", self.bind, "--port", str(self.port)]
+        args += ["--data-dir", str(self.data_dir), "--host-timeout", str(self.host_timeout)]
+        args += ["--log-level", self.log_level]
+        return args + (["--db", self.db_url] if self.db_url else [])
+
+    def _worker_args(self, name: str) -> list[str]:
+        return ["worker", "--supervisor", self.url, "--name", name, "--slots", str(self.slots),
+                "--log-level", self.log_level]  # fmt: skip
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        out: IO[bytes] | None = None
+        path = self.log_path(name)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            out = path.open("ab")
+            self._logs.append(out)
+        return subprocess.Popen(
+            [sys.executable, "-m", "triggerfish", *args],
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT if out is not None else None,
+            start_new_session=os.name == "posix",  # Ctrl-C reaches us only; we stop them in order
+        )
+
+    def _died(self, name: str, proc: subprocess.Popen[bytes]) -> TriggerfishError:
+        tail = _tail(self.log_path(name))
+        where = f"; its last output:\n{tail}" if tail else ""
+        return TriggerfishError(f"{name} exited with code {proc.returncode}{where}")
+
+    def _wait_supervisor(self) -> None:
+        assert self.supervisor is not None
+        deadline = time.monotonic() + self.startup_timeout
+        with Client(self.url, timeout=2.0) as probe:
+            while True:
+                if self.supervisor.poll() is not None:
+                    raise self._died("supervisor", self.supervisor)
+                try:
+                    probe.hosts()
+                    return
+                except ClientError as exc:
+                    if time.monotonic() > deadline:
+                        raise TriggerfishError(
+                            f"the supervisor did not answer at {self.url} within "
+                            f"{self.startup_timeout:g} s: {exc.message}"
+                        ) from exc
+                time.sleep(0.1)
+
+    def _wait_workers(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        wanted = set(self.worker_names)
+        with Client(self.url, timeout=5.0) as probe:
+            while wanted:
+                for name, proc in zip(self.worker_names, self.workers, strict=True):
+                    if proc.poll() is not None:
+                        raise self._died(name, proc)
+                up = {h["name"] for h in probe.hosts() if h.get("state") == "active"}
+                wanted -= up
+                if wanted and time.monotonic() > deadline:
+                    raise TriggerfishError(
+                        f"workers {', '.join(sorted(wanted))} did not register within "
+                        f"{self.startup_timeout:g} s"
+                    )
+                if wanted:
+                    time.sleep(0.1)
+
+    # ------------------------------------------------------------------ running, stopping
+
+    def check(self) -> list[str]:
+        """Names of children that exited on their own; raises if the supervisor did."""
+        sup = self.supervisor
+        if sup is not None and sup.poll() is not None and sup.pid not in self._stopped:
+            raise self._died("supervisor", sup)
+        return [
+            name
+            for name, proc in zip(self.worker_names, self.workers, strict=False)
+            if proc.poll() is not None and proc.pid not in self._stopped
+        ]
+
+    def stop(self) -> None:
+        """Stop the workers, then the supervisor; remove a temporary data dir. Idempotent."""
+        self._terminate(self.workers)
+        if self.supervisor is not None:
+            self._terminate([self.supervisor])
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+        if self._temp_dir and self.data_dir.name.startswith("triggerfish-farm-"):
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def _terminate(self, procs: list[subprocess.Popen[bytes]]) -> None:
+        alive = [p for p in procs if p.poll() is None]
+        self._stopped.update(p.pid for p in procs)
+        for proc in alive:
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        try:
+            for proc in alive:
+                try:
+                    proc.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        except KeyboardInterrupt:  # a second Ctrl-C: no more grace
+            for proc in alive:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()

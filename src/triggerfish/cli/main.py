@@ -1,0 +1,63 @@
+"""The ``triggerfish`` command group; errors of triggerfish become a red message and exit 1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from triggerfish import __version__
+from triggerfish.cli.control import CONTROL_COMMANDS, modify
+from triggerfish.cli.daemons import supervisor, worker
+from triggerfish.cli.demo import demo
+from triggerfish.cli.events import events
+from triggerfish.cli.logs import logs
+from triggerfish.cli.output import print_error
+from triggerfish.cli.query import hosts, job, jobs, work
+from triggerfish.cli.run import run
+from triggerfish.cli.submit import submit
+from triggerfish.cli.wait import wait
+from triggerfish.errors import TriggerfishError
+
+
+class TriggerfishGroup(click.Group):
+    """Prints a TriggerfishError as a message on stderr and exits 1 (click exits 2 on misuse)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TriggerfishError as exc:
+            print_error(exc.message)
+            ctx.exit(1)
+
+
+@click.group(cls=TriggerfishGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="triggerfish")
+def cli() -> None:
+    """triggerfish: a job supervisor for render farms and background work.
+
+    Start with 'triggerfish demo', or 'triggerfish run' for a farm on this machine.
+    """
+
+
+for command in [
+    submit,
+    jobs,
+    job,
+    work,
+    hosts,
+    events,
+    logs,
+    wait,
+    *CONTROL_COMMANDS,
+    modify,
+    supervisor,
+    worker,
+    run,
+    demo,
+]:
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="triggerfish")

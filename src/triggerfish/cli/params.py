@@ -1,0 +1,79 @@
+"""Click parameter types shared by the commands: ``K=V`` pairs, comma lists, control targets."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from triggerfish.client.targets import Target, parse_target
+from triggerfish.errors import ValidationError
+
+if TYPE_CHECKING:  # click >= 8.2 types ParamType by its value; older ones cannot subscript it
+    _PairParam = click.ParamType[tuple[str, Any]]
+    _ListParam = click.ParamType[list[str]]
+    _TargetParam = click.ParamType[Target]
+else:
+    _PairParam = _ListParam = _TargetParam = click.ParamType
+
+
+def json_or_string(text: str) -> Any:
+    """``5`` -> 5, ``true`` -> True, ``[1,2]`` -> [1, 2]; anything else stays the string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class KeyValue(_PairParam):
+    """``KEY=VALUE``; with ``decode`` the value is JSON-decoded where it parses as JSON."""
+
+    name = "KEY=VALUE"
+
+    def __init__(self, *, decode: bool = False) -> None:
+        self.decode = decode
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, Any]:
+        if isinstance(value, tuple):
+            return value
+        key, sep, raw = str(value).partition("=")
+        if not sep or not key.strip():
+            self.fail(f"{value!r} is not KEY=VALUE", param, ctx)
+        return key.strip(), json_or_string(raw) if self.decode else raw
+
+
+class CommaList(_ListParam):
+    """``a,b,c`` -> ``["a", "b", "c"]``."""
+
+    name = "A,B,..."
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> list[str]:
+        if isinstance(value, list):
+            return value
+        return [v.strip() for v in str(value).split(",") if v.strip()]
+
+
+class TargetType(_TargetParam):
+    """A control target: ``12`` (job), ``12.0`` (instance) or ``12:NAME`` (work item)."""
+
+    name = "TARGET"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Target:
+        if isinstance(value, Target):
+            return value
+        try:
+            return parse_target(str(value))
+        except ValidationError as exc:
+            self.fail(exc.message, param, ctx)
+
+
+def pairs(items: tuple[tuple[str, Any], ...] | None) -> dict[str, Any]:
+    """The dict of repeated ``KEY=VALUE`` options (the last one of a key wins)."""
+    return dict(items or ())

@@ -1,0 +1,90 @@
+"""``triggerfish run``: a supervisor and local workers on this machine, until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from triggerfish.cli.daemons import server_options
+from triggerfish.cli.local import LocalFarm
+from triggerfish.cli.options import option
+from triggerfish.cli.output import console, print_warning
+from triggerfish.settings import default_data_dir
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command()
+@option(
+    "--workers",
+    env="RUN_WORKERS",
+    type=click.IntRange(0, 256),
+    default=2,
+    show_default=True,
+    help="Worker processes to start.",
+)
+@option(
+    "--slots",
+    env="RUN_SLOTS",
+    type=click.IntRange(1, 4096),
+    default=1,
+    show_default=True,
+    help="Slots of each worker.",
+)
+@option("--bind", env="BIND", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@server_options
+def run(
+    workers: int,
+    slots: int,
+    bind: str,
+    db: str | None,
+    port: int,
+    data_dir: Path | None,
+    host_timeout: float,
+    log_level: str,
+) -> None:
+    """Run a supervisor and local workers on this machine (the single-machine farm).
+
+    Ctrl-C (or SIGTERM) stops the workers, then the supervisor.
+    """
+    farm = LocalFarm(
+        workers,
+        slots,
+        data_dir or default_data_dir(),
+        port,
+        db,
+        host_timeout,
+        bind=bind,
+        log_level=log_level.lower(),
+        capture_output=False,
+    )
+    out = console()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with farm:
+            out.print(
+                f"[bold green]triggerfish[/] listening on [bold]{farm.url}[/] with "
+                f"{workers} worker(s) of {slots} slot(s); data in {farm.data_dir}"
+            )
+            out.print(
+                f"  export TRIGGERFISH_URL={farm.url}\n"
+                "  triggerfish submit --range 1-10 -- echo frame QB_FRAME_NUMBER\n"
+                "  triggerfish jobs\n"
+                "[dim]Ctrl-C stops.[/]"
+            )
+            reported: set[str] = set()
+            while True:
+                for name in set(farm.check()) - reported:
+                    print_warning(f"worker {name} exited")
+                    reported.add(name)
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        out.print("stopped")
+    finally:
+        signal.signal(signal.SIGTERM, previous)

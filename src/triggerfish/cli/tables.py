@@ -1,0 +1,227 @@
+"""Rich renderings of the API's objects: jobs, a job's details, work, hosts, events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from triggerfish.cli.output import (
+    fmt_duration,
+    fmt_time,
+    fmt_value,
+    status_text,
+)
+from triggerfish.client.watch import frames
+
+JSON = dict[str, Any]
+
+
+def _frames_cell(job: JSON) -> str:
+    if not job.get("todo"):
+        return "-"
+    done = int((job.get("todotally") or {}).get("complete", 0))
+    return f"{done}/{job['todo']}"
+
+
+def jobs_table(jobs: list[JSON]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("id", "pgrp", "label", "name", "user", "prio", "status", "frames"):
+        table.add_column(col, justify="right" if col in ("id", "pgrp", "prio") else "left")
+    for job in jobs:
+        table.add_row(
+            str(job["id"]),
+            str(job.get("pgrp", "-")),
+            job.get("label") or "-",
+            job.get("name") or "-",
+            job.get("user") or "-",
+            str(job.get("priority", "-")),
+            status_text(job.get("status")),
+            _frames_cell(job),
+        )
+    return table
+
+
+def key_values(rows: list[tuple[str, Any]]) -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value if isinstance(value, Text) else fmt_value(value))
+    return table
+
+
+def _tally(job: JSON) -> str:
+    tally = {k: v for k, v in (job.get("todotally") or {}).items() if v}
+    return ", ".join(f"{k} {v}" for k, v in tally.items()) or "-"
+
+
+def job_summary(job: JSON) -> Table:
+    done, total = frames(job)
+    pkg = job.get("package") or {}
+    rows: list[tuple[str, Any]] = [
+        ("job", f"{job['id']}  {job.get('name') or ''}".rstrip()),
+        ("status", status_text(job.get("status"))),
+        ("reason", job.get("reason") or None),
+        ("label / pgrp / pid", f"{job.get('label')} / {job.get('pgrp')} / {job.get('pid') or '-'}"),
+        ("user", job.get("user")),
+        ("priority", job.get("priority")),
+        ("prototype", job.get("prototype")),
+        ("cpus", job.get("cpus")),
+        ("command", pkg.get("cmdline")),
+        ("range / chunk", f"{pkg['range']} / {pkg.get('chunk', 1)}" if "range" in pkg else None),
+        ("agenda", f"{done}/{total} ended ({_tally(job)})" if job.get("todo") else None),
+        ("submitted", fmt_time(job.get("timesubmit"))),
+        ("started", fmt_time(job.get("timestart"))),
+        ("completed", fmt_time(job.get("timecomplete"))),
+        ("ran for", fmt_duration(job.get("timestart"), job.get("timecomplete"))),
+    ]
+    for key, value in sorted((job.get("fields") or {}).items()):
+        if value:  # leave out fields at their empty defaults
+            rows.append((key, value))
+    return key_values([(k, v) for k, v in rows if v is not None])
+
+
+def subjobs_table(subjobs: list[JSON]) -> Table:
+    table = Table(title="instances", title_justify="left", box=None, header_style="bold")
+    for col in ("instance", "status", "host", "retry", "running", "started", "ran for"):
+        table.add_column(col)
+    for sub in subjobs:
+        table.add_row(
+            sub["id"],
+            status_text(sub.get("status")),
+            sub.get("host") or "-",
+            str(sub.get("retry", 0)),
+            sub.get("work") or "-",
+            fmt_time(sub.get("timestart")),
+            fmt_duration(sub.get("timestart"), sub.get("timecomplete")),
+        )
+    return table
+
+
+def agenda_table(agenda: list[JSON], limit: int = 50) -> RenderableType:
+    """The agenda; past ``limit`` items (0: no limit) it is cut, with a note saying so."""
+    shown = agenda if limit <= 0 else agenda[:limit]
+    table = Table(title="agenda", title_justify="left", box=None, header_style="bold")
+    for col in ("work", "status", "instance", "host", "retry", "exit", "started", "ran for"):
+        table.add_column(col)
+    for item in shown:
+        table.add_row(
+            item["name"],
+            status_text(item.get("status")),
+            "-" if item.get("subid") is None else str(item["subid"]),
+            item.get("host") or "-",
+            str(item.get("retry", 0)),
+            fmt_value(item.get("exit_code")),
+            fmt_time(item.get("timestart")),
+            fmt_duration(item.get("timestart"), item.get("timecomplete")),
+        )
+    if len(shown) == len(agenda):
+        return table
+    note = Text(
+        f"… {len(agenda) - len(shown)} more of {len(agenda)} items "
+        "(--agenda-limit 0 shows all, --json prints them all)",
+        style="dim",
+    )
+    return Group(table, note)
+
+
+def work_details(item: JSON) -> Table:
+    return key_values(
+        [
+            ("work", item["id"]),
+            ("status", status_text(item.get("status"))),
+            ("instance", item.get("subid")),
+            ("host", item.get("host")),
+            ("retry", item.get("retry", 0)),
+            ("exit code", item.get("exit_code")),
+            ("result", item.get("result") or None),
+            ("started", fmt_time(item.get("timestart"))),
+            ("completed", fmt_time(item.get("timecomplete"))),
+            ("ran for", fmt_duration(item.get("timestart"), item.get("timecomplete"))),
+        ]
+    )
+
+
+def hosts_table(hosts: list[JSON]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("host", "state", "slots", "used", "groups", "cluster", "last seen"):
+        table.add_column(col, justify="right" if col in ("slots", "used") else "left")
+    for host in hosts:
+        table.add_row(
+            host["name"],
+            status_text(host.get("state")),
+            str(host.get("slots", "-")),
+            str(host.get("used", 0)),
+            ",".join(host.get("groups") or []) or "-",
+            host.get("cluster") or "-",
+            fmt_time(host.get("last_seen")),
+        )
+    return table
+
+
+def event_subject(event: JSON) -> str:
+    """``12``, ``12.0`` or ``12:5``: what the event is about (a host for host events)."""
+    if event.get("job") is None:
+        return event.get("host") or "-"
+    if event.get("work") is not None:
+        return f"{event['job']}:{event['work']}"
+    if event.get("subid") is not None:
+        return f"{event['job']}.{event['subid']}"
+    return str(event["job"])
+
+
+def event_line(event: JSON) -> Text:
+    """One line of ``events --follow``: seq, time, name-type, subject, host, data."""
+    line = Text()
+    line.append(f"{event['seq']:>7} ", style="dim")
+    line.append(fmt_time(event.get("time")) + " ")
+    line.append(f"{event['name']}-{event['type']}", style=_event_style(event["name"]))
+    line.append(f" {event_subject(event)}")
+    if event.get("host") and event.get("job") is not None:
+        line.append(f" on {event['host']}", style="dim")
+    if event.get("data"):
+        line.append(f" {fmt_value(event['data'])}", style="dim")
+    return line
+
+
+def _event_style(name: str) -> str:
+    return STATUS_OF_EVENT.get(name, "")
+
+
+STATUS_OF_EVENT = {
+    "complete": "green",
+    "failed": "bold red",
+    "killed": "red",
+    "retry": "yellow",
+    "running": "blue",
+    "down": "bold red",
+    "up": "green",
+}
+
+
+def events_table(events: list[JSON]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("seq", "time", "event", "subject", "host", "data"):
+        table.add_column(col, justify="right" if col == "seq" else "left")
+    for event in events:
+        table.add_row(
+            str(event["seq"]),
+            fmt_time(event.get("time")),
+            Text(f"{event['name']}-{event['type']}", style=_event_style(event["name"])),
+            event_subject(event),
+            event.get("host") or "-",
+            fmt_value(event.get("data") or None),
+        )
+    return table
+
+
+def results_table(results: list[JSON]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("target")
+    table.add_column("status")
+    for res in results:
+        table.add_row(str(res["target"]), status_text(res.get("status")))
+    return table

@@ -1,0 +1,277 @@
+"""The Python client of the supervisor's HTTP API: plain dicts in, plain dicts out.
+
+>>> with Client() as tf:                                   # doctest: +SKIP
+...     [job] = tf.submit({"name": "hello", "package": {"cmdline": "echo hi"}})
+...     tf.wait(job["id"])
+{12: 'complete'}
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+from triggerfish import __version__
+from triggerfish.client.errors import ClientError, WaitTimeout, error_from_response
+from triggerfish.client.targets import parse_target
+from triggerfish.client.watch import JobWatcher
+from triggerfish.settings import supervisor_url
+
+JSON = dict[str, Any]
+Stream = Literal["stdout", "stderr"]
+API = "/api/v1"
+
+
+def _seg(value: object) -> str:
+    """One URL path segment (work names may hold any character)."""
+    return quote(str(value), safe="")
+
+
+class Client:
+    """A synchronous client with a keep-alive connection pool; use it as a context manager."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = supervisor_url(url)
+        self.token = token if token is not None else os.environ.get("TRIGGERFISH_TOKEN") or None
+        self.timeout = timeout
+        headers = {"Accept": "application/json", "User-Agent": f"triggerfish/{__version__}"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.last_warnings: list[str] = []  # warnings of the last submit
+        self.last_event_seq: int = 0  # "last" of the last events answer
+
+    # ------------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            resp = self._http.request(
+                method,
+                API + path,
+                params=query,
+                json=body,
+                timeout=self.timeout if timeout is None else timeout,
+            )
+        except httpx.TimeoutException as exc:
+            raise ClientError(
+                f"the supervisor at {self.url} did not answer {method} {path} in time ({exc})"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise ClientError(
+                f"cannot reach the supervisor at {self.url} ({exc}); is it running? "
+                "Start one with 'triggerfish run' or point --url / TRIGGERFISH_URL at it"
+            ) from exc
+        if resp.is_error:
+            raise error_from_response(resp)
+        return resp
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = self._request(method, path, **kwargs)
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise ClientError(
+                f"the supervisor answered {method} {path} with something that is not JSON",
+                status=resp.status_code,
+            ) from exc
+
+    # ------------------------------------------------------------------ jobs
+
+    def submit(self, jobs: list[JSON] | JSON) -> list[JSON]:
+        """Submit a job dict or a list of them (one pgrp).
+
+        Returns one dict per job (id, label, pgrp, status, name); warnings go to last_warnings.
+        """
+        body = [jobs] if isinstance(jobs, dict) else list(jobs)
+        answer = self._json("POST", "/jobs", body=body)
+        self.last_warnings = [str(w) for w in answer.get("warnings", [])]
+        return list(answer["jobs"])
+
+    def job(self, id: int, agenda: bool = True) -> JSON:
+        """A job's summary, fields, instances and (unless ``agenda=False``) agenda."""
+        params = {"agenda": "true" if agenda else "false"}
+        return dict(self._json("GET", f"/jobs/{int(id)}", params=params))
+
+    def jobs(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        pgrp: int | None = None,
+        label: str | None = None,
+        user: str | None = None,
+        name: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[JSON]:
+        """Job summaries, filtered; ``status`` may be a list (sent comma-separated)."""
+        if status is not None and not isinstance(status, str):
+            status = ",".join(status)
+        params = {
+            "status": status,
+            "pgrp": pgrp,
+            "label": label,
+            "user": user,
+            "name": name,
+            "limit": limit,
+            "offset": offset,
+        }
+        return list(self._json("GET", "/jobs", params=params)["jobs"])
+
+    def work(self, jobid: int, name: str) -> JSON:
+        """One agenda item, ``jobid:name``."""
+        return dict(self._json("GET", f"/jobs/{int(jobid)}/work/{_seg(name)}"))
+
+    # ------------------------------------------------------------------ control
+
+    def control(
+        self, action: str, targets: Iterable[int | str], fields: JSON | None = None
+    ) -> list[JSON]:
+        """Apply a control verb (kill, block, unblock, retry, requeue, remove, modify)."""
+        names = [str(parse_target(t)) for t in targets]
+        if not names:
+            raise ClientError(f"{action}: give at least one target")
+        body: JSON = {"action": action, "targets": names}
+        if fields is not None:
+            body["fields"] = fields
+        return list(self._json("POST", "/control", body=body)["results"])
+
+    def kill(self, *targets: int | str) -> list[JSON]:
+        return self.control("kill", targets)
+
+    def block(self, *targets: int | str) -> list[JSON]:
+        return self.control("block", targets)
+
+    def unblock(self, *targets: int | str) -> list[JSON]:
+        return self.control("unblock", targets)
+
+    def retry(self, *targets: int | str) -> list[JSON]:
+        return self.control("retry", targets)
+
+    def requeue(self, *targets: int | str) -> list[JSON]:
+        return self.control("requeue", targets)
+
+    def remove(self, *targets: int | str) -> list[JSON]:
+        return self.control("remove", targets)
+
+    def modify(self, target: int | str, **fields: Any) -> list[JSON]:
+        """Change fields of a job (``priority``, ``cpus``, ``name``, ...)."""
+        if not fields:
+            raise ClientError("modify: give at least one field to change")
+        return self.control("modify", [target], fields)
+
+    # ------------------------------------------------------------------ hosts, events, logs
+
+    def hosts(self) -> list[JSON]:
+        return list(self._json("GET", "/hosts")["hosts"])
+
+    def events(
+        self, since: int = 0, limit: int = 1000, job: int | None = None, wait: float = 0
+    ) -> list[JSON]:
+        """Events with ``seq > since``; ``wait`` long-polls up to that many seconds for one.
+
+        The answer's ``last`` is kept on ``last_event_seq``.
+        """
+        params = {"after": since, "limit": limit, "job": job, "wait": wait or None}
+        answer = self._json("GET", "/events", params=params, timeout=self.timeout + wait)
+        events = list(answer["events"])
+        self.last_event_seq = int(answer.get("last", events[-1]["seq"] if events else since))
+        return events
+
+    def event_head(self) -> int:
+        """The seq of the newest event (0 when there is none): where to start following."""
+        first = self.events(since=0, limit=1)
+        if not first or self.last_event_seq > first[-1]["seq"]:
+            return self.last_event_seq  # the server reports the head of the log
+        # The server's "last" is a page cursor: gallop, then bisect, with one-event probes.
+        lo = int(first[-1]["seq"])  # the head is at least lo
+        probe = max(lo, 1) * 2
+        while found := self.events(since=probe, limit=1):
+            lo = int(found[-1]["seq"])
+            probe = lo * 2
+        hi = probe  # no event after hi
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if found := self.events(since=mid - 1, limit=1):
+                lo = max(mid, int(found[-1]["seq"]))
+            else:
+                hi = mid - 1
+        return lo
+
+    def log(self, jobid: int, name: str, stream: Stream = "stdout") -> str:
+        """The output of agenda item ``jobid:name``."""
+        path = f"/jobs/{int(jobid)}/work/{_seg(name)}/log"
+        return self._request("GET", path, params={"stream": stream}).text
+
+    def subjob_log(self, jobid: int, subid: int, stream: Stream = "stdout") -> str:
+        """The output of instance ``jobid.subid`` (cmdline jobs)."""
+        path = f"/jobs/{int(jobid)}/subjobs/{int(subid)}/log"
+        return self._request("GET", path, params={"stream": stream}).text
+
+    # ------------------------------------------------------------------ waiting
+
+    def wait(
+        self, ids: int | Iterable[int], timeout: float | None = None, poll: float = 0.5
+    ) -> dict[int, str]:
+        """Block until every job is complete, failed or killed; return ``{id: status}``.
+
+        Woken by the events long-poll; ``poll`` is the interval of plain polling when the
+        supervisor offers no events. A job removed meanwhile ends as ``"removed"``.
+        Raises WaitTimeout (a TimeoutError) after ``timeout`` seconds.
+        """
+        watcher = JobWatcher(self, [ids] if isinstance(ids, int) else ids, poll=poll)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        watcher.start()
+        while True:
+            watcher.refresh()
+            if watcher.finished:
+                return watcher.statuses()
+            remaining = 60.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                pending = {i: s for i, s in watcher.statuses().items() if s not in watcher.ENDED}
+                raise WaitTimeout(
+                    f"jobs still not finished after {timeout:g} s: "
+                    + ", ".join(f"{i} ({s})" for i, s in pending.items()),
+                    statuses=watcher.statuses(),
+                )
+            watcher.wait_for_change(min(remaining, 60.0), only_ends=True)

@@ -1,0 +1,123 @@
+"""Following jobs to their end: statuses from the job endpoint, woken early by the event stream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from triggerfish.client.errors import ClientError
+from triggerfish.model.status import TERMINAL
+
+if TYPE_CHECKING:
+    from triggerfish.client.client import Client
+
+JSON = dict[str, Any]
+REMOVED = "removed"
+END_EVENTS = frozenset({"complete", "failed", "killed", "done", "removed"})
+NO_EVENTS = frozenset({404, 405, 501})  # a supervisor without the events endpoint
+BATCH = 4  # more unfinished jobs of one pgrp than this are read with one list request
+LIST_LIMIT = 100_000
+
+
+def frames(summary: JSON) -> tuple[int, int]:
+    """``(ended, total)`` agenda items of a job summary; a job without agenda counts as one."""
+    total = int(summary.get("todo") or 0)
+    if total:
+        tally = summary.get("todotally") or {}
+        return sum(int(tally.get(k, 0)) for k in TERMINAL), total
+    return (1 if summary.get("status") in TERMINAL | {REMOVED} else 0), 1
+
+
+class JobWatcher:
+    """The latest summaries of a set of jobs, refreshed when the event stream says so."""
+
+    ENDED = TERMINAL | {REMOVED}
+
+    def __init__(
+        self, client: Client, ids: Iterable[int], *, poll: float = 0.5, longpoll: float = 10.0
+    ) -> None:
+        self.client = client
+        self.ids = list(dict.fromkeys(int(i) for i in ids))
+        self._idset = set(self.ids)
+        self.poll = poll
+        self.longpoll = longpoll
+        self.jobs: dict[int, JSON] = {}
+        self.cursor = 0
+        self.use_events = True
+
+    def start(self) -> None:
+        """Take the position in the event stream; call before the first refresh."""
+        try:
+            self.cursor = self.client.event_head()
+        except ClientError as exc:
+            if exc.status not in NO_EVENTS:
+                raise
+            self.use_events = False
+
+    def refresh(self) -> dict[int, JSON]:
+        """Fetch the summary of every job not yet ended (many of one pgrp in one request)."""
+        todo = [
+            j for j in self.ids if j not in self.jobs or self.jobs[j]["status"] not in self.ENDED
+        ]
+        by_pgrp: dict[int, list[int]] = {}
+        for jid in todo:
+            if jid in self.jobs:
+                by_pgrp.setdefault(int(self.jobs[jid]["pgrp"]), []).append(jid)
+        for pgrp, members in by_pgrp.items():
+            if len(members) > BATCH:
+                listed = {int(j["id"]): j for j in self.client.jobs(pgrp=pgrp, limit=LIST_LIMIT)}
+                hits = {jid: listed[jid] for jid in todo if jid in listed}
+                self.jobs.update(hits)
+                todo = [jid for jid in todo if jid not in hits]
+        for jid in todo:
+            self._fetch(jid)
+        return self.jobs
+
+    def _fetch(self, jid: int) -> None:
+        known = self.jobs.get(jid)
+        try:
+            self.jobs[jid] = self.client.job(jid, agenda=False)
+        except ClientError as exc:
+            if exc.status != 404 or known is None:
+                raise
+            self.jobs[jid] = {**known, "status": REMOVED}
+
+    @property
+    def finished(self) -> bool:
+        return all(j in self.jobs and self.jobs[j]["status"] in self.ENDED for j in self.ids)
+
+    def statuses(self) -> dict[int, str]:
+        return {j: str(self.jobs[j]["status"]) for j in self.ids if j in self.jobs}
+
+    def _relevant(self, event: JSON, only_ends: bool) -> bool:
+        if event.get("job") not in self._idset:
+            return False
+        return not only_ends or (event.get("type") == "job" and event.get("name") in END_EVENTS)
+
+    def wait_for_change(self, timeout: float, *, only_ends: bool = False) -> list[JSON]:
+        """Block until events about the jobs arrive (only their ends with ``only_ends``) or
+        ``timeout`` passes; return those events."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not self.use_events:
+                time.sleep(min(remaining, self.poll))
+                return []
+            asked = time.monotonic()
+            try:
+                events = self.client.events(since=self.cursor, wait=min(remaining, self.longpoll))
+            except ClientError as exc:
+                if exc.status not in NO_EVENTS:
+                    raise
+                self.use_events = False
+                continue
+            if events:
+                self.cursor = max(self.cursor, int(events[-1]["seq"]))
+            else:
+                self.cursor = max(self.cursor, self.client.last_event_seq)
+            mine = [e for e in events if self._relevant(e, only_ends)]
+            if mine:
+                return mine
+            if not events and time.monotonic() - asked < 0.05:
+                time.sleep(min(max(remaining, 0), self.poll))  # the server did not long-poll
+        return []
