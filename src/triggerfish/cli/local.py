@@ -237,6 +237,27 @@ class LocalFarm:
             if proc.poll() is not None and proc.pid not in self._stopped
         ]
 
+    def kill_supervisor(self) -> None:
+        """SIGKILL the supervisor, as a crash would (for failure tests)."""
+        if self.supervisor is not None and self.supervisor.poll() is None:
+            self._stopped.add(self.supervisor.pid)
+            self.supervisor.kill()
+            self.supervisor.wait()
+
+    def restart_supervisor(self) -> None:
+        """Start the supervisor again on the same port, data dir and database."""
+        self.kill_supervisor()
+        self.supervisor = self._spawn("supervisor", self._supervisor_args())
+        self._wait_supervisor()
+
+    def kill_worker(self, index: int) -> None:
+        """SIGKILL one worker (its running commands are left behind, as in a host crash)."""
+        proc = self.workers[index]
+        if proc.poll() is None:
+            self._stopped.add(proc.pid)
+            proc.kill()
+            proc.wait()
+
     def stop(self) -> None:
         """Stop the workers, then the supervisor; remove a temporary data dir. Idempotent."""
         self._terminate(self.workers)
