@@ -152,8 +152,8 @@ BAD_SUBMISSIONS = [
     (b'[{"name": "x", "package": {"cmdline": "true"}, "colour": 1}]', "jobs[0].colour"),
     (b'[{"name": "x", "package": {"cmdline": "true"}, "priority": "high"}]', "jobs[0].priority"),
     (b'[{"name": "x", "package": {"cmdline": "true", "range": "1-x"}}]', "jobs[0].package.range"),
-    (b'[{"label": "a", "package": {"cmdline": "true"}}, {"label": "a", "package": {"cmdline": "true"}}]',
-     "jobs[1].label"),
+    (b'[{"label": "a", "package": {"cmdline": "true"}},'
+     b' {"label": "a", "package": {"cmdline": "true"}}]', "jobs[1].label"),
     (b'[{"label": "ren-der", "package": {"cmdline": "true"}}]', "jobs[0].label"),
     (b'[{"package": {"cmdline": "true"}}, {"pgrp": 999, "package": {"cmdline": "true"}}]',
      "jobs[1].pgrp"),
