@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-PG_URL = os.environ.get(
-    "TRIGGERFISH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("TRIGGERFISH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _pg_ok: bool | None = None
 
 

@@ -18,7 +18,7 @@ from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.engine.workers import drop
 from triggerfish.errors import Conflict, NotFound, ValidationError
-from triggerfish.model.jobspec import JobSpec
+from triggerfish.model.jobspec import MAX_ID, JobSpec
 from triggerfish.model.status import TERMINAL
 
 _TARGET = re.compile(r"^\s*(\d+)\s*(?:([.:])(.*))?$")
@@ -44,6 +44,8 @@ def resolve(state: State, text: str) -> Target:
             f"target {text!r}: expected JOB, JOB.SUBID or JOB:WORKNAME", field="targets"
         )
     job_id = int(m.group(1))
+    if not 1 <= job_id <= MAX_ID:
+        raise NotFound(f"target {text!r}: job {job_id} does not exist", field="targets")
     try:
         job = state.job(job_id)
     except NotFound:
@@ -88,6 +90,11 @@ def _check(action: str, t: Target) -> str | None:
         }[action]
     if t.sub is not None:
         st = t.sub.status
+        if t.job.work and action in ("retry", "requeue"):
+            return (
+                "instances of a job with an agenda follow its work; "
+                "retry or requeue the job or its items"
+            )
         return {
             "kill": "it has already ended" if st in TERMINAL else None,
             "block": None if st in ("pending", "running", "retrying") else f"it is {st}",
@@ -157,7 +164,10 @@ def _job_block(state: State, job: JobRT, _f: dict[str, Any]) -> str:
 
 
 def _release(state: State, job: JobRT) -> None:
+    """Lift an explicit hold or an end: the job's status follows its work again."""
     job.status = "pending"
+    job.timecomplete = None
+    state.finished.discard(job.id)
     state.touch_job(job)
     for sub in job.subs.values():
         if sub.status in TERMINAL and (job.work or sub.status != "complete"):
@@ -188,17 +198,16 @@ def _job_retry(state: State, job: JobRT, _f: dict[str, Any]) -> str:
 
 
 def _job_requeue(state: State, job: JobRT, _f: dict[str, Any]) -> str:
+    """Qube's requeue: ended work goes back on the queue, and the job is held (blocked)."""
     for w in job.work.values():
         if w.status in TERMINAL:
-            state.set_work(job, w, "blocked")
+            state.set_work(job, w, "pending")
     for sub in job.subs.values():
         if sub.status in TERMINAL:
-            state.set_sub(job, sub, "pending" if job.work else "blocked", quiet=bool(job.work))
-    if job.status in TERMINAL:
-        job.timecomplete = None
-        state.set_job(job, "blocked")
-    else:
-        state.derive(job)
+            state.set_sub(job, sub, "pending", quiet=bool(job.work))
+    job.timecomplete = None
+    state.finished.discard(job.id)
+    state.set_job(job, "blocked")
     return job.status
 
 
@@ -270,10 +279,11 @@ def _set_cpus(state: State, job: JobRT, cpus: int) -> None:
     job.cpus = cpus
     for subid in range(old, cpus):
         if subid not in job.subs:
-            sub = SubRT(job.id, subid)
+            # a finished job's new instances are finished too, until the job is retried
+            sub = SubRT(job.id, subid, "complete" if job.status in TERMINAL else "pending")
             job.subs[subid] = sub
             if not job.work:
-                job.tally["pending"] += 1
+                job.tally[sub.status] += 1
             state.new_subs[(job.id, subid)] = sub
     for subid in [i for i in job.subs if i >= cpus]:
         sub = job.subs[subid]
@@ -313,7 +323,7 @@ def _sub_verb(state: State, action: str, job: JobRT, sub: SubRT) -> str:
     elif action == "requeue":
         state.set_sub(job, sub, "blocked")
         if job.status in TERMINAL:
-            job.status = "pending"
+            _release(state, job)
     state.derive(job)
     return sub.status
 
@@ -350,6 +360,11 @@ def control(state: State, req: s.ControlRequest) -> s.ControlResponse:
         if why is not None:
             raise Conflict(f"cannot {req.action} {t.text}: {why}", field="targets")
     if req.action == "modify":
+        if "label" in req.fields and len({t.job.id for t in targets}) > 1:
+            raise ValidationError(
+                "fields.label: a label is unique in its pgrp; modify one job at a time",
+                field="fields.label",
+            )
         for t in targets:
             _validated_changes(state, t.job, req.fields)
     results = []

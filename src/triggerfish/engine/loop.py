@@ -39,6 +39,15 @@ class Wakeup:
     event_seq: int = 0
 
 
+def _mark(st: State) -> tuple[int, ...]:
+    """A cheap fingerprint of pending changes, to catch a command that fails half-way."""
+    return (
+        st.event_seq, st.next_job_id, len(st.dirty_jobs), len(st.dirty_work),
+        len(st.dirty_subs), len(st.new_jobs), len(st.new_subs), len(st.new_work),
+        len(st.dirty_hosts), len(st.new_hosts), len(st.removed), len(st.ch.sub_deletes),
+    )  # fmt: skip
+
+
 class Engine:
     def __init__(self, store: Store, *, host_timeout: float = 30.0) -> None:
         self.store = store
@@ -152,9 +161,17 @@ class Engine:
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
         broken: BaseException | None = None
         for fn, args, fut in batch:
+            before = _mark(st)
             try:
                 results.append((fut, fn(st, *args), None))
             except TriggerfishError as exc:
+                if _mark(st) != before:  # refused after changing something: not safe to keep
+                    logger.error(
+                        "command changed state before refusing",
+                        extra={"action": "engine.partial", "command": fn.__name__},
+                    )
+                    self._recover(batch, exc)
+                    return
                 results.append((fut, None, exc))
             except Exception as exc:  # a bug: memory may be half-changed
                 logger.exception(

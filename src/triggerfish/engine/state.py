@@ -75,6 +75,7 @@ class State:
         self.runnable.clear()
         self._order = None
         self.retry_heap.clear()
+        self.labels_added.clear()
         self._reset_dirty()
         counters = self.store.counters()
         self.next_job_id = counters["job_id"] + 1

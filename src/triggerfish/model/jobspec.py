@@ -10,13 +10,15 @@ import re
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from triggerfish.errors import ValidationError
-from triggerfish.model.agenda import range_items
+from triggerfish.model.agenda import parse_range, range_items
 
 LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 MAX_NAME = 256
+MAX_LABEL = 255
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
 
 Prototype = Literal["cmdline", "cmdrange", "task"]
 
@@ -41,10 +43,10 @@ class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Annotated[str, Field(max_length=MAX_NAME)] = ""
-    label: str | None = None
-    pgrp: int | None = None
-    pid: int | None = None
-    user: str | None = None
+    label: Annotated[str, Field(max_length=MAX_LABEL)] | None = None
+    pgrp: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    pid: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    user: Annotated[str, Field(min_length=1, max_length=MAX_LABEL)] | None = None
     priority: Annotated[int, Field(ge=1, le=9999)] = 9999
     status: Literal["pending", "blocked"] = "pending"
     prototype: Prototype | None = None
@@ -99,15 +101,14 @@ class JobSpec(BaseModel):
             )
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> JobSpec:
-        for fld in ("callbacks", "dependency", "requirements", "reservations"):
-            if getattr(self, fld):
-                raise ValueError(f"{fld}: not supported by this version of triggerfish yet")
-        for fld in ("timeout", "agenda_timeout"):
-            if getattr(self, fld) is not None:
-                raise ValueError(f"{fld}: not supported by this version of triggerfish yet")
-        return self
+    @field_validator(
+        "callbacks", "dependency", "requirements", "reservations", "timeout", "agenda_timeout"
+    )
+    @classmethod
+    def _not_yet(cls, value: Any) -> Any:
+        if value:
+            raise ValueError("not supported by this version of triggerfish yet")
+        return value
 
 
 class NormalizedJob(BaseModel):
@@ -126,7 +127,9 @@ def _package_str(pkg: dict[str, Any], key: str, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValidationError(f"{where}.package.{key}: expected a string", field=f"package.{key}")
+        raise ValidationError(
+            f"{where}.package.{key}: expected a string", field=f"{where}.package.{key}"
+        )
     return value
 
 
@@ -137,47 +140,51 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
     chunk_raw = pkg.get("chunk", 1)
     if not isinstance(chunk_raw, int) or isinstance(chunk_raw, bool) or chunk_raw < 1:
         raise ValidationError(
-            f"{where}.package.chunk: expected a whole number ≥ 1", field="package.chunk"
+            f"{where}.package.chunk: expected a whole number ≥ 1", field=f"{where}.package.chunk"
         )
     step = 1
     agenda: list[tuple[str, str]] = []
-    if isinstance(spec.agenda, str):
-        rng = spec.agenda
-    if rng is not None and spec.agenda is not None and not isinstance(spec.agenda, str):
+    if rng is not None and spec.agenda is not None:
         raise ValidationError(
-            f"{where}: give either agenda or package.range, not both", field="agenda"
+            f"{where}.agenda: give either agenda or package.range, not both",
+            field=f"{where}.agenda",
         )
+    src = "package.range"
+    if isinstance(spec.agenda, str):
+        rng, src = spec.agenda, "agenda"
     if rng is not None:
-        src = "agenda" if isinstance(spec.agenda, str) else "package.range"
         names = range_items(rng, chunk_raw, field=f"{where}.{src}")
         agenda = [(n, "pending") for n in names]
-        if "x" in rng.lower() and "," not in rng:
-            step = int(re.split(r"[xX:]", rng)[-1].strip() or 1)
+        steps = {p.step for p in parse_range(rng, field=f"{where}.{src}")}
+        # QB_FRAME_STEP is one number per job: a range whose parts differ in step gets 1.
+        step = steps.pop() if len(steps) == 1 else 1
     elif spec.agenda is not None:
         seen: set[str] = set()
         for i, item in enumerate(spec.agenda):
             w = WorkSpec(name=item) if isinstance(item, str) else item
             if not w.name:
                 raise ValidationError(
-                    f"{where}.agenda[{i}].name: must not be empty", field="agenda"
+                    f"{where}.agenda[{i}].name: must not be empty", field=f"{where}.agenda"
                 )
             if w.name in seen:
                 raise ValidationError(
-                    f"{where}.agenda[{i}].name: {w.name!r} appears twice", field="agenda"
+                    f"{where}.agenda[{i}].name: {w.name!r} appears twice",
+                    field=f"{where}.agenda",
                 )
             seen.add(w.name)
             agenda.append((w.name, w.status))
     prototype: Prototype = spec.prototype or ("cmdrange" if agenda else "cmdline")
     if prototype == "cmdrange" and not agenda:
         raise ValidationError(
-            f"{where}: a cmdrange job needs an agenda or package.range", field="agenda"
+            f"{where}.agenda: a cmdrange job needs an agenda or package.range",
+            field=f"{where}.agenda",
         )
     if prototype in ("cmdline", "cmdrange"):
         cmd = _package_str(pkg, "cmdline", where)
         if not cmd or not cmd.strip():
             raise ValidationError(
                 f"{where}.package.cmdline: a {prototype} job needs a command line",
-                field="package.cmdline",
+                field=f"{where}.package.cmdline",
             )
     return NormalizedJob(spec=spec, prototype=prototype, agenda=agenda, step=step)
 

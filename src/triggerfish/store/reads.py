@@ -36,7 +36,8 @@ def list_jobs(
         q = q.where(t.jobs.c.user == user)
     if name is not None:
         if "*" in name:
-            q = q.where(t.jobs.c.name.like(name.replace("%", r"\%").replace("*", "%")))
+            pattern = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            q = q.where(t.jobs.c.name.like(pattern.replace("*", "%"), escape="\\"))
         else:
             q = q.where(t.jobs.c.name == name)
     if ids is not None:
@@ -46,7 +47,13 @@ def list_jobs(
         return [dict(r) for r in conn.execute(q).mappings()]
 
 
+def _valid_id(job_id: int) -> bool:
+    return 1 <= job_id <= 2**31 - 1
+
+
 def get_job(engine: sa.Engine, job_id: int, *, agenda: bool = True) -> dict[str, Any] | None:
+    if not _valid_id(job_id):
+        return None
     with translated(), engine.connect() as conn:
         job = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).mappings().first()
         if job is None:
@@ -70,6 +77,8 @@ def get_job(engine: sa.Engine, job_id: int, *, agenda: bool = True) -> dict[str,
 
 
 def get_work(engine: sa.Engine, job_id: int, name: str) -> Row | None:
+    if not _valid_id(job_id):
+        return None
     with translated(), engine.connect() as conn:
         row = (
             conn.execute(sa.select(t.work).where(t.work.c.job_id == job_id, t.work.c.name == name))

@@ -147,15 +147,16 @@ class Store:
         if self.dialect == "postgresql":
             raw = conn.connection.driver_connection
             assert raw is not None
-            with raw.cursor() as cur, cur.copy(
-                "COPY work (job_id, name, seq, status, retry) FROM STDIN"
-            ) as copy:
+            with (
+                raw.cursor() as cur,
+                cur.copy("COPY work (job_id, name, seq, status, retry) FROM STDIN") as copy,
+            ):
                 for tup in tuples:
                     copy.write_row(tup)
         else:
             conn.exec_driver_sql(
                 "INSERT INTO work (job_id, name, seq, status, retry) VALUES (?, ?, ?, ?, ?)",
-                tuples,  # type: ignore[arg-type]
+                tuples,
             )
 
     # ------------------------------------------------------------------ engine reads

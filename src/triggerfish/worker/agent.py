@@ -1,0 +1,558 @@
+"""The worker: register, keep one long poll open, run what it brings, report every end.
+
+One asyncio loop and one keep-alive HTTP client. The long poll (``pull``) is always open and is
+also the heartbeat; it lists the tokens this worker runs or has not had acknowledged. Each
+attempt runs as a task: the command, then its output flushed, then its report queued. One
+reporter sends the queued reports, several at once when several are waiting, and retries until
+the supervisor acknowledges them. When the supervisor no longer knows the session (404/410) the
+worker registers again and carries on; the supervisor, which is the authority, answers the old
+tokens in the next pull with ``cancel``. Stopping cancels the running commands and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+
+from triggerfish.api.schemas import (
+    Assignment,
+    LogChunk,
+    PullRequest,
+    PullResponse,
+    RegisterRequest,
+    RegisterResponse,
+    Report,
+    ReportRequest,
+)
+from triggerfish.errors import ValidationError
+from triggerfish.worker.errors import ProtocolError, Rejected, SessionLost, SupervisorUnreachable
+from triggerfish.worker.hostinfo import default_name, host_properties
+from triggerfish.worker.link import SupervisorLink
+from triggerfish.worker.logsink import LogSink
+from triggerfish.worker.process import Stream
+from triggerfish.worker.retry import Backoff, Outage
+from triggerfish.worker.runner import CANCELLED, Runner, failed
+
+logger = logging.getLogger(__name__)
+
+MAX_REPORT_BATCH = 500
+FAST_EMPTY_PULL = 0.005  # an empty answer this fast, several times running, is a busy loop
+FAST_EMPTY_LIMIT = 3
+STOPPING = "worker stopping"
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_REFUSED = 2
+
+
+@dataclass
+class WorkerOptions:
+    """Everything a worker needs; ``labels`` go on top of the detected host properties."""
+
+    url: str
+    name: str = field(default_factory=default_name)
+    slots: int = 1
+    groups: list[str] = field(default_factory=list)
+    cluster: str | None = None
+    labels: dict[str, Any] = field(default_factory=dict)
+    token: str | None = None
+    grace: float = 5.0  # SIGTERM → SIGKILL of a cancelled command
+    drain_timeout: float = 2.0  # wait for output pipes after a command ended
+    log_interval: float = 0.3
+    log_max_chars: int = 64 * 1024
+    shutdown_timeout: float = 5.0  # deliver finished reports when stopping
+    connect_timeout: float = 5.0
+    lean_transport: bool = True  # False: httpx's default transport (see worker.transport)
+
+    def registration(self) -> RegisterRequest:
+        """The register request; ValidationError (naming the option) if an option is bad."""
+        for name in ("grace", "drain_timeout", "log_interval", "shutdown_timeout"):
+            if getattr(self, name) < 0:
+                raise ValidationError(f"{name}: must not be negative", field=name)
+        if self.log_max_chars < 1:
+            raise ValidationError("log_max_chars: must be at least 1", field="log_max_chars")
+        try:
+            return RegisterRequest(
+                name=self.name,
+                slots=self.slots,
+                groups=list(self.groups),
+                cluster=self.cluster,
+                properties=host_properties(self.labels),
+            )
+        except pydantic.ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "worker"
+            raise ValidationError(f"{where}: {err['msg']}", field=where) from None
+
+
+class Worker:
+    """One host agent. Create it, ``await run()`` (once), and ``stop()`` from anywhere."""
+
+    def __init__(self, options: WorkerOptions) -> None:
+        self.options = options
+        self._request = options.registration()
+        self._link = SupervisorLink(
+            options.url,
+            token=options.token,
+            connect_timeout=options.connect_timeout,
+            lean_transport=options.lean_transport,
+        )
+        self._sink = LogSink(
+            self._post_log, interval=options.log_interval, max_chars=options.log_max_chars
+        )
+        self._runner = Runner(
+            self._sink.write, grace=options.grace, drain_timeout=options.drain_timeout
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_early = False
+        self._force = False
+        self._stopping = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._registered = asyncio.Event()
+        self._report_ready = asyncio.Event()
+        self._session: RegisterResponse | None = None
+        self._attempts: dict[str, asyncio.Task[None]] = {}
+        self._unacked: dict[str, Report] = {}
+        self._refused: dict[str, int] = {}
+        self._cancel_early: set[str] = set()
+        self._stopped_tokens: set[str] = set()
+        self._outage = Outage()
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def session(self) -> RegisterResponse | None:
+        return self._session
+
+    @property
+    def running(self) -> list[str]:
+        """The tokens the next pull will list: attempts alive, and reports not acknowledged."""
+        tokens = list(self._attempts)
+        tokens.extend(t for t in self._unacked if t not in self._attempts)
+        return tokens
+
+    def stop(self, *, force: bool = False) -> None:
+        """Ask the worker to stop (thread-safe); a second call, or ``force``, kills at once."""
+        loop = self._loop
+        if loop is None:
+            self._stop_early = True
+            self._force = self._force or force
+            return
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            self._request_stop(force)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop has ended: nothing to stop
+                loop.call_soon_threadsafe(self._request_stop, force)
+
+    async def run(self) -> int:
+        """Serve until stopped; 0 after a clean stop, 2 if the supervisor refused this worker."""
+        self._loop = asyncio.get_running_loop()
+        if self._stop_early:
+            self._request_stop(self._force)
+        code = EXIT_OK
+        try:
+            await self._main()
+        except Rejected as exc:
+            logger.error(
+                "the supervisor refused this worker: %s",
+                exc.message,
+                extra={"action": "worker_refused", "status": exc.status},
+            )
+            code = EXIT_REFUSED
+        finally:
+            try:
+                await self._shutdown()
+            finally:
+                await self._link.aclose()
+        logger.info("worker stopped", extra={"action": "worker_stopped"})
+        return code
+
+    # ------------------------------------------------------------------ sessions
+
+    async def _main(self) -> None:
+        reregister = Backoff()
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
+            session = await self._register()
+            if session is None:
+                return
+            began = loop.time()
+            if not await self._serve(session):
+                return
+            if loop.time() - began > 10.0:
+                reregister.reset()
+            await self._pause(reregister.next_delay())
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up when the worker is asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _register(self) -> RegisterResponse | None:
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            try:
+                session = await self._link.register(self._request)
+            except (SupervisorUnreachable, ProtocolError) as exc:
+                self._outage.failed("register", exc)
+                await self._pause(backoff.next_delay())
+                continue
+            self._outage.ok()
+            self._session = session
+            self._registered.set()
+            logger.info(
+                "registered as %s with %d slot(s) at %s",
+                session.host,
+                self._request.slots,
+                self._link.url,
+                extra={
+                    "action": "worker_registered",
+                    "host": session.host,
+                    "heartbeat": session.heartbeat,
+                },
+            )
+            return session
+        return None
+
+    async def _serve(self, session: RegisterResponse) -> bool:
+        """Pull and report until stopped (False) or the session is lost (True)."""
+        self._lost.clear()
+        if self._unacked:
+            self._report_ready.set()
+        loops = [
+            asyncio.create_task(self._pull_loop(session), name="triggerfish-pull"),
+            asyncio.create_task(self._report_loop(session), name="triggerfish-report"),
+        ]
+        waits = [asyncio.create_task(self._stopping.wait()), asyncio.create_task(self._lost.wait())]
+        try:
+            done, _ = await asyncio.wait([*loops, *waits], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (*loops, *waits):
+                task.cancel()
+            await asyncio.gather(*loops, *waits, return_exceptions=True)
+        for task in loops:
+            error = task.exception() if task in done and not task.cancelled() else None
+            if error is not None:
+                raise error
+        return self._lost.is_set() and not self._stopping.is_set()
+
+    def _lose(self, session: RegisterResponse, why: str) -> None:
+        if self._session is session and self._registered.is_set():
+            logger.warning(
+                "the supervisor does not know this session any more (%s); registering again",
+                why,
+                extra={"action": "session_lost"},
+            )
+            self._registered.clear()
+            self._lost.set()
+
+    # ------------------------------------------------------------------ pull
+
+    async def _pull_loop(self, session: RegisterResponse) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = Backoff()
+        idle = Backoff()
+        fast_empty = 0
+        wait = min(60.0, max(0.5, session.heartbeat))
+        while True:
+            req = PullRequest(session=session.session, running=self.running, wait=wait)
+            began = loop.time()
+            try:
+                resp = await self._link.pull(session.host, req)
+            except SupervisorUnreachable as exc:
+                self._outage.failed("pull", exc)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            except ProtocolError as exc:
+                logger.error("%s", exc.message, extra={"action": "pull_unreadable"})
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            except SessionLost as exc:
+                self._lose(session, exc.message)
+                return
+            self._outage.ok()
+            backoff.reset()
+            self._apply(resp)
+            if resp.assignments or resp.cancel or loop.time() - began > FAST_EMPTY_PULL:
+                fast_empty = 0
+                idle.reset()
+            else:
+                fast_empty += 1
+                if fast_empty >= FAST_EMPTY_LIMIT:
+                    await asyncio.sleep(idle.next_delay())
+
+    def _apply(self, resp: PullResponse) -> None:
+        for token in resp.cancel:
+            if not self._runner.cancel(token) and token in self._attempts:
+                self._cancel_early.add(token)  # its task has not started the command yet
+        for a in resp.assignments:
+            if a.token in self._attempts or a.token in self._unacked:
+                continue
+            self._attempts[a.token] = asyncio.create_task(
+                self._attempt(a), name=f"attempt-{a.token}"
+            )
+
+    # ------------------------------------------------------------------ attempts
+
+    async def _attempt(self, a: Assignment) -> None:
+        token = a.token
+        try:
+            if self._stopping.is_set():
+                return
+            if token in self._cancel_early:
+                report = failed(token, f"{CANCELLED} before the command started")
+            else:
+                try:
+                    report = await self._runner.run(a)
+                except Exception as exc:
+                    logger.exception(
+                        "attempt %s failed inside the worker",
+                        token,
+                        extra={"action": "attempt_error", "token": token},
+                    )
+                    report = failed(token, f"worker error: {exc}")
+            await self._sink.flush(token)
+            if token in self._stopped_tokens:
+                return  # killed because the worker stops: not a failure of the command
+            self._unacked[token] = report
+            self._report_ready.set()
+        finally:
+            self._attempts.pop(token, None)
+            self._cancel_early.discard(token)
+
+    async def _post_log(self, token: str, stream: Stream, text: str) -> None:
+        backoff = Backoff()
+        refused = False
+        while True:
+            await self._registered.wait()
+            session = self._session
+            assert session is not None
+            chunk = LogChunk(session=session.session, token=token, stream=stream, data=text)
+            try:
+                await self._link.log(session.host, chunk)
+            except SupervisorUnreachable as exc:
+                self._outage.failed("log", exc)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            except SessionLost as exc:
+                self._lose(session, exc.message)
+                if refused:
+                    return
+                refused = True
+                continue
+            except (Rejected, ProtocolError) as exc:
+                logger.warning(
+                    "output of %s refused (%s); dropped",
+                    token,
+                    exc.message,
+                    extra={"action": "log_refused", "token": token},
+                )
+                return
+            self._outage.ok()
+            return
+
+    # ------------------------------------------------------------------ reports
+
+    def _batch(self) -> list[Report]:
+        return list(itertools.islice(self._unacked.values(), MAX_REPORT_BATCH))
+
+    async def _report_loop(self, session: RegisterResponse) -> None:
+        backoff = Backoff()
+        while True:
+            await self._report_ready.wait()
+            self._report_ready.clear()
+            batch = self._batch()
+            if not batch:
+                continue
+            if len(self._unacked) > len(batch):
+                self._report_ready.set()
+            try:
+                await self._send_reports(session, batch)
+            except SupervisorUnreachable as exc:
+                self._outage.failed("report", exc)
+                self._report_ready.set()
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            except SessionLost as exc:
+                self._refuse(batch)
+                self._lose(session, exc.message)
+                return
+            backoff.reset()
+
+    async def _send_reports(self, session: RegisterResponse, batch: list[Report]) -> None:
+        """Send one batch; acknowledged (or refused for good) reports leave the queue."""
+        req = ReportRequest(session=session.session, reports=batch)
+        try:
+            resp = await self._link.report(session.host, req)
+        except Rejected as exc:
+            if exc.is_auth:
+                raise
+            logger.error(
+                "the supervisor refused %d report(s) (%s); they are dropped",
+                len(batch),
+                exc.message,
+                extra={"action": "report_refused"},
+            )
+        else:
+            self._outage.ok()
+            if resp.ignored:
+                logger.info(
+                    "the supervisor ignored %d stale report(s)",
+                    len(resp.ignored),
+                    extra={"action": "report_ignored"},
+                )
+        for r in batch:
+            if self._unacked.get(r.token) is r:
+                del self._unacked[r.token]
+                self._refused.pop(r.token, None)
+
+    def _refuse(self, batch: list[Report]) -> None:
+        """Reports refused with 404/410 by two sessions belong to no session: drop them."""
+        for r in batch:
+            n = self._refused.get(r.token, 0) + 1
+            self._refused[r.token] = n
+            if n >= 2:
+                logger.warning(
+                    "report of %s refused by two sessions; dropped",
+                    r.token,
+                    extra={"action": "report_dropped", "token": r.token},
+                )
+                self._unacked.pop(r.token, None)
+                self._refused.pop(r.token, None)
+
+    # ------------------------------------------------------------------ stopping
+
+    def _request_stop(self, force: bool) -> None:
+        if force or self._stopping.is_set():
+            if not self._force:
+                logger.warning(
+                    "stopping now: killing the running commands", extra={"action": "worker_kill"}
+                )
+            self._force = True
+            self._runner.kill_all()
+            for task in self._attempts.values():
+                task.cancel()
+        else:
+            logger.info("stopping (ask again to stop at once)", extra={"action": "worker_stop"})
+        self._stopping.set()
+
+    async def _shutdown(self) -> None:
+        self._stopping.set()
+        tokens = self._runner.cancel_all(STOPPING)
+        self._stopped_tokens.update(tokens)
+        if tokens:
+            logger.info(
+                "stopping %d running command(s)",
+                len(tokens),
+                extra={"action": "worker_stop_commands"},
+            )
+        if self._force:
+            self._runner.kill_all()
+        await self._end_attempts()
+        session = self._session
+        if self._unacked and session is not None and self._registered.is_set() and not self._force:
+            try:
+                await asyncio.wait_for(self._deliver(session), self.options.shutdown_timeout)
+            except TimeoutError:
+                pass
+            except (Rejected, SessionLost) as exc:
+                logger.warning(
+                    "final reports refused: %s", exc.message, extra={"action": "report_refused"}
+                )
+        if self._unacked:
+            logger.warning(
+                "%d report(s) not delivered before stopping",
+                len(self._unacked),
+                extra={"action": "reports_undelivered"},
+            )
+        await self._sink.aclose()
+
+    async def _end_attempts(self) -> None:
+        tasks = list(self._attempts.values())
+        if not tasks:
+            return
+        limit = self.options.grace + self.options.drain_timeout + 1.0
+        _, pending = await asyncio.wait(tasks, timeout=limit)
+        if pending:
+            self._runner.kill_all()
+            _, pending = await asyncio.wait(pending, timeout=self.options.drain_timeout + 1.0)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _deliver(self, session: RegisterResponse) -> None:
+        backoff = Backoff()
+        while self._unacked and not self._force:
+            try:
+                await self._send_reports(session, self._batch())
+            except SupervisorUnreachable:
+                await asyncio.sleep(backoff.next_delay())
+
+
+def run_worker(
+    url: str,
+    *,
+    name: str | None = None,
+    slots: int = 1,
+    groups: Sequence[str] = (),
+    cluster: str | None = None,
+    properties: dict[str, Any] | None = None,
+    token: str | None = None,
+    grace: float = 5.0,
+) -> int:
+    """Run a worker until SIGINT/SIGTERM (a second one kills at once); returns the exit code.
+
+    ``properties`` are free labels added to the detected host properties. Raises
+    :class:`~triggerfish.errors.ValidationError` for bad arguments before anything starts.
+    """
+    options = WorkerOptions(
+        url=url,
+        name=name or default_name(),
+        slots=slots,
+        groups=list(groups),
+        cluster=cluster,
+        labels=dict(properties or {}),
+        token=token,
+        grace=grace,
+    )
+    worker = Worker(options)
+    _quiet_request_logs()
+    try:
+        return asyncio.run(_run_with_signals(worker))
+    except Exception:
+        logger.exception("the worker failed", extra={"action": "worker_crash"})
+        return EXIT_ERROR
+
+
+def _quiet_request_logs() -> None:
+    """httpx logs each request at INFO: several lines per frame. Keep them for DEBUG only."""
+    http = logging.getLogger("httpx")
+    if http.level == logging.NOTSET and logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        http.setLevel(logging.WARNING)
+
+
+async def _run_with_signals(worker: Worker) -> int:
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, worker.stop)
+        except (ValueError, RuntimeError, NotImplementedError):
+            continue  # not the main thread, or not a POSIX loop
+        installed.append(sig)
+    try:
+        return await worker.run()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

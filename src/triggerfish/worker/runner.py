@@ -1,0 +1,243 @@
+"""Run assignments as child processes and turn their ends into reports.
+
+``cmdline`` and ``cmdrange`` assignments run ``package["cmdline"]`` with ``/bin/sh -c`` in a
+session of their own. Their output goes to an :data:`OutputSink` as text while they run. When
+the command ends, whatever it left behind in its process group is killed (so that no frame
+outlives its attempt, and the output pipes close). ``cancel`` sends SIGTERM to the group and
+SIGKILL after the grace period.
+
+Nothing that goes wrong with one assignment (bad package, bad cwd, missing shell) raises: it
+becomes a failed report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from triggerfish.api.schemas import Assignment, Report
+from triggerfish.worker.command import build_command
+from triggerfish.worker.errors import CommandError, WorkerError
+from triggerfish.worker.process import ChildProcess, Stream
+
+logger = logging.getLogger(__name__)
+
+OutputSink = Callable[[str, Stream, str], None]
+"""Receives ``(token, stream, text)`` for each piece of output, in order per stream."""
+
+SHELL_PROTOTYPES = ("cmdline", "cmdrange")
+TASK_UNSUPPORTED = "prototype 'task' is not supported by this worker yet"
+CANCELLED = "cancelled by the supervisor"
+
+
+def _ignore_output(token: str, stream: Stream, text: str) -> None:
+    pass
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def describe_exit(returncode: int) -> str | None:
+    """The error text of an exit status (None for success)."""
+    if returncode == 0:
+        return None
+    if returncode < 0:
+        return f"killed by signal {-returncode} ({signal_name(-returncode)})"
+    if returncode == 127:
+        return "command not found (exited with 127)"
+    if returncode == 126:
+        return "command not executable (exited with 126)"
+    return f"exited with {returncode}"
+
+
+def outcome(token: str, returncode: int, cancelled: str | None = None) -> Report:
+    """The report of an attempt that ended with ``returncode`` (negative: signal)."""
+    error = describe_exit(returncode)
+    if cancelled is not None:
+        return Report(
+            token=token,
+            status="failed",
+            exit_code=returncode,
+            error=f"{cancelled}; {error or 'exited with 0'}",
+        )
+    if error is None:
+        return Report(token=token, status="complete", exit_code=0)
+    return Report(token=token, status="failed", exit_code=returncode, error=error)
+
+
+def failed(token: str, error: str) -> Report:
+    return Report(token=token, status="failed", error=error)
+
+
+def describe_spawn_error(exc: BaseException, cwd: str | None) -> str:
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        if cwd is not None and exc.filename == cwd:
+            return f"cannot start the command: working directory {cwd!r}: {reason}"
+        if exc.filename is not None:
+            return f"cannot start the command: {exc.filename!r}: {reason}"
+        return f"cannot start the command: {reason}"
+    return f"cannot start the command: {exc}"
+
+
+@dataclass
+class _Attempt:
+    token: str
+    child: ChildProcess
+    cancelled: str | None = None
+    deadline: float = 0.0
+    kill_timer: asyncio.TimerHandle | None = None
+
+    def stop_timer(self) -> None:
+        if self.kill_timer is not None:
+            self.kill_timer.cancel()
+            self.kill_timer = None
+
+
+class Runner:
+    """Runs assignments; knows which are running so that it can cancel them."""
+
+    def __init__(
+        self,
+        sink: OutputSink | None = None,
+        *,
+        grace: float = 5.0,
+        drain_timeout: float = 2.0,
+        kill_leftovers: bool = True,
+    ) -> None:
+        self._sink = sink or _ignore_output
+        self.grace = grace
+        self.drain_timeout = drain_timeout
+        self.kill_leftovers = kill_leftovers
+        self._active: dict[str, _Attempt] = {}
+
+    @property
+    def tokens(self) -> list[str]:
+        """Tokens of the attempts whose process is running now."""
+        return list(self._active)
+
+    def pid(self, token: str) -> int | None:
+        att = self._active.get(token)
+        return att.child.pid if att is not None else None
+
+    async def run(self, assignment: Assignment) -> Report:
+        """Run one assignment to its end and return its report; never raises for its faults."""
+        token = assignment.token
+        if token in self._active:
+            raise WorkerError(f"attempt {token} is already running")
+        if assignment.prototype == "task":
+            return failed(token, TASK_UNSUPPORTED)
+        if assignment.prototype not in SHELL_PROTOTYPES:
+            return failed(token, f"prototype {assignment.prototype!r} is unknown to this worker")
+        try:
+            command = build_command(assignment)
+        except CommandError as exc:
+            return failed(token, exc.message)
+        sink = self._sink
+
+        def emit(stream: Stream, text: str) -> None:
+            sink(token, stream, text)
+
+        try:
+            child = ChildProcess.spawn(
+                command.argv, cwd=command.cwd, env=command.env, on_output=emit
+            )
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            error = describe_spawn_error(exc, command.cwd)
+            logger.info(
+                "%s: %s",
+                token,
+                error,
+                extra={"action": "attempt_not_started", "token": token, "job": assignment.job},
+            )
+            return failed(token, error)
+        attempt = _Attempt(token, child)
+        self._active[token] = attempt
+        logger.debug(
+            "started %s as pid %s",
+            token,
+            child.pid,
+            extra={
+                "action": "attempt_start",
+                "token": token,
+                "job": assignment.job,
+                "pid": child.pid,
+            },
+        )
+        try:
+            return await self._finish(attempt)
+        finally:
+            attempt.stop_timer()
+            del self._active[token]
+            child.close()
+
+    async def _finish(self, attempt: _Attempt) -> Report:
+        child = attempt.child
+        await child.exited()
+        if attempt.cancelled is not None:
+            # The rest of the group gets what is left of the grace period; the pipes closing
+            # tells that every process that held them has gone.
+            await child.pipes_closed(attempt.deadline - asyncio.get_running_loop().time())
+            child.signal_group(signal.SIGKILL)
+        elif self.kill_leftovers:
+            child.signal_group(signal.SIGKILL)
+        returncode = child.reap()
+        if not await child.pipes_closed(self.drain_timeout):
+            logger.warning(
+                "%s: output pipes still open %.1f s after the command ended; "
+                "the rest of its output is dropped",
+                attempt.token,
+                self.drain_timeout,
+                extra={"action": "attempt_pipes_open", "token": attempt.token},
+            )
+        report = outcome(attempt.token, returncode, attempt.cancelled)
+        level = logging.DEBUG if report.status == "complete" else logging.INFO
+        logger.log(
+            level,
+            "%s %s%s",
+            attempt.token,
+            report.status,
+            f": {report.error}" if report.error else "",
+            extra={"action": "attempt_end", "token": attempt.token, "exit_code": returncode},
+        )
+        return report
+
+    def cancel(self, token: str, reason: str = CANCELLED) -> bool:
+        """SIGTERM the attempt's process group, SIGKILL after ``grace``; False if unknown."""
+        attempt = self._active.get(token)
+        if attempt is None:
+            return False
+        if attempt.cancelled is not None:
+            return True
+        loop = asyncio.get_running_loop()
+        attempt.cancelled = reason
+        attempt.deadline = loop.time() + self.grace
+        attempt.child.signal_group(signal.SIGTERM)
+        attempt.kill_timer = loop.call_later(self.grace, attempt.child.signal_group, signal.SIGKILL)
+        logger.info(
+            "cancelling %s (%s)", token, reason, extra={"action": "attempt_cancel", "token": token}
+        )
+        return True
+
+    def cancel_all(self, reason: str) -> list[str]:
+        """Cancel every running attempt; returns their tokens."""
+        tokens = self.tokens
+        for token in tokens:
+            self.cancel(token, reason)
+        return tokens
+
+    def kill_all(self) -> None:
+        """SIGKILL every running process group now (a second Ctrl-C)."""
+        for attempt in self._active.values():
+            if attempt.cancelled is None:
+                attempt.cancelled = "killed by the worker"
+            attempt.deadline = 0.0
+            attempt.child.signal_group(signal.SIGKILL)

@@ -1,0 +1,178 @@
+"""The store under the engine: group commits are all-or-nothing, reads filter what is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from helpers_engine import Farm, job
+
+from triggerfish.errors import StoreError
+from triggerfish.store import reads
+from triggerfish.store.changes import Changes
+from triggerfish.store.store import Store
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    st = Store(db_url)
+    yield st
+    st.close()
+
+
+@pytest.fixture
+def farm(db_url: str) -> Iterator[Farm]:
+    f = Farm(db_url)
+    yield f
+    f.stop()
+
+
+def job_row(job_id: int, label: str, pgrp: int = 1, status: str = "pending") -> dict[str, Any]:
+    return {
+        "id": job_id, "pgrp": pgrp, "pid": None, "label": label, "name": "n", "user": "u",
+        "priority": 9999, "status": status, "prototype": "cmdrange", "cpus": 1, "step": 1,
+        "reason": "", "todo": 1, "todotally": {"pending": 1}, "package": {"cmdline": "x"},
+        "fields": {}, "timesubmit": 1.0, "timestart": None, "timecomplete": None,
+        "lastupdate": 1.0,
+    }  # fmt: skip
+
+
+def work_row(job_id: int, name: str, seq: int) -> dict[str, Any]:
+    return {
+        "job_id": job_id, "name": name, "seq": seq, "status": "pending", "subid": None,
+        "host": None, "token": None, "retry": 0, "exit_code": None, "result": None,
+        "retry_at": None, "timestart": None, "timecomplete": None,
+    }  # fmt: skip
+
+
+def event_row(seq: int, job: int | None = None) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "time": 1.0,
+        "name": "submit",
+        "type": "job",
+        "job": job,
+        "subid": None,
+        "work": None,
+        "host": None,
+        "data": {"k": [1, "two"]},
+    }
+
+
+def test_empty_store_counters(store: Store) -> None:
+    assert store.counters() == {"event_seq": 0, "job_id": 0}
+    assert store.active_job_ids() == []
+    assert store.load_job(1) is None
+    assert store.pgrp_labels(1) is None
+
+
+def test_flush_writes_one_group_commit(store: Store) -> None:
+    ch = Changes(
+        counters={"job_id": 2, "event_seq": 2},
+        job_inserts=[job_row(1, "a"), job_row(2, "b", status="complete")],
+        work_inserts=[work_row(1, "10", 1), work_row(1, "2", 0)],
+        events=[event_row(1, 1), event_row(2, 2)],
+    )
+    store.flush(ch)
+    assert store.counters() == {"job_id": 2, "event_seq": 2}
+    assert store.active_job_ids() == [1]
+    assert store.pgrp_labels(1) == {"a", "b"}
+    loaded = store.load_job(1)
+    assert loaded is not None
+    row, subs, items = loaded
+    assert row["todotally"] == {"pending": 1} and row["package"] == {"cmdline": "x"}
+    assert subs == []
+    assert [w["name"] for w in items] == ["2", "10"]  # agenda order, not name order
+    assert reads.list_events(store.engine)[0]["data"] == {"k": [1, "two"]}
+
+
+def test_flush_is_all_or_nothing(store: Store) -> None:
+    store.flush(Changes(counters={"job_id": 1}, job_inserts=[job_row(1, "a")]))
+    bad = Changes(
+        counters={"job_id": 3, "event_seq": 1},
+        job_inserts=[job_row(2, "b"), job_row(3, "a")],  # 'a' is taken in pgrp 1
+        work_inserts=[work_row(2, "1", 0)],
+        events=[event_row(1, 2)],
+    )
+    with pytest.raises(StoreError):
+        store.flush(bad)
+    assert store.counters() == {"job_id": 1, "event_seq": 0}
+    assert [j["id"] for j in reads.list_jobs(store.engine)] == [1]
+    assert reads.get_work(store.engine, 2, "1") is None
+    assert reads.list_events(store.engine) == []
+
+
+def test_event_seq_is_unique(store: Store) -> None:
+    store.flush(Changes(events=[event_row(1)]))
+    with pytest.raises(StoreError):
+        store.flush(Changes(events=[event_row(1)]))
+    assert len(reads.list_events(store.engine)) == 1
+
+
+def test_big_agenda_is_written_in_chunks(store: Store) -> None:
+    rows = [work_row(1, str(i), i) for i in range(12_345)]
+    store.flush(Changes(job_inserts=[job_row(1, "a")], work_inserts=rows))
+    loaded = store.load_job(1)
+    assert loaded is not None and len(loaded[2]) == 12_345
+
+
+# ---------------------------------------------------------------- reads
+
+
+def test_list_jobs_filters(farm: Farm) -> None:
+    farm.submit(job("1", name="beauty", label="a"), job("1", name="shadow", priority=3))
+    farm.submit(job("1", name="beauty_v2", status="blocked"), user="bob")
+    db = farm.db
+    assert [j["id"] for j in reads.list_jobs(db, status=["blocked"])] == [3]
+    assert [j["id"] for j in reads.list_jobs(db, status=["pending", "blocked"])] == [1, 2, 3]
+    assert [j["id"] for j in reads.list_jobs(db, pgrp=1)] == [1, 2]
+    assert [j["id"] for j in reads.list_jobs(db, label="a")] == [1]
+    assert [j["id"] for j in reads.list_jobs(db, user="bob")] == [3]
+    assert [j["id"] for j in reads.list_jobs(db, name="beauty")] == [1]
+    assert [j["id"] for j in reads.list_jobs(db, name="beauty*")] == [1, 3]
+    assert [j["id"] for j in reads.list_jobs(db, name="*a*")] == [1, 2, 3]
+    assert [j["id"] for j in reads.list_jobs(db, ids=[3, 1])] == [1, 3]
+    assert [j["id"] for j in reads.list_jobs(db, limit=1, offset=1)] == [2]
+    summary = reads.list_jobs(db, ids=[2])[0]
+    assert "package" not in summary and "fields" not in summary
+    assert summary["priority"] == 3
+
+
+def test_list_events_filters(farm: Farm) -> None:
+    farm.submit(job("1"))
+    farm.submit(job("1"))
+    all_ = farm.events()
+    assert [e["seq"] for e in all_] == list(range(1, len(all_) + 1))
+    assert {e["job"] for e in farm.events(job=2)} == {2}
+    after = reads.list_events(farm.db, after=2, limit=1)
+    assert [e["seq"] for e in after] == [3]
+
+
+def test_list_hosts(farm: Farm) -> None:
+    farm.register("b", 2, groups=["gpu"], cluster="/farm", properties={"os": "linux"})
+    farm.register("a", 1)
+    hosts = reads.list_hosts(farm.db)
+    assert [h["name"] for h in hosts] == ["a", "b"]
+    b = hosts[1]
+    assert (b["state"], b["slots"], b["groups"], b["cluster"], b["properties"]) == (
+        "active",
+        2,
+        ["gpu"],
+        "/farm",
+        {"os": "linux"},
+    )
+
+
+def test_name_glob_matches_special_characters_literally(farm: Farm) -> None:
+    farm.submit(*[job("1", name=n) for n in ("a_b", "axb", "50%off", "50xoff")])
+    assert [j["name"] for j in reads.list_jobs(farm.db, name="a_b*")] == ["a_b"]
+    assert [j["name"] for j in reads.list_jobs(farm.db, name="50%*")] == ["50%off"]
+
+
+def test_name_glob_is_case_sensitive_like_exact_names(
+    farm: Farm, request: pytest.FixtureRequest
+) -> None:
+    farm.submit(job("1", name="Beauty"), job("1", name="beauty"))
+    assert [j["name"] for j in reads.list_jobs(farm.db, name="Beauty")] == ["Beauty"]
+    assert [j["name"] for j in reads.list_jobs(farm.db, name="Beau*")] == ["Beauty"]

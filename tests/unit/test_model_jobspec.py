@@ -1,0 +1,294 @@
+"""Job specifications (model.jobspec): strict validation, errors that name jobs[i].field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from triggerfish.errors import ValidationError
+from triggerfish.model.jobspec import JobSpec, normalize, parse_jobs
+
+CMD = {"cmdline": "render -f $QB_FRAME_NUMBER"}
+
+
+def one(**fields: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"package": dict(CMD)}
+    out.update(fields)
+    return out
+
+
+def rejected(raw: Any) -> ValidationError:
+    with pytest.raises(ValidationError) as exc:
+        parse_jobs(raw)
+    return exc.value
+
+
+# ---------------------------------------------------------------- accepted shapes
+
+
+def test_minimal_cmdline_job_gets_defaults() -> None:
+    [nj] = parse_jobs([one()])
+    assert nj.prototype == "cmdline"
+    assert nj.agenda == []
+    assert nj.spec.priority == 9999
+    assert nj.spec.cpus == 1
+    assert nj.spec.status == "pending"
+    assert nj.spec.label is None
+
+
+def test_submission_shapes() -> None:
+    assert len(parse_jobs({"jobs": [one(), one()]})) == 2
+    assert len(parse_jobs(one())) == 1  # a single job dict
+
+
+def test_range_in_package_makes_a_cmdrange_agenda() -> None:
+    [nj] = parse_jobs([{"package": {**CMD, "range": "1-10x2", "chunk": 2}}])
+    assert nj.prototype == "cmdrange"
+    assert [n for n, _ in nj.agenda] == ["1-3", "5-7", "9"]
+    assert {st for _, st in nj.agenda} == {"pending"}
+    assert nj.step == 2
+
+
+def test_agenda_string_is_a_range() -> None:
+    [nj] = parse_jobs([one(agenda="1-3")])
+    assert nj.agenda == [("1", "pending"), ("2", "pending"), ("3", "pending")]
+
+
+def test_agenda_dicts_keep_blocked_and_complete_status() -> None:
+    [nj] = parse_jobs(
+        [
+            one(
+                agenda=[
+                    {"name": "a", "status": "blocked"},
+                    "b",
+                    {"name": "c", "status": "complete"},
+                    {"name": "d"},
+                ]
+            )
+        ]
+    )
+    assert nj.agenda == [("a", "blocked"), ("b", "pending"), ("c", "complete"), ("d", "pending")]
+    assert nj.prototype == "cmdrange"
+
+
+def test_hosts_and_groups_accept_comma_strings() -> None:
+    [nj] = parse_jobs([one(hosts="a, b,,c", groups=["gpu"], omithosts="x")])
+    assert nj.spec.hosts == ["a", "b", "c"]
+    assert nj.spec.groups == ["gpu"]
+    assert nj.spec.omithosts == ["x"]
+
+
+def test_whole_number_delay_is_accepted() -> None:
+    [nj] = parse_jobs([one(retrywork_delay=3)])
+    assert nj.spec.retrywork_delay == 3.0
+
+
+def test_task_prototype_needs_no_cmdline() -> None:
+    [nj] = parse_jobs([{"prototype": "task", "package": {"target": "m:f"}}])
+    assert nj.prototype == "task"
+
+
+@pytest.mark.parametrize("label", ["a", "_x", "render.v2", "Comp_01"])
+def test_good_labels(label: str) -> None:
+    [nj] = parse_jobs([one(label=label)])
+    assert nj.spec.label == label
+
+
+# ---------------------------------------------------------------- rejected, naming jobs[i].field
+
+
+def test_unknown_field() -> None:
+    err = rejected([one(), one(nmae="x")])
+    assert err.field == "jobs[1].nmae"
+    assert err.message == "jobs[1].nmae: unknown field"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("cpus", "2"),
+        ("priority", "high"),
+        ("priority", 1.5),
+        ("name", 5),
+        ("hosts", 5),
+        ("env", {"A": 1}),
+        ("retrywork", True),
+        ("package", "echo"),
+    ],
+)
+def test_wrong_type(field: str, value: Any) -> None:
+    err = rejected([one(**{field: value})])
+    assert err.field is not None and err.field.startswith(f"jobs[0].{field}")
+    assert err.message.startswith(f"jobs[0].{field}")
+
+
+@pytest.mark.parametrize(("field", "value"), [("priority", 0), ("priority", 10000), ("cpus", 0)])
+def test_out_of_bounds(field: str, value: int) -> None:
+    err = rejected([one(**{field: value})])
+    assert err.field == f"jobs[0].{field}"
+
+
+def test_label_with_dash_is_rejected() -> None:
+    err = rejected([one(label="ok"), one(label="comp-v2")])
+    assert err.field == "jobs[1].label"
+    assert "'-'" in err.message and err.message.startswith("jobs[1].label")
+
+
+@pytest.mark.parametrize("label", ["1abc", "9", "", "a b", "a/b", "ü"])
+def test_label_starting_with_digit_or_odd_chars_is_rejected(label: str) -> None:
+    err = rejected([one(label=label)])
+    assert err.field == "jobs[0].label"
+
+
+def test_duplicate_labels_in_one_submission() -> None:
+    err = rejected([one(label="a"), one(label="b"), one(label="a")])
+    assert err.field == "jobs[2].label"
+    assert "jobs[0]" in err.message
+
+
+def test_bad_status_of_job_and_of_agenda_item() -> None:
+    assert rejected([one(status="running")]).field == "jobs[0].status"
+    err = rejected([one(agenda=["a", {"name": "b", "status": "running"}])])
+    assert err.field == "jobs[0].agenda[1].status"
+    err = rejected([one(agenda=[{"name": "a", "oops": 1}])])
+    assert err.field == "jobs[0].agenda[0].oops"
+
+
+def test_duplicate_agenda_names() -> None:
+    err = rejected([one(agenda=["a", "b", "a"])])
+    assert err.message.startswith("jobs[0].agenda[2].name")
+
+
+def test_bad_range_names_the_field() -> None:
+    err = rejected([one(), {"package": {**CMD, "range": "1-x"}}])
+    assert err.field == "jobs[1].package.range"
+    assert err.message.startswith("jobs[1].package.range:")
+    err = rejected([one(agenda="5-1x0")])
+    assert err.field == "jobs[0].agenda"
+
+
+def test_bad_chunk() -> None:
+    err = rejected([{"package": {**CMD, "range": "1-3", "chunk": 0}}])
+    assert err.message.startswith("jobs[0].package.chunk")
+    err = rejected([{"package": {**CMD, "range": "1-3", "chunk": "2"}}])
+    assert err.message.startswith("jobs[0].package.chunk")
+
+
+def test_range_and_agenda_list_together_are_rejected() -> None:
+    err = rejected([{"package": {**CMD, "range": "1-3"}, "agenda": ["a"]}])
+    assert err.message.startswith("jobs[0]")
+    assert "not both" in err.message
+
+
+def test_cmdrange_without_cmdline_is_rejected() -> None:
+    err = rejected([{"prototype": "cmdrange", "package": {"range": "1-3"}}])
+    assert err.message.startswith("jobs[0].package.cmdline")
+    err = rejected([{"package": {"range": "1-3", "cmdline": "   "}}])
+    assert err.message.startswith("jobs[0].package.cmdline")
+    err = rejected([{"package": {"range": "1-3", "cmdline": ["echo"]}}])
+    assert err.message.startswith("jobs[0].package.cmdline")
+
+
+def test_cmdrange_without_agenda_is_rejected() -> None:
+    err = rejected([{"prototype": "cmdrange", "package": dict(CMD)}])
+    assert err.message.startswith("jobs[0]")
+    assert "agenda" in err.message
+
+
+def test_cmdline_job_without_cmdline_is_rejected() -> None:
+    err = rejected([{"package": {}}])
+    assert err.message.startswith("jobs[0].package.cmdline")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (
+            "callbacks",
+            [{"triggers": "complete-job-self", "language": "qube", "code": "unblock-self"}],
+        ),
+        ("dependency", "complete-job-1"),
+        ("requirements", "host.os=linux"),
+        ("reservations", "host.processors=2"),
+        ("timeout", 10),
+        ("agenda_timeout", 5.0),
+    ],
+)
+def test_not_yet_supported_fields_are_rejected(field: str, value: Any) -> None:
+    err = rejected([one(), one(**{field: value})])
+    assert err.message.startswith("jobs[1]")
+    assert field in err.message
+    assert "not supported" in err.message
+
+
+def test_not_yet_supported_fields_are_accepted_when_empty() -> None:
+    [nj] = parse_jobs([one(callbacks=[], dependency="", requirements="")])
+    assert nj.spec.callbacks == []
+
+
+@pytest.mark.parametrize("raw", [[], "job", None, [1], [[]], {"jobs": []}])
+def test_not_a_list_of_job_dicts(raw: Any) -> None:
+    err = rejected(raw)
+    assert err.field in ("jobs", "jobs[0]")
+
+
+def test_validation_is_pure() -> None:
+    raw = [one(agenda=[{"name": "a", "status": "blocked"}])]
+    before = repr(raw)
+    parse_jobs(raw)
+    assert repr(raw) == before
+
+
+def test_normalize_names_the_location() -> None:
+    spec = JobSpec.model_validate({"prototype": "cmdrange", "package": {"cmdline": "x"}})
+    with pytest.raises(ValidationError) as exc:
+        normalize(spec, "jobs[7]")
+    assert exc.value.message.startswith("jobs[7]")
+
+
+# ---------------------------------------------------------------- bugs
+
+
+def test_step_with_colon_syntax_is_kept() -> None:
+    [nj] = parse_jobs([{"package": {**CMD, "range": "1-20:2", "chunk": 2}}])
+    assert [n for n, _ in nj.agenda][:2] == ["1-3", "5-7"]
+    assert nj.step == 2
+
+
+def test_step_of_multi_part_range_is_kept() -> None:
+    [nj] = parse_jobs([{"package": {**CMD, "range": "1-9x2,21-29x2", "chunk": 2}}])
+    assert [n for n, _ in nj.agenda][:1] == ["1-3"]
+    assert nj.step == 2
+
+
+def test_range_and_agenda_string_together_are_rejected() -> None:
+    err = rejected([{"package": {**CMD, "range": "1-100"}, "agenda": "1-3"}])
+    assert "not both" in err.message
+
+
+def test_not_yet_supported_field_error_names_the_field() -> None:
+    err = rejected([one(), one(callbacks=[{"triggers": "x"}])])
+    assert err.field == "jobs[1].callbacks"
+    assert err.message.startswith("jobs[1].callbacks:")
+
+
+def test_normalize_error_fields_carry_the_job_index() -> None:
+    fields = [
+        rejected([one(), {"package": {"range": "1-3"}}]).field,
+        rejected([one(), {"package": {**CMD, "range": "1-3", "chunk": 0}}]).field,
+        rejected([one(), one(agenda=["a", "a"])]).field,
+    ]
+    assert all(f is not None and f.startswith("jobs[1].") for f in fields), fields
+
+
+@pytest.mark.parametrize("field", ["pid", "pgrp"])
+def test_pid_and_pgrp_out_of_column_range_are_rejected(field: str) -> None:
+    err = rejected([one(**{field: 2**40})])
+    assert err.field == f"jobs[0].{field}"
+
+
+@pytest.mark.parametrize("field", ["label", "user"])
+def test_over_long_label_and_user_are_rejected(field: str) -> None:
+    err = rejected([one(**{field: "a" * 300})])
+    assert err.field == f"jobs[0].{field}"
