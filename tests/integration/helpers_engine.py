@@ -42,6 +42,8 @@ class Farm:
         self.url = url
         self.host_timeout = host_timeout
         self.sessions: dict[str, str] = {}
+        self.inbox: dict[str, list[s.Assignment]] = {}
+        self.held: dict[str, dict[str, s.Assignment]] = {}  # what each fake worker runs
         self.store: Store | None = None
         self.eng: Engine | None = None
         self.start()
@@ -92,13 +94,30 @@ class Farm:
     def register(self, name: str, slots: int = 1, **kw: Any) -> str:
         reg = self.run(wk.register, s.RegisterRequest(name=name, slots=slots, **kw))
         self.sessions[name] = reg.session
+        self.held[name] = {}
+        self.inbox.pop(name, None)
         return str(reg.session)
 
     def pull(
         self, host: str, running: list[str] | None = None, session: str | None = None
     ) -> s.PullResponse:
-        req = s.PullRequest(session=session or self.sessions[host], running=running or [], wait=0)
-        return self.run(wk.pull, host, req)
+        """Pull as a worker would: listing what it holds (unless ``running`` is given).
+
+        The answer's assignments are preceded by those that came with report answers since the
+        last pull, so a test sees every assignment the host was handed, once.
+        """
+        held = self.held.setdefault(host, {})
+        listed = list(held) if running is None else running
+        req = s.PullRequest(session=session or self.sessions[host], running=listed, wait=0)
+        resp = self.run(wk.pull, host, req)
+        for token in resp.cancel:
+            held.pop(token, None)
+        for a in resp.assignments:
+            held[a.token] = a
+        inbox = self.inbox.pop(host, [])
+        if inbox:
+            resp.assignments = inbox + resp.assignments
+        return resp
 
     def report(
         self,
@@ -113,13 +132,21 @@ class Farm:
             exit_code = 0 if status == "complete" else 1
         rep = s.Report(token=token, status=status, exit_code=exit_code, **kw)
         req = s.ReportRequest(session=session or self.sessions[host], reports=[rep])
-        return self.run(wk.report, host, req)
+        resp = self.run(wk.report, host, req)
+        held = self.held.setdefault(host, {})
+        held.pop(token, None)
+        for a in resp.assignments:
+            held[a.token] = a
+        self.inbox.setdefault(host, []).extend(resp.assignments)
+        return resp
 
     def run_all(self, host: str, limit: int = 200) -> int:
         """Pull and complete everything ``host`` is given until it gets nothing; returns count."""
         done = 0
         for _ in range(limit):
-            got = self.pull(host).assignments
+            got = list(self.held.get(host, {}).values())
+            self.inbox.pop(host, None)
+            got += [a for a in self.pull(host).assignments if a not in got]
             if not got:
                 return done
             for a in got:

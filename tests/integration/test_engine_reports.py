@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 from helpers_engine import Farm, job, wait_until
 
+from triggerfish.api import schemas as s
+from triggerfish.engine import workers as wk
 from triggerfish.engine.workers import SessionGone
 from triggerfish.store import reads
 
@@ -270,17 +272,23 @@ def test_confirmed_token_missing_from_pull_is_requeued(farm: Farm) -> None:
     assert farm.report("h1", a.token).ignored == [a.token]
 
 
-def test_unconfirmed_assignment_is_redelivered_with_the_same_token(farm: Farm) -> None:
+def test_assignment_whose_answer_was_lost_is_replaced_by_a_new_attempt(farm: Farm) -> None:
+    """An answer carrying work may be lost. A pull sent soon after need not list it yet (the
+    worker may not have read that answer), so nothing happens then; a pull sent long after
+    that still does not list it proves the loss: a new attempt with a new token replaces it."""
     farm.submit(job("1-2"))
     farm.register("h1", 1)
     [a] = farm.pull("h1").assignments
     seq = farm.last_seq()
-    [b] = farm.pull("h1", running=[]).assignments  # the response was lost on the way
-    assert (b.token, b.work) == (a.token, a.work)
-    assert farm.work(1, "1")["retry"] == 0
+    assert farm.pull("h1", running=[]).assignments == []  # too soon to tell
     assert farm.last_seq() == seq  # nothing happened
-    assert farm.pull("h1", running=[a.token]).assignments == []
-    assert farm.report("h1", a.token).accepted == [a.token]
+    late = s.PullRequest(session=farm.sessions["h1"], running=[], wait=0)
+    resp = farm.run(wk.pull, "h1", late, time.time() + wk.UNSEEN_AFTER + 1)
+    [b] = resp.assignments
+    assert b.work == a.work and b.token != a.token
+    assert farm.work(1, a.work or "")["retry"] == 1
+    assert farm.report("h1", a.token).ignored == [a.token]  # the lost attempt is stale
+    assert farm.report("h1", b.token).accepted == [b.token]
 
 
 def test_token_not_known_to_the_engine_is_cancelled(farm: Farm) -> None:

@@ -217,6 +217,8 @@ class ReportRequest(Strict):
 class ReportResponse(BaseModel):
     accepted: list[str] = Field(default_factory=list)
     ignored: list[str] = Field(default_factory=list)  # stale tokens: late reports of lost attempts
+    # new work for the slots the reports freed (the same as a pull would have handed out)
+    assignments: list[Assignment] = Field(default_factory=list)
 
 
 class LogChunk(Strict):

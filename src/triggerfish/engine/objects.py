@@ -194,7 +194,7 @@ class Attempt:
     job_id: int
     subid: int
     work: str | None
-    delivered: bool = False  # sent in a pull response
+    delivered: float | None = None  # when it was sent to the worker (pull or report response)
     confirmed: bool = False  # listed back by the worker as running
 
 

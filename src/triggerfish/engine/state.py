@@ -110,7 +110,8 @@ class State:
     def _restore_attempt(
         self, token: str, host: str, job_id: int, subid: int, work: str | None
     ) -> None:
-        a = Attempt(token, host, job_id, subid, work, delivered=True)
+        # not delivered as far as we know: the next pull that does not list it gets it again
+        a = Attempt(token, host, job_id, subid, work)
         self.attempts[token] = a
         h = self.hosts.get(host)
         if h is not None:

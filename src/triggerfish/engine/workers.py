@@ -16,6 +16,9 @@ from triggerfish.errors import TriggerfishError
 logger = logging.getLogger(__name__)
 
 
+UNSEEN_AFTER = 15.0  # seconds an attempt may stay unlisted after it was handed out
+
+
 class SessionGone(TriggerfishError):
     """The host is unknown or its session was replaced: the worker must register again."""
 
@@ -77,7 +80,15 @@ def _assignment(state: State, a: Attempt) -> s.Assignment:
     )  # fmt: skip
 
 
-def pull(state: State, name: str, req: s.PullRequest) -> s.PullResponse:
+def pull(
+    state: State, name: str, req: s.PullRequest, arrived: float | None = None
+) -> s.PullResponse:
+    """Deliver the host's undelivered attempts and new work; confirm, cancel or lose the rest.
+
+    ``arrived`` is when the request reached the supervisor (a long poll runs this again later
+    with the same ``running`` list, which is only as new as the request).
+    """
+    arrived = state.now if arrived is None else arrived
     host = _host(state, name, req.session)
     host.last_seen = state.now
     if host.state == "down":
@@ -92,12 +103,21 @@ def pull(state: State, name: str, req: s.PullRequest) -> s.PullResponse:
             a.confirmed = True
         elif a.confirmed:
             lose(state, a, "the worker no longer runs it")
-        else:
+        elif a.delivered is None:
             deliver.append(a)
+        elif a.delivered < arrived - UNSEEN_AFTER:
+            # handed out long before this pull was sent, yet the worker never listed it:
+            # the answer carrying it was lost. A new attempt (new token) replaces it.
+            lose(state, a, "the worker never received it")
+    return s.PullResponse(assignments=_deliver(state, host, deliver), cancel=cancel)
+
+
+def _deliver(state: State, host: HostRT, deliver: list[Attempt]) -> list[s.Assignment]:
+    """``deliver`` plus new work for the host's free slots, marked as handed out now."""
     deliver.extend(dispatch(state, host))
     for a in deliver:
-        a.delivered = True
-    return s.PullResponse(assignments=[_assignment(state, a) for a in deliver], cancel=cancel)
+        a.delivered = state.now
+    return [_assignment(state, a) for a in deliver]
 
 
 def drop(state: State, a: Attempt) -> None:
@@ -143,6 +163,7 @@ def lose(state: State, a: Attempt, why: str) -> None:
 
 
 def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
+    """Record finished attempts; the answer carries the host's next work (one round trip)."""
     host = _host(state, name, req.session)
     host.last_seen = state.now
     out = s.ReportResponse()
@@ -156,6 +177,8 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
         job = state.jobs.get(a.job_id)
         if job is not None:
             _finish(state, host, job, a, r)
+    fresh = [a for a in host.attempts.values() if a.delivered is None]
+    out.assignments = _deliver(state, host, fresh)
     return out
 
 
@@ -200,7 +223,6 @@ def _finish(state: State, host: HostRT, job: JobRT, a: Attempt, r: s.Report) -> 
                     del job.subs[sub.subid]
                     state.dirty_subs.pop((job.id, sub.subid), None)
                     state.ch.sub_deletes.append((job.id, sub.subid))
-        state.wake_hosts.add(host.name)
     elif sub is not None:
         sub.exit_code = r.exit_code
         sub.token = None

@@ -23,11 +23,12 @@ async def register(request: Request, body: s.RegisterRequest) -> s.RegisterRespo
 async def pull(request: Request, host: str, body: s.PullRequest) -> s.PullResponse:
     """Work for the host's free slots, and tokens to cancel; waits up to ``wait`` seconds."""
     c = ctx(request)
+    arrived = time.time()
     deadline = time.monotonic() + body.wait
     while True:
         ev = c.hub.host_event(host)
         ev.clear()
-        resp = await c.engine.acall(workers.pull, host, body)
+        resp = await c.engine.acall(workers.pull, host, body, arrived)
         left = deadline - time.monotonic()
         if resp.assignments or resp.cancel or left <= 0:
             return resp

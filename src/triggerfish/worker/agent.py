@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 MAX_REPORT_BATCH = 500
 FAST_EMPTY_PULL = 0.005  # an empty answer this fast, several times running, is a busy loop
 FAST_EMPTY_LIMIT = 3
+SEEN_TOKENS = 100_000  # how many finished tokens a worker remembers
 STOPPING = "worker stopping"
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -123,6 +124,8 @@ class Worker:
         self._refused: dict[str, int] = {}
         self._cancel_early: set[str] = set()
         self._stopped_tokens: set[str] = set()
+        # tokens that already ran here: never run one twice, whatever answer repeats it
+        self._seen: dict[str, None] = {}
         self._outage = Outage()
 
     # ------------------------------------------------------------------ public
@@ -296,9 +299,15 @@ class Worker:
         for token in resp.cancel:
             if not self._runner.cancel(token) and token in self._attempts:
                 self._cancel_early.add(token)  # its task has not started the command yet
-        for a in resp.assignments:
-            if a.token in self._attempts or a.token in self._unacked:
+        self._start(resp.assignments)
+
+    def _start(self, assignments: list[Assignment]) -> None:
+        for a in assignments:
+            if a.token in self._seen:
                 continue
+            self._seen[a.token] = None
+            if len(self._seen) > SEEN_TOKENS:
+                del self._seen[next(iter(self._seen))]
             self._attempts[a.token] = asyncio.create_task(
                 self._attempt(a), name=f"attempt-{a.token}"
             )
@@ -406,6 +415,7 @@ class Worker:
             )
         else:
             self._outage.ok()
+            self._start(resp.assignments)
             if resp.ignored:
                 logger.info(
                     "the supervisor ignored %d stale report(s)",
