@@ -1,0 +1,169 @@
+"""``triggerfish supervisor`` with counters, for bench/profile_throughput.py (not for users).
+
+Runs the normal supervisor command line, with one pure-ASGI middleware around the app that
+counts requests and their wall time per endpoint (and what the worker endpoints answered), a
+SQLAlchemy listener that counts the statements sent to the database, and a ``gc.callbacks``
+timer of the cyclic garbage collector. Two extra paths, answered by the middleware itself:
+
+    GET  /bench/counts   → {"requests", "answers", "sql", "gc", "engine": {"batches", ...}}
+    POST /bench/reset    → zero the counters (call just before submitting)
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from triggerfish.cli.main import main
+from triggerfish.server import app as server_app
+from triggerfish.server import main as server_main
+from triggerfish.settings import ServerSettings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+ROUTES = [
+    (re.compile(r"^/api/v1/workers/[^/]+/(pull|report|log)$"), r"/api/v1/workers/{host}/\1"),
+    (re.compile(r"^/api/v1/jobs/\d+/work/.+/log$"), "/api/v1/jobs/{id}/work/{name}/log"),
+    (re.compile(r"^/api/v1/jobs/\d+/work/[^/]+$"), "/api/v1/jobs/{id}/work/{name}"),
+    (re.compile(r"^/api/v1/jobs/\d+$"), "/api/v1/jobs/{id}"),
+    (re.compile(r"^/api/v1/jobs/\d+/(\w+)$"), r"/api/v1/jobs/{id}/\1"),
+]
+
+
+def route(path: str) -> str:
+    for pattern, repl in ROUTES:
+        if pattern.match(path):
+            return pattern.sub(repl, path)
+    return path
+
+
+class Counters:
+    def __init__(self) -> None:
+        self.requests: dict[str, list[float]] = {}
+        # worker answers by content: "pull: assignments", "pull: cancel", "pull: empty", ...
+        self.answers: dict[str, int] = {}
+        self.sql = 0
+        self.batches0 = 0
+        self.commands0 = 0
+        self.gc: dict[int, list[float]] = {0: [0, 0.0], 1: [0, 0.0], 2: [0, 0.0]}
+
+
+class Counting:
+    """Counts requests per endpoint; serves /bench/counts and /bench/reset."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.c = Counters()
+        self._listening = False
+        self._gc_began = 0.0
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        """Time each collection of the cyclic garbage collector (any thread holds the GIL)."""
+        if phase == "start":
+            self._gc_began = time.perf_counter()
+        else:
+            slot = self.c.gc[info["generation"]]
+            slot[0] += 1
+            slot[1] += time.perf_counter() - self._gc_began
+
+    def _engine(self) -> Any:
+        ctx = getattr(self.app.state, "ctx", None)
+        return None if ctx is None else ctx.engine
+
+    def _listen(self) -> None:
+        ctx = getattr(self.app.state, "ctx", None)
+        if self._listening or ctx is None:
+            return
+
+        def count(*_args: Any) -> None:
+            self.c.sql += 1
+
+        sa.event.listen(ctx.store.engine, "before_cursor_execute", count)
+        self._listening = True
+
+    def snapshot(self) -> dict[str, Any]:
+        eng = self._engine()
+        batches = (eng.batches - self.c.batches0) if eng is not None else 0
+        commands = (eng.commands - self.c.commands0) if eng is not None else 0
+        events = eng.state.event_seq if eng is not None else 0
+        return {
+            "requests": {k: {"count": v[0], "seconds": v[1]} for k, v in self.c.requests.items()},
+            "answers": dict(self.c.answers),
+            "sql": self.c.sql,
+            "gc": {f"gen{g}": {"count": v[0], "seconds": v[1]} for g, v in self.c.gc.items()},
+            "engine": {"batches": batches, "commands": commands, "event_seq": events},
+        }
+
+    async def _answer(self, send: Send, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+    def _classify(self, kind: str, body: bytes) -> None:
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(answer, dict):
+            return
+        parts = [k for k in ("assignments", "cancel") if answer.get(k)]
+        label = f"{kind}: " + (" + ".join(parts) if parts else "no work, no cancel")
+        self.c.answers[label] = self.c.answers.get(label, 0) + 1
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path == "/bench/counts":
+            await self._answer(send, self.snapshot())
+            return
+        if path == "/bench/reset":
+            self._listen()
+            eng = self._engine()
+            self.c = Counters()
+            if eng is not None:
+                self.c.batches0, self.c.commands0 = eng.batches, eng.commands
+            await self._answer(send, {"reset": True})
+            return
+        key = f"{scope['method']} {route(path)}"
+        began = time.perf_counter()
+        kind = path.rsplit("/", 1)[-1] if path.startswith("/api/v1/workers/") else ""
+        body = bytearray()
+
+        async def keep(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, keep if kind in ("pull", "report") else send)
+            if kind in ("pull", "report"):
+                self._classify(kind, bytes(body))
+        finally:
+            slot = self.c.requests.setdefault(key, [0, 0.0])
+            slot[0] += 1
+            slot[1] += time.perf_counter() - began
+
+
+def create_app(settings: ServerSettings) -> Any:
+    return Counting(server_app.create_app(settings))
+
+
+# serve() calls the create_app it imported: replace that name in its module.
+server_main.create_app = create_app  # type: ignore[attr-defined]
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""Frames per second end to end: N frames of ``true`` through a LocalFarm, against a bare loop.
+
+    python bench/throughput.py [--frames 5000] [--workers 2] [--slots 1] [--chunk 1]
+                               [--store sqlite|postgresql|both] [--repeat 3] [--json]
+
+Each repeat starts a fresh LocalFarm (fresh temporary data dir; on PostgreSQL a fresh schema,
+dropped afterwards; log level warning), submits one cmdrange job of N frames of ``true`` with
+``cpus`` = workers x slots, and measures from just before ``Client.submit`` to the return of
+``Client.wait``. Around that window it reads the CPU time (user + system) of the supervisor
+process and of the worker processes (not their children, the commands).
+
+In the same repeat, a bare loop spawns as many ``true`` commands with the same parallelism,
+three ways: a ThreadPoolExecutor of WxS threads doing ``subprocess.run(["true"])``, the same
+threads doing ``os.posix_spawn`` + ``waitpid``, and asyncio subprocesses behind a semaphore of
+WxS. The ratio compares triggerfish with the fastest of the three (by median).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psutil
+from _common import Stat, code_line, code_state, database, machine, say, stats, stores, table
+
+from triggerfish.cli.local import LocalFarm
+
+GOAL_RATIO = 0.6
+GOAL_SUP_CPU = 0.5  # seconds of supervisor CPU per 1,000 frames
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return float(t.user + t.system)
+
+
+# ---------------------------------------------------------------- the bare loops
+
+
+def bare_threads_run(n: int, parallel: int) -> float:
+    def one(_: int) -> None:
+        subprocess.run(["true"], check=True)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(one, range(n)))
+    return n / (time.perf_counter() - began)
+
+
+def bare_threads_posix_spawn(n: int, parallel: int) -> float:
+    exe = shutil.which("true") or "/bin/true"
+    env = dict(os.environ)
+
+    def one(_: int) -> None:
+        pid = os.posix_spawn(exe, [exe], env)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError("true failed")
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(one, range(n)))
+    return n / (time.perf_counter() - began)
+
+
+def bare_asyncio(n: int, parallel: int) -> float:
+    async def main() -> None:
+        gate = asyncio.Semaphore(parallel)
+
+        async def one() -> None:
+            async with gate:
+                proc = await asyncio.create_subprocess_exec("true")
+                if await proc.wait() != 0:
+                    raise RuntimeError("true failed")
+
+        await asyncio.gather(*(one() for _ in range(n)))
+
+    began = time.perf_counter()
+    asyncio.run(main())
+    return n / (time.perf_counter() - began)
+
+
+BARE: dict[str, Callable[[int, int], float]] = {
+    "threads+subprocess.run": bare_threads_run,
+    "threads+posix_spawn": bare_threads_posix_spawn,
+    "asyncio subprocess": bare_asyncio,
+}
+
+
+# ---------------------------------------------------------------- triggerfish
+
+
+def farm_run(store: str, frames: int, workers: int, slots: int, chunk: int) -> dict[str, float]:
+    """One fresh farm, one job; the measurements of the submit → complete window."""
+    cpus = workers * slots
+    job = {
+        "name": "bench-throughput",
+        "prototype": "cmdrange",
+        "cpus": cpus,
+        "package": {"cmdline": "true", "range": f"1-{frames}", "chunk": chunk},
+    }
+    with (
+        database(store) as db_url,
+        LocalFarm(workers=workers, slots=slots, db_url=db_url, log_level="warning") as farm,
+    ):
+        assert farm.supervisor is not None
+        sup = psutil.Process(farm.supervisor.pid)
+        wks = [psutil.Process(p.pid) for p in farm.workers]
+        me = psutil.Process()
+        with farm.client(timeout=120.0) as client:
+            sup0 = cpu_seconds(sup)
+            wk0 = sum(cpu_seconds(w) for w in wks)
+            me0 = cpu_seconds(me)
+            sys0 = psutil.cpu_times()
+            began = time.perf_counter()
+            [submitted] = client.submit(job)
+            status = client.wait(submitted["id"], timeout=600.0)
+            elapsed = time.perf_counter() - began
+            sys1 = psutil.cpu_times()
+            me1 = cpu_seconds(me)
+            sup1 = cpu_seconds(sup)
+            wk1 = sum(cpu_seconds(w) for w in wks)
+            summary = client.job(submitted["id"], agenda=False)
+        if status[submitted["id"]] != "complete":
+            raise RuntimeError(f"the job ended {status}: {summary}")
+    items = -(-frames // chunk)
+    per_k = 1000.0 / frames
+    return {
+        "seconds": elapsed,
+        "frames_per_s": frames / elapsed,
+        "items_per_s": items / elapsed,
+        "sup_cpu_per_1k": (sup1 - sup0) * per_k,
+        "workers_cpu_per_1k": (wk1 - wk0) * per_k,
+        "client_cpu_per_1k": (me1 - me0) * per_k,  # this process: submit + Client.wait
+        "sup_busy": (sup1 - sup0) / elapsed,  # cores the supervisor kept busy
+        "machine_busy": busy(sys0, sys1),  # share of all the machine's CPUs in use
+    }
+
+
+def busy(t0: Any, t1: Any) -> float:
+    """The share of the machine's CPU time that was not idle between two psutil.cpu_times()."""
+    total = sum(t1) - sum(t0)
+    idle = (t1.idle - t0.idle) + (getattr(t1, "iowait", 0.0) - getattr(t0, "iowait", 0.0))
+    return (total - idle) / total if total > 0 else 0.0
+
+
+def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
+    parallel = args.workers * args.slots
+    items = -(-args.frames // args.chunk)
+    farm_rows: list[dict[str, float]] = []
+    bare_rows: list[dict[str, float]] = []
+    for i in range(1, args.repeat + 1):
+        row = farm_run(store, args.frames, args.workers, args.slots, args.chunk)
+        say(
+            f"[{store} {i}/{args.repeat}] triggerfish: {row['frames_per_s']:.0f} frames/s, "
+            f"supervisor {row['sup_cpu_per_1k']:.3f} s CPU/1k frames, "
+            f"workers {row['workers_cpu_per_1k']:.3f} s CPU/1k frames"
+        )
+        farm_rows.append(row)
+        bare = {name: fn(items, parallel) for name, fn in BARE.items()}
+        say(
+            f"[{store} {i}/{args.repeat}] bare: "
+            + ", ".join(f"{k} {v:.0f}/s" for k, v in bare.items())
+        )
+        bare_rows.append(bare)
+    farm_stats = stats(farm_rows)
+    bare_stats = stats(bare_rows)
+    best = max(bare_stats, key=lambda k: bare_stats[k].median)
+    ratio = Stat([r["items_per_s"] / b[best] for r, b in zip(farm_rows, bare_rows, strict=True)])
+    return {
+        "store": store,
+        "triggerfish": farm_stats,
+        "bare": bare_stats,
+        "bare_best": best,
+        "ratio": ratio,
+    }
+
+
+def report_markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    head = [
+        "store",
+        "triggerfish frames/s",
+        "bare spawns/s (fastest method)",
+        f"ratio (goal ≥ {GOAL_RATIO})",
+        f"supervisor CPU s/1k frames (goal ≤ {GOAL_SUP_CPU})",
+        "workers CPU s/1k frames",
+        "client CPU s/1k frames",
+        "supervisor busy (cores)",
+        "machine busy",
+        "wall s",
+    ]
+    rows = []
+    for r in results:
+        tf: dict[str, Stat] = r["triggerfish"]
+        rows.append(
+            [
+                r["store"],
+                tf["frames_per_s"].fmt(0),
+                f"{r['bare'][r['bare_best']].fmt(0)} {r['bare_best']}",
+                r["ratio"].fmt(2),
+                tf["sup_cpu_per_1k"].fmt(3),
+                tf["workers_cpu_per_1k"].fmt(3),
+                tf["client_cpu_per_1k"].fmt(3),
+                tf["sup_busy"].fmt(2),
+                f"{100 * tf['machine_busy'].median:.0f}%",
+                tf["seconds"].fmt(2),
+            ]
+        )
+    bare_head = ["store", *BARE]
+    bare_rows = [[r["store"], *(r["bare"][k].fmt(0) for k in BARE)] for r in results]
+    return (
+        table(head, rows)
+        + "\n\nBare loops (spawns/s, same parallelism):\n\n"
+        + table(bare_head, bare_rows)
+        + f"\n\nmedian (min-max) of {args.repeat} runs; {args.frames} frames, chunk {args.chunk}, "
+        f"{args.workers} worker(s) x {args.slots} slot(s)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--frames", type=int, default=5000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--slots", type=int, default=1)
+    p.add_argument("--chunk", type=int, default=1)
+    p.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    args = p.parse_args(argv)
+    code = code_state()
+    if args.frames < 1 or args.workers < 1 or args.slots < 1 or args.chunk < 1 or args.repeat < 1:
+        p.error("--frames, --workers, --slots, --chunk and --repeat must be >= 1")
+    results = [bench_store(store, args) for store in stores(args.store)]
+    footer = code_line(code)
+    if args.json:
+        doc = {
+            "benchmark": "throughput",
+            "machine": machine(),
+            "code": code,
+            "params": vars(args),
+            "results": [
+                {
+                    "store": r["store"],
+                    "triggerfish": {k: v.as_dict() for k, v in r["triggerfish"].items()},
+                    "bare": {k: v.as_dict() for k, v in r["bare"].items()},
+                    "bare_best": r["bare_best"],
+                    "ratio": r["ratio"].as_dict(),
+                }
+                for r in results
+            ],
+        }
+        json.dump(doc, sys.stdout, indent=2)
+        print()
+    else:
+        print(report_markdown(results, args))
+        print(footer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
