@@ -55,6 +55,7 @@ class Client:
         )
         self.last_warnings: list[str] = []  # warnings of the last submit
         self.last_event_seq: int = 0  # "last" of the last events answer
+        self.event_head_seq: int = 0  # "head" (the newest event) of the last events answer
 
     # ------------------------------------------------------------------ plumbing
 
@@ -206,37 +207,29 @@ class Client:
         return list(self._json("GET", "/hosts")["hosts"])
 
     def events(
-        self, since: int = 0, limit: int = 1000, job: int | None = None, wait: float = 0
+        self,
+        since: int = 0,
+        limit: int = 1000,
+        job: int | None = None,
+        wait: float = 0,
+        type: str | None = None,
     ) -> list[JSON]:
         """Events with ``seq > since``; ``wait`` long-polls up to that many seconds for one.
 
-        The answer's ``last`` is kept on ``last_event_seq``.
+        ``type`` keeps only events of these types (``"job"``, or a comma list). The answer's
+        ``last`` is kept on ``last_event_seq``, its ``head`` on ``event_head_seq``.
         """
-        params = {"after": since, "limit": limit, "job": job, "wait": wait or None}
+        params = {"after": since, "limit": limit, "job": job, "wait": wait or None, "type": type}
         answer = self._json("GET", "/events", params=params, timeout=self.timeout + wait)
         events = list(answer["events"])
         self.last_event_seq = int(answer.get("last", events[-1]["seq"] if events else since))
+        self.event_head_seq = int(answer.get("head", self.last_event_seq))
         return events
 
     def event_head(self) -> int:
         """The seq of the newest event (0 when there is none): where to start following."""
-        first = self.events(since=0, limit=1)
-        if not first or self.last_event_seq > first[-1]["seq"]:
-            return self.last_event_seq  # the server reports the head of the log
-        # The server's "last" is a page cursor: gallop, then bisect, with one-event probes.
-        lo = int(first[-1]["seq"])  # the head is at least lo
-        probe = max(lo, 1) * 2
-        while found := self.events(since=probe, limit=1):
-            lo = int(found[-1]["seq"])
-            probe = lo * 2
-        hi = probe  # no event after hi
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if found := self.events(since=mid - 1, limit=1):
-                lo = max(mid, int(found[-1]["seq"]))
-            else:
-                hi = mid - 1
-        return lo
+        self.events(since=0, limit=1)
+        return self.event_head_seq
 
     def log(self, jobid: int, name: str, stream: Stream = "stdout") -> str:
         """The output of agenda item ``jobid:name``."""

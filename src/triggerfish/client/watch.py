@@ -105,7 +105,12 @@ class JobWatcher:
                 return []
             asked = time.monotonic()
             try:
-                events = self.client.events(since=self.cursor, wait=min(remaining, self.longpoll))
+                events = self.client.events(
+                    since=self.cursor,
+                    wait=min(remaining, self.longpoll),
+                    job=self.ids[0] if len(self.ids) == 1 else None,
+                    type="job" if only_ends else None,  # ends are job events: skip the rest
+                )
             except ClientError as exc:
                 if exc.status not in NO_EVENTS:
                     raise

@@ -37,6 +37,50 @@ class Wakeup:
     hosts: set[str] = field(default_factory=set)
     work_available: bool = False
     event_seq: int = 0
+    job_events: bool = False  # events of type "job" were written
+
+
+class AsyncReply:
+    """The answer to a command awaited on an asyncio loop.
+
+    The engine thread settles many of these per batch; ``Engine._send_replies`` hands them to
+    each loop in one ``call_soon_threadsafe`` instead of one thread hop per command.
+    """
+
+    __slots__ = ("_done", "_outbox", "exc", "fut", "loop", "value")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, outbox: list[AsyncReply]) -> None:
+        self.loop = loop
+        self.fut: asyncio.Future[Any] = loop.create_future()
+        self._outbox = outbox
+        self._done = False
+        self.value: Any = None
+        self.exc: BaseException | None = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, value: Any) -> None:
+        self.value, self._done = value, True
+        self._outbox.append(self)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.exc, self._done = exc, True
+        self._outbox.append(self)
+
+    def settle(self) -> None:
+        """On the loop: complete the asyncio future (unless its caller went away)."""
+        if self.fut.cancelled():
+            return
+        if self.exc is not None:
+            self.fut.set_exception(self.exc)
+        else:
+            self.fut.set_result(self.value)
+
+
+def _settle_all(replies: list[AsyncReply]) -> None:
+    for r in replies:
+        r.settle()
 
 
 def _mark(st: State) -> tuple[int, ...]:
@@ -62,6 +106,7 @@ class Engine:
         self._stopping = False
         self.batches = 0
         self.commands = 0
+        self._outbox: list[AsyncReply] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -94,7 +139,25 @@ class Engine:
         return fut
 
     async def acall(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self.call(fn, *args))
+        """Await ``fn(state, *args)`` from an asyncio loop; resolves after the commit."""
+        reply = AsyncReply(asyncio.get_running_loop(), self._outbox)
+        if self._stopping:
+            raise StoreError("the supervisor is shutting down")
+        self._queue.put((fn, args, reply))  # type: ignore[arg-type]
+        result: T = await reply.fut
+        return result
+
+    def _send_replies(self) -> None:
+        """Hand the settled async replies to their loops, one thread hop per loop."""
+        if not self._outbox:
+            return
+        by_loop: dict[asyncio.AbstractEventLoop, list[AsyncReply]] = {}
+        for r in self._outbox:
+            by_loop.setdefault(r.loop, []).append(r)
+        self._outbox.clear()
+        for loop, replies in by_loop.items():
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle_all, replies)
 
     def run_sync(self, fn: Callable[..., T], *args: Any, timeout: float = 60.0) -> T:
         return self.call(fn, *args).result(timeout)
@@ -144,6 +207,7 @@ class Engine:
             if stop:
                 for _, _, fut in self._drain():
                     fut.set_exception(StoreError("the supervisor is shutting down"))
+                self._send_replies()
                 return
 
     def _drain(self) -> list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]]:
@@ -186,6 +250,7 @@ class Engine:
         st.finished.clear()
         wake = Wakeup(set(st.wake_hosts), st.work_available, 0)
         changes = st.take_changes()
+        wake.job_events = any(e["type"] == "job" for e in changes.events)
         if not changes.empty():
             try:
                 self.store.flush(changes)
@@ -209,6 +274,7 @@ class Engine:
                 fut.set_exception(failure)
             else:
                 fut.set_result(value)
+        self._send_replies()
         for fn in self._listeners:
             try:
                 fn(wake)
@@ -224,6 +290,7 @@ class Engine:
         for _, _, fut in batch:
             if not fut.done():
                 fut.set_exception(err)
+        self._send_replies()
         while True:
             try:
                 self.state.load()

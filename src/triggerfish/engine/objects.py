@@ -210,6 +210,7 @@ class HostRT:
     last_seen: float | None
     registered: float | None
     attempts: dict[str, Attempt] = field(default_factory=dict)
+    finished: dict[str, None] = field(default_factory=dict)  # tokens it reported lately
 
     def row(self) -> Row:
         return {

@@ -16,6 +16,7 @@ from triggerfish.errors import TriggerfishError
 logger = logging.getLogger(__name__)
 
 
+FINISHED_MEMORY = 10_000  # reported tokens remembered per host
 UNSEEN_AFTER = 15.0  # seconds an attempt may stay unlisted after it was handed out
 
 
@@ -96,7 +97,9 @@ def pull(
         state.touch_host(host)
         state.emit("up", "host", host=host.name)
     listed = set(req.running)
-    cancel = [t for t in req.running if t not in host.attempts]
+    # tokens the worker still lists but that are no longer its to run (a report of the worker's
+    # own that crossed this long poll is no reason to cancel anything)
+    cancel = [t for t in req.running if t not in host.attempts and t not in host.finished]
     deliver: list[Attempt] = []
     for a in list(host.attempts.values()):
         if a.token in listed:
@@ -120,13 +123,22 @@ def _deliver(state: State, host: HostRT, deliver: list[Attempt]) -> list[s.Assig
     return [_assignment(state, a) for a in deliver]
 
 
-def drop(state: State, a: Attempt) -> None:
-    """Forget an attempt (its token becomes stale); the worker is told to cancel it."""
+def drop(state: State, a: Attempt, *, reported: bool = False) -> None:
+    """Forget an attempt (its token becomes stale).
+
+    Unless the worker itself reported it, the host's long poll is woken to tell the worker to
+    cancel it (and to fill the slot it frees).
+    """
     state.attempts.pop(a.token, None)
     host = state.hosts.get(a.host)
-    if host is not None and host.attempts.pop(a.token, None) is not None:
+    if host is None or host.attempts.pop(a.token, None) is None:
+        return
+    if reported:
+        host.finished[a.token] = None
+        if len(host.finished) > FINISHED_MEMORY:
+            del host.finished[next(iter(host.finished))]
+    else:
         state.wake_hosts.add(host.name)
-        state.work_available = True
 
 
 def lose(state: State, a: Attempt, why: str) -> None:
@@ -173,7 +185,7 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
             out.ignored.append(r.token)
             continue
         out.accepted.append(r.token)
-        drop(state, a)
+        drop(state, a, reported=True)
         job = state.jobs.get(a.job_id)
         if job is not None:
             _finish(state, host, job, a, r)

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from triggerfish import __version__
@@ -88,4 +89,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app.include_router(routes_jobs.router)
     app.include_router(routes_workers.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = routes_workers.add_request_schemas(get_openapi(
+                title=app.title, version=app.version, description=app.description,
+                routes=app.routes,
+            ))  # fmt: skip
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -12,6 +12,7 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._hosts: dict[str, asyncio.Event] = {}
         self._events = asyncio.Event()
+        self._job_events = asyncio.Event()
         self.event_seq = 0
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -23,8 +24,9 @@ class Hub:
             found = self._hosts[name] = asyncio.Event()
         return found
 
-    def events_changed(self) -> asyncio.Event:
-        return self._events
+    def events_changed(self, *, jobs_only: bool = False) -> asyncio.Event:
+        """Set at the next commit that writes events (of type ``job`` with ``jobs_only``)."""
+        return self._job_events if jobs_only else self._events
 
     def on_commit(self, wake: Wakeup) -> None:
         """Called in the engine thread after each commit."""
@@ -44,3 +46,6 @@ class Hub:
             self.event_seq = wake.event_seq
             self._events.set()
             self._events = asyncio.Event()
+            if wake.job_events:
+                self._job_events.set()
+                self._job_events = asyncio.Event()

@@ -21,6 +21,7 @@ from triggerfish.server.context import Ctx, ctx
 from triggerfish.store import reads
 
 router = APIRouter(prefix="/api/v1")
+EVENT_TYPES = ("job", "subjob", "work", "host")
 
 
 @router.post("/jobs", status_code=201, response_model=s.SubmitResponse, tags=["jobs"])
@@ -126,15 +127,26 @@ async def events(
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     job: int | None = None,
+    type: str | None = None,
     wait: Annotated[float, Query(ge=0, le=60)] = 0,
 ) -> s.EventsResponse:
-    """Events after sequence number ``after``; ``wait`` long-polls for new ones."""
+    """Events after sequence number ``after``; ``wait`` long-polls for new ones.
+
+    ``type`` keeps only events of these types (comma list of job, subjob, work, host).
+    """
     c = ctx(request)
+    types = [x.strip() for x in type.split(",") if x.strip()] if type else None
+    for x in types or ():
+        if x not in EVENT_TYPES:
+            raise ValidationError(
+                f"type: {x!r} is not an event type ({', '.join(EVENT_TYPES)})", field="type"
+            )
+    jobs_only = types == ["job"]
     deadline = time.monotonic() + wait
     while True:
-        changed = c.hub.events_changed()
+        changed = c.hub.events_changed(jobs_only=jobs_only)
         rows = await asyncio.to_thread(
-            reads.list_events, c.store.engine, after=after, limit=limit, job=job
+            reads.list_events, c.store.engine, after=after, limit=limit, job=job, types=types
         )
         left = deadline - time.monotonic()
         if rows or left <= 0:

@@ -1,28 +1,71 @@
-"""Routes for workers: register, pull (long poll + heartbeat), report, log chunks."""
+"""Routes for workers: register, pull (long poll + heartbeat), report, log chunks.
+
+These are the hot path (one report per frame), so bodies are parsed and answers written with
+pydantic's JSON codec directly rather than through FastAPI's generic validation and encoding.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request
+import pydantic
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from triggerfish.api import schemas as s
 from triggerfish.engine import workers
 from triggerfish.server.context import ctx
 
 router = APIRouter(prefix="/api/v1/workers", tags=["workers"])
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 
-@router.post("/register", response_model=s.RegisterResponse)
-async def register(request: Request, body: s.RegisterRequest) -> s.RegisterResponse:
-    return await ctx(request).engine.acall(workers.register, body)
+async def _body(request: Request, model: type[M]) -> M:
+    try:
+        return model.model_validate_json(await request.body())
+    except pydantic.ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from None
 
 
-@router.post("/{host}/pull", response_model=s.PullResponse)
-async def pull(request: Request, host: str, body: s.PullRequest) -> s.PullResponse:
+def _json(model: pydantic.BaseModel) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+REQUEST_MODELS: list[type[pydantic.BaseModel]] = [
+    s.RegisterRequest, s.PullRequest, s.ReportRequest, s.LogChunk,
+]  # fmt: skip
+
+
+def add_request_schemas(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Put the request bodies parsed by hand into the OpenAPI components."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    for model in REQUEST_MODELS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return openapi
+
+
+def _doc(model: type[pydantic.BaseModel]) -> dict[str, object]:
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+@router.post("/register", response_model=s.RegisterResponse, openapi_extra=_doc(s.RegisterRequest))
+async def register(request: Request) -> Response:
+    body = await _body(request, s.RegisterRequest)
+    return _json(await ctx(request).engine.acall(workers.register, body))
+
+
+@router.post("/{host}/pull", response_model=s.PullResponse, openapi_extra=_doc(s.PullRequest))
+async def pull(request: Request, host: str) -> Response:
     """Work for the host's free slots, and tokens to cancel; waits up to ``wait`` seconds."""
     c = ctx(request)
+    body = await _body(request, s.PullRequest)
     arrived = time.time()
     deadline = time.monotonic() + body.wait
     while True:
@@ -31,22 +74,25 @@ async def pull(request: Request, host: str, body: s.PullRequest) -> s.PullRespon
         resp = await c.engine.acall(workers.pull, host, body, arrived)
         left = deadline - time.monotonic()
         if resp.assignments or resp.cancel or left <= 0:
-            return resp
+            return _json(resp)
         try:
             await asyncio.wait_for(ev.wait(), left)
         except TimeoutError:
-            return resp
+            return _json(resp)
 
 
-@router.post("/{host}/report", response_model=s.ReportResponse)
-async def report(request: Request, host: str, body: s.ReportRequest) -> s.ReportResponse:
-    return await ctx(request).engine.acall(workers.report, host, body)
+@router.post("/{host}/report", response_model=s.ReportResponse, openapi_extra=_doc(s.ReportRequest))
+async def report(request: Request, host: str) -> Response:
+    """Finished attempts; the answer carries the host's next work."""
+    body = await _body(request, s.ReportRequest)
+    return _json(await ctx(request).engine.acall(workers.report, host, body))
 
 
-@router.post("/{host}/log")
-async def log(request: Request, host: str, body: s.LogChunk) -> dict[str, bool]:
+@router.post("/{host}/log", openapi_extra=_doc(s.LogChunk))
+async def log(request: Request, host: str) -> dict[str, bool]:
     """Append output of a running attempt; chunks of stale attempts are dropped."""
     c = ctx(request)
+    body = await _body(request, s.LogChunk)
     a = c.engine.state.attempts.get(body.token)
     h = c.engine.state.hosts.get(host)
     if a is None or a.host != host or h is None or h.session != body.session:

@@ -95,11 +95,18 @@ def list_hosts(engine: sa.Engine) -> list[Row]:
 
 
 def list_events(
-    engine: sa.Engine, *, after: int = 0, limit: int = 1000, job: int | None = None
+    engine: sa.Engine,
+    *,
+    after: int = 0,
+    limit: int = 1000,
+    job: int | None = None,
+    types: list[str] | None = None,
 ) -> list[Row]:
     q = sa.select(t.events).where(t.events.c.seq > after)
     if job is not None:
         q = q.where(t.events.c.job == job)
+    if types:
+        q = q.where(t.events.c.type.in_(types))
     q = q.order_by(t.events.c.seq).limit(limit)
     with translated(), engine.connect() as conn:
         return [dict(r) for r in conn.execute(q).mappings()]
