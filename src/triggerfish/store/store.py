@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from triggerfish.store import rawsql
 from triggerfish.store import tables as t
 from triggerfish.store.changes import Changes, Row
 from triggerfish.store.db import open_engine, translated
@@ -88,54 +89,75 @@ class Store:
         self.url = url
         self.engine = open_engine(url)
         self.dialect = self.engine.dialect.name
-        self._job_upd = _update(t.jobs, ["id"], JOB_MUTABLE)
-        self._sub_upd = _update(t.subjobs, ["job_id", "subid"], SUB_MUTABLE)
-        self._work_upd = _update(t.work, ["job_id", "name"], WORK_MUTABLE)
+        d = self.dialect
+        self._job_upd = rawsql.update(d, "jobs", JOB_MUTABLE, ["id"])
+        self._sub_upd = rawsql.update(d, "subjobs", SUB_MUTABLE, ["job_id", "subid"])
+        self._work_upd = rawsql.update(d, "work", WORK_MUTABLE, ["job_id", "name"])
+        self._counter_upd = rawsql.update(d, "counters", ["value"], ["name"])
+        self._event_ins = rawsql.insert(d, "events", [c.name for c in t.events.c])
         self._host_upd = _update(t.hosts, ["name"], HOST_MUTABLE)
+        self._conn: sa.Connection | None = None  # the engine thread's own connection
+        self._ensure_counters()
+
+    def _ensure_counters(self) -> None:
+        with translated(), self.engine.begin() as conn:
+            have = set(conn.execute(sa.select(t.counters.c.name)).scalars())
+            for name, column in (("job_id", t.jobs.c.id), ("event_seq", t.events.c.seq)):
+                if name not in have:
+                    start = conn.execute(sa.select(sa.func.max(column))).scalar() or 0
+                    conn.execute(sa.insert(t.counters).values(name=name, value=int(start)))
 
     def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         self.engine.dispose()
+
+    def _writer(self) -> sa.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = self.engine.connect()
+        return self._conn
 
     # ------------------------------------------------------------------ writes
 
     def flush(self, ch: Changes) -> None:
         """Write one group commit in one transaction; all of it or nothing."""
-        with translated(), self.engine.begin() as conn:
-            for name, value in ch.counters.items():
-                res = conn.execute(
-                    sa.update(t.counters).where(t.counters.c.name == name).values(value=value)
-                )
-                if res.rowcount == 0:
-                    conn.execute(sa.insert(t.counters).values(name=name, value=value))
-            if ch.host_inserts:
-                conn.execute(sa.insert(t.hosts), ch.host_inserts)
-            if ch.job_inserts:
-                conn.execute(sa.insert(t.jobs), ch.job_inserts)
-            if ch.sub_inserts:
-                conn.execute(sa.insert(t.subjobs), ch.sub_inserts)
-            if ch.work_inserts:
-                self._insert_work(conn, ch.work_inserts)
-            if ch.job_updates:
-                conn.execute(self._job_upd, _keyed(ch.job_updates, ["id"]))
-            if ch.sub_updates:
-                conn.execute(self._sub_upd, _keyed(ch.sub_updates, ["job_id", "subid"]))
-            if ch.work_updates:
-                conn.execute(self._work_upd, _keyed(ch.work_updates, ["job_id", "name"]))
-            if ch.host_updates:
-                conn.execute(self._host_upd, _keyed(ch.host_updates, ["name"]))
-            for job_id, subid in ch.sub_deletes:
-                conn.execute(
-                    sa.delete(t.subjobs).where(
-                        t.subjobs.c.job_id == job_id, t.subjobs.c.subid == subid
-                    )
-                )
-            if ch.job_deletes:
-                ids = ch.job_deletes
-                conn.execute(sa.delete(t.work).where(t.work.c.job_id.in_(ids)))
-                conn.execute(sa.delete(t.subjobs).where(t.subjobs.c.job_id.in_(ids)))
-                conn.execute(sa.delete(t.jobs).where(t.jobs.c.id.in_(ids)))
-            if ch.events:
-                conn.execute(sa.insert(t.events), ch.events)
+        conn = self._writer()
+        try:
+            with translated(), conn.begin():
+                self._write(conn, ch)
+        except BaseException:
+            # a connection in an unknown state is not reused: the next commit opens a new one
+            self._conn = None
+            conn.invalidate()
+            raise
+
+    def _write(self, conn: sa.Connection, ch: Changes) -> None:
+        if ch.counters:
+            self._counter_upd.run(conn, [{"name": k, "value": v} for k, v in ch.counters.items()])
+        if ch.host_inserts:
+            conn.execute(sa.insert(t.hosts), ch.host_inserts)
+        if ch.job_inserts:
+            conn.execute(sa.insert(t.jobs), ch.job_inserts)
+        if ch.sub_inserts:
+            conn.execute(sa.insert(t.subjobs), ch.sub_inserts)
+        if ch.work_inserts:
+            self._insert_work(conn, ch.work_inserts)
+        self._job_upd.run(conn, ch.job_updates)
+        self._sub_upd.run(conn, ch.sub_updates)
+        self._work_upd.run(conn, ch.work_updates)
+        if ch.host_updates:
+            conn.execute(self._host_upd, _keyed(ch.host_updates, ["name"]))
+        for job_id, subid in ch.sub_deletes:
+            conn.execute(
+                sa.delete(t.subjobs).where(t.subjobs.c.job_id == job_id, t.subjobs.c.subid == subid)
+            )
+        if ch.job_deletes:
+            ids = ch.job_deletes
+            conn.execute(sa.delete(t.work).where(t.work.c.job_id.in_(ids)))
+            conn.execute(sa.delete(t.subjobs).where(t.subjobs.c.job_id.in_(ids)))
+            conn.execute(sa.delete(t.jobs).where(t.jobs.c.id.in_(ids)))
+        self._event_ins.run(conn, ch.events)
 
     def _insert_work(self, conn: sa.Connection, rows: list[Row]) -> None:
         """New agenda items: a fast path, since one job may bring 100,000 of them."""

@@ -1,0 +1,61 @@
+"""The hot statements of a group commit, as plain driver SQL.
+
+A busy farm writes a few rows per frame: item and job updates, events, counters. Through
+SQLAlchemy Core's statement machinery these cost several times what the database does, so
+they go to the driver directly (``exec_driver_sql`` with positional parameters), with JSON
+columns encoded as SQLAlchemy's JSON type would encode them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from triggerfish.store.changes import Row
+
+JSON_COLUMNS = frozenset({"todotally", "fields", "package", "result", "data", "properties"})
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'  # quoted: "user" is a reserved word on PostgreSQL
+
+
+class Statement:
+    """One UPDATE … WHERE keys or INSERT, with its column order for positional parameters."""
+
+    def __init__(self, sql: str, columns: Sequence[str], keys: Sequence[str] = ()) -> None:
+        self.sql = sql
+        self.order = [*columns, *keys]
+        self.json = [c in JSON_COLUMNS for c in self.order]
+
+    def params(self, rows: list[Row]) -> list[tuple[Any, ...]]:
+        out = []
+        for r in rows:
+            out.append(
+                tuple(
+                    (json.dumps(r[c]) if r[c] is not None else None) if js else r[c]
+                    for c, js in zip(self.order, self.json, strict=True)
+                )
+            )
+        return out
+
+    def run(self, conn: sa.Connection, rows: list[Row]) -> None:
+        if rows:
+            conn.exec_driver_sql(self.sql, self.params(rows))
+
+
+def update(dialect: str, table: str, columns: Sequence[str], keys: Sequence[str]) -> Statement:
+    p = "%s" if dialect == "postgresql" else "?"
+    sets = ", ".join(f"{_q(c)} = {p}" for c in columns)
+    where = " AND ".join(f"{_q(k)} = {p}" for k in keys)
+    return Statement(f"UPDATE {_q(table)} SET {sets} WHERE {where}", columns, keys)
+
+
+def insert(dialect: str, table: str, columns: Sequence[str]) -> Statement:
+    p = "%s" if dialect == "postgresql" else "?"
+    cols = ", ".join(_q(c) for c in columns)
+    marks = ", ".join(p for _ in columns)
+    return Statement(f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks})", columns)
