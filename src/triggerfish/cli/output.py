@@ -37,7 +37,9 @@ def err_console() -> Console:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    # indented for people; compact (and several times faster) for long machine listings
+    big = isinstance(data, list) and len(data) > 200
+    click.echo(json.dumps(data, indent=None if big else 2, default=str))
 
 
 def print_json_line(data: Any) -> None:

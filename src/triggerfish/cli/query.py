@@ -8,9 +8,11 @@ from triggerfish.cli.options import connect, json_option, option, url_option
 from triggerfish.cli.output import console, print_json
 from triggerfish.cli.params import TargetType
 from triggerfish.cli.tables import (
+    PLAIN_ABOVE,
     agenda_table,
     hosts_table,
     job_summary,
+    jobs_plain,
     jobs_table,
     subjobs_table,
     work_details,
@@ -55,6 +57,8 @@ def jobs(
         print_json(found)
     elif not found:
         console().print("[dim]no jobs[/]")
+    elif len(found) > PLAIN_ABOVE:
+        click.echo(jobs_plain(found))
     else:
         console().print(jobs_table(found))
 

@@ -44,6 +44,37 @@ def jobs_table(jobs: list[JSON]) -> Table:
     return table
 
 
+JOB_COLUMNS = ("id", "pgrp", "label", "name", "user", "prio", "status", "frames")
+PLAIN_ABOVE = 200  # rows: past this many, a table is printed as plain text (fast)
+
+
+def jobs_plain(jobs: list[JSON]) -> str:
+    """The jobs table as plain aligned text: what a long listing needs to print fast."""
+    rows = [
+        (
+            str(job["id"]),
+            str(job.get("pgrp", "-")),
+            job.get("label") or "-",
+            job.get("name") or "-",
+            job.get("user") or "-",
+            str(job.get("priority", "-")),
+            str(job.get("status", "-")),
+            _frames_cell(job),
+        )
+        for job in jobs
+    ]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(JOB_COLUMNS)]
+    right = {0, 1, 5}
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(JOB_COLUMNS), *(line(r) for r in rows)])
+
+
 def key_values(rows: list[tuple[str, Any]]) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from triggerfish.api import schemas as s
@@ -20,6 +21,19 @@ def job_summary(r: dict[str, Any]) -> s.JobSummary:
         cpus=r["cpus"], reason=r["reason"], todo=r["todo"], todotally=_tally(r["todotally"]),
         timesubmit=r["timesubmit"], timestart=r["timestart"], timecomplete=r["timecomplete"],
     )  # fmt: skip
+
+
+SUMMARY_FIELDS = tuple(s.JobSummary.model_fields)
+
+
+def job_list_json(rows: list[dict[str, Any]]) -> bytes:
+    """``{"jobs": [summary, ...]}`` encoded straight from store rows."""
+    out = []
+    for r in rows:
+        d = {k: r[k] for k in SUMMARY_FIELDS if k != "todotally"}
+        d["todotally"] = _tally(r["todotally"])
+        out.append(d)
+    return json.dumps({"jobs": out}, separators=(",", ":")).encode()
 
 
 def work_info(r: dict[str, Any]) -> s.WorkInfo:
