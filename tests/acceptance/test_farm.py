@@ -3,6 +3,7 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -198,3 +199,39 @@ def test_bad_input_is_refused_and_changes_nothing(
         assert h.get(f"{api}/jobs/{ok['id']}/work/nope").status_code == 404
         assert h.get(f"{api}/jobs?status=nonsense").status_code == 422
         assert snapshot() == before
+
+
+def test_kill_stops_the_whole_process_group_of_a_running_item(
+    farm_factory: list[LocalFarm], tmp_path: Path, db_url: str
+) -> None:
+    farm = _farm(farm_factory, tmp_path, db_url, workers=1, slots=1)
+    marker = tmp_path / "pids"
+    # the command leaves a grandchild behind: the kill must reach it too
+    cmd = f"sleep 300 & echo $! >> {marker}; echo $$ >> {marker}; wait"
+    with farm.client() as c:
+        [job] = c.submit([{"name": "long", "package": {"cmdline": cmd, "range": "1"}}])
+        deadline = time.monotonic() + 20
+        while not (marker.exists() and len(marker.read_text().split()) == 2):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        pids = [int(p) for p in marker.read_text().split()]
+        assert c.kill(job["id"])[0]["status"] == "killed"
+        deadline = time.monotonic() + 15
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            alive = [p for p in pids if _alive(p)]
+            time.sleep(0.1)
+        assert alive == [], "the item's processes outlived the kill"
+        assert c.work(job["id"], "1")["status"] == "killed"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie that nobody reaped yet is dead for our purpose
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
