@@ -204,11 +204,6 @@ def test_cmdline_job_without_cmdline_is_rejected() -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        (
-            "callbacks",
-            [{"triggers": "complete-job-self", "language": "qube", "code": "unblock-self"}],
-        ),
-        ("dependency", "complete-job-1"),
         ("requirements", "host.os=linux"),
         ("reservations", "host.processors=2"),
         ("timeout", 10),
@@ -268,9 +263,52 @@ def test_range_and_agenda_string_together_are_rejected() -> None:
 
 
 def test_not_yet_supported_field_error_names_the_field() -> None:
-    err = rejected([one(), one(callbacks=[{"triggers": "x"}])])
-    assert err.field == "jobs[1].callbacks"
-    assert err.message.startswith("jobs[1].callbacks:")
+    err = rejected([one(), one(requirements="host.os=linux")])
+    assert err.field == "jobs[1].requirements"
+    assert err.message.startswith("jobs[1].requirements:")
+
+
+@pytest.mark.parametrize(
+    ("callback", "field", "text"),
+    [
+        ({"triggers": "complete-job-1 &&", "code": "unblock-self"}, "triggers", "column 18"),
+        ({"triggers": "complete-job-1", "code": "explode"}, "code", "unknown qube action"),
+        ({"triggers": "complete-job-1", "code": ""}, "code", "at least one action"),
+        ({"triggers": "complete-job-1", "language": "cobol", "code": "x"}, "language", "cobol"),
+        ({"triggers": "complete-job-1", "language": "python", "code": "x"}, "language",
+         "not supported"),
+        ({"triggers": "complete-job-1", "code": "unblock-self", "colour": 1}, "colour",
+         "unknown field"),
+    ],
+)  # fmt: skip
+def test_bad_callbacks_are_refused_naming_the_field(
+    callback: dict[str, Any], field: str, text: str
+) -> None:
+    err = rejected([one(), one(callbacks=[{"triggers": "done-job-self", "code": "kill-self"},
+                                          callback])])  # fmt: skip
+    assert err.field == f"jobs[1].callbacks[1].{field}"
+    assert text in err.message
+
+
+def test_dependency_blocks_the_job_or_its_items() -> None:
+    [a, b] = parse_jobs(
+        [
+            one(label="render", dependency="link-complete-work-ribgen", agenda="1-3"),
+            one(dependency="complete-job-render, 12"),
+        ]
+    )
+    assert {st for _, st in a.agenda} == {"blocked"} and not a.blocked_by_dependency
+    assert [(src, cb.triggers, cb.code) for src, cb in a.callbacks] == [
+        ("dependency", "complete-work-ribgen-$f", "unblock-work-self")
+    ]
+    assert b.blocked_by_dependency and "complete-job-render" in b.reason
+    assert b.callbacks[0][1].triggers == "complete-job-render && complete-job-12"
+
+
+@pytest.mark.parametrize("dep", ["link-complete-frame-x", "1,,2", "link-done-job-a-b-c"])
+def test_bad_dependency_is_refused(dep: str) -> None:
+    err = rejected([one(dependency=dep)])
+    assert err.field == "jobs[0].dependency"
 
 
 def test_normalize_error_fields_carry_the_job_index() -> None:
@@ -292,3 +330,16 @@ def test_pid_and_pgrp_out_of_column_range_are_rejected(field: str) -> None:
 def test_over_long_label_and_user_are_rejected(field: str) -> None:
     err = rejected([one(**{field: "a" * 300})])
     assert err.field == f"jobs[0].{field}"
+
+
+def test_every_json_column_is_encoded_by_the_raw_writer() -> None:
+    import sqlalchemy as sa
+
+    from triggerfish.store import rawsql
+    from triggerfish.store import tables as t
+
+    json_columns = {
+        c.name for table in t.metadata.tables.values() for c in table.c
+        if isinstance(c.type, sa.JSON)
+    }  # fmt: skip
+    assert json_columns <= rawsql.JSON_COLUMNS

@@ -14,6 +14,7 @@ from typing import Any
 import pydantic
 
 from triggerfish.api import schemas as s
+from triggerfish.engine.callbacks import remove_job_callbacks
 from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.engine.workers import drop
@@ -224,6 +225,7 @@ def _job_remove(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     labels = state.labels_added.get(job.pgrp)
     if labels is not None:
         labels.discard(job.label)
+    remove_job_callbacks(state, job.id)
     state.emit("removed", "job", job=job.id, data={"label": job.label, "pgrp": job.pgrp})
     return "removed"
 
@@ -377,3 +379,64 @@ def control(state: State, req: s.ControlRequest) -> s.ControlResponse:
             status = JOB_VERBS[req.action](state, t.job, req.fields)
         results.append(s.ControlResult(target=t.text, status=status))
     return s.ControlResponse(results=results)
+
+
+# ---------------------------------------------------------------- verbs of qube callbacks
+
+
+def callback_job_action(state: State, job: JobRT, verb: str) -> str:
+    """A qube job action (``unblock-self`` …) on the callback's job; the outcome as text."""
+    t = Target(str(job.id), job)
+    if verb == "fail":
+        if job.status in TERMINAL:
+            return f"skipped: job {job.id} has already ended ({job.status})"
+        for w in job.work.values():
+            if w.status == "running":
+                _stop(state, job, w.token)
+                w.token = None
+            if w.status not in TERMINAL:
+                state.set_work(job, w, "failed")
+        for sub in job.subs.values():
+            if sub.status not in TERMINAL:
+                _stop(state, job, sub.token)
+                sub.token = None
+                state.set_sub(job, sub, "failed", quiet=bool(job.work))
+        state.set_job(job, "failed")
+        return f"job {job.id} failed"
+    why = _check(verb, t)
+    if why is not None:
+        return f"skipped: {verb} job {job.id}: {why}"
+    status = JOB_VERBS[verb](state, job, {})
+    if verb == "unblock":
+        job.reason = ""
+    return f"{verb} job {job.id}: {status}"
+
+
+def callback_sub_action(state: State, job: JobRT, sub: SubRT, verb: str) -> str:
+    t = Target(f"{job.id}.{sub.subid}", job, sub=sub)
+    why = _check(verb, t)
+    if why is not None:
+        return f"skipped: {verb} {t.text}: {why}"
+    return f"{verb} {t.text}: {_sub_verb(state, verb, job, sub)}"
+
+
+def callback_work_action(state: State, job: JobRT, w: WorkRT, verb: str) -> str:
+    t = Target(f"{job.id}:{w.name}", job, work=w)
+    if verb in ("complete", "fail"):
+        new = "complete" if verb == "complete" else "failed"
+        if w.status in TERMINAL:
+            return f"skipped: {verb} {t.text}: it has already ended ({w.status})"
+        if w.status == "running":
+            _stop(state, job, w.token)
+            sub = job.subs.get(w.subid) if w.subid is not None else None
+            if sub is not None and sub.work == w.name:
+                sub.work = None
+                state.set_sub(job, sub, "pending", quiet=True)
+            w.token = None
+        state.set_work(job, w, new)
+        state.derive(job)
+        return f"{verb} {t.text}: {w.status}"
+    why = _check(verb, t)
+    if why is not None:
+        return f"skipped: {verb} {t.text}: {why}"
+    return f"{verb} {t.text}: {_work_verb(state, verb, job, w)}"

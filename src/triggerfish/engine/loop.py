@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from triggerfish.engine import workers
+from triggerfish.engine import callbacks, workers
 from triggerfish.engine.state import State
 from triggerfish.errors import StoreError, TriggerfishError
 from triggerfish.store.store import Store
@@ -245,6 +245,12 @@ class Engine:
                 break
         if broken is not None:
             self._recover(batch, StoreError(f"internal error: {broken!r}; nothing was changed"))
+            return
+        try:
+            callbacks.run_fired(st)
+        except Exception as exc:  # a bug in a qube action: throw the batch away
+            logger.exception("callbacks failed", extra={"action": "engine.bug"})
+            self._recover(batch, StoreError(f"internal error: {exc!r}; nothing was changed"))
             return
         finished = set(st.finished)
         st.finished.clear()

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from triggerfish.engine.callbacks import Registry, on_event, restore
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.errors import NotFound
 from triggerfish.model.status import TERMINAL
@@ -48,6 +49,7 @@ class State:
         self.event_seq = 0
         self.now = time.time()
         self.labels_added: dict[int, set[str]] = {}
+        self.cbs = Registry()
         self._reset_dirty()
 
     def _reset_dirty(self) -> None:
@@ -80,6 +82,9 @@ class State:
         counters = self.store.counters()
         self.next_job_id = counters["job_id"] + 1
         self.event_seq = counters["event_seq"]
+        self.cbs = Registry()
+        self.cbs.next_id = counters.get("callback_id", 0) + 1
+        self.cbs.next_run = counters.get("run_id", 0) + 1
         now = time.time()
         for row in self.store.load_hosts():
             h = HostRT.from_row(row)
@@ -87,6 +92,16 @@ class State:
             self.hosts[h.name] = h
         for job_id in self.store.active_job_ids():
             self.load_job(job_id)
+        self._load_callbacks()
+
+    def _load_callbacks(self) -> None:
+        labels: dict[int, dict[str, int]] = {}
+        for row in self.store.load_callbacks(sorted(self.jobs)):
+            job = self.jobs.get(row["job_id"]) if row["job_id"] is not None else None
+            pgrp = job.pgrp if job is not None else None
+            if pgrp is not None and pgrp not in labels:
+                labels[pgrp] = self.store.pgrp_label_ids(pgrp)
+            restore(self, row, pgrp, job.pid if job else None, labels.get(pgrp, {}) if pgrp else {})
 
     def load_job(self, job_id: int) -> JobRT:
         loaded = self.store.load_job(job_id)
@@ -158,19 +173,20 @@ class State:
     ) -> None:
         self.event_seq += 1
         self.counters_dirty = True
-        self.ch.events.append(
-            {
-                "seq": self.event_seq,
-                "time": self.now,
-                "name": name,
-                "type": type_,
-                "job": job,
-                "subid": subid,
-                "work": work,
-                "host": host,
-                "data": data,
-            }
-        )
+        ev = {
+            "seq": self.event_seq,
+            "time": self.now,
+            "name": name,
+            "type": type_,
+            "job": job,
+            "subid": subid,
+            "work": work,
+            "host": host,
+            "data": data,
+        }
+        self.ch.events.append(ev)
+        if len(self.cbs.index):
+            on_event(self.cbs, ev)
 
     # ------------------------------------------------------------------ transitions
 
@@ -357,7 +373,15 @@ class State:
         ch = self.ch
         removed = self.removed
         if self.counters_dirty:
-            ch.counters = {"job_id": self.next_job_id - 1, "event_seq": self.event_seq}
+            ch.counters = {
+                "job_id": self.next_job_id - 1,
+                "event_seq": self.event_seq,
+                "callback_id": self.cbs.next_id - 1,
+                "run_id": self.cbs.next_run - 1,
+            }
+        (ch.callback_inserts, ch.callback_updates, ch.callback_deletes, ch.run_inserts) = (
+            self.cbs.take()
+        )
         gone = set(removed)
         for job_id in sorted(self.new_jobs - gone):
             job = self.jobs[job_id]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from triggerfish.api import schemas as s
+from triggerfish.engine import callbacks as cbx
 from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
-from triggerfish.errors import NotFound, ValidationError
+from triggerfish.errors import NotFound, TriggerfishError, ValidationError
 from triggerfish.model.jobspec import NormalizedJob
+from triggerfish.triggers import compile_expr, parse
 
 COLUMN_FIELDS = frozenset(
     {"name", "label", "pgrp", "pid", "user", "priority", "status", "prototype", "package",
@@ -57,6 +59,8 @@ def submit(state: State, jobs: list[NormalizedJob], user: str) -> s.SubmitRespon
                 label = f"{base}_{n}"
             taken[pgrp].add(label)
             labels[i] = label
+    label_ids = _label_ids(state, ids, pgrps, labels, first)
+    _check_callbacks(jobs, ids, label_ids, pgrps)
     out = []
     state.next_job_id = first + len(jobs)
     state.counters_dirty = True
@@ -72,7 +76,54 @@ def submit(state: State, jobs: list[NormalizedJob], user: str) -> s.SubmitRespon
                 name=created.name,
             )
         )
-    return s.SubmitResponse(jobs=out)
+    for i in range(len(jobs)):
+        cbx.label_joined(state, pgrps[i], labels[i], ids[i])
+    warnings: list[str] = []
+    for i, nj in enumerate(jobs):
+        for j, (source, spec) in enumerate(nj.callbacks):
+            cb = cbx.register(
+                state, spec=spec, source=source, job_id=ids[i], pgrp=pgrps[i],
+                parent=nj.spec.pid, labels=label_ids[pgrps[i]], user=state.jobs[ids[i]].user,
+            )  # fmt: skip
+            where = f"jobs[{i}].callbacks[{j}]" if source == "job" else f"jobs[{i}].dependency"
+            for label in sorted(cb.compiled.waiting_labels):
+                hint = cbx.closest(label, label_ids[pgrps[i]])
+                warnings.append(
+                    f"{where}: no job of pgrp {pgrps[i]} has the label {label!r} (yet)"
+                    + (f"; did you mean {hint!r}?" if hint else "")
+                )
+    return s.SubmitResponse(jobs=out, warnings=warnings)
+
+
+def _label_ids(
+    state: State, ids: list[int], pgrps: list[int], labels: list[str], first: int
+) -> dict[int, dict[str, int]]:
+    """label -> job id for every pgrp of the call, its new jobs included."""
+    out: dict[int, dict[str, int]] = {}
+    for i, pgrp in enumerate(pgrps):
+        if pgrp not in out:
+            out[pgrp] = {} if pgrp == first else state.store.pgrp_label_ids(pgrp)
+        out[pgrp][labels[i]] = ids[i]
+    return out
+
+
+def _check_callbacks(
+    jobs: list[NormalizedJob], ids: list[int], label_ids: dict[int, dict[str, int]],
+    pgrps: list[int],
+) -> None:  # fmt: skip
+    """Compile every callback before anything is created: a bad one rejects the call."""
+    for i, nj in enumerate(jobs):
+        for j, (source, spec) in enumerate(nj.callbacks):
+            try:
+                compile_expr(parse(spec.triggers), job_id=ids[i], parent=nj.spec.pid,
+                             labels=label_ids[pgrps[i]])  # fmt: skip
+            except TriggerfishError as exc:
+                where = (
+                    f"jobs[{i}].callbacks[{j}].triggers"
+                    if source == "job"
+                    else f"jobs[{i}].dependency"
+                )
+                raise ValidationError(f"{where}: {exc.message}", field=where) from None
 
 
 def _create(
@@ -100,8 +151,10 @@ def _create(
         job=job_id,
         data={"pgrp": pgrp, "label": label, "name": name, "user": job.user, "todo": len(job.work)},
     )
-    if spec.status == "blocked":
+    if spec.status == "blocked" or nj.blocked_by_dependency:
         state.set_job(job, "blocked")
+        if nj.reason:
+            job.reason = nj.reason
     else:
         job.status = "pending"
         state.derive(job)

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from triggerfish.callbacks.dependency import parse_dependency
+from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.errors import ValidationError
 from triggerfish.model.agenda import parse_range, range_items
 
@@ -68,8 +70,8 @@ class JobSpec(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     # Fields of SPEC §1 whose behaviour arrives with later releases: accepted only when empty,
     # so that nobody believes a constraint is honoured when it is not.
-    callbacks: list[Any] = Field(default_factory=list)
-    dependency: str = ""
+    callbacks: list[CallbackSpec] = Field(default_factory=list)
+    dependency: Annotated[str, Field(max_length=100_000)] = ""
     requirements: str = ""
     reservations: str = ""
     timeout: float | None = None
@@ -101,9 +103,14 @@ class JobSpec(BaseModel):
             )
         return value
 
-    @field_validator(
-        "callbacks", "dependency", "requirements", "reservations", "timeout", "agenda_timeout"
-    )
+    @field_validator("dependency")
+    @classmethod
+    def _dependency(cls, value: str) -> str:
+        if value.strip():
+            parse_dependency(value)  # ValueError naming the bad part
+        return value
+
+    @field_validator("requirements", "reservations", "timeout", "agenda_timeout")
     @classmethod
     def _not_yet(cls, value: Any) -> Any:
         if value:
@@ -120,6 +127,9 @@ class NormalizedJob(BaseModel):
     prototype: Prototype
     agenda: list[tuple[str, str]]  # (name, initial status)
     step: int = 1
+    callbacks: list[tuple[str, CallbackSpec]] = Field(default_factory=list)  # (source, spec)
+    blocked_by_dependency: bool = False
+    reason: str = ""
 
 
 def _package_str(pkg: dict[str, Any], key: str, where: str) -> str | None:
@@ -186,7 +196,25 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
                 f"{where}.package.cmdline: a {prototype} job needs a command line",
                 field=f"{where}.package.cmdline",
             )
-    return NormalizedJob(spec=spec, prototype=prototype, agenda=agenda, step=step)
+    callbacks: list[tuple[str, CallbackSpec]] = [("job", cb) for cb in spec.callbacks]
+    blocked = False
+    reason = ""
+    if spec.dependency.strip():
+        dep = parse_dependency(spec.dependency)
+        callbacks += [("dependency", cb) for cb in dep.callbacks]
+        blocked = dep.block_job
+        reason = "waiting for " + ", ".join(dep.waits_for)
+        if dep.block_items:
+            if not agenda:
+                raise ValidationError(
+                    f"{where}.dependency: a link to work needs a job with an agenda",
+                    field=f"{where}.dependency",
+                )
+            agenda = [(n, "blocked" if st == "pending" else st) for n, st in agenda]
+    return NormalizedJob(
+        spec=spec, prototype=prototype, agenda=agenda, step=step, callbacks=callbacks,
+        blocked_by_dependency=blocked, reason=reason,
+    )  # fmt: skip
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

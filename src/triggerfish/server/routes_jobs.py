@@ -115,6 +115,19 @@ async def control_job(
     return await ctx(request).engine.acall(ctl.control, req)
 
 
+@router.get("/jobs/{job_id}/callbacks", tags=["callbacks"])
+async def job_callbacks(
+    request: Request, job_id: int, runs: Annotated[int, Query(ge=0, le=100_000)] = 1000
+) -> dict[str, Any]:
+    """A job's callbacks (triggers, language, code, count, latches) and their last runs."""
+    c = ctx(request)
+    if await asyncio.to_thread(reads.get_job, c.store.engine, job_id, agenda=False) is None:
+        raise NotFound(f"job {job_id} does not exist", field="job")
+    cbs = await asyncio.to_thread(reads.list_callbacks, c.store.engine, job_id)
+    ran = await asyncio.to_thread(reads.list_runs, c.store.engine, job=job_id, limit=runs)
+    return {"callbacks": cbs, "runs": ran if runs else []}
+
+
 @router.get("/hosts", tags=["hosts"])
 async def list_hosts(request: Request) -> dict[str, list[s.HostInfo]]:
     c = ctx(request)

@@ -22,6 +22,10 @@ class Changes:
     host_inserts: list[Row] = field(default_factory=list)
     host_updates: list[Row] = field(default_factory=list)
     events: list[Row] = field(default_factory=list)
+    callback_inserts: list[Row] = field(default_factory=list)
+    callback_updates: list[Row] = field(default_factory=list)
+    callback_deletes: list[int] = field(default_factory=list)
+    run_inserts: list[Row] = field(default_factory=list)
 
     def empty(self) -> bool:
         return not any(
@@ -38,5 +42,9 @@ class Changes:
                 self.host_inserts,
                 self.host_updates,
                 self.events,
+                self.callback_inserts,
+                self.callback_updates,
+                self.callback_deletes,
+                self.run_inserts,
             )
         )

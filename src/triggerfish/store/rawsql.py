@@ -16,7 +16,19 @@ import sqlalchemy as sa
 
 from triggerfish.store.changes import Row
 
-JSON_COLUMNS = frozenset({"todotally", "fields", "package", "result", "data", "properties"})
+JSON_COLUMNS = frozenset(
+    {
+        "todotally",
+        "fields",
+        "package",
+        "result",
+        "data",
+        "properties",
+        "groups",
+        "latches",
+        "bindings",
+    }
+)
 
 
 def _q(name: str) -> str:

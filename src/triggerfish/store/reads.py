@@ -110,3 +110,25 @@ def list_events(
     q = q.order_by(t.events.c.seq).limit(limit)
     with translated(), engine.connect() as conn:
         return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def list_callbacks(engine: sa.Engine, job: int | None) -> list[Row]:
+    """A job's callbacks (``job`` None: the global ones), oldest first."""
+    cond = t.callbacks.c.job_id.is_(None) if job is None else t.callbacks.c.job_id == job
+    q = sa.select(t.callbacks).where(cond).order_by(t.callbacks.c.id)
+    with translated(), engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def list_runs(
+    engine: sa.Engine, *, job: int | None = None, callback: int | None = None, limit: int = 1000
+) -> list[Row]:
+    """Callback runs, newest last (the last ``limit`` of them)."""
+    q = sa.select(t.callback_runs)
+    if job is not None:
+        q = q.where(t.callback_runs.c.job_id == job)
+    if callback is not None:
+        q = q.where(t.callback_runs.c.callback == callback)
+    q = q.order_by(t.callback_runs.c.id.desc()).limit(limit)
+    with translated(), engine.connect() as conn:
+        return [dict(r) for r in reversed(conn.execute(q).mappings().all())]

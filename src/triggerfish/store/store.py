@@ -95,6 +95,8 @@ class Store:
         self._work_upd = rawsql.update(d, "work", WORK_MUTABLE, ["job_id", "name"])
         self._counter_upd = rawsql.update(d, "counters", ["value"], ["name"])
         self._event_ins = rawsql.insert(d, "events", [c.name for c in t.events.c])
+        self._cb_upd = rawsql.update(d, "callbacks", ["count", "latches"], ["id"])
+        self._run_ins = rawsql.insert(d, "callback_runs", [c.name for c in t.callback_runs.c])
         self._host_upd = _update(t.hosts, ["name"], HOST_MUTABLE)
         self._conn: sa.Connection | None = None  # the engine thread's own connection
         self._ensure_counters()
@@ -102,7 +104,12 @@ class Store:
     def _ensure_counters(self) -> None:
         with translated(), self.engine.begin() as conn:
             have = set(conn.execute(sa.select(t.counters.c.name)).scalars())
-            for name, column in (("job_id", t.jobs.c.id), ("event_seq", t.events.c.seq)):
+            for name, column in (
+                ("job_id", t.jobs.c.id),
+                ("event_seq", t.events.c.seq),
+                ("callback_id", t.callbacks.c.id),
+                ("run_id", t.callback_runs.c.id),
+            ):
                 if name not in have:
                     start = conn.execute(sa.select(sa.func.max(column))).scalar() or 0
                     conn.execute(sa.insert(t.counters).values(name=name, value=int(start)))
@@ -158,6 +165,12 @@ class Store:
             conn.execute(sa.delete(t.subjobs).where(t.subjobs.c.job_id.in_(ids)))
             conn.execute(sa.delete(t.jobs).where(t.jobs.c.id.in_(ids)))
         self._event_ins.run(conn, ch.events)
+        if ch.callback_inserts:
+            conn.execute(sa.insert(t.callbacks), ch.callback_inserts)
+        self._cb_upd.run(conn, ch.callback_updates)
+        if ch.callback_deletes:
+            conn.execute(sa.delete(t.callbacks).where(t.callbacks.c.id.in_(ch.callback_deletes)))
+        self._run_ins.run(conn, ch.run_inserts)
 
     def _insert_work(self, conn: sa.Connection, rows: list[Row]) -> None:
         """New agenda items: a fast path, since one job may bring 100,000 of them."""
@@ -221,6 +234,21 @@ class Store:
                 .all()
             )
         return dict(job), [dict(s) for s in subs], [dict(w) for w in items]
+
+    def load_callbacks(self, job_ids: list[int]) -> list[Row]:
+        """Callbacks of these jobs and the global ones, oldest first."""
+        q = sa.select(t.callbacks).where(
+            sa.or_(t.callbacks.c.job_id.is_(None), t.callbacks.c.job_id.in_(job_ids))
+        )
+        with translated(), self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q.order_by(t.callbacks.c.id)).mappings()]
+
+    def pgrp_label_ids(self, pgrp: int) -> dict[str, int]:
+        with translated(), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.jobs.c.label, t.jobs.c.id).where(t.jobs.c.pgrp == pgrp)
+            ).all()
+        return {r.label: int(r.id) for r in rows}
 
     def load_hosts(self) -> list[Row]:
         with translated(), self.engine.connect() as conn:

@@ -105,3 +105,38 @@ events = sa.Table(
     sa.Column("data", sa.JSON, nullable=True),
 )
 sa.Index("ix_events_job_seq", events.c.job, events.c.seq)
+
+callbacks = sa.Table(
+    "callbacks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("job_id", sa.Integer, nullable=True),  # None: a global callback
+    sa.Column("source", sa.String(16), nullable=False),  # job, dependency, global, universal
+    sa.Column("triggers", sa.Text, nullable=False),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("user", sa.String(255), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("maximum", sa.Integer, nullable=True),
+    sa.Column("catchup", sa.Boolean, nullable=False),
+    sa.Column("latches", sa.JSON, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+sa.Index("ix_callbacks_job", callbacks.c.job_id)
+
+callback_runs = sa.Table(
+    "callback_runs",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("callback", sa.Integer, nullable=False),
+    sa.Column("job_id", sa.Integer, nullable=True),
+    sa.Column("event_seq", sa.BigInteger, nullable=False),
+    sa.Column("bindings", sa.JSON, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started", sa.Float, nullable=True),
+    sa.Column("ended", sa.Float, nullable=True),
+    sa.Column("output", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+sa.Index("ix_callback_runs_callback", callback_runs.c.callback, callback_runs.c.id)
+sa.Index("ix_callback_runs_job", callback_runs.c.job_id, callback_runs.c.id)

@@ -1,0 +1,1 @@
+"""Callbacks: what a firing does. This release runs the ``qube`` language inside the engine."""

@@ -1,0 +1,40 @@
+"""The ``qube`` callback language: built-in actions run inside the engine, no process started.
+
+``code`` is one or more actions separated by spaces, commas or new lines, e.g.
+``unblock-self`` or ``unblock-work-self``. ``*-work-self`` acts on the item the firing names:
+the value bound to the pattern variable, else the item of the triggering event.
+"""
+
+from __future__ import annotations
+
+import re
+
+JOB_ACTIONS = frozenset(
+    {"unblock-self", "block-self", "kill-self", "fail-self", "retry-self", "requeue-self"}
+)
+WORK_ACTIONS = frozenset(
+    {"unblock-work-self", "block-work-self", "kill-work-self", "retry-work-self",
+     "requeue-work-self", "complete-work-self", "fail-work-self"}
+)  # fmt: skip
+SUBJOB_ACTIONS = frozenset(
+    {"unblock-subjob-self", "block-subjob-self", "kill-subjob-self", "retry-subjob-self",
+     "requeue-subjob-self"}
+)  # fmt: skip
+ACTIONS = JOB_ACTIONS | WORK_ACTIONS | SUBJOB_ACTIONS
+LATER_ACTIONS = frozenset(
+    {"preempt-self", "interrupt-self", "migrate-self", "suspend-self", "resume-self",
+     "mail-status", "fail-subjob-self"}
+)  # fmt: skip
+
+
+def parse_actions(code: str) -> list[str]:
+    """The actions of ``code``; ValueError naming the first unknown one."""
+    actions = [a for a in re.split(r"[\s,;]+", code.strip()) if a]
+    if not actions:
+        raise ValueError("a qube callback needs at least one action, e.g. 'unblock-self'")
+    for a in actions:
+        if a in LATER_ACTIONS:
+            raise ValueError(f"qube action {a!r} is not supported by this version yet")
+        if a not in ACTIONS:
+            raise ValueError(f"unknown qube action {a!r} (known: {', '.join(sorted(ACTIONS))})")
+    return actions

@@ -1,0 +1,47 @@
+"""A callback as submitted with a job (Qube's ``{"triggers", "language", "code"}`` dict)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from triggerfish.callbacks.qube import parse_actions
+from triggerfish.triggers import TriggerSyntaxError, parse
+
+LANGUAGES = ("qube",)
+LATER_LANGUAGES = ("python", "perl", "mail", "exec")
+
+
+class CallbackSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    triggers: Annotated[str, Field(min_length=1, max_length=100_000)]
+    language: str = "qube"
+    code: str = ""
+    maximum: Annotated[int, Field(ge=1)] | None = None
+    catchup: bool = True
+
+    @field_validator("triggers")
+    @classmethod
+    def _triggers(cls, value: str) -> str:
+        try:
+            parse(value)
+        except TriggerSyntaxError as exc:  # located by pydantic: jobs[i].callbacks[j].triggers
+            raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if value in LATER_LANGUAGES:
+            raise ValueError(f"language {value!r} is not supported by this version yet (qube is)")
+        if value not in LANGUAGES:
+            raise ValueError(f"unknown language {value!r} (known: {', '.join(LANGUAGES)})")
+        return value
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        parse_actions(value)
+        return value

@@ -1,0 +1,313 @@
+"""Callbacks in the engine: registration, matching events, firing, and qube actions.
+
+Every event the state emits is looked up in the trigger index; the atoms it matches latch, and
+firings are queued. ``run_fired`` runs the queued firings at the end of the batch, in the same
+transaction as the events that caused them: a crash loses or doubles no firing. ``qube``
+actions change state directly (and may emit events that fire further callbacks).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from triggerfish.callbacks.qube import JOB_ACTIONS, SUBJOB_ACTIONS, parse_actions
+from triggerfish.callbacks.spec import CallbackSpec
+from triggerfish.errors import NotFound, TriggerfishError
+from triggerfish.store.changes import Row
+from triggerfish.triggers import (
+    Compiled,
+    Firing,
+    Latches,
+    TriggerIndex,
+    catch_up,
+    compile_expr,
+    parse,
+)
+
+logger = logging.getLogger(__name__)
+MAX_FIRINGS_PER_BATCH = 200_000  # a guard against callbacks that trigger each other forever
+
+
+@dataclass(slots=True)
+class CallbackRT:
+    id: int
+    job_id: int | None
+    pgrp: int | None
+    source: str
+    triggers: str
+    language: str
+    code: str
+    user: str
+    catchup: bool
+    created: float
+    compiled: Compiled
+    latches: Latches
+    actions: list[str]
+
+    def row(self) -> Row:
+        return {
+            "id": self.id, "job_id": self.job_id, "source": self.source,
+            "triggers": self.triggers, "language": self.language, "code": self.code,
+            "user": self.user, "count": self.latches.count, "maximum": self.latches.maximum,
+            "catchup": self.catchup, "latches": self.latches.to_json(), "created": self.created,
+        }  # fmt: skip
+
+
+class Registry:
+    """The callbacks the engine knows, their index, and the firings not yet run."""
+
+    def __init__(self) -> None:
+        self.callbacks: dict[int, CallbackRT] = {}
+        self.index = TriggerIndex()
+        self.waiting: dict[tuple[int, str], set[int]] = {}  # (pgrp, label) -> callback ids
+        self.fired: deque[tuple[int, Firing, dict[str, Any]]] = deque()
+        self.next_id = 1
+        self.next_run = 1
+        self.new: set[int] = set()
+        self.dirty: set[int] = set()
+        self.deleted: set[int] = set()
+        self.runs: list[Row] = []
+
+    def clear_changes(self) -> None:
+        self.new = set()
+        self.dirty = set()
+        self.deleted = set()
+        self.runs = []
+
+    def take(self) -> tuple[list[Row], list[Row], list[int], list[Row]]:
+        """Rows to insert, rows to update, ids to delete, runs to insert; then forget them."""
+        ins = [self.callbacks[i].row() for i in sorted(self.new) if i in self.callbacks]
+        upd = [
+            self.callbacks[i].row() for i in sorted(self.dirty - self.new) if i in self.callbacks
+        ]
+        dele = sorted(self.deleted - self.new)
+        runs = self.runs
+        self.clear_changes()
+        return ins, upd, dele, runs
+
+
+def event_extra(ev: Mapping[str, Any]) -> str | None:
+    t = ev["type"]
+    if t == "work":
+        return ev["work"]  # type: ignore[no-any-return]
+    if t == "subjob":
+        return None if ev["subid"] is None else str(ev["subid"])
+    if t == "host":
+        return ev["host"]  # type: ignore[no-any-return]
+    return None
+
+
+def on_event(reg: Registry, ev: dict[str, Any]) -> None:
+    """Latch the atoms an event matches; queue the firings."""
+    matches = reg.index.match(ev["name"], ev["type"], ev["job"], event_extra(ev))
+    if not matches:
+        return
+    by_cb: dict[int, list[tuple[int, Mapping[str, str]]]] = {}
+    for m in matches:
+        by_cb.setdefault(m.callback_id, []).append((m.atom_no, m.bindings))
+    for cb_id, hits in by_cb.items():
+        cb = reg.callbacks.get(cb_id)
+        if cb is None:
+            continue
+        firings = cb.latches.on_event(hits)
+        reg.dirty.add(cb_id)
+        for f in firings:
+            reg.fired.append((cb_id, f, ev))
+
+
+# ---------------------------------------------------------------- registration
+
+
+def closest(label: str, known: Iterable[str]) -> str | None:
+    lower = {k.lower(): k for k in known}
+    if label.lower() in lower:
+        return lower[label.lower()]
+    found = difflib.get_close_matches(label, list(known), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def register(
+    state: Any,
+    *,
+    spec: CallbackSpec,
+    source: str,
+    job_id: int | None,
+    pgrp: int | None,
+    parent: int | None,
+    labels: Mapping[str, int],
+    user: str,
+) -> CallbackRT:
+    """Add a callback: compile, index, catch up. Raises TriggerfishError before any change."""
+    reg: Registry = state.cbs
+    compiled = compile_expr(parse(spec.triggers), job_id=job_id, parent=parent, labels=labels)
+    cb = CallbackRT(
+        id=reg.next_id, job_id=job_id, pgrp=pgrp, source=source, triggers=spec.triggers,
+        language=spec.language, code=spec.code, user=user, catchup=spec.catchup,
+        created=state.now, compiled=compiled,
+        latches=Latches(compiled.program, maximum=spec.maximum),
+        actions=parse_actions(spec.code),
+    )  # fmt: skip
+    reg.next_id += 1
+    state.counters_dirty = True
+    _install(state, cb)
+    reg.new.add(cb.id)
+    return cb
+
+
+def _install(state: Any, cb: CallbackRT, *, catch: bool = True) -> None:
+    reg: Registry = state.cbs
+    reg.callbacks[cb.id] = cb
+    for no, key in cb.compiled.entries():
+        reg.index.add(cb.id, no, key)
+    if cb.pgrp is not None:
+        for label in cb.compiled.waiting_labels:
+            reg.waiting.setdefault((cb.pgrp, label), set()).add(cb.id)
+    if catch and cb.catchup:
+        _catch_up(state, cb, None)
+
+
+def _catch_up(state: Any, cb: CallbackRT, only: Iterable[int] | None) -> None:
+    def status_of(type_: str, job_id: int, extra: str | None) -> str | None:
+        try:
+            job = state.job(job_id)
+        except NotFound:
+            return None
+        if type_ == "job":
+            return str(job.status)
+        if type_ == "work":
+            w = job.work.get(extra)
+            return None if w is None else str(w.status)
+        if type_ == "subjob" and extra is not None and extra.isdigit():
+            s = job.subs.get(int(extra))
+            return None if s is None else str(s.status)
+        return None
+
+    def items_of(type_: str, job_id: int) -> list[tuple[str, str]]:
+        try:
+            job = state.job(job_id)
+        except NotFound:
+            return []
+        if type_ == "work":
+            return [(w.name, w.status) for w in job.work.values()]
+        return [(str(s.subid), s.status) for s in job.subs.values()]
+
+    hits = catch_up(cb.compiled, status_of, items_of, only=None if only is None else set(only))
+    if hits:
+        ev = {"seq": state.event_seq, "name": "catchup", "type": "job", "job": cb.job_id,
+              "subid": None, "work": None, "host": None}  # fmt: skip
+        for f in cb.latches.on_event(hits):
+            state.cbs.fired.append((cb.id, f, ev))
+        state.cbs.dirty.add(cb.id)
+
+
+def label_joined(state: Any, pgrp: int, label: str, job_id: int) -> None:
+    """A job with ``label`` joined ``pgrp``: callbacks waiting for the label start listening."""
+    reg: Registry = state.cbs
+    for cb_id in reg.waiting.pop((pgrp, label), set()):
+        cb = reg.callbacks.get(cb_id)
+        if cb is None:
+            continue
+        fresh = cb.compiled.newly_resolved(label)
+        cb.compiled = cb.compiled.resolve(label, job_id)
+        for no in fresh:
+            key = cb.compiled.keys[no]
+            if key is not None:
+                reg.index.add(cb.id, no, key)
+        reg.dirty.add(cb.id)
+        if cb.catchup:
+            _catch_up(state, cb, fresh)
+
+
+def remove_job_callbacks(state: Any, job_id: int) -> None:
+    reg: Registry = state.cbs
+    for cb_id in [i for i, cb in reg.callbacks.items() if cb.job_id == job_id]:
+        reg.index.remove(cb_id)
+        del reg.callbacks[cb_id]
+        reg.deleted.add(cb_id)
+    for ids in reg.waiting.values():
+        ids.difference_update(reg.deleted)
+
+
+def restore(state: Any, row: Row, pgrp: int | None, parent: int | None,
+            labels: Mapping[str, int]) -> None:  # fmt: skip
+    """Bring back a stored callback at start: its latches as they were committed."""
+    compiled = compile_expr(
+        parse(row["triggers"]), job_id=row["job_id"], parent=parent, labels=labels
+    )
+    cb = CallbackRT(
+        id=row["id"], job_id=row["job_id"], pgrp=pgrp, source=row["source"],
+        triggers=row["triggers"], language=row["language"], code=row["code"],
+        user=row["user"], catchup=row["catchup"], created=row["created"], compiled=compiled,
+        latches=Latches.from_json(compiled.program, row["latches"], maximum=row["maximum"]),
+        actions=parse_actions(row["code"]),
+    )  # fmt: skip
+    _install(state, cb, catch=False)
+
+
+# ---------------------------------------------------------------- running firings
+
+
+def run_fired(state: Any) -> None:
+    """Run every queued firing (qube actions, in the engine); record one run row each."""
+    reg: Registry = state.cbs
+    n = 0
+    while reg.fired:
+        n += 1
+        if n > MAX_FIRINGS_PER_BATCH:
+            logger.error("callbacks keep firing each other; the rest wait for the next batch",
+                         extra={"action": "callbacks.storm"})  # fmt: skip
+            return
+        cb_id, firing, ev = reg.fired.popleft()
+        cb = reg.callbacks.get(cb_id)
+        if cb is None:
+            continue
+        out: list[str] = []
+        error: str | None = None
+        for action in cb.actions:
+            try:
+                out.append(_qube_action(state, cb, action, firing.bindings, ev))
+            except TriggerfishError as exc:
+                error = f"{action}: {exc.message}"
+                out.append(error)
+        reg.runs.append({
+            "id": reg.next_run, "callback": cb.id, "job_id": cb.job_id,
+            "event_seq": ev["seq"], "bindings": dict(firing.bindings) or None,
+            "status": "failed" if error else "complete", "started": state.now,
+            "ended": state.now, "output": "\n".join(out), "error": error,
+        })  # fmt: skip
+        reg.next_run += 1
+        state.counters_dirty = True
+        state.emit("fired", "callback", job=cb.job_id,
+                   data={"callback": cb.id, "count": firing.count,
+                         "bindings": dict(firing.bindings), "event": ev["seq"]})  # fmt: skip
+
+
+def _qube_action(
+    state: Any, cb: CallbackRT, action: str, bindings: Mapping[str, str], ev: Mapping[str, Any]
+) -> str:
+    from triggerfish.engine import control
+
+    if cb.job_id is None:
+        raise TriggerfishError("a global callback has no job to act on")
+    job = state.job(cb.job_id)
+    value = next(iter(bindings.values()), None)
+    if action in JOB_ACTIONS:
+        verb = action.removesuffix("-self")
+        return control.callback_job_action(state, job, verb)
+    if action in SUBJOB_ACTIONS:
+        raw = value if value is not None else ev.get("subid")
+        if raw is None or not str(raw).isdigit() or int(raw) not in job.subs:
+            raise NotFound(f"job {job.id} has no instance {raw!r}")
+        verb = action.removesuffix("-subjob-self")
+        return control.callback_sub_action(state, job, job.subs[int(raw)], verb)
+    name = value if value is not None else ev.get("work")
+    w = job.work.get(name) if name is not None else None
+    if w is None:
+        raise NotFound(f"job {job.id} has no work item {name!r}")
+    verb = action.removesuffix("-work-self")
+    return control.callback_work_action(state, job, w, verb)

@@ -1,0 +1,172 @@
+"""Text → tree: ``parse(text) -> Expr`` and ``check(text) -> Parsed`` (tree + warnings).
+
+Decisions (see also the package docstring):
+
+- ``AND&&`` / ``OR||`` (two operators in a row, as in the Qube docs' samples) is an error, with
+  a message that says to write one of them: silently accepting doubled operators would also
+  accept ``a && || b``. The samples mean AND (resp. OR).
+- Unknown event names are allowed (user-defined signals) and reported in ``Parsed.warnings``;
+  unknown types are errors.
+- An expression uses at most one pattern variable (``$f``), in work, subjob or host atoms;
+  atoms sharing it must agree on its value.
+- Parentheses nest at most ``MAX_DEPTH`` deep.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from lark import Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from triggerfish.triggers.ast import Atom, Expr, all_of, any_of
+from triggerfish.triggers.atomtext import read_atom
+from triggerfish.triggers.errors import TriggerSyntaxError
+from triggerfish.triggers.grammar import TERMINAL_ORDER, TERMINAL_TEXT, parser
+
+MAX_DEPTH = 32
+_OPERATOR_BEFORE = re.compile(r"(&&|\|\||(?<![^\s()&|])(?i:and|or))\s*\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed expression and the warnings about it (unknown event names)."""
+
+    expr: Expr
+    warnings: tuple[str, ...] = ()
+
+
+def parse(text: str) -> Expr:
+    """The tree of ``text``; raises TriggerSyntaxError naming the column and what was expected."""
+    return check(text).expr
+
+
+def check(text: str) -> Parsed:
+    """Like ``parse``, also returning warnings (e.g. event names triggerfish never emits)."""
+    return _check(text)
+
+
+@lru_cache(maxsize=8192)
+def _check(text: str) -> Parsed:
+    _check_depth(text)
+    try:
+        tree = parser().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(text, exc) from None
+    return _Builder(text).build(tree)
+
+
+def _check_depth(text: str) -> None:
+    if text.count("(") <= MAX_DEPTH:
+        return
+    depth = 0
+    for offset, char in enumerate(text):
+        if char == "(":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise TriggerSyntaxError(
+                    f"parentheses nested deeper than {MAX_DEPTH}", text=text, offset=offset
+                )
+        elif char == ")":
+            depth = max(0, depth - 1)
+
+
+class _Builder:
+    """Turns lark's tree into ``Expr``, reading atoms and checking the pattern variable."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.warnings: list[str] = []
+        self.variable: str | None = None
+
+    def build(self, tree: Tree[Token] | Token) -> Parsed:
+        return Parsed(self.node(tree), tuple(self.warnings))
+
+    def node(self, node: Tree[Token] | Token) -> Expr:
+        if isinstance(node, Token):
+            return self.atom(node)
+        if node.data == "term":  # ( disjunction )
+            return self.node(node.children[1])
+        items = [self.node(child) for child in node.children[::2]]
+        return any_of(*items) if node.data == "disjunction" else all_of(*items)
+
+    def atom(self, token: Token) -> Expr:
+        start = token.start_pos or 0
+        atom, warnings = read_atom(self.text, start, str(token))
+        self.warnings.extend(warnings)
+        if isinstance(atom, Atom) and atom.variable is not None:
+            self._check_variable(atom.variable, start + len(str(token)) - len(atom.variable) - 1)
+        return atom
+
+    def _check_variable(self, name: str, offset: int) -> None:
+        if self.variable is None:
+            self.variable = name
+        elif self.variable != name:
+            raise TriggerSyntaxError(
+                f"expected ${self.variable} (one pattern variable per expression), got ${name}",
+                text=self.text,
+                offset=offset,
+                expected=[f"${self.variable}"],
+                got=f"${name}",
+            )
+
+
+def _expected_after(text: str, offset: int) -> set[str]:
+    """The terminals the grammar accepts at ``offset``: they depend only on the token before
+    it and the parenthesis depth (the LALR parser stops at the first token no viable prefix
+    allows, and its own expected sets are blurred by default reductions). Raises the error of
+    any bad atom before ``offset`` first, so the leftmost error is the one reported."""
+    previous, depth = None, 0
+    for token in parser().lex(text[:offset]):
+        previous = token.type
+        if previous == "ATOM":  # report the leftmost error: a bad atom before this one
+            read_atom(text, token.start_pos or 0, str(token))
+        depth += {"LPAR": 1, "RPAR": -1}.get(previous, 0)
+    if previous in (None, "AND", "OR", "LPAR"):
+        return {"ATOM", "LPAR"}
+    return {"AND", "OR", "RPAR" if depth > 0 else "$END"}
+
+
+def _expected_text(names: set[str]) -> tuple[list[str], str]:
+    ordered = [TERMINAL_TEXT[n] for n in TERMINAL_ORDER if n in names]
+    return ordered, ", ".join(ordered[:-1]) + " or " + ordered[-1]
+
+
+def _syntax_error(text: str, exc: UnexpectedInput) -> TriggerSyntaxError:
+    if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
+        offset, got = exc.token.start_pos or 0, str(exc.token)
+    elif isinstance(exc, UnexpectedCharacters):
+        offset, got = exc.pos_in_stream, exc.char
+    else:  # the end of the text came too early
+        offset, got = len(text.rstrip()), None
+    expected, listed = _expected_text(_expected_after(text, offset))
+    shown = "end of expression" if got is None else repr(_clip(got))
+    hint = " (the trigger expression is empty)" if not text.strip() else _hint(text, offset, got)
+    return TriggerSyntaxError(
+        f"expected {listed}, got {shown}{hint}",
+        text=text,
+        offset=offset,
+        expected=expected,
+        got=got,
+    )
+
+
+def _clip(s: str, width: int = 40) -> str:
+    return s if len(s) <= width else s[: width - 3] + "..."
+
+
+def _hint(text: str, offset: int, got: str | None) -> str:
+    if got in ("&", "|"):
+        return f" (write '{got * 2}')"
+    before = _OPERATOR_BEFORE.search(text, 0, offset)
+    if got is not None and before is not None and _is_operator(got):
+        first = before.group(1)
+        written = text[before.start(1) : offset + len(got)]
+        return f" (doubled operator '{written}': write '{first}' or '{got}', not both)"
+    return ""
+
+
+def _is_operator(s: str) -> bool:
+    return s in ("&&", "||") or s.lower() in ("and", "or")
