@@ -15,6 +15,7 @@ from triggerfish.cli.output import console, fmt_duration, fmt_seconds, status_te
 from triggerfish.cli.progress import follow_jobs
 from triggerfish.client.client import Client
 from triggerfish.client.watch import frames
+from triggerfish.model.agenda import range_items
 
 JSON = dict[str, Any]
 DEMO_TIMEOUT = 45.0
@@ -22,25 +23,69 @@ STOP_GRACE = 3.0  # the demo's data is thrown away: no need to wait long for a c
 
 
 def pipeline(frames: str = "1-10") -> list[JSON]:
-    """Three cmdrange jobs of one pgrp: ribgen, render, composite, in priority order."""
+    """The seed's pipeline in one pgrp: ribgen -> render -> composite, linked frame by frame.
 
-    def job(label: str, priority: int, sleep: str, what: str) -> JSON:
+    render frame N waits for ribgen frame N (the ``dependency`` field); composite frame N waits
+    for both, written as Qube writes it but with one pattern-variable callback instead of one
+    callback per frame.
+    """
+
+    def job(label: str, sleep: str, what: str, **extra: Any) -> JSON:
         cmd = f"sleep {sleep}; echo {what} frame QB_FRAME_NUMBER of {frames}"
-        return {
+        out: JSON = {
             "name": label,
             "label": label,
-            "priority": priority,
             "cpus": 2,
             "prototype": "cmdrange",
             "package": {"cmdline": cmd, "range": frames, "chunk": 1},
             "notes": "triggerfish demo",
         }
+        out.update(extra)
+        return out
 
+    composite = job(
+        "composite", "0.2", "composited",
+        callbacks=[{
+            "triggers": "complete-work-ribgen-$f && complete-work-render-$f",
+            "language": "qube",
+            "code": "unblock-work-self",
+        }],
+    )  # fmt: skip
+    composite["agenda"] = [{"name": name, "status": "blocked"} for name in range_items(frames)]
+    del composite["package"]["range"]
     return [
-        job("ribgen", 10, "0.1", "generated RIB for"),
-        job("render", 20, "0.3", "rendered"),
-        job("composite", 30, "0.2", "composited"),
+        job("ribgen", "0.1", "generated RIB for"),
+        job("render", "0.3", "rendered", dependency="link-complete-work-ribgen"),
+        composite,
     ]
+
+
+def frame_order_ok(events: list[JSON], ids: dict[str, int]) -> tuple[int, list[str]]:
+    """Check from the event log that each composite frame started after both its inputs
+    completed; returns (frames checked, problems)."""
+    done: dict[tuple[int, str], int] = {}
+    problems: list[str] = []
+    checked = 0
+    for e in events:
+        if e["type"] != "work":
+            continue
+        key = (e["job"], e["work"])
+        if e["name"] == "complete":
+            done.setdefault(key, e["seq"])
+        elif e["name"] == "running" and e["job"] == ids["composite"]:
+            checked += 1
+            for up in ("ribgen", "render"):
+                seq = done.get((ids[up], e["work"]))
+                if seq is None or seq > e["seq"]:
+                    problems.append(f"composite frame {e['work']} started before {up}")
+    return checked, problems
+
+
+def _all_events(client: Client) -> list[JSON]:
+    out: list[JSON] = []
+    while batch := client.events(since=out[-1]["seq"] if out else 0, limit=10_000):
+        out += batch
+    return out
 
 
 def summary_table(details: list[JSON]) -> Table:
@@ -87,7 +132,9 @@ def _next_steps(out: Console) -> None:
         "  triggerfish jobs                       [dim]# all jobs; --json for scripts[/]\n"
         "  triggerfish job 1                      [dim]# one job, its instances and frames[/]\n"
         "  triggerfish logs 1:5                   [dim]# the output of frame 5 of job 1[/]\n"
-        "  triggerfish events --follow            [dim]# the live event stream[/]"
+        "  triggerfish events --follow            [dim]# the live event stream[/]\n"
+        "  triggerfish callbacks 3                [dim]# a job's callbacks, latches, runs[/]\n"
+        "  triggerfish trigger check 'complete-work-render-$f && done-job-ribgen'"
     )
 
 
@@ -126,6 +173,15 @@ def demo(workers: int, slots: int) -> None:
         details = [client.job(j["id"]) for j in submitted]
         out.print()
         out.print(summary_table(details))
+        ids = {d["label"]: d["id"] for d in details}
+        checked, problems = frame_order_ok(_all_events(client), ids)
+        if problems:
+            out.print("[red]" + "; ".join(problems) + "[/]")
+        else:
+            out.print(
+                f"\nchecked from the event log: each of the {checked} composite frames started "
+                "only after its ribgen and render frames completed"
+            )
         render = next((d for d in details if d.get("label") == "render"), details[0])
         _show_log(out, client, render)
         _next_steps(out)

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from triggerfish import __version__
+from triggerfish.cli.callbacks import callbacks, trigger
 from triggerfish.cli.control import CONTROL_COMMANDS, modify
 from triggerfish.cli.daemons import supervisor, worker
 from triggerfish.cli.demo import demo
@@ -51,6 +52,8 @@ for command in [
     wait,
     *CONTROL_COMMANDS,
     modify,
+    callbacks,
+    trigger,
     supervisor,
     worker,
     run,

@@ -226,6 +226,12 @@ class Client:
         self.event_head_seq = int(answer.get("head", self.last_event_seq))
         return events
 
+    def callbacks(self, jobid: int, runs: int = 1000) -> dict[str, Any]:
+        """A job's callbacks (with count and latches) and their last ``runs`` runs."""
+        out: dict[str, Any] = self._json("GET", f"/jobs/{int(jobid)}/callbacks",
+                                         params={"runs": runs})  # fmt: skip
+        return out
+
     def event_head(self) -> int:
         """The seq of the newest event (0 when there is none): where to start following."""
         self.events(since=0, limit=1)

@@ -1,0 +1,94 @@
+"""``triggerfish callbacks JOB`` and ``triggerfish trigger check EXPR``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from triggerfish.cli.options import connect, json_option, option, url_option
+from triggerfish.cli.output import console, fmt_time, print_json
+from triggerfish.errors import TriggerfishError
+from triggerfish.triggers import And, Expr, Or, check, unparse
+
+
+def _latches(cb: dict[str, Any]) -> str:
+    lat = cb.get("latches") or {}
+    parts = []
+    if lat.get("latched"):
+        parts.append("atoms " + ",".join(str(n) for n in lat["latched"]))
+    pending = lat.get("pending") or {}
+    if pending:
+        shown = ", ".join(f"{k}:{','.join(map(str, v))}" for k, v in list(pending.items())[:5])
+        more = f" (+{len(pending) - 5} more)" if len(pending) > 5 else ""
+        parts.append(f"per value {shown}{more}")
+    return "; ".join(parts) or "-"
+
+
+@click.command()
+@click.argument("job_id", metavar="JOB", type=int)
+@option("--runs", env="CALLBACKS_RUNS", type=click.IntRange(0), default=20, show_default=True,
+        help="How many of the last runs to show.")  # fmt: skip
+@url_option
+@json_option
+def callbacks(job_id: int, runs: int, url: str | None, token: str | None, as_json: bool) -> None:
+    """Show a job's callbacks, their latches, and their last runs."""
+    with connect(url, token) as client:
+        found = client.callbacks(job_id, runs=runs)
+    if as_json:
+        print_json(found)
+        return
+    out = console()
+    if not found["callbacks"]:
+        out.print(f"[dim]job {job_id} has no callbacks[/]")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False, title=f"callbacks of job {job_id}")
+    for col in ("id", "source", "triggers", "language", "code", "fired", "latched"):
+        table.add_column(col)
+    for cb in found["callbacks"]:
+        maximum = cb.get("maximum")
+        fired = f"{cb['count']}" + (f"/{maximum}" if maximum else "")
+        table.add_row(str(cb["id"]), cb["source"], cb["triggers"], cb["language"], cb["code"],
+                      fired, _latches(cb))  # fmt: skip
+    out.print(table)
+    if runs and found["runs"]:
+        rt = Table(box=None, header_style="bold", pad_edge=False, title="last runs")
+        for col in ("run", "callback", "event", "bindings", "status", "when", "output"):
+            rt.add_column(col)
+        for r in found["runs"]:
+            bindings = ",".join(f"{k}={v}" for k, v in (r.get("bindings") or {}).items())
+            output = (r.get("output") or "")[:80]
+            rt.add_row(str(r["id"]), str(r["callback"]), str(r["event_seq"]), bindings or "-",
+                       r["status"], fmt_time(r.get("started")), output)  # fmt: skip
+        out.print(rt)
+
+
+def _tree(expr: Expr, depth: int = 0) -> list[str]:
+    pad = "  " * depth
+    if isinstance(expr, And | Or):
+        lines = [f"{pad}{'AND' if isinstance(expr, And) else 'OR'}"]
+        for item in expr.items:
+            lines += _tree(item, depth + 1)
+        return lines
+    return [f"{pad}{unparse(expr)}"]
+
+
+@click.group()
+def trigger() -> None:
+    """Work with trigger expressions."""
+
+
+@trigger.command("check")
+@click.argument("expression")
+def trigger_check(expression: str) -> None:
+    """Parse EXPRESSION: print its tree, or where and why it is wrong (exit 1)."""
+    try:
+        parsed = check(expression)
+    except TriggerfishError as exc:
+        click.echo(f"{expression}\n{' ' * (getattr(exc, 'column', 1) - 1)}^", err=True)
+        raise
+    click.echo(unparse(parsed.expr))
+    click.echo("\n".join(_tree(parsed.expr)))
+    for w in parsed.warnings:
+        click.echo(f"warning: {w}", err=True)
