@@ -44,8 +44,9 @@ def test_composite_frames_start_only_after_both_inputs(farm: LocalFarm) -> None:
         assert sorted(r["bindings"]["f"] for r in comp["runs"]) == sorted(
             str(i) for i in range(1, 9)
         )
-        [dep] = c.callbacks(ids["render"])["callbacks"]
+        dep, on_failure = c.callbacks(ids["render"])["callbacks"]
         assert (dep["source"], dep["count"]) == ("dependency", 8)
+        assert on_failure["count"] == 0  # no upstream frame failed
     checked, problems = frame_order_ok(_events(farm), ids)  # type: ignore[arg-type]
     assert checked == 8 and problems == []
 

@@ -96,8 +96,9 @@ def test_frame_links_through_the_dependency_field(farm: Farm) -> None:
     farm.register("h1", slots=4)
     complete(farm, "h1", 1, "2")
     assert farm.work_statuses(2) == {"1": "blocked", "2": "pending"}
-    [cb] = reads.list_callbacks(farm.db, 2)
-    assert (cb["source"], cb["code"]) == ("dependency", "unblock-work-self")
+    release, on_failure = reads.list_callbacks(farm.db, 2)
+    assert (release["source"], release["code"]) == ("dependency", "unblock-work-self")
+    assert on_failure["triggers"] == "failed-work-ribgen-$f || killed-work-ribgen-$f"
 
 
 def test_catch_up_releases_a_job_whose_upstream_already_finished(farm: Farm) -> None:
@@ -186,3 +187,33 @@ def test_removing_a_job_removes_its_callbacks(farm: Farm) -> None:
     farm.register("h1", slots=8)
     farm.run_all("h1")  # nothing fires for the removed job
     assert reads.list_runs(farm.db, job=3) == []
+
+
+def _fail_upstream(farm: Farm) -> None:
+    farm.register("h1", slots=2)
+    [a] = [a for a in farm.pull("h1").assignments if a.job == 1]
+    farm.report("h1", a.token, "failed")
+    assert farm.status(1) == "failed"
+
+
+def test_dependency_failure_wait_says_why_in_the_reason(farm: Farm) -> None:
+    farm.submit(job("1", label="a"), job("1", label="b", dependency="link-complete-job-a"))
+    _fail_upstream(farm)
+    assert farm.status(2) == "blocked"
+    assert "upstream job 1 failed" in farm.job(2)["reason"]
+
+
+def test_dependency_failure_fail_fails_the_job(farm: Farm) -> None:
+    farm.submit(job("1", label="a"),
+                job("1", label="b", dependency="link-complete-job-a",
+                    dependency_failure="fail"))  # fmt: skip
+    _fail_upstream(farm)
+    assert farm.status(2) == "failed"
+
+
+def test_dependency_failure_run_releases_the_job(farm: Farm) -> None:
+    farm.submit(job("1", label="a"),
+                job("1", label="b", dependency="link-complete-job-a",
+                    dependency_failure="run"))  # fmt: skip
+    _fail_upstream(farm)
+    assert farm.status(2) == "pending"

@@ -299,7 +299,8 @@ def test_dependency_blocks_the_job_or_its_items() -> None:
     )
     assert {st for _, st in a.agenda} == {"blocked"} and not a.blocked_by_dependency
     assert [(src, cb.triggers, cb.code) for src, cb in a.callbacks] == [
-        ("dependency", "complete-work-ribgen-$f", "unblock-work-self")
+        ("dependency", "complete-work-ribgen-$f", "unblock-work-self"),
+        ("dependency", "failed-work-ribgen-$f || killed-work-ribgen-$f", "note-upstream-self"),
     ]
     assert b.blocked_by_dependency and "complete-job-render" in b.reason
     assert b.callbacks[0][1].triggers == "complete-job-render && complete-job-12"

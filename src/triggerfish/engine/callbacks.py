@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from triggerfish.callbacks.qube import JOB_ACTIONS, SUBJOB_ACTIONS, parse_actions
+from triggerfish.callbacks.qube import JOB_ACTIONS, NOTE_ACTIONS, SUBJOB_ACTIONS, parse_actions
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.errors import NotFound, TriggerfishError
 from triggerfish.store.changes import Row
@@ -296,6 +296,13 @@ def _qube_action(
         raise TriggerfishError("a global callback has no job to act on")
     job = state.job(cb.job_id)
     value = next(iter(bindings.values()), None)
+    if action in NOTE_ACTIONS:
+        what = f"{ev.get('type')} {ev.get('job')}" + (f":{ev['work']}" if ev.get("work") else "")
+        note = f"upstream {what} {ev.get('name')}"
+        if note not in job.reason and len(job.reason) < 500:
+            job.reason = f"{job.reason}; {note}".lstrip("; ")
+        state.touch_job(job)
+        return f"job {job.id}: {job.reason}"
     if action in JOB_ACTIONS:
         verb = action.removesuffix("-self")
         return control.callback_job_action(state, job, verb)

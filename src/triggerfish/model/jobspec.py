@@ -72,6 +72,7 @@ class JobSpec(BaseModel):
     # so that nobody believes a constraint is honoured when it is not.
     callbacks: list[CallbackSpec] = Field(default_factory=list)
     dependency: Annotated[str, Field(max_length=100_000)] = ""
+    dependency_failure: Literal["wait", "fail", "run"] = "wait"
     requirements: str = ""
     reservations: str = ""
     timeout: float | None = None
@@ -200,7 +201,7 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
     blocked = False
     reason = ""
     if spec.dependency.strip():
-        dep = parse_dependency(spec.dependency)
+        dep = parse_dependency(spec.dependency, spec.dependency_failure)
         callbacks += [("dependency", cb) for cb in dep.callbacks]
         blocked = dep.block_job
         reason = "waiting for " + ", ".join(dep.waits_for)
