@@ -35,6 +35,16 @@ class ServerSettings:
     port: int = DEFAULT_PORT
     host_timeout: float = 30.0
     log_level: str = "info"
+    callback_timeout: float = 60.0
+    callback_memory_mb: int = 1024
+    callback_workers: int = 4
+
+    @property
+    def url(self) -> str:
+        """Where this supervisor answers, as seen from this host (for callback runs)."""
+        host = "127.0.0.1" if self.bind in ("0.0.0.0", "::", "") else self.bind
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
 
     @property
     def database(self) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from triggerfish.callbacks.qube import parse_actions
 from triggerfish.triggers import TriggerSyntaxError, parse
 
-LANGUAGES = ("qube",)
-LATER_LANGUAGES = ("python", "perl", "mail", "exec")
+LANGUAGES = ("qube", "python")
+LATER_LANGUAGES = ("perl", "mail", "exec")
 
 
 class CallbackSpec(BaseModel):
@@ -35,13 +36,27 @@ class CallbackSpec(BaseModel):
     @classmethod
     def _language(cls, value: str) -> str:
         if value in LATER_LANGUAGES:
-            raise ValueError(f"language {value!r} is not supported by this version yet (qube is)")
+            raise ValueError(
+                f"language {value!r} is not supported by this version yet (qube and python are)"
+            )
         if value not in LANGUAGES:
             raise ValueError(f"unknown language {value!r} (known: {', '.join(LANGUAGES)})")
         return value
 
-    @field_validator("code")
-    @classmethod
-    def _code(cls, value: str) -> str:
-        parse_actions(value)
-        return value
+    @model_validator(mode="after")
+    def _code(self) -> CallbackSpec:
+        if self.language == "qube":
+            try:
+                parse_actions(self.code)
+            except ValueError as exc:
+                raise PydanticCustomError("code", "code: {msg}", {"msg": str(exc)}) from None
+        elif self.language == "python":
+            if not self.code.strip():
+                raise PydanticCustomError("code", "code: a python callback needs code", {})
+            try:
+                compile(self.code, "<callback>", "exec")
+            except SyntaxError as exc:
+                raise PydanticCustomError(
+                    "code", "code: line {line}: {msg}", {"line": exc.lineno, "msg": exc.msg}
+                ) from None
+        return self

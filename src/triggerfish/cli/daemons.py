@@ -78,6 +78,14 @@ def server_options(f: Any) -> Any:
 @click.command()
 @option("--bind", env="BIND", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @server_options
+@option("--callback-timeout", env="CALLBACK_TIMEOUT", type=click.FloatRange(min=0.1),
+        default=60.0, show_default=True, metavar="SECONDS",
+        help="Time limit of one python callback run.")  # fmt: skip
+@option("--callback-memory", env="CALLBACK_MEMORY", type=click.IntRange(min=64),
+        default=1024, show_default=True, metavar="MB",
+        help="Memory limit (address space) of one python callback run.")  # fmt: skip
+@option("--callback-workers", env="CALLBACK_WORKERS", type=click.IntRange(min=1),
+        default=4, show_default=True, help="Python callback runs at once.")  # fmt: skip
 def supervisor(
     bind: str,
     db: str | None,
@@ -85,6 +93,9 @@ def supervisor(
     data_dir: Path | None,
     host_timeout: float,
     log_level: str,
+    callback_timeout: float,
+    callback_memory: int,
+    callback_workers: int,
 ) -> None:
     """Run the supervisor: the HTTP API, the engine and the database (blocks)."""
     if port == 0:
@@ -97,6 +108,9 @@ def supervisor(
         port=port,
         host_timeout=host_timeout,
         log_level=log_level.lower(),
+        callback_timeout=callback_timeout,
+        callback_memory_mb=callback_memory,
+        callback_workers=callback_workers,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     entry_point("triggerfish.server.main", "serve")(settings)

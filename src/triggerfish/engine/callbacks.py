@@ -72,23 +72,26 @@ class Registry:
         self.dirty: set[int] = set()
         self.deleted: set[int] = set()
         self.runs: list[Row] = []
+        self.run_updates: list[Row] = []
+        self.launch: list[Row] = []  # python runs to start once their rows are committed
 
     def clear_changes(self) -> None:
         self.new = set()
         self.dirty = set()
         self.deleted = set()
         self.runs = []
+        self.run_updates = []
 
-    def take(self) -> tuple[list[Row], list[Row], list[int], list[Row]]:
-        """Rows to insert, rows to update, ids to delete, runs to insert; then forget them."""
+    def take(self) -> tuple[list[Row], list[Row], list[int], list[Row], list[Row]]:
+        """Rows to insert, to update, ids to delete, runs to insert and to update."""
         ins = [self.callbacks[i].row() for i in sorted(self.new) if i in self.callbacks]
         upd = [
             self.callbacks[i].row() for i in sorted(self.dirty - self.new) if i in self.callbacks
         ]
         dele = sorted(self.deleted - self.new)
-        runs = self.runs
+        runs, run_updates = self.runs, self.run_updates
         self.clear_changes()
-        return ins, upd, dele, runs
+        return ins, upd, dele, runs, run_updates
 
 
 def event_extra(ev: Mapping[str, Any]) -> str | None:
@@ -150,7 +153,7 @@ def register(
         language=spec.language, code=spec.code, user=user, catchup=spec.catchup,
         created=state.now, compiled=compiled,
         latches=Latches(compiled.program, maximum=spec.maximum),
-        actions=parse_actions(spec.code),
+        actions=parse_actions(spec.code) if spec.language == "qube" else [],
     )  # fmt: skip
     reg.next_id += 1
     state.counters_dirty = True
@@ -244,7 +247,7 @@ def restore(state: Any, row: Row, pgrp: int | None, parent: int | None,
         triggers=row["triggers"], language=row["language"], code=row["code"],
         user=row["user"], catchup=row["catchup"], created=row["created"], compiled=compiled,
         latches=Latches.from_json(compiled.program, row["latches"], maximum=row["maximum"]),
-        actions=parse_actions(row["code"]),
+        actions=parse_actions(row["code"]) if row["language"] == "qube" else [],
     )  # fmt: skip
     _install(state, cb, catch=False)
 
@@ -266,6 +269,9 @@ def run_fired(state: Any) -> None:
         cb = reg.callbacks.get(cb_id)
         if cb is None:
             continue
+        if cb.language != "qube":
+            _queue_run(state, cb, firing, ev)
+            continue
         out: list[str] = []
         error: str | None = None
         for action in cb.actions:
@@ -285,6 +291,53 @@ def run_fired(state: Any) -> None:
         state.emit("fired", "callback", job=cb.job_id,
                    data={"callback": cb.id, "count": firing.count,
                          "bindings": dict(firing.bindings), "event": ev["seq"]})  # fmt: skip
+
+
+def _queue_run(state: Any, cb: CallbackRT, firing: Firing, ev: Mapping[str, Any]) -> None:
+    """A firing of code that runs in a runner process: a queued run, started after commit."""
+    reg: Registry = state.cbs
+    row = {
+        "id": reg.next_run, "callback": cb.id, "job_id": cb.job_id, "event_seq": ev["seq"],
+        "bindings": dict(firing.bindings) or None, "status": "queued", "started": None,
+        "ended": None, "output": None, "error": None,
+    }  # fmt: skip
+    reg.next_run += 1
+    state.counters_dirty = True
+    reg.runs.append(row)
+    reg.launch.append(launch_spec(row, cb, ev))
+    state.emit("fired", "callback", job=cb.job_id,
+               data={"callback": cb.id, "count": firing.count, "run": row["id"],
+                     "bindings": dict(firing.bindings), "event": ev["seq"]})  # fmt: skip
+
+
+def launch_spec(run: Row, cb: CallbackRT | Row, ev: Mapping[str, Any]) -> Row:
+    """What a runner needs to start a run: code, language, and the event's details."""
+    get = (lambda k: getattr(cb, k)) if isinstance(cb, CallbackRT) else cb.__getitem__
+    return {
+        "run": run["id"], "callback": get("id"), "job": get("job_id"),
+        "language": get("language"), "code": get("code"), "bindings": run["bindings"] or {},
+        "event": {k: ev.get(k) for k in ("seq", "name", "type", "job", "subid", "work", "host")},
+    }  # fmt: skip
+
+
+def relaunch_spec(row: Row) -> Row:
+    """The launch spec of a run found queued or running at start (stored row + its event)."""
+    ev = {"seq": row["event_seq"], "name": row.get("ev_name"), "type": row.get("ev_type"),
+          "job": row.get("ev_job"), "subid": row.get("ev_subid"), "work": row.get("ev_work"),
+          "host": row.get("ev_host")}  # fmt: skip
+    return {
+        "run": row["id"], "callback": row["callback"], "job": row["job_id"],
+        "language": row["language"], "code": row["code"], "bindings": row["bindings"] or {},
+        "event": ev,
+    }  # fmt: skip
+
+
+def finish_run(state: Any, run_id: int, status: str, output: str, error: str | None,
+               started: float, ended: float) -> None:  # fmt: skip
+    """A runner reports a run's end (a command, like any other)."""
+    state.cbs.run_updates.append({"id": run_id, "status": status, "started": started,
+                                  "ended": ended, "output": output, "error": error})  # fmt: skip
+    state.emit("ran", "callback", data={"run": run_id, "status": status})
 
 
 def _qube_action(

@@ -38,6 +38,7 @@ class Wakeup:
     work_available: bool = False
     event_seq: int = 0
     job_events: bool = False  # events of type "job" were written
+    launch: list[dict[str, Any]] = field(default_factory=list)  # callback runs to start
 
 
 class AsyncReply:
@@ -254,7 +255,8 @@ class Engine:
             return
         finished = set(st.finished)
         st.finished.clear()
-        wake = Wakeup(set(st.wake_hosts), st.work_available, 0)
+        wake = Wakeup(set(st.wake_hosts), st.work_available, 0, launch=st.cbs.launch)
+        st.cbs.launch = []
         changes = st.take_changes()
         wake.job_events = any(e["type"] == "job" for e in changes.events)
         if not changes.empty():

@@ -379,9 +379,13 @@ class State:
                 "callback_id": self.cbs.next_id - 1,
                 "run_id": self.cbs.next_run - 1,
             }
-        (ch.callback_inserts, ch.callback_updates, ch.callback_deletes, ch.run_inserts) = (
-            self.cbs.take()
-        )
+        (
+            ch.callback_inserts,
+            ch.callback_updates,
+            ch.callback_deletes,
+            ch.run_inserts,
+            ch.run_updates,
+        ) = self.cbs.take()
         gone = set(removed)
         for job_id in sorted(self.new_jobs - gone):
             job = self.jobs[job_id]

@@ -254,6 +254,8 @@ def parse_jobs(raw: Any) -> list[NormalizedJob]:
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field"
+            if err["type"] == "code":  # a callback's code, checked with its language
+                loc, msg = f"{loc}.code", msg.removeprefix("code: ")
             field = f"{where}.{loc}" if loc else where
             raise ValidationError(f"{field}: {msg}", field=field) from None
         out.append(normalize(spec, where))

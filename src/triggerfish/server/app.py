@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,6 +15,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from triggerfish import __version__
+from triggerfish.callbacks.pool import PoolSettings, RunnerPool
+from triggerfish.engine import callbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.errors import TriggerfishError
 from triggerfish.server import routes_jobs, routes_workers
@@ -44,6 +47,12 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
     return where or "body", f"{where or 'body'}: {msg}"
 
 
+def _log_failure(fut: Future[None]) -> None:
+    if fut.exception() is not None:
+        logger.error("a callback run's end could not be recorded: %s", fut.exception(),
+                     extra={"action": "callback.finish"})  # fmt: skip
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,8 +62,22 @@ def create_app(settings: ServerSettings) -> FastAPI:
         hub = Hub()
         hub.bind(asyncio.get_running_loop())
         engine.listen(hub.on_commit)
+        pool = RunnerPool(
+            PoolSettings(
+                url=settings.url,
+                timeout=settings.callback_timeout,
+                memory_mb=settings.callback_memory_mb,
+                workers=settings.callback_workers,
+            ),
+            lambda *report: engine.call(callbacks.finish_run, *report).add_done_callback(
+                _log_failure
+            ),
+        )
+        engine.listen(pool.launch)
         await asyncio.to_thread(engine.start)
         hub.event_seq = engine.state.event_seq
+        for row in await asyncio.to_thread(store.unfinished_runs):  # interrupted by a crash
+            pool.submit(callbacks.relaunch_spec(row))
         app.state.ctx = Ctx(settings, store, engine, hub, LogStore(settings.data_dir / "logs"))
         logger.info(
             "supervisor ready", extra={"action": "supervisor.ready", "db": store.url.split("@")[-1]}
@@ -62,6 +85,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         try:
             yield
         finally:
+            pool.close()
             await asyncio.to_thread(engine.stop)
             store.close()
 

@@ -26,6 +26,7 @@ class Changes:
     callback_updates: list[Row] = field(default_factory=list)
     callback_deletes: list[int] = field(default_factory=list)
     run_inserts: list[Row] = field(default_factory=list)
+    run_updates: list[Row] = field(default_factory=list)
 
     def empty(self) -> bool:
         return not any(
@@ -46,5 +47,6 @@ class Changes:
                 self.callback_updates,
                 self.callback_deletes,
                 self.run_inserts,
+                self.run_updates,
             )
         )

@@ -97,6 +97,9 @@ class Store:
         self._event_ins = rawsql.insert(d, "events", [c.name for c in t.events.c])
         self._cb_upd = rawsql.update(d, "callbacks", ["count", "latches"], ["id"])
         self._run_ins = rawsql.insert(d, "callback_runs", [c.name for c in t.callback_runs.c])
+        self._run_upd = rawsql.update(
+            d, "callback_runs", ["status", "started", "ended", "output", "error"], ["id"]
+        )
         self._host_upd = _update(t.hosts, ["name"], HOST_MUTABLE)
         self._conn: sa.Connection | None = None  # the engine thread's own connection
         self._ensure_counters()
@@ -171,6 +174,7 @@ class Store:
         if ch.callback_deletes:
             conn.execute(sa.delete(t.callbacks).where(t.callbacks.c.id.in_(ch.callback_deletes)))
         self._run_ins.run(conn, ch.run_inserts)
+        self._run_upd.run(conn, ch.run_updates)
 
     def _insert_work(self, conn: sa.Connection, rows: list[Row]) -> None:
         """New agenda items: a fast path, since one job may bring 100,000 of them."""
@@ -242,6 +246,29 @@ class Store:
         )
         with translated(), self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q.order_by(t.callbacks.c.id)).mappings()]
+
+    def unfinished_runs(self) -> list[Row]:
+        """Runs queued or running when the supervisor stopped, with their callback and event."""
+        r, c, e = t.callback_runs, t.callbacks, t.events
+        q = (
+            sa.select(
+                r,
+                c.c.language,
+                c.c.code,
+                e.c.name.label("ev_name"),
+                e.c.type.label("ev_type"),
+                e.c.job.label("ev_job"),
+                e.c.subid.label("ev_subid"),
+                e.c.work.label("ev_work"),
+                e.c.host.label("ev_host"),
+            )
+            .join(c, c.c.id == r.c.callback)
+            .outerjoin(e, e.c.seq == r.c.event_seq)
+            .where(r.c.status.in_(("queued", "running")))
+            .order_by(r.c.id)
+        )
+        with translated(), self.engine.connect() as conn:
+            return [dict(x) for x in conn.execute(q).mappings()]
 
     def pgrp_label_ids(self, pgrp: int) -> dict[str, int]:
         with translated(), self.engine.connect() as conn:

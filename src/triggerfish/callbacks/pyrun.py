@@ -1,0 +1,40 @@
+"""The process a python callback runs in: ``python -m triggerfish.callbacks.pyrun``.
+
+The code comes on stdin; the event in the environment (``QBJOBID``, ``QBSUBID``,
+``TRIGGERFISH_WORK``, ``TRIGGERFISH_EVENT`` as JSON, ``TRIGGERFISH_BINDINGS``), and
+``TRIGGERFISH_URL`` names the supervisor, so ``qb`` (importable as ``qb`` and preset as a
+global) acts on it through the API. Whatever the code does — ``sys.exit()``, an endless loop,
+a crash — ends this process only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+
+def main() -> int:
+    code = sys.stdin.read()
+    import triggerfish.qb as qb
+
+    sys.modules["qb"] = qb
+    event = json.loads(os.environ.get("TRIGGERFISH_EVENT", "{}"))
+    bindings = json.loads(os.environ.get("TRIGGERFISH_BINDINGS", "{}"))
+    env = {"__name__": "__callback__", "qb": qb, "event": event, "bindings": bindings}
+    try:
+        exec(compile(code, "<callback>", "exec"), env)
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            print(f"callback called sys.exit({exc.code!r})", file=sys.stderr)
+            return exc.code if isinstance(exc.code, int) else 1
+        return 0
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
