@@ -26,6 +26,7 @@ See docs/qube.md for the full mapping and the differences.
 
 from __future__ import annotations
 
+import fnmatch
 import getpass
 import json
 import math
@@ -917,8 +918,12 @@ def _matches(job: Mapping[str, Any], filters: Mapping[str, list[Any]]) -> bool:
         value = job.get(key)
         if key == "status" and isinstance(value, str):
             value = value.lower()
-        if value not in wanted:
-            return False
+        if value in wanted:
+            continue
+        globbed = key == "name" and isinstance(value, str)  # '*' in names, as the server does
+        if globbed and any("*" in w and fnmatch.fnmatchcase(str(value), w) for w in wanted):
+            continue
+        return False
     return True
 
 
