@@ -144,10 +144,12 @@ def register(
     parent: int | None,
     labels: Mapping[str, int],
     user: str,
+    compiled: Compiled | None = None,
 ) -> CallbackRT:
-    """Add a callback: compile, index, catch up. Raises TriggerfishError before any change."""
+    """Add a callback: compile (unless given), index, catch up. Raises before any change."""
     reg: Registry = state.cbs
-    compiled = compile_expr(parse(spec.triggers), job_id=job_id, parent=parent, labels=labels)
+    if compiled is None:
+        compiled = compile_expr(parse(spec.triggers), job_id=job_id, parent=parent, labels=labels)
     cb = CallbackRT(
         id=reg.next_id, job_id=job_id, pgrp=pgrp, source=source, triggers=spec.triggers,
         language=spec.language, code=spec.code, user=user, catchup=spec.catchup,
@@ -201,7 +203,8 @@ def _catch_up(state: Any, cb: CallbackRT, only: Iterable[int] | None) -> None:
 
     hits = catch_up(cb.compiled, status_of, items_of, only=None if only is None else set(only))
     if hits:
-        ev = {"seq": state.event_seq, "name": "catchup", "type": "job", "job": cb.job_id,
+        # caused by no event: the state was already reached (event_seq 0 says so)
+        ev = {"seq": 0, "name": "catchup", "type": "job", "job": cb.job_id,
               "subid": None, "work": None, "host": None}  # fmt: skip
         for f in cb.latches.on_event(hits):
             state.cbs.fired.append((cb.id, f, ev))
@@ -261,13 +264,22 @@ def run_fired(state: Any) -> None:
     n = 0
     while reg.fired:
         n += 1
-        if n > MAX_FIRINGS_PER_BATCH:
-            logger.error("callbacks keep firing each other; the rest wait for the next batch",
-                         extra={"action": "callbacks.storm"})  # fmt: skip
-            return
         cb_id, firing, ev = reg.fired.popleft()
         cb = reg.callbacks.get(cb_id)
         if cb is None:
+            continue
+        if n > MAX_FIRINGS_PER_BATCH:
+            # callbacks that fire each other without end: each firing is still recorded once,
+            # as a run that did not run, and the engine goes on
+            if n == MAX_FIRINGS_PER_BATCH + 1:
+                logger.error(
+                    "more than %d firings in one batch: the rest are not run",
+                    MAX_FIRINGS_PER_BATCH,
+                    extra={"action": "callbacks.storm"},
+                )
+            _record(state, cb, firing, ev, "failed", "",
+                    f"not run: more than {MAX_FIRINGS_PER_BATCH} firings in one batch "
+                    "(callbacks firing each other?)")  # fmt: skip
             continue
         if cb.language != "qube":
             _queue_run(state, cb, firing, ev)
@@ -280,17 +292,24 @@ def run_fired(state: Any) -> None:
             except TriggerfishError as exc:
                 error = f"{action}: {exc.message}"
                 out.append(error)
-        reg.runs.append({
-            "id": reg.next_run, "callback": cb.id, "job_id": cb.job_id,
-            "event_seq": ev["seq"], "bindings": dict(firing.bindings) or None,
-            "status": "failed" if error else "complete", "started": state.now,
-            "ended": state.now, "output": "\n".join(out), "error": error,
-        })  # fmt: skip
-        reg.next_run += 1
-        state.counters_dirty = True
-        state.emit("fired", "callback", job=cb.job_id,
-                   data={"callback": cb.id, "count": firing.count,
-                         "bindings": dict(firing.bindings), "event": ev["seq"]})  # fmt: skip
+        _record(state, cb, firing, ev, "failed" if error else "complete", "\n".join(out), error)
+
+
+def _record(state: Any, cb: CallbackRT, firing: Firing, ev: Mapping[str, Any], status: str,
+            output: str, error: str | None) -> None:  # fmt: skip
+    """One run row and one ``fired`` event for a firing run in the engine."""
+    reg: Registry = state.cbs
+    reg.runs.append({
+        "id": reg.next_run, "callback": cb.id, "job_id": cb.job_id,
+        "event_seq": ev["seq"], "bindings": dict(firing.bindings) or None,
+        "status": status, "started": state.now, "ended": state.now, "output": output,
+        "error": error,
+    })  # fmt: skip
+    reg.next_run += 1
+    state.counters_dirty = True
+    state.emit("fired", "callback", job=cb.job_id,
+               data={"callback": cb.id, "count": firing.count,
+                     "bindings": dict(firing.bindings), "event": ev["seq"]})  # fmt: skip
 
 
 def _queue_run(state: Any, cb: CallbackRT, firing: Firing, ev: Mapping[str, Any]) -> None:

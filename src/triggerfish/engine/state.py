@@ -96,12 +96,11 @@ class State:
 
     def _load_callbacks(self) -> None:
         labels: dict[int, dict[str, int]] = {}
-        for row in self.store.load_callbacks(sorted(self.jobs)):
-            job = self.jobs.get(row["job_id"]) if row["job_id"] is not None else None
-            pgrp = job.pgrp if job is not None else None
+        for row in self.store.load_callbacks():
+            pgrp = row["job_pgrp"]
             if pgrp is not None and pgrp not in labels:
                 labels[pgrp] = self.store.pgrp_label_ids(pgrp)
-            restore(self, row, pgrp, job.pid if job else None, labels.get(pgrp, {}) if pgrp else {})
+            restore(self, row, pgrp, row["job_pid"], labels.get(pgrp, {}) if pgrp else {})
 
     def load_job(self, job_id: int) -> JobRT:
         loaded = self.store.load_job(job_id)

@@ -8,7 +8,7 @@ from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.errors import NotFound, TriggerfishError, ValidationError
 from triggerfish.model.jobspec import NormalizedJob
-from triggerfish.triggers import compile_expr, parse
+from triggerfish.triggers import Compiled, compile_expr, parse
 
 COLUMN_FIELDS = frozenset(
     {"name", "label", "pgrp", "pid", "user", "priority", "status", "prototype", "package",
@@ -60,7 +60,7 @@ def submit(state: State, jobs: list[NormalizedJob], user: str) -> s.SubmitRespon
             taken[pgrp].add(label)
             labels[i] = label
     label_ids = _label_ids(state, ids, pgrps, labels, first)
-    _check_callbacks(jobs, ids, label_ids, pgrps)
+    compiled = _check_callbacks(jobs, ids, label_ids, pgrps)
     out = []
     state.next_job_id = first + len(jobs)
     state.counters_dirty = True
@@ -84,6 +84,7 @@ def submit(state: State, jobs: list[NormalizedJob], user: str) -> s.SubmitRespon
             cb = cbx.register(
                 state, spec=spec, source=source, job_id=ids[i], pgrp=pgrps[i],
                 parent=nj.spec.pid, labels=label_ids[pgrps[i]], user=state.jobs[ids[i]].user,
+                compiled=compiled[(i, j)],
             )  # fmt: skip
             where = f"jobs[{i}].callbacks[{j}]" if source == "job" else f"jobs[{i}].dependency"
             for label in sorted(cb.compiled.waiting_labels):
@@ -110,13 +111,18 @@ def _label_ids(
 def _check_callbacks(
     jobs: list[NormalizedJob], ids: list[int], label_ids: dict[int, dict[str, int]],
     pgrps: list[int],
-) -> None:  # fmt: skip
+) -> dict[tuple[int, int], Compiled]:  # fmt: skip
     """Compile every callback before anything is created: a bad one rejects the call."""
+    out: dict[tuple[int, int], Compiled] = {}
     for i, nj in enumerate(jobs):
         for j, (source, spec) in enumerate(nj.callbacks):
             try:
-                compile_expr(parse(spec.triggers), job_id=ids[i], parent=nj.spec.pid,
-                             labels=label_ids[pgrps[i]])  # fmt: skip
+                out[(i, j)] = compile_expr(
+                    parse(spec.triggers),
+                    job_id=ids[i],
+                    parent=nj.spec.pid,
+                    labels=label_ids[pgrps[i]],
+                )
             except TriggerfishError as exc:
                 where = (
                     f"jobs[{i}].callbacks[{j}].triggers"
@@ -124,6 +130,7 @@ def _check_callbacks(
                     else f"jobs[{i}].dependency"
                 )
                 raise ValidationError(f"{where}: {exc.message}", field=where) from None
+    return out
 
 
 def _create(

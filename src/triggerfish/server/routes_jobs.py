@@ -29,7 +29,7 @@ EVENT_TYPES = ("job", "subjob", "work", "host")
 async def submit_jobs(request: Request, body: Annotated[Any, Body()]) -> s.SubmitResponse:
     """Submit a list of job dicts (Qube field names) in one pgrp; all or nothing."""
     c = ctx(request)
-    jobs = parse_jobs(body)
+    jobs = await asyncio.to_thread(parse_jobs, body)  # a big submission must not stall the loop
     return await c.engine.acall(sub.submit, jobs, "unknown")
 
 

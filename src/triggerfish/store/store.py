@@ -96,6 +96,7 @@ class Store:
         self._counter_upd = rawsql.update(d, "counters", ["value"], ["name"])
         self._event_ins = rawsql.insert(d, "events", [c.name for c in t.events.c])
         self._cb_upd = rawsql.update(d, "callbacks", ["count", "latches"], ["id"])
+        self._cb_ins = rawsql.insert(d, "callbacks", [c.name for c in t.callbacks.c])
         self._run_ins = rawsql.insert(d, "callback_runs", [c.name for c in t.callback_runs.c])
         self._run_upd = rawsql.update(
             d, "callback_runs", ["status", "started", "ended", "output", "error"], ["id"]
@@ -168,8 +169,7 @@ class Store:
             conn.execute(sa.delete(t.subjobs).where(t.subjobs.c.job_id.in_(ids)))
             conn.execute(sa.delete(t.jobs).where(t.jobs.c.id.in_(ids)))
         self._event_ins.run(conn, ch.events)
-        if ch.callback_inserts:
-            conn.execute(sa.insert(t.callbacks), ch.callback_inserts)
+        self._cb_ins.run(conn, ch.callback_inserts)
         self._cb_upd.run(conn, ch.callback_updates)
         if ch.callback_deletes:
             conn.execute(sa.delete(t.callbacks).where(t.callbacks.c.id.in_(ch.callback_deletes)))
@@ -239,11 +239,12 @@ class Store:
             )
         return dict(job), [dict(s) for s in subs], [dict(w) for w in items]
 
-    def load_callbacks(self, job_ids: list[int]) -> list[Row]:
-        """Callbacks of these jobs and the global ones, oldest first."""
-        q = sa.select(t.callbacks).where(
-            sa.or_(t.callbacks.c.job_id.is_(None), t.callbacks.c.job_id.in_(job_ids))
-        )
+    def load_callbacks(self) -> list[Row]:
+        """Every stored callback (a finished job's may still fire), with its job's pgrp and
+        pid, oldest first."""
+        q = sa.select(
+            t.callbacks, t.jobs.c.pgrp.label("job_pgrp"), t.jobs.c.pid.label("job_pid")
+        ).outerjoin(t.jobs, t.jobs.c.id == t.callbacks.c.job_id)
         with translated(), self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q.order_by(t.callbacks.c.id)).mappings()]
 

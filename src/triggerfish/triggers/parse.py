@@ -48,7 +48,7 @@ def check(text: str) -> Parsed:
     return _check(text)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)  # a per-frame pipeline brings 20,000 distinct triggers
 def _check(text: str) -> Parsed:
     _check_depth(text)
     try:
