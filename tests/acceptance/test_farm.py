@@ -235,3 +235,37 @@ def _alive(pid: int) -> bool:
             return fh.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+BAD_CALLBACKS = [
+    ({"triggers": "complete-job-1 AND&& done-job-2", "code": "unblock-self"},
+     "jobs[0].callbacks[0].triggers", "column"),
+    ({"triggers": "complete-job-1", "language": "cobol", "code": "x"},
+     "jobs[0].callbacks[0].language", "cobol"),
+    ({"triggers": "complete-job-1", "language": "python", "code": "  "},
+     "jobs[0].callbacks[0].code", "needs code"),
+    ({"triggers": "complete-job-1", "language": "qube", "code": ""},
+     "jobs[0].callbacks[0].code", "at least one action"),
+    ({"triggers": "complete-job-parent", "code": "unblock-self"},
+     "jobs[0].callbacks[0].triggers", "parent"),
+]  # fmt: skip
+
+
+def test_bad_callbacks_are_refused_over_http_and_store_nothing(
+    farm_factory: list[LocalFarm], tmp_path: Path
+) -> None:
+    farm = _farm(farm_factory, tmp_path, "", workers=0)
+    with farm.client() as c, httpx.Client() as h:
+        before = (c.jobs(), _all_events(c))
+        for cb, field, text in BAD_CALLBACKS:
+            body = [{"label": "a", "package": {"cmdline": "true"}, "callbacks": [cb]}]
+            r = h.post(f"{farm.url}/api/v1/jobs", json=body)
+            assert r.status_code == 422, r.text
+            err = r.json()["error"]
+            assert err["field"] == field and text in err["message"], err
+        r = h.post(f"{farm.url}/api/v1/jobs", json=[
+            {"label": "a", "package": {"cmdline": "true"}},
+            {"label": "a", "package": {"cmdline": "true"}, "dependency": "link-complete-job-a"},
+        ])  # fmt: skip
+        assert r.status_code == 422 and r.json()["error"]["field"] == "jobs[1].label"
+        assert (c.jobs(), _all_events(c)) == before
