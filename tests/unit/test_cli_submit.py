@@ -265,3 +265,16 @@ def test_missing_file_and_file_with_a_command(api: Recorder, tmp_path: Path) -> 
     assert result.exit_code == 2
     assert "--file cannot be combined" in result.stderr
     assert api.bodies == []
+
+
+def test_dependency_options_reach_the_job_dict() -> None:
+    from triggerfish.cli.jobbuild import JobOptions, build_job
+
+    job = build_job(
+        ("render", "QB_FRAME_NUMBER"),
+        JobOptions(dependency="link-complete-work-ribgen", dependency_failure="fail"),
+        frame_range="1-3",
+        chunk=None,
+    )
+    assert job["dependency"] == "link-complete-work-ribgen"
+    assert job["dependency_failure"] == "fail"

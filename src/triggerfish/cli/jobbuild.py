@@ -38,6 +38,8 @@ class JobOptions:
     cwd: str | None = None
     notes: str | None = None
     user: str | None = None
+    dependency: str | None = None
+    dependency_failure: str | None = None
 
     def fields(self) -> JSON:
         return {k: v for k, v in asdict(self).items() if v is not None}

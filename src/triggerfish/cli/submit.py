@@ -88,6 +88,18 @@ def _submit_options(f: Any) -> Any:
             help="Delay before a retry.",
         ),
         option(
+            "--dependency",
+            env="SUBMIT_DEPENDENCY",
+            help="Wait for other jobs or frames: 'N', 'complete-job-N', "
+            "'link-complete-work-LABEL' (frame by frame), comma = all of them.",
+        ),
+        option(
+            "--dependency-failure",
+            env="SUBMIT_DEPENDENCY_FAILURE",
+            type=click.Choice(["wait", "fail", "run"]),
+            help="When an upstream fails: wait (default), fail too, or run anyway.",
+        ),
+        option(
             "--retrysubjob",
             env="SUBMIT_RETRYSUBJOB",
             type=click.IntRange(min=0),
