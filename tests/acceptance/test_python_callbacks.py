@@ -123,3 +123,35 @@ def test_a_bad_callback_costs_only_its_run(tmp_path: Path, monkeypatch: pytest.M
             assert c.wait([j["id"]], timeout=30) == {j["id"]: "complete"}
     finally:
         farm.stop()
+
+
+def test_global_callbacks_fire_survive_a_restart_and_can_be_removed(tmp_path: Path) -> None:
+    farm = _farm(tmp_path).start()
+    try:
+        with farm.client() as c:
+            with pytest.raises(Exception, match="global callback has none"):
+                c.add_global_callback("complete-job-1", "unblock-self", language="qube")
+            with pytest.raises(Exception, match="column"):
+                c.add_global_callback("complete-job-1 &&", "print(1)")
+            added = c.add_global_callback(
+                "complete-job-2", "print('global saw', event['name'], event['job'])"
+            )
+            farm.restart_supervisor()  # stored: it must still fire
+            [a] = c.submit([{"name": "a", "package": {"cmdline": "true"}}])
+            [b] = c.submit([{"name": "b", "package": {"cmdline": "true"}}])
+            assert b["id"] == 2
+            c.wait([a["id"], b["id"]], timeout=30)
+            deadline = time.monotonic() + 30
+            runs: list[dict[str, Any]] = []
+            while time.monotonic() < deadline:
+                runs = c.global_callbacks()["runs"]
+                if runs and runs[0]["status"] == "complete":
+                    break
+                time.sleep(0.1)
+            assert len(runs) == 1 and "global saw complete 2" in runs[0]["output"]
+            c.remove_global_callback(added["id"])
+            assert c.global_callbacks()["callbacks"] == []
+            with pytest.raises(Exception, match="no global callback"):
+                c.remove_global_callback(added["id"])
+    finally:
+        farm.stop()

@@ -27,15 +27,20 @@ def _latches(cb: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.argument("job_id", metavar="JOB", type=int)
+@click.argument("job_id", metavar="JOB|global")
 @option("--runs", env="CALLBACKS_RUNS", type=click.IntRange(0), default=20, show_default=True,
         help="How many of the last runs to show.")  # fmt: skip
 @url_option
 @json_option
-def callbacks(job_id: int, runs: int, url: str | None, token: str | None, as_json: bool) -> None:
-    """Show a job's callbacks, their latches, and their last runs."""
+def callbacks(job_id: str, runs: int, url: str | None, token: str | None, as_json: bool) -> None:
+    """Show a job's callbacks (or the global ones), their latches, and their last runs."""
+    if job_id != "global" and not job_id.isdigit():
+        raise click.BadParameter("expected a job id or 'global'", param_hint="JOB")
     with connect(url, token) as client:
-        found = client.callbacks(job_id, runs=runs)
+        if job_id == "global":
+            found = client.global_callbacks(runs=runs)
+        else:
+            found = client.callbacks(int(job_id), runs=runs)
     if as_json:
         print_json(found)
         return
@@ -72,6 +77,38 @@ def _tree(expr: Expr, depth: int = 0) -> list[str]:
             lines += _tree(item, depth + 1)
         return lines
     return [f"{pad}{unparse(expr)}"]
+
+
+@click.command("add-callback")
+@click.option("--triggers", required=True, help="The trigger expression.")
+@click.option("--code", help="The code (or --file).")
+@click.option("--file", "code_file", type=click.File("r"), help="Read the code from a file.")
+@click.option("--language", default="python", show_default=True)
+@click.option("--maximum", type=click.IntRange(min=1), help="Fire at most this often.")
+@url_option
+@json_option
+def add_callback(triggers: str, code: str | None, code_file: Any, language: str,
+                 maximum: int | None, url: str | None, token: str | None,
+                 as_json: bool) -> None:  # fmt: skip
+    """Add a global (site-wide) callback, e.g. on 'down-host-*' or 'failed-job-12'."""
+    if (code is None) == (code_file is None):
+        raise click.UsageError("give the code with --code or --file (one of them)")
+    text = code if code is not None else code_file.read()
+    with connect(url, token) as client:
+        added = client.add_global_callback(triggers, text, language=language, maximum=maximum)
+    if as_json:
+        print_json(added)
+    else:
+        click.echo(added["id"])
+
+
+@click.command("remove-callback")
+@click.argument("callback_id", type=int)
+@url_option
+def remove_callback(callback_id: int, url: str | None, token: str | None) -> None:
+    """Remove a global callback."""
+    with connect(url, token) as client:
+        client.remove_global_callback(callback_id)
 
 
 @click.group()

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from triggerfish import __version__
-from triggerfish.cli.callbacks import callbacks, trigger
+from triggerfish.cli.callbacks import add_callback, callbacks, remove_callback, trigger
 from triggerfish.cli.control import CONTROL_COMMANDS, modify
 from triggerfish.cli.daemons import supervisor, worker
 from triggerfish.cli.demo import demo
@@ -53,6 +53,8 @@ for command in [
     *CONTROL_COMMANDS,
     modify,
     callbacks,
+    add_callback,
+    remove_callback,
     trigger,
     supervisor,
     worker,

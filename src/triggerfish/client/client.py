@@ -232,6 +232,24 @@ class Client:
                                          params={"runs": runs})  # fmt: skip
         return out
 
+    def global_callbacks(self, runs: int = 1000) -> dict[str, Any]:
+        """The global callbacks and their last ``runs`` runs."""
+        out: dict[str, Any] = self._json("GET", "/callbacks", params={"runs": runs})
+        return out
+
+    def add_global_callback(
+        self, triggers: str, code: str, *, language: str = "python", maximum: int | None = None
+    ) -> dict[str, Any]:
+        """Add a global (site-wide) callback; returns its id."""
+        body: dict[str, Any] = {"triggers": triggers, "language": language, "code": code}
+        if maximum is not None:
+            body["maximum"] = maximum
+        out: dict[str, Any] = self._json("POST", "/callbacks", body=body)
+        return out
+
+    def remove_global_callback(self, callback_id: int) -> None:
+        self._json("DELETE", f"/callbacks/{int(callback_id)}")
+
     def event_head(self) -> int:
         """The seq of the newest event (0 when there is none): where to start following."""
         self.events(since=0, limit=1)

@@ -17,7 +17,7 @@ from typing import Any
 
 from triggerfish.callbacks.qube import JOB_ACTIONS, NOTE_ACTIONS, SUBJOB_ACTIONS, parse_actions
 from triggerfish.callbacks.spec import CallbackSpec
-from triggerfish.errors import NotFound, TriggerfishError
+from triggerfish.errors import NotFound, TriggerfishError, ValidationError
 from triggerfish.store.changes import Row
 from triggerfish.triggers import (
     Compiled,
@@ -390,3 +390,29 @@ def _qube_action(
         raise NotFound(f"job {job.id} has no work item {name!r}")
     verb = action.removesuffix("-work-self")
     return control.callback_work_action(state, job, w, verb)
+
+
+# ---------------------------------------------------------------- global callbacks
+
+
+def add_global(state: Any, spec: CallbackSpec, user: str) -> CallbackRT:
+    """A site-wide callback (no job): watches job ids and hosts, runs python code."""
+    if spec.language == "qube":
+        raise ValidationError(
+            "language: qube actions act on the callback's own job; a global callback has none "
+            "(use python)",
+            field="language",
+        )
+    return register(state, spec=spec, source="global", job_id=None, pgrp=None, parent=None,
+                    labels={}, user=user)  # fmt: skip
+
+
+def remove_global(state: Any, callback_id: int) -> None:
+    reg: Registry = state.cbs
+    cb = reg.callbacks.get(callback_id)
+    if cb is None or cb.job_id is not None:
+        raise NotFound(f"there is no global callback {callback_id}", field="callback")
+    reg.index.remove(callback_id)
+    del reg.callbacks[callback_id]
+    reg.deleted.add(callback_id)
+    state.emit("removed", "callback", data={"callback": callback_id})

@@ -7,11 +7,14 @@ import contextlib
 import time
 from typing import Annotated, Any
 
+import pydantic
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
 from triggerfish.api import schemas as s
+from triggerfish.callbacks.spec import CallbackSpec
+from triggerfish.engine import callbacks as cbx
 from triggerfish.engine import control as ctl
 from triggerfish.engine import submit as sub
 from triggerfish.errors import NotFound, ValidationError
@@ -126,6 +129,47 @@ async def job_callbacks(
     cbs = await asyncio.to_thread(reads.list_callbacks, c.store.engine, job_id)
     ran = await asyncio.to_thread(reads.list_runs, c.store.engine, job=job_id, limit=runs)
     return {"callbacks": cbs, "runs": ran if runs else []}
+
+
+@router.get("/callbacks", tags=["callbacks"])
+async def global_callbacks(
+    request: Request, runs: Annotated[int, Query(ge=0, le=100_000)] = 1000
+) -> dict[str, Any]:
+    """The global (site-wide) callbacks and their last runs."""
+    c = ctx(request)
+    cbs = await asyncio.to_thread(reads.list_callbacks, c.store.engine, None)
+    ran = [] if not runs else await asyncio.to_thread(
+        reads.list_runs, c.store.engine, job=None, limit=runs, global_only=True
+    )  # fmt: skip
+    return {"callbacks": cbs, "runs": ran}
+
+
+@router.post("/callbacks", status_code=201, tags=["callbacks"])
+async def add_global_callback(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
+    """Add a global callback: ``{"triggers", "language": "python", "code", "maximum"?}``."""
+    spec = _callback_spec(body)
+    cb = await ctx(request).engine.acall(cbx.add_global, spec, "unknown")
+    return {"id": cb.id, "triggers": cb.triggers, "language": cb.language}
+
+
+@router.delete("/callbacks/{callback_id}", tags=["callbacks"])
+async def remove_global_callback(request: Request, callback_id: int) -> dict[str, Any]:
+    await ctx(request).engine.acall(cbx.remove_global, callback_id)
+    return {"removed": callback_id}
+
+
+def _callback_spec(body: Any) -> CallbackSpec:
+    try:
+        return CallbackSpec.model_validate(body)
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        if err["type"] == "code":
+            loc, msg = "code", msg.removeprefix("code: ")
+        raise ValidationError(f"{loc}: {msg}", field=loc) from None
 
 
 @router.get("/hosts", tags=["hosts"])

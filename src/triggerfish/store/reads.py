@@ -121,10 +121,17 @@ def list_callbacks(engine: sa.Engine, job: int | None) -> list[Row]:
 
 
 def list_runs(
-    engine: sa.Engine, *, job: int | None = None, callback: int | None = None, limit: int = 1000
+    engine: sa.Engine,
+    *,
+    job: int | None = None,
+    callback: int | None = None,
+    limit: int = 1000,
+    global_only: bool = False,
 ) -> list[Row]:
     """Callback runs, newest last (the last ``limit`` of them)."""
     q = sa.select(t.callback_runs)
+    if global_only:
+        q = q.where(t.callback_runs.c.job_id.is_(None))
     if job is not None:
         q = q.where(t.callback_runs.c.job_id == job)
     if callback is not None:
