@@ -80,11 +80,14 @@ def _tree(expr: Expr, depth: int = 0) -> list[str]:
 
 
 @click.command("add-callback")
-@click.option("--triggers", required=True, help="The trigger expression.")
-@click.option("--code", help="The code (or --file).")
-@click.option("--file", "code_file", type=click.File("r"), help="Read the code from a file.")
-@click.option("--language", default="python", show_default=True)
-@click.option("--maximum", type=click.IntRange(min=1), help="Fire at most this often.")
+@option("--triggers", env="CALLBACK_TRIGGERS", required=True, help="The trigger expression.")
+@option("--code", env="CALLBACK_CODE", help="The code (or --file).")
+@option("--file", "code_file", env="CALLBACK_FILE", type=click.File("r"),
+        help="Read the code from a file.")  # fmt: skip
+@option("--language", env="CALLBACK_LANGUAGE", default="python", show_default=True,
+        help="The callback's language.")  # fmt: skip
+@option("--maximum", env="CALLBACK_MAXIMUM", type=click.IntRange(min=1),
+        help="Fire at most this often.")  # fmt: skip
 @url_option
 @json_option
 def add_callback(triggers: str, code: str | None, code_file: Any, language: str,
