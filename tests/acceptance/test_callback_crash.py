@@ -56,13 +56,6 @@ def farm(tmp_path: Path, db_url: str) -> Iterator[LocalFarm]:
     f.stop()
 
 
-def _all_events(client: Client) -> list[JSON]:
-    out: list[JSON] = []
-    while batch := client.events(since=out[-1]["seq"] if out else 0, limit=10_000):
-        out += batch
-    return out
-
-
 def _jobs(frames: int) -> list[JSON]:
     names = [str(i) for i in range(1, frames + 1)]
     out: list[JSON] = []
@@ -111,7 +104,7 @@ def test_sigkill_during_a_storm_of_firings_records_each_firing_once(farm: LocalF
     with farm.client(timeout=60) as c:
         final = c.wait([source], timeout=max(1.0, deadline - time.monotonic()))
         assert final == {source: "complete"}
-        events = _all_events(c)
+        events = c.all_events()
         shown = {label: c.callbacks(i, runs=100_000) for label, i in ids.items()}
         sinks = {label: c.job(ids[label]) for label in ("sink", "sink2")}
 

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from triggerfish.cli.local import LocalFarm
-from triggerfish.client.client import Client
 
 
 @pytest.fixture
@@ -28,17 +27,6 @@ def _farm(farms: list[LocalFarm], tmp_path: Path, db_url: str, **kw: object) -> 
     farm = LocalFarm(data_dir=tmp_path / "farm", db_url=db_url, grace=5.0, **kw)  # type: ignore[arg-type]
     farms.append(farm)
     return farm.start()
-
-
-def _all_events(client: Client) -> list[dict]:
-    out: list[dict] = []
-    since = 0
-    while True:
-        batch = client.events(since=since, limit=10_000)
-        if not batch:
-            return out
-        out += batch
-        since = batch[-1]["seq"]
 
 
 def _pipeline(frames: str, cmd: str, cpus: int = 2) -> list[dict]:
@@ -70,7 +58,7 @@ def test_pgrp_of_three_cmdrange_jobs_runs_to_the_end(
             log = c.log(j["id"], "3")
             assert f"{j['label']} frame 3 job {j['id']}" in log
         assert hosts == set(farm.worker_names)  # both workers took part
-        events = _all_events(c)
+        events = c.all_events()
     seqs = [e["seq"] for e in events]
     assert seqs == list(range(1, len(seqs) + 1))
     per_work = Counter((e["job"], e["work"], e["name"]) for e in events if e["type"] == "work")
@@ -95,12 +83,12 @@ def test_supervisor_sigkill_loses_nothing(
         while sum(j["todotally"]["complete"] for j in c.jobs(pgrp=ids[0])) < 6:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        before_events = _all_events(c)
+        before_events = c.all_events()
         before_jobs = {j["id"]: j for j in c.jobs(pgrp=ids[0])}
     farm.kill_supervisor()
     farm.restart_supervisor()
     with farm.client() as c:
-        after_events = _all_events(c)
+        after_events = c.all_events()
         # every event committed before the crash is still there, unchanged
         assert after_events[: len(before_events)] == before_events
         after_jobs = {j["id"]: j for j in c.jobs(pgrp=ids[0])}
@@ -109,7 +97,7 @@ def test_supervisor_sigkill_loses_nothing(
             assert after_jobs[jid]["todotally"]["complete"] >= j["todotally"]["complete"]
         final = c.wait(ids, timeout=90)
         assert set(final.values()) == {"complete"}
-        events = _all_events(c)
+        events = c.all_events()
     seqs = [e["seq"] for e in events]
     assert seqs == list(range(1, len(seqs) + 1))
     done = Counter(
@@ -171,7 +159,7 @@ def test_bad_input_is_refused_and_changes_nothing(
                           "package": {"cmdline": "true", "range": "1-3"}}])  # fmt: skip
 
         def snapshot() -> tuple[object, ...]:
-            return (c.jobs(), c.job(ok["id"]), _all_events(c))
+            return (c.jobs(), c.job(ok["id"]), c.all_events())
 
         before = snapshot()
         for body, field in BAD_SUBMISSIONS:
@@ -256,7 +244,7 @@ def test_bad_callbacks_are_refused_over_http_and_store_nothing(
 ) -> None:
     farm = _farm(farm_factory, tmp_path, "", workers=0)
     with farm.client() as c, httpx.Client() as h:
-        before = (c.jobs(), _all_events(c))
+        before = (c.jobs(), c.all_events())
         for cb, field, text in BAD_CALLBACKS:
             body = [{"label": "a", "package": {"cmdline": "true"}, "callbacks": [cb]}]
             r = h.post(f"{farm.url}/api/v1/jobs", json=body)
@@ -268,4 +256,4 @@ def test_bad_callbacks_are_refused_over_http_and_store_nothing(
             {"label": "a", "package": {"cmdline": "true"}, "dependency": "link-complete-job-a"},
         ])  # fmt: skip
         assert r.status_code == 422 and r.json()["error"]["field"] == "jobs[1].label"
-        assert (c.jobs(), _all_events(c)) == before
+        assert (c.jobs(), c.all_events()) == before

@@ -48,13 +48,6 @@ def seed_jobs(frames: int = 4) -> list[dict[str, Any]]:
     return [job_a, job_b, job_c]
 
 
-def _events(c: Client) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    while batch := c.events(since=out[-1]["seq"] if out else 0, limit=10_000):
-        out += batch
-    return out
-
-
 def test_the_seed_script_with_python_callbacks(farm: LocalFarm) -> None:
     with farm.client() as c:
         jobs = c.submit(seed_jobs())
@@ -64,7 +57,7 @@ def test_the_seed_script_with_python_callbacks(farm: LocalFarm) -> None:
         runs = _ended_runs(c, ids["composite"], 4)
         assert {r["status"] for r in runs} == {"complete"}, runs
         checked, problems = frame_order_ok(
-            _events(c),
+            c.all_events(),
             {
                 "ribgen": ids["ribGen"],
                 "render": ids["render"],

@@ -150,3 +150,10 @@ def test_wait_reads_many_jobs_of_one_pgrp_with_one_request() -> None:
     lists = [p for p in farm.requests if p == "/api/v1/jobs"]
     assert len(singles) == 9 + 1 + 1  # the first look, then job 9 (alone in its pgrp), job 4
     assert len(lists) == 1
+
+
+def test_all_events_pages_through_the_whole_log() -> None:
+    farm = FakeFarm(25_001)
+    events = farm.client().all_events()
+    assert [e["seq"] for e in events] == list(range(1, 25_002))
+    assert farm.client().all_events(since=25_000)[0]["seq"] == 25_001

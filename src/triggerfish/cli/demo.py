@@ -81,13 +81,6 @@ def frame_order_ok(events: list[JSON], ids: dict[str, int]) -> tuple[int, list[s
     return checked, problems
 
 
-def _all_events(client: Client) -> list[JSON]:
-    out: list[JSON] = []
-    while batch := client.events(since=out[-1]["seq"] if out else 0, limit=10_000):
-        out += batch
-    return out
-
-
 def summary_table(details: list[JSON]) -> Table:
     table = Table(title="what ran", title_justify="left", header_style="bold")
     for col in ("job", "label", "status", "frames", "hosts", "ran for", "mean frame"):
@@ -174,7 +167,7 @@ def demo(workers: int, slots: int) -> None:
         out.print()
         out.print(summary_table(details))
         ids = {d["label"]: d["id"] for d in details}
-        checked, problems = frame_order_ok(_all_events(client), ids)
+        checked, problems = frame_order_ok(client.all_events(), ids)
         if problems:
             out.print("[red]" + "; ".join(problems) + "[/]")
         else:

@@ -250,6 +250,13 @@ class Client:
     def remove_global_callback(self, callback_id: int) -> None:
         self._json("DELETE", f"/callbacks/{int(callback_id)}")
 
+    def all_events(self, since: int = 0, job: int | None = None) -> list[JSON]:
+        """Every event after ``since`` (of ``job``), paging through the log."""
+        out: list[JSON] = []
+        while batch := self.events(since=out[-1]["seq"] if out else since, limit=10_000, job=job):
+            out += batch
+        return out
+
     def event_head(self) -> int:
         """The seq of the newest event (0 when there is none): where to start following."""
         self.events(since=0, limit=1)

@@ -19,6 +19,7 @@ from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.engine.workers import drop
 from triggerfish.errors import Conflict, NotFound, ValidationError
+from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import MAX_ID, JobSpec
 from triggerfish.model.status import TERMINAL
 
@@ -261,10 +262,7 @@ def _validated_changes(state: State, job: JobRT, fields: dict[str, Any]) -> dict
     try:
         spec = JobSpec.model_validate({**current, **fields})
     except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ValidationError(f"fields.{loc}: {msg}", field=f"fields.{loc}") from None
+        raise invalid(exc, "fields") from None
     out = {k: getattr(spec, k) for k in fields}
     if "label" in out and out["label"] != job.label:
         known = state.store.pgrp_labels(job.pgrp) or set()

@@ -16,6 +16,7 @@ from triggerfish.callbacks.dependency import parse_dependency
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.errors import ValidationError
 from triggerfish.model.agenda import parse_range, range_items
+from triggerfish.model.invalid import invalid
 
 LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 MAX_NAME = 256
@@ -218,18 +219,6 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
     )  # fmt: skip
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("str", "WorkSpec", "list[union[WorkSpec,str]]"):
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def parse_jobs(raw: Any) -> list[NormalizedJob]:
     """Validate a submission (a list of job dicts, or ``{"jobs": [...]}``) in full.
 
@@ -249,15 +238,7 @@ def parse_jobs(raw: Any) -> list[NormalizedJob]:
         try:
             spec = JobSpec.model_validate(item)
         except pydantic.ValidationError as exc:
-            err = exc.errors()[0]
-            loc = _loc(tuple(err["loc"]))
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field"
-            if err["type"] == "code":  # a callback's code, checked with its language
-                loc, msg = f"{loc}.code", msg.removeprefix("code: ")
-            field = f"{where}.{loc}" if loc else where
-            raise ValidationError(f"{field}: {msg}", field=field) from None
+            raise invalid(exc, where) from None
         out.append(normalize(spec, where))
     labels: dict[str, int] = {}
     for i, job in enumerate(out):

@@ -18,6 +18,7 @@ from triggerfish.engine import callbacks as cbx
 from triggerfish.engine import control as ctl
 from triggerfish.engine import submit as sub
 from triggerfish.errors import NotFound, ValidationError
+from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.status import JOB_STATUSES
 from triggerfish.server import convert
@@ -162,14 +163,7 @@ def _callback_spec(body: Any) -> CallbackSpec:
     try:
         return CallbackSpec.model_validate(body)
     except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "body"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        if err["type"] == "code":
-            loc, msg = "code", msg.removeprefix("code: ")
-        raise ValidationError(f"{loc}: {msg}", field=loc) from None
+        raise invalid(exc) from None
 
 
 @router.get("/hosts", tags=["hosts"])
