@@ -38,6 +38,7 @@ class ServerSettings:
     callback_timeout: float = 60.0
     callback_memory_mb: int = 1024
     callback_workers: int = 4
+    allow_pickle: bool = False  # tasks may carry pickled params
 
     @property
     def url(self) -> str:

@@ -86,6 +86,9 @@ def server_options(f: Any) -> Any:
         help="Memory limit (address space) of one python callback run.")  # fmt: skip
 @option("--callback-workers", env="CALLBACK_WORKERS", type=click.IntRange(min=1),
         default=4, show_default=True, help="Python callback runs at once.")  # fmt: skip
+@option("--allow-pickle", env="ALLOW_PICKLE", is_flag=True, default=False,
+        help="Accept tasks whose params are pickled (only where every client is trusted: "
+        "unpickling runs code on the workers).")  # fmt: skip
 def supervisor(
     bind: str,
     db: str | None,
@@ -96,6 +99,7 @@ def supervisor(
     callback_timeout: float,
     callback_memory: int,
     callback_workers: int,
+    allow_pickle: bool,
 ) -> None:
     """Run the supervisor: the HTTP API, the engine and the database (blocks)."""
     if port == 0:
@@ -111,6 +115,7 @@ def supervisor(
         callback_timeout=callback_timeout,
         callback_memory_mb=callback_memory,
         callback_workers=callback_workers,
+        allow_pickle=allow_pickle,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     entry_point("triggerfish.server.main", "serve")(settings)

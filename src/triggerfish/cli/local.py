@@ -40,6 +40,7 @@ _OPTION_ENV = (
     "TRIGGERFISH_WORKER_GROUPS",
     "TRIGGERFISH_WORKER_CLUSTER",
     "TRIGGERFISH_WORKER_PROPERTIES",
+    "TRIGGERFISH_ALLOW_PICKLE",
 )
 
 
@@ -89,6 +90,7 @@ class LocalFarm:
         capture_output: bool = True,
         startup_timeout: float = 60.0,
         grace: float = 10.0,
+        allow_pickle: bool = False,
     ) -> None:
         if workers < 0 or slots < 1:
             raise TriggerfishError("a local farm needs workers ≥ 0 and slots ≥ 1")
@@ -104,6 +106,7 @@ class LocalFarm:
         self.capture_output = capture_output
         self.startup_timeout = startup_timeout
         self.grace = grace
+        self.allow_pickle = allow_pickle
         host = socket.gethostname()
         self.worker_names = [f"{host}-w{i}" for i in range(1, workers + 1)]
         self.supervisor: subprocess.Popen[bytes] | None = None
@@ -161,6 +164,7 @@ class LocalFarm:
         args = ["supervisor", "--bind", self.bind, "--port", str(self.port)]
         args += ["--data-dir", str(self.data_dir), "--host-timeout", str(self.host_timeout)]
         args += ["--log-level", self.log_level]
+        args += ["--allow-pickle"] if self.allow_pickle else []
         return args + (["--db", self.db_url] if self.db_url else [])
 
     def _worker_args(self, name: str) -> list[str]:

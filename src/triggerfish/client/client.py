@@ -272,6 +272,41 @@ class Client:
         path = f"/jobs/{int(jobid)}/subjobs/{int(subid)}/log"
         return self._request("GET", path, params={"stream": stream}).text
 
+    # ------------------------------------------------------------------ tasks
+
+    def add_task(self, body: JSON) -> JSON:
+        """``POST /tasks``: ``{"target", "params", ...}`` -> ``{"id", "target", "status"}``."""
+        return dict(self._json("POST", "/tasks", body=body))
+
+    def task(self, id: int) -> JSON:
+        """A task: status, result (its return value), error and traceback."""
+        return dict(self._json("GET", f"/tasks/{int(id)}"))
+
+    def tasks(self, status: str | None = None, limit: int | None = None) -> list[JSON]:
+        """Tasks, newest first (``status``: a comma list, ``active``, ``done``)."""
+        params = {"status": status, "limit": limit}
+        return list(self._json("GET", "/tasks", params=params)["tasks"])
+
+    def remove_task(self, id: int) -> None:
+        self._json("DELETE", f"/tasks/{int(id)}")
+
+    def add_schedule(self, body: JSON) -> JSON:
+        """``POST /schedules``: add (or replace, by target and key) a recurring task."""
+        return dict(self._json("POST", "/schedules", body=body))
+
+    def schedules(self) -> list[JSON]:
+        """Recurring tasks with their next run, last run and last result."""
+        return list(self._json("GET", "/schedules")["schedules"])
+
+    def schedule(self, id: int) -> JSON:
+        return dict(self._json("GET", f"/schedules/{int(id)}"))
+
+    def schedule_action(self, id: int, action: Literal["pause", "resume"]) -> JSON:
+        return dict(self._json("POST", f"/schedules/{int(id)}/{action}"))
+
+    def remove_schedule(self, id: int) -> None:
+        self._json("DELETE", f"/schedules/{int(id)}")
+
     # ------------------------------------------------------------------ waiting
 
     def wait(

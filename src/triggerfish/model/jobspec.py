@@ -17,6 +17,7 @@ from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.errors import ValidationError
 from triggerfish.model.agenda import parse_range, range_items
 from triggerfish.model.invalid import invalid
+from triggerfish.model.tasks import TASK_ITEM, check_package
 
 LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 MAX_NAME = 256
@@ -186,6 +187,13 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
             seen.add(w.name)
             agenda.append((w.name, w.status))
     prototype: Prototype = spec.prototype or ("cmdrange" if agenda else "cmdline")
+    if prototype == "task":
+        check_package(pkg, where)
+        if len(agenda) > 1 or rng is not None:
+            raise ValidationError(
+                f"{where}.agenda: a task job has exactly one work item", field=f"{where}.agenda"
+            )
+        agenda = agenda or [(TASK_ITEM, "pending")]
     if prototype == "cmdrange" and not agenda:
         raise ValidationError(
             f"{where}.agenda: a cmdrange job needs an agenda or package.range",

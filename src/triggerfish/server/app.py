@@ -19,7 +19,7 @@ from triggerfish.callbacks.pool import PoolSettings, RunnerPool
 from triggerfish.engine import callbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.errors import TriggerfishError
-from triggerfish.server import routes_jobs, routes_workers
+from triggerfish.server import routes_jobs, routes_tasks, routes_workers
 from triggerfish.server.context import Ctx
 from triggerfish.server.hub import Hub
 from triggerfish.server.logs import LogStore
@@ -113,6 +113,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app.include_router(routes_jobs.router)
     app.include_router(routes_workers.router)
+    app.include_router(routes_tasks.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -19,8 +19,9 @@ from triggerfish.engine import control as ctl
 from triggerfish.engine import submit as sub
 from triggerfish.errors import NotFound, ValidationError
 from triggerfish.model.invalid import invalid
-from triggerfish.model.jobspec import parse_jobs
+from triggerfish.model.jobspec import NormalizedJob, parse_jobs
 from triggerfish.model.status import JOB_STATUSES
+from triggerfish.model.tasks import uses_pickle
 from triggerfish.server import convert
 from triggerfish.server.context import Ctx, ctx
 from triggerfish.store import reads
@@ -34,10 +35,24 @@ async def submit_jobs(request: Request, body: Annotated[Any, Body()]) -> s.Submi
     """Submit a list of job dicts (Qube field names) in one pgrp; all or nothing."""
     c = ctx(request)
     jobs = await asyncio.to_thread(parse_jobs, body)  # a big submission must not stall the loop
+    check_pickle(c, jobs)
     return await c.engine.acall(sub.submit, jobs, "unknown")
 
 
-def _statuses(status: str | None) -> list[str] | None:
+def check_pickle(c: Ctx, jobs: list[NormalizedJob]) -> None:
+    """Pickled params only where the supervisor was started with --allow-pickle."""
+    if c.settings.allow_pickle:
+        return
+    for i, j in enumerate(jobs):
+        if uses_pickle(j.prototype, j.spec.package):
+            raise ValidationError(
+                f"jobs[{i}].package.encoding: pickle is refused by this supervisor (start it "
+                "with --allow-pickle to accept pickled params)",
+                field=f"jobs[{i}].package.encoding",
+            )
+
+
+def job_statuses(status: str | None) -> list[str] | None:
     if not status:
         return None
     out = []
@@ -76,7 +91,7 @@ async def list_jobs(
     """Jobs, oldest first; ``status`` may be a comma list and include ``done`` / ``active``."""
     c = ctx(request)
     rows = await asyncio.to_thread(
-        reads.list_jobs, c.store.engine, status=_statuses(status), pgrp=pgrp, label=label,
+        reads.list_jobs, c.store.engine, status=job_statuses(status), pgrp=pgrp, label=label,
         user=user, name=name, limit=limit, offset=offset,
     )  # fmt: skip
     # A listing may hold 100,000 jobs: rows are encoded as they are (the store's columns are

@@ -139,3 +139,24 @@ def list_runs(
     q = q.order_by(t.callback_runs.c.id.desc()).limit(limit)
     with translated(), engine.connect() as conn:
         return [dict(r) for r in reversed(conn.execute(q).mappings().all())]
+
+
+def list_tasks(
+    engine: sa.Engine, *, status: list[str] | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Jobs of prototype ``task``, newest first, each with its one work item as ``agenda``."""
+    q = sa.select(t.jobs).where(t.jobs.c.prototype == "task")
+    if status:
+        q = q.where(t.jobs.c.status.in_(status))
+    q = q.order_by(t.jobs.c.id.desc()).limit(limit)
+    with translated(), engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+        ids = [r["id"] for r in rows]
+        items: dict[int, list[Row]] = {}
+        for i in range(0, len(ids), 500):
+            w = sa.select(t.work).where(t.work.c.job_id.in_(ids[i : i + 500]))
+            for m in conn.execute(w).mappings():
+                items.setdefault(m["job_id"], []).append(dict(m))
+    for r in rows:
+        r["agenda"] = items.get(r["id"], [])
+    return rows

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -109,7 +110,10 @@ class Worker:
             self._post_log, interval=options.log_interval, max_chars=options.log_max_chars
         )
         self._runner = Runner(
-            self._sink.write, grace=options.grace, drain_timeout=options.drain_timeout
+            self._sink.write,
+            grace=options.grace,
+            drain_timeout=options.drain_timeout,
+            task_env={**os.environ, "TRIGGERFISH_URL": options.url},
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_early = False
@@ -470,6 +474,7 @@ class Worker:
         if self._force:
             self._runner.kill_all()
         await self._end_attempts()
+        await self._runner.tasks.aclose()
         session = self._session
         if self._unacked and session is not None and self._registered.is_set() and not self._force:
             try:

@@ -1,5 +1,7 @@
 """Run assignments as child processes and turn their ends into reports.
 
+``task`` assignments go to the :class:`~triggerfish.worker.taskpool.TaskPool`.
+
 ``cmdline`` and ``cmdrange`` assignments run ``package["cmdline"]`` with ``/bin/sh -c`` in a
 session of their own. Their output goes to an :data:`OutputSink` as text while they run. When
 the command ends, whatever it left behind in its process group is killed (so that no frame
@@ -22,7 +24,9 @@ from dataclasses import dataclass
 from triggerfish.api.schemas import Assignment, Report
 from triggerfish.worker.command import build_command
 from triggerfish.worker.errors import CommandError, WorkerError
+from triggerfish.worker.exits import describe_exit
 from triggerfish.worker.process import ChildProcess, Stream
+from triggerfish.worker.taskpool import TaskPool
 
 logger = logging.getLogger(__name__)
 
@@ -30,32 +34,11 @@ OutputSink = Callable[[str, Stream, str], None]
 """Receives ``(token, stream, text)`` for each piece of output, in order per stream."""
 
 SHELL_PROTOTYPES = ("cmdline", "cmdrange")
-TASK_UNSUPPORTED = "prototype 'task' is not supported by this worker yet"
 CANCELLED = "cancelled by the supervisor"
 
 
 def _ignore_output(token: str, stream: Stream, text: str) -> None:
     pass
-
-
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
-def describe_exit(returncode: int) -> str | None:
-    """The error text of an exit status (None for success)."""
-    if returncode == 0:
-        return None
-    if returncode < 0:
-        return f"killed by signal {-returncode} ({signal_name(-returncode)})"
-    if returncode == 127:
-        return "command not found (exited with 127)"
-    if returncode == 126:
-        return "command not executable (exited with 126)"
-    return f"exited with {returncode}"
 
 
 def outcome(token: str, returncode: int, cancelled: str | None = None) -> Report:
@@ -112,17 +95,19 @@ class Runner:
         grace: float = 5.0,
         drain_timeout: float = 2.0,
         kill_leftovers: bool = True,
+        task_env: dict[str, str] | None = None,
     ) -> None:
         self._sink = sink or _ignore_output
         self.grace = grace
         self.drain_timeout = drain_timeout
         self.kill_leftovers = kill_leftovers
         self._active: dict[str, _Attempt] = {}
+        self.tasks = TaskPool(self._sink, grace=grace, env=task_env)
 
     @property
     def tokens(self) -> list[str]:
         """Tokens of the attempts whose process is running now."""
-        return list(self._active)
+        return list(self._active) + self.tasks.tokens
 
     def pid(self, token: str) -> int | None:
         att = self._active.get(token)
@@ -131,10 +116,10 @@ class Runner:
     async def run(self, assignment: Assignment) -> Report:
         """Run one assignment to its end and return its report; never raises for its faults."""
         token = assignment.token
-        if token in self._active:
+        if token in self._active or token in self.tasks.tokens:
             raise WorkerError(f"attempt {token} is already running")
         if assignment.prototype == "task":
-            return failed(token, TASK_UNSUPPORTED)
+            return await self.tasks.run(assignment)
         if assignment.prototype not in SHELL_PROTOTYPES:
             return failed(token, f"prototype {assignment.prototype!r} is unknown to this worker")
         try:
@@ -214,7 +199,7 @@ class Runner:
         """SIGTERM the attempt's process group, SIGKILL after ``grace``; False if unknown."""
         attempt = self._active.get(token)
         if attempt is None:
-            return False
+            return self.tasks.cancel(token, reason)
         if attempt.cancelled is not None:
             return True
         loop = asyncio.get_running_loop()
@@ -236,6 +221,7 @@ class Runner:
 
     def kill_all(self) -> None:
         """SIGKILL every running process group now (a second Ctrl-C)."""
+        self.tasks.kill_all()
         for attempt in self._active.values():
             if attempt.cancelled is None:
                 attempt.cancelled = "killed by the worker"

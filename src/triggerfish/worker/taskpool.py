@@ -1,0 +1,218 @@
+"""Tasks (prototype ``task``) run in task processes that the worker keeps between tasks.
+
+A task process (``python -m triggerfish.tasks.host``) runs one task at a time; a worker has at
+most one per slot busy, and keeps the idle ones for the next task (starting Python for every
+task would cost more than most tasks). Whatever a task does to its process — ``os._exit``, a
+crash, a signal — ends that process only: the attempt fails with what happened, and the next
+task gets a fresh process. A task past its ``package.timeout``, or cancelled, gets its process
+killed (SIGTERM, SIGKILL after the grace period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from triggerfish.api.schemas import Assignment, Report
+from triggerfish.worker.exits import describe_exit
+from triggerfish.worker.process import Stream
+
+logger = logging.getLogger(__name__)
+
+Sink = Callable[[str, Stream, str], None]
+DONE = b"\x00"  # the task process writes it on its output after each task's last byte
+ANSWER_LIMIT = 64 * 1024 * 1024  # one answer line (the return value or traceback)
+PRIVATE_ENV = ("TRIGGERFISH_TOKEN", "TRIGGERFISH_WORKER_TOKEN")
+DRAIN_WAIT = 2.0
+
+
+class HostDied(Exception):
+    """The task process ended (or was killed) before answering."""
+
+
+class TaskHost:
+    """One task process, its answer pipe and the reader of its output."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, sink: Sink) -> None:
+        self.proc = proc
+        self._sink = sink
+        self.token: str | None = None
+        self.killed: str | None = None
+        self._drained = asyncio.Event()
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._reader = asyncio.create_task(self._read_output(), name=f"task-output-{proc.pid}")
+
+    @classmethod
+    async def start(cls, env: Mapping[str, str], sink: Sink) -> TaskHost:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "triggerfish.tasks.host",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=dict(env), start_new_session=True,
+            limit=ANSWER_LIMIT,
+        )  # fmt: skip
+        return cls(proc, sink)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.returncode is None and self.killed is None
+
+    async def _read_output(self) -> None:
+        stream = self.proc.stderr
+        assert stream is not None
+        while True:
+            data = await stream.read(64 * 1024)
+            if not data:
+                self._emit(self._decoder.decode(b"", final=True))
+                self._drained.set()
+                return
+            while DONE in data:
+                before, _, data = data.partition(DONE)
+                self._emit(self._decoder.decode(before))
+                self._drained.set()
+            self._emit(self._decoder.decode(data))
+
+    def _emit(self, text: str) -> None:
+        if text and self.token is not None:
+            try:
+                self._sink(self.token, "stdout", text)
+            except Exception:
+                logger.exception("output callback failed", extra={"action": "output_callback"})
+
+    async def call(self, token: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Send one task; its answer. HostDied if the process ends first."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.token = token
+        self._drained.clear()
+        try:
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            await self.proc.stdin.drain()
+            line = await self.proc.stdout.readline()
+        except (ConnectionError, BrokenPipeError, ValueError) as exc:
+            raise HostDied(await self._why(f"{exc}")) from None
+        if not line.endswith(b"\n"):
+            raise HostDied(await self._why("no answer"))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), DRAIN_WAIT)
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def _why(self, fallback: str) -> str:
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), 5.0)
+        except TimeoutError:
+            return f"the task process stopped answering ({fallback})"
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), DRAIN_WAIT)
+        if self.killed is not None:
+            return self.killed
+        return f"the task process ended: {describe_exit(code) or 'exited with 0'}"
+
+    def signal(self, sig: int) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)
+
+    def kill(self, why: str, grace: float = 0.0) -> None:
+        """End the process (and anything it started): SIGTERM, SIGKILL after ``grace``."""
+        if self.killed is None:
+            self.killed = why
+        if grace <= 0:
+            self.signal(signal.SIGKILL)
+            return
+        self.signal(signal.SIGTERM)
+        asyncio.get_running_loop().call_later(grace, self.signal, signal.SIGKILL)
+
+    async def close(self) -> None:
+        self.kill("worker stopping")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.proc.wait(), 5.0)
+        self._reader.cancel()
+        with contextlib.suppress(BaseException):
+            await self._reader
+
+
+class TaskPool:
+    """Runs task assignments; keeps idle task processes for the next ones."""
+
+    def __init__(self, sink: Sink, *, grace: float = 5.0, env: Mapping[str, str] | None = None):
+        self._sink = sink
+        self.grace = grace
+        base = os.environ if env is None else env
+        self._env = {k: v for k, v in base.items() if k not in PRIVATE_ENV}
+        self._idle: list[TaskHost] = []
+        self._busy: dict[str, TaskHost] = {}
+
+    @property
+    def tokens(self) -> list[str]:
+        return list(self._busy)
+
+    async def _acquire(self) -> TaskHost:
+        while self._idle:
+            host = self._idle.pop()
+            if host.alive:
+                return host
+            await host.close()
+        return await TaskHost.start(self._env, self._sink)
+
+    async def run(self, a: Assignment) -> Report:
+        token = a.token
+        request = {
+            "target": a.package.get("target"),
+            "params": a.package.get("params"),
+            "encoding": a.package.get("encoding", "json"),
+        }
+        timeout = a.package.get("timeout")
+        try:
+            host = await self._acquire()
+        except OSError as exc:
+            return Report(token=token, status="failed", error=f"cannot start a task process: {exc}")
+        self._busy[token] = host
+        try:
+            if isinstance(timeout, int | float) and timeout > 0:
+                answer = await asyncio.wait_for(host.call(token, request), float(timeout))
+            else:
+                answer = await host.call(token, request)
+        except TimeoutError:
+            host.kill(f"timed out after {timeout:g} s: the task process was killed")
+            return Report(token=token, status="failed", error=host.killed)
+        except HostDied as exc:
+            return Report(token=token, status="failed", error=str(exc))
+        finally:
+            del self._busy[token]
+            host.token = None
+            if host.alive:
+                self._idle.append(host)
+            else:
+                await host.close()
+        if answer.get("ok"):
+            return Report(token=token, status="complete", exit_code=0,
+                          result={"value": answer.get("value")})  # fmt: skip
+        error = str(answer.get("error") or "the task failed")
+        tb = answer.get("traceback")
+        logger.info("%s failed: %s", token, error, extra={"action": "task_failed", "token": token})
+        return Report(token=token, status="failed", error=error,
+                      result={"traceback": tb} if tb else {})  # fmt: skip
+
+    def cancel(self, token: str, reason: str) -> bool:
+        host = self._busy.get(token)
+        if host is None:
+            return False
+        host.kill(f"{reason}: the task process was killed", self.grace)
+        return True
+
+    def kill_all(self) -> None:
+        for host in self._busy.values():
+            host.kill("killed by the worker")
+
+    async def aclose(self) -> None:
+        hosts = self._idle + list(self._busy.values())
+        self._idle = []
+        await asyncio.gather(*(h.close() for h in hosts), return_exceptions=True)
