@@ -1,0 +1,180 @@
+"""Tasks end to end: a real supervisor and workers, tasks in task processes, SQLite and
+PostgreSQL. The task functions are in ``tasks_app.py`` next to this file."""
+
+from __future__ import annotations
+
+import base64
+import pickle
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from triggerfish.cli.local import LocalFarm
+from triggerfish.client.client import Client
+from triggerfish.errors import ClientError
+from triggerfish.tasks import TaskFailed, Tasks
+
+HERE = Path(__file__).parent
+APP = "tasks_app"
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers (children of the farm) import tasks_app and register its service."""
+    import os
+
+    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
+    monkeypatch.setenv("PYTHONPATH", path)
+    monkeypatch.setenv("TRIGGERFISH_TASK_IMPORTS", APP)
+
+
+@pytest.fixture
+def make_farm(tmp_path: Path, app_env: None) -> Iterator[list[LocalFarm]]:
+    farms: list[LocalFarm] = []
+    yield farms
+    for f in farms:
+        f.stop()
+
+
+def _farm(farms: list[LocalFarm], tmp_path: Path, db_url: str, **kw: object) -> LocalFarm:
+    farm = LocalFarm(data_dir=tmp_path / "farm", db_url=db_url, grace=5.0, **kw)  # type: ignore[arg-type]
+    farms.append(farm)
+    return farm.start()
+
+
+def test_result_traceback_and_output(make_farm: list[LocalFarm], tmp_path: Path,
+                                     db_url: str) -> None:  # fmt: skip
+    farm = _farm(make_farm, tmp_path, db_url, workers=1, slots=2)
+    with farm.client() as c, Tasks(c) as tasks:
+        ok = tasks.add(f"{APP}:echo", {"a": [1, 2]})
+        bad = tasks.add(f"{APP}:boom", "x", retries=1)
+        assert tasks.result(ok, timeout=60) == {"got": {"a": [1, 2]}}
+        with pytest.raises(TaskFailed) as failed:
+            tasks.result(bad, timeout=60)
+        info = tasks.get(bad)
+        assert "echo says {'a': [1, 2]}" in c.log(ok, "task")
+    assert failed.value.status == "failed"
+    assert info["error"] == "ValueError: kaput x" and info["retry"] == 1
+    assert info["traceback"] and "raise ValueError" in info["traceback"]
+    assert info["traceback"] in str(failed.value)
+
+
+def test_poison_tasks_fail_alone_and_stay_failed(make_farm: list[LocalFarm], tmp_path: Path,
+                                                 db_url: str) -> None:  # fmt: skip
+    farm = _farm(make_farm, tmp_path, db_url, workers=1, slots=1, allow_pickle=True)
+    not_base64 = {"target": f"{APP}:echo", "params": "%%%", "encoding": "pickle"}
+    bad_pickle = {"target": f"{APP}:echo", "encoding": "pickle",
+                  "params": base64.b64encode(b"not a pickle").decode()}  # fmt: skip
+    with farm.client() as c, Tasks(c) as tasks:
+        poison = {
+            tasks.add("no_such_module:fn"): "no module 'no_such_module'",
+            tasks.add(f"{APP}:missing"): f"module '{APP}' has no attribute 'missing'",
+            tasks.add(f"{APP}:undecorated"): "is not marked with @triggerfish.tasks.task",
+            tasks.add("greeter:nothing"): "service 'greeter' has no attribute 'nothing'",
+            c.add_task(not_base64)["id"]: "params: not base64",
+            c.add_task(bad_pickle)["id"]: "params: the pickle does not load",
+            tasks.add(f"{APP}:die"): "the task process ended: exited with 3",
+            tasks.add(f"{APP}:not_json"): "the return value is not JSON",
+        }
+        good = tasks.add(f"{APP}:echo", 1)
+        pickled = tasks.add(f"{APP}:kinds", {1, 2}, pickle=True)
+        assert tasks.result(good, timeout=60) == {"got": 1}
+        assert tasks.result(pickled, timeout=60) == "set"
+        for tid, why in poison.items():
+            info = tasks.wait(tid, timeout=60)
+            assert info["status"] == "failed", info
+            assert why in info["error"], info
+        assert farm.check() == []  # the worker is still the same process
+        farm.restart_supervisor()
+    with farm.client() as c, Tasks(c) as tasks:
+        after = tasks.add(f"{APP}:echo", 2)
+        assert tasks.result(after, timeout=60) == {"got": 2}
+        for tid in poison:
+            assert tasks.get(tid)["status"] == "failed"  # never tried again
+        ran = [e for e in c.all_events() if e["name"] == "running" and e["type"] == "work"]
+    assert Counter(e["job"] for e in ran if e["job"] in poison) == {t: 1 for t in poison}
+
+
+def test_bad_requests_store_nothing(make_farm: list[LocalFarm], tmp_path: Path) -> None:
+    farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=0)
+    with farm.client() as c:
+        cases = [
+            ({"target": "no colon"}, "target"),
+            ({"target": "m:f", "params": {1, 2}}, None),
+            ({"target": "m:f", "params": "eA==", "encoding": "pickle"}, "encoding"),
+            ({"target": "m:f", "retries": -1}, "retries"),
+            ({"target": "m:f", "timeout": 0}, "timeout"),
+            ({"target": "m:f", "colour": "red"}, "colour"),
+        ]
+        for body, field in cases:
+            if field is None:
+                with pytest.raises(Exception, match="params: not JSON"):
+                    Tasks(c).add("m:f", {1, 2})
+                continue
+            with pytest.raises(ClientError) as err:
+                c.add_task(body)
+            assert err.value.status == 422 and field in err.value.message, body
+        with pytest.raises(ClientError, match=r"package\.target"):
+            c.submit({"prototype": "task", "package": {"target": "x"}})
+        with pytest.raises(ClientError, match="exactly one work item"):
+            c.submit({"prototype": "task", "package": {"target": "m:f"}, "agenda": ["a", "b"]})
+        assert c.tasks() == [] and c.jobs() == []
+
+
+def test_two_workers_run_each_task_once(make_farm: list[LocalFarm], tmp_path: Path,
+                                        db_url: str) -> None:  # fmt: skip
+    farm = _farm(make_farm, tmp_path, db_url, workers=2, slots=2)
+    out = tmp_path / "runs.txt"
+    n = 400
+    with farm.client() as c, Tasks(c) as tasks:
+        ids = [tasks.add(f"{APP}:record", {"file": str(out), "n": i}) for i in range(n)]
+        final = c.wait(ids, timeout=240)
+        hosts = {t["host"] for t in c.tasks(limit=n)}
+    assert set(final.values()) == {"complete"}
+    counts = Counter(int(line.split()[0]) for line in out.read_text().splitlines())
+    assert counts == {i: 1 for i in range(n)}
+    assert hosts == set(farm.worker_names)
+
+
+def test_timeout_kills_the_task_and_retries_apply(make_farm: list[LocalFarm],
+                                                  tmp_path: Path) -> None:  # fmt: skip
+    farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=1)
+    with farm.client() as c, Tasks(c) as tasks:
+        slow = tasks.add(f"{APP}:sleepy", 30, timeout=0.5, retries=1)
+        info = tasks.wait(slow, timeout=60)
+        assert tasks.result(tasks.add(f"{APP}:sleepy", 0), timeout=60) == 0
+    assert info["status"] == "failed" and info["retry"] == 1
+    assert "timed out after 0.5 s" in info["error"]
+
+
+def test_amsoil_names_and_services(make_farm: list[LocalFarm], tmp_path: Path) -> None:
+    farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=1)
+    import os
+
+    from triggerfish import tasks
+
+    os.environ["TRIGGERFISH_URL"] = farm.url
+    try:
+        worker = tasks.amsoil_worker()
+        a = worker.add("greeter", "hello", "there")
+        b = worker.add(APP, "echo", [1, 2, 3])
+        assert tasks.result(a, timeout=60) == "hi there"
+        assert tasks.result(b, timeout=60) == {"got": [1, 2, 3]}
+        assert worker.outsideprocess is tasks.task
+        assert [t["id"] for t in tasks.list(done=True)] == [b, a]
+    finally:
+        del os.environ["TRIGGERFISH_URL"]
+
+
+def test_client_lists_and_removes_tasks(make_farm: list[LocalFarm], tmp_path: Path) -> None:
+    farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=0)
+    with Client(farm.url) as c, Tasks(c) as tasks:
+        tid = tasks.add(f"{APP}:echo", 1)
+        assert [t["id"] for t in tasks.list()] == [tid]
+        tasks.remove(tid)
+        assert tasks.list() == []
+        with pytest.raises(ClientError) as err:
+            tasks.get(tid)
+        assert err.value.status == 404
