@@ -13,6 +13,7 @@ from typing import Any
 
 from triggerfish.engine.callbacks import Registry, on_event, restore
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
+from triggerfish.engine.timers import Timers
 from triggerfish.errors import NotFound
 from triggerfish.model.status import TERMINAL
 from triggerfish.store.changes import Changes
@@ -50,6 +51,7 @@ class State:
         self.now = time.time()
         self.labels_added: dict[int, set[str]] = {}
         self.cbs = Registry()
+        self.timers = Timers()
         self._reset_dirty()
 
     def _reset_dirty(self) -> None:
@@ -93,6 +95,8 @@ class State:
         for job_id in self.store.active_job_ids():
             self.load_job(job_id)
         self._load_callbacks()
+        self.timers = Timers()
+        self.timers.load(self.store.load_timers())
 
     def _load_callbacks(self) -> None:
         labels: dict[int, dict[str, int]] = {}
@@ -385,6 +389,7 @@ class State:
             ch.run_inserts,
             ch.run_updates,
         ) = self.cbs.take()
+        ch.timer_upserts, ch.timer_deletes = self.timers.take()
         gone = set(removed)
         for job_id in sorted(self.new_jobs - gone):
             job = self.jobs[job_id]
