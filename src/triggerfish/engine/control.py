@@ -179,6 +179,9 @@ def _release(state: State, job: JobRT) -> None:
         state.emit("pending", "job", job=job.id)
 
 
+release = _release  # engine.schedules releases scheduled tasks at their time
+
+
 def _job_unblock(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     _release(state, job)
     return job.status

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from triggerfish.engine import callbacks, timers, workers
+from triggerfish.engine import schedules as _schedules  # noqa: F401 - its timer handlers
 from triggerfish.engine.state import State
 from triggerfish.errors import StoreError, TriggerfishError
 from triggerfish.store.store import Store
@@ -90,7 +91,7 @@ def _mark(st: State) -> tuple[int, ...]:
         st.event_seq, st.next_job_id, len(st.dirty_jobs), len(st.dirty_work),
         len(st.dirty_subs), len(st.new_jobs), len(st.new_subs), len(st.new_work),
         len(st.dirty_hosts), len(st.new_hosts), len(st.removed), len(st.ch.sub_deletes),
-        st.timers.version,
+        st.timers.version, st.schedules.version,
     )  # fmt: skip
 
 

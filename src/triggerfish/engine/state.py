@@ -13,6 +13,7 @@ from typing import Any
 
 from triggerfish.engine.callbacks import Registry, on_event, restore
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
+from triggerfish.engine.schedrt import Schedules
 from triggerfish.engine.timers import Timers
 from triggerfish.errors import NotFound
 from triggerfish.model.status import TERMINAL
@@ -52,6 +53,7 @@ class State:
         self.labels_added: dict[int, set[str]] = {}
         self.cbs = Registry()
         self.timers = Timers()
+        self.schedules = Schedules()
         self._reset_dirty()
 
     def _reset_dirty(self) -> None:
@@ -97,6 +99,8 @@ class State:
         self._load_callbacks()
         self.timers = Timers()
         self.timers.load(self.store.load_timers())
+        self.schedules = Schedules()
+        self.schedules.load(self.store.load_schedules(), counters.get("schedule_id", 0))
 
     def _load_callbacks(self) -> None:
         labels: dict[int, dict[str, int]] = {}
@@ -381,6 +385,7 @@ class State:
                 "event_seq": self.event_seq,
                 "callback_id": self.cbs.next_id - 1,
                 "run_id": self.cbs.next_run - 1,
+                "schedule_id": self.schedules.next_id - 1,
             }
         (
             ch.callback_inserts,
@@ -390,6 +395,7 @@ class State:
             ch.run_updates,
         ) = self.cbs.take()
         ch.timer_upserts, ch.timer_deletes = self.timers.take()
+        ch.schedule_upserts, ch.schedule_deletes = self.schedules.take()
         gone = set(removed)
         for job_id in sorted(self.new_jobs - gone):
             job = self.jobs[job_id]

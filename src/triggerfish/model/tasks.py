@@ -151,6 +151,7 @@ class TaskRequest(BaseModel):
     retries: Annotated[int, Field(ge=0, le=1000)] = 0
     retry_delay: Annotated[float, Field(ge=0)] = 0.0
     timeout: Annotated[float, Field(gt=0)] | None = None
+    at: float | None = None  # run not before this time (seconds since the epoch)
 
     @field_validator("target")
     @classmethod
@@ -164,6 +165,10 @@ class TaskRequest(BaseModel):
         if self.encoding == "pickle" and not isinstance(self.params, str):
             raise ValueError("params: pickled params must be base64 text")
         return self
+
+    def options(self) -> dict[str, Any]:
+        """What a job of this task takes besides target and params (kept by a schedule)."""
+        return self.model_dump(include=OPTION_FIELDS, exclude_defaults=True)
 
     def job(self) -> dict[str, Any]:
         """The job dict of this task (prototype ``task``, one work item)."""
@@ -180,3 +185,23 @@ class TaskRequest(BaseModel):
             "retrywork_delay": self.retry_delay,
             "package": package,
         }
+
+
+OPTION_FIELDS = {"name", "priority", "retries", "retry_delay", "timeout"}
+Policy = Literal["skip", "queue", "allow"]
+MIN_EVERY = 0.1
+
+
+class ScheduleRequest(TaskRequest):
+    """``POST /api/v1/schedules``: a recurring task, unique by (target, key)."""
+
+    every: Annotated[float, Field(ge=MIN_EVERY, le=10 * 365 * 86400)]
+    start: float | None = None  # the first run (default: now); the grid is start + k * every
+    key: Annotated[str, Field(max_length=255)] | None = None
+    policy: Policy = "skip"
+
+    @model_validator(mode="after")
+    def _no_at(self) -> ScheduleRequest:
+        if self.at is not None:
+            raise ValueError("at: a recurring task takes start, not at")
+        return self

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
 from fastapi import APIRouter, Body, Query, Request
 
 from triggerfish.api import schemas as s
-from triggerfish.api.tasks import TaskAdded, TaskInfo, TaskList
+from triggerfish.api.tasks import ScheduleInfo, ScheduleList, TaskAdded, TaskInfo, TaskList
 from triggerfish.engine import control as ctl
+from triggerfish.engine import schedules as sched
 from triggerfish.engine import submit as sub
 from triggerfish.errors import NotFound
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import parse_jobs
-from triggerfish.model.tasks import TASK_ITEM, TaskRequest
-from triggerfish.server.context import ctx
+from triggerfish.model.tasks import TASK_ITEM, ScheduleRequest, TaskRequest
+from triggerfish.server.context import Ctx, ctx
 from triggerfish.server.routes_jobs import check_pickle, job_statuses
 from triggerfish.store import reads
 
-router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+router = APIRouter(prefix="/api/v1", tags=["tasks"])
+R = TypeVar("R", bound=TaskRequest)
 
 
 def task_info(row: dict[str, Any]) -> TaskInfo:
@@ -36,26 +38,29 @@ def task_info(row: dict[str, Any]) -> TaskInfo:
     )  # fmt: skip
 
 
-def parse_request(body: Any) -> TaskRequest:
+def parse_request(body: Any, model: type[R]) -> R:
     try:
-        return TaskRequest.model_validate(body)
+        return model.model_validate(body)
     except pydantic.ValidationError as exc:
         raise invalid(exc) from None
 
 
-@router.post("", status_code=201, response_model=TaskAdded)
+@router.post("/tasks", status_code=201, response_model=TaskAdded)
 async def add_task(request: Request, body: Annotated[Any, Body()]) -> TaskAdded:
     """Add a task: ``{"target": "pkg.module:function", "params": ..., "retries"?, ...}``."""
     c = ctx(request)
-    req = parse_request(body)
+    req = parse_request(body, TaskRequest)
     jobs = parse_jobs([req.job()])
     check_pickle(c, jobs)
+    if req.at is not None:
+        job_id = await c.engine.acall(sched.add_at, jobs, req.at)
+        return TaskAdded(id=job_id, target=req.target, status="waiting")
     answer = await c.engine.acall(sub.submit, jobs, "unknown")
     job = answer.jobs[0]
     return TaskAdded(id=job.id, target=req.target, status=job.status)
 
 
-@router.get("", response_model=TaskList)
+@router.get("/tasks", response_model=TaskList)
 async def list_tasks(
     request: Request,
     status: str | None = None,
@@ -69,7 +74,7 @@ async def list_tasks(
     return TaskList(tasks=[task_info(r) for r in rows])
 
 
-@router.get("/{task_id}", response_model=TaskInfo)
+@router.get("/tasks/{task_id}", response_model=TaskInfo)
 async def get_task(request: Request, task_id: int) -> TaskInfo:
     c = ctx(request)
     row = await asyncio.to_thread(reads.get_job, c.store.engine, task_id, agenda=True)
@@ -78,7 +83,7 @@ async def get_task(request: Request, task_id: int) -> TaskInfo:
     return task_info(row)
 
 
-@router.delete("/{task_id}")
+@router.delete("/tasks/{task_id}")
 async def remove_task(request: Request, task_id: int) -> dict[str, Any]:
     """Remove a task (killed first if it runs)."""
     c = ctx(request)
@@ -88,3 +93,61 @@ async def remove_task(request: Request, task_id: int) -> dict[str, Any]:
     req = s.ControlRequest(action="remove", targets=[str(task_id)])
     await c.engine.acall(ctl.control, req)
     return {"removed": task_id}
+
+
+# ---------------------------------------------------------------- recurring tasks
+
+
+async def _with_last(c: Ctx, raw: dict[str, Any]) -> ScheduleInfo:
+    """A schedule with the status and result of its last task, read from the store."""
+    info = ScheduleInfo(**{k: v for k, v in raw.items() if k != "last_job"},
+                        last_task=raw["last_job"])  # fmt: skip
+    if info.last_task is not None:
+        row = await asyncio.to_thread(reads.get_job, c.store.engine, info.last_task)
+        if row is not None:
+            last = task_info(row)
+            info.last_status, info.last_result, info.last_error = (
+                last.status,
+                last.result,
+                last.error,
+            )
+    return info
+
+
+@router.post("/schedules", status_code=201, response_model=ScheduleInfo)
+async def add_schedule(request: Request, body: Annotated[Any, Body()]) -> ScheduleInfo:
+    """Add a recurring task; one with the same target and key is replaced (atomically)."""
+    c = ctx(request)
+    req = parse_request(body, ScheduleRequest)
+    check_pickle(c, parse_jobs([req.job()]))  # the tasks it will create must be valid
+    return await _with_last(c, await c.engine.acall(sched.add_schedule, req))
+
+
+@router.get("/schedules", response_model=ScheduleList)
+async def list_schedules(request: Request) -> ScheduleList:
+    c = ctx(request)
+    rows = await c.engine.acall(sched.list_schedules)
+    return ScheduleList(schedules=[await _with_last(c, r) for r in rows])
+
+
+@router.get("/schedules/{schedule_id}", response_model=ScheduleInfo)
+async def get_schedule(request: Request, schedule_id: int) -> ScheduleInfo:
+    c = ctx(request)
+    return await _with_last(c, await c.engine.acall(sched.get_schedule, schedule_id))
+
+
+@router.post("/schedules/{schedule_id}/{action}", response_model=ScheduleInfo)
+async def pause_schedule(
+    request: Request, schedule_id: int, action: Literal["pause", "resume"]
+) -> ScheduleInfo:
+    """Pause (no run until resumed) or resume (from the next point of its grid)."""
+    c = ctx(request)
+    raw = await c.engine.acall(sched.pause, schedule_id, action == "pause")
+    return await _with_last(c, raw)
+
+
+@router.delete("/schedules/{schedule_id}")
+async def remove_schedule(request: Request, schedule_id: int) -> dict[str, Any]:
+    """Remove a recurring task (a run that goes on is not stopped)."""
+    await ctx(request).engine.acall(sched.remove_schedule, schedule_id)
+    return {"removed": schedule_id}

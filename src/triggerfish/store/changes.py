@@ -29,6 +29,8 @@ class Changes:
     run_updates: list[Row] = field(default_factory=list)
     timer_upserts: list[Row] = field(default_factory=list)  # insert or replace, by key
     timer_deletes: list[str] = field(default_factory=list)
+    schedule_upserts: list[Row] = field(default_factory=list)  # insert or replace, by id
+    schedule_deletes: list[int] = field(default_factory=list)
 
     def empty(self) -> bool:
         return not any(
@@ -52,5 +54,7 @@ class Changes:
                 self.run_updates,
                 self.timer_upserts,
                 self.timer_deletes,
+                self.schedule_upserts,
+                self.schedule_deletes,
             )
         )

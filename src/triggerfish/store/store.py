@@ -115,6 +115,7 @@ class Store:
                 ("event_seq", t.events.c.seq),
                 ("callback_id", t.callbacks.c.id),
                 ("run_id", t.callback_runs.c.id),
+                ("schedule_id", t.schedules.c.id),
             ):
                 if name not in have:
                     start = conn.execute(sa.select(sa.func.max(column))).scalar() or 0
@@ -182,6 +183,11 @@ class Store:
             gone += [{"key": k} for k in ch.timer_deletes]
             self._timer_del.run(conn, gone)
             self._timer_ins.run(conn, ch.timer_upserts)
+        if ch.schedule_upserts or ch.schedule_deletes:
+            ids = [r["id"] for r in ch.schedule_upserts] + ch.schedule_deletes
+            conn.execute(sa.delete(t.schedules).where(t.schedules.c.id.in_(ids)))
+            if ch.schedule_upserts:
+                conn.execute(sa.insert(t.schedules), ch.schedule_upserts)
 
     def _insert_work(self, conn: sa.Connection, rows: list[Row]) -> None:
         """New agenda items: a fast path, since one job may bring 100,000 of them."""
@@ -277,6 +283,12 @@ class Store:
         )
         with translated(), self.engine.connect() as conn:
             return [dict(x) for x in conn.execute(q).mappings()]
+
+    def load_schedules(self) -> list[Row]:
+        """Every recurring-task schedule."""
+        with translated(), self.engine.connect() as conn:
+            q = sa.select(t.schedules).order_by(t.schedules.c.id)
+            return [dict(r) for r in conn.execute(q).mappings()]
 
     def load_timers(self) -> list[Row]:
         """Every pending timer (``key``, ``due``, ``kind``, ``payload``)."""

@@ -149,3 +149,24 @@ timers = sa.Table(
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
 )
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),  # "" when none was given
+    sa.Column("params", sa.JSON, nullable=True),
+    sa.Column("encoding", sa.String(16), nullable=False),
+    sa.Column("options", sa.JSON, nullable=False),  # retries, timeout, priority, name, ...
+    sa.Column("every", sa.Float, nullable=False),
+    sa.Column("start", sa.Float, nullable=False),
+    sa.Column("policy", sa.String(8), nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("runs", sa.Integer, nullable=False),
+    sa.Column("skipped", sa.Integer, nullable=False),
+    sa.Column("last_run", sa.Float, nullable=True),
+    sa.Column("last_job", sa.Integer, nullable=True),
+    sa.UniqueConstraint("target", "key", name="uq_schedules_target_key"),
+)

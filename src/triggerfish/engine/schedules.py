@@ -1,0 +1,167 @@
+"""Scheduled and recurring tasks, on the engine's durable timers.
+
+A scheduled task is a task job created at once, held ``waiting`` until its time: the timer
+``task-at:<job>`` releases it. A recurring task is a schedule (one row of ``schedules``,
+unique by target and key) and one timer ``schedule:<id>``. When the timer fires, in the engine
+batch, the schedule creates a task job (or skips the period, see ``policy``) and puts its timer
+on the next point of its fixed grid ``start + k * every`` — so runs never drift, and after
+downtime the schedule runs once, not once per missed period. Adding a schedule again with the
+same target and key replaces it in one command (one transaction).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from triggerfish.engine import timers
+from triggerfish.engine.control import release
+from triggerfish.engine.objects import JobRT
+from triggerfish.engine.schedrt import ScheduleRT, Schedules
+from triggerfish.engine.submit import submit
+from triggerfish.errors import NotFound
+from triggerfish.model.jobspec import NormalizedJob, parse_jobs
+from triggerfish.model.status import TERMINAL
+from triggerfish.model.tasks import ScheduleRequest
+
+logger = logging.getLogger(__name__)
+
+AT_KIND = "task-at"
+RECURRING_KIND = "task-recurring"
+USER = "unknown"
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- scheduled (one-shot)
+
+
+def add_at(state: Any, jobs: list[NormalizedJob], at: float) -> int:
+    """Command: create the task job now; held ``waiting`` until ``at`` unless that has come."""
+    answer = submit(state, jobs, USER)
+    job_id = answer.jobs[0].id
+    if at > state.now:
+        job: JobRT = state.jobs[job_id]
+        state.set_job(job, "waiting", data={"until": at})
+        job.reason = f"scheduled for {_iso(at)}"
+        state.timers.add(f"task-at:{job_id}", at, AT_KIND, {"job": job_id})
+    return job_id
+
+
+@timers.handler(AT_KIND)
+def _release_at(state: Any, timer: timers.Timer) -> None:
+    job = state.jobs.get(int(timer.payload["job"]))
+    if job is not None and job.status == "waiting":
+        job.reason = ""
+        release(state, job)
+
+
+# ---------------------------------------------------------------- recurring
+
+
+def add_schedule(state: Any, req: ScheduleRequest) -> dict[str, Any]:
+    """Command: add the schedule, or replace the one with the same target and key."""
+    reg: Schedules = state.schedules
+    key = req.key or ""
+    now = state.now
+    start = now if req.start is None else req.start
+    known = reg.by_key.get((req.target, key))
+    s = ScheduleRT(
+        id=known if known is not None else reg.next_id, target=req.target, key=key,
+        params=req.params, encoding=req.encoding, options=req.options(), every=req.every,
+        start=start, policy=req.policy, created=now,
+    )  # fmt: skip
+    if known is None:
+        reg.next_id += 1
+        state.counters_dirty = True
+    else:
+        old = reg.by_id[known]
+        s.runs, s.skipped, s.last_run, s.last_job = (
+            old.runs,
+            old.skipped,
+            old.last_run,
+            old.last_job,
+        )
+    reg.put(s)
+    first = start if start >= now else timers.next_on_grid(start, s.every, now)
+    state.timers.add(s.timer_key, first, RECURRING_KIND, {"schedule": s.id})
+    logger.info(
+        "schedule %s %s: %s every %g s", s.id, "replaced" if known else "added", s.target,
+        s.every, extra={"action": "schedule.add", "schedule": s.id},
+    )  # fmt: skip
+    return info(state, s)
+
+
+def _get(state: Any, sid: int) -> ScheduleRT:
+    s: ScheduleRT | None = state.schedules.by_id.get(sid)
+    if s is None:
+        raise NotFound(f"schedule {sid} does not exist", field="schedule")
+    return s
+
+
+def remove_schedule(state: Any, sid: int) -> None:
+    s = _get(state, sid)
+    state.schedules.delete(s)
+    state.timers.cancel(s.timer_key)
+
+
+def pause(state: Any, sid: int, paused: bool) -> dict[str, Any]:
+    s = _get(state, sid)
+    if s.paused != paused:
+        s.paused = paused
+        state.schedules.touch(s)
+        if paused:
+            state.timers.cancel(s.timer_key)
+        else:
+            due = timers.next_on_grid(s.start, s.every, state.now)
+            state.timers.add(s.timer_key, due, RECURRING_KIND, {"schedule": s.id})
+    return info(state, s)
+
+
+def info(state: Any, s: ScheduleRT) -> dict[str, Any]:
+    timer = state.timers.get(s.timer_key)
+    out = s.row()
+    out["key"] = s.key or None
+    out["next_run"] = timer.due if timer is not None else None
+    return out
+
+
+def list_schedules(state: Any) -> list[dict[str, Any]]:
+    return [info(state, s) for s in sorted(state.schedules.by_id.values(), key=lambda s: s.id)]
+
+
+def get_schedule(state: Any, sid: int) -> dict[str, Any]:
+    return info(state, _get(state, sid))
+
+
+def _busy(state: Any, s: ScheduleRT) -> JobRT | None:
+    """The schedule's last job while it has not ended (finished jobs leave memory)."""
+    if s.last_job is None:
+        return None
+    job: JobRT | None = state.jobs.get(s.last_job)
+    return job if job is not None and job.status not in TERMINAL else None
+
+
+@timers.handler(RECURRING_KIND)
+def _fire(state: Any, timer: timers.Timer) -> None:
+    s: ScheduleRT | None = state.schedules.by_id.get(int(timer.payload["schedule"]))
+    if s is None or s.paused:
+        return
+    prev = _busy(state, s)
+    job_dict = s.request().job()
+    job_dict["data"] = {"schedule": s.id, "due": timer.due}
+    if prev is not None and (s.policy == "skip" or prev.status in ("blocked", "waiting")):
+        s.skipped += 1  # the previous run still goes (or a queued one still waits)
+    else:
+        if prev is not None and s.policy == "queue":
+            job_dict["dependency"] = f"link-done-job-{prev.id}"
+        answer = submit(state, parse_jobs([job_dict]), USER)
+        s.last_job = answer.jobs[0].id
+        s.last_run = state.now
+        s.runs += 1
+    state.schedules.touch(s)
+    due = timers.next_on_grid(s.start, s.every, state.now)
+    state.timers.add(s.timer_key, due, RECURRING_KIND, {"schedule": s.id})
