@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+from task_apps import record as _record
+
+
+def record(n: int) -> int:
+    return _record(n)

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from task_apps import record as _record
+
+from triggerfish.tasks import task
+
+
+@task
+def record(n: int) -> int:
+    return _record(n)
