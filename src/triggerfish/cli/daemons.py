@@ -167,6 +167,15 @@ def supervisor(
     default=None,
     help="API token of the worker.",
 )
+@option(
+    "--task-import",
+    "task_imports",
+    env="TASK_IMPORTS",
+    multiple=True,
+    metavar="MODULE",
+    help="Module each task process imports first, e.g. to register services (repeatable; "
+    "comma- or space-separated in the variable).",
+)
 @option("--log-level", env="LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True)
 def worker(
     url: str | None,
@@ -176,6 +185,7 @@ def worker(
     cluster: str | None,
     properties: tuple[tuple[str, Any], ...],
     token: str | None,
+    task_imports: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Run a worker: register this host, pull work, run it, report back (blocks)."""
@@ -191,5 +201,6 @@ def worker(
         cluster=cluster,
         properties=pairs(properties),
         token=token,
+        task_imports=[m for t in task_imports for m in t.replace(",", " ").split()],
     )
     click.get_current_context().exit(int(code or 0))

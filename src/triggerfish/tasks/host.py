@@ -6,8 +6,8 @@ stdout (``{"ok": true, "value"}`` or ``{"ok": false, "error", "traceback"}``). W
 prints, on either stream, goes to stderr, which the worker keeps as the task's output. A task
 that exits the process or crashes it ends this process only; the worker starts another.
 
-The modules named in ``TRIGGERFISH_TASK_IMPORTS`` (comma-separated) are imported first: the
-place for ``tasks.register_service`` calls.
+The modules named in ``TRIGGERFISH_TASK_IMPORTS`` (comma- or space-separated; the worker's
+``--task-import``) are imported first: the place for ``tasks.register_service`` calls.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _import_setup() -> str | None:
     """Import the worker's setup modules; the error text if one fails."""
     import importlib
 
-    for name in filter(None, (m.strip() for m in os.environ.get(IMPORTS_ENV, "").split(","))):
+    for name in os.environ.get(IMPORTS_ENV, "").replace(",", " ").split():
         try:
             importlib.import_module(name)
         except BaseException as exc:

@@ -72,6 +72,7 @@ class WorkerOptions:
     shutdown_timeout: float = 5.0  # deliver finished reports when stopping
     connect_timeout: float = 5.0
     lean_transport: bool = True  # False: httpx's default transport (see worker.transport)
+    task_imports: list[str] = field(default_factory=list)  # imported by each task process
 
     def registration(self) -> RegisterRequest:
         """The register request; ValidationError (naming the option) if an option is bad."""
@@ -113,7 +114,7 @@ class Worker:
             self._sink.write,
             grace=options.grace,
             drain_timeout=options.drain_timeout,
-            task_env={**os.environ, "TRIGGERFISH_URL": options.url},
+            task_env=self._task_env(options),
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_early = False
@@ -131,6 +132,14 @@ class Worker:
         # tokens that already ran here: never run one twice, whatever answer repeats it
         self._seen: dict[str, None] = {}
         self._outage = Outage()
+
+    @staticmethod
+    def _task_env(options: WorkerOptions) -> dict[str, str]:
+        """The environment of task processes: tasks may add tasks (``TRIGGERFISH_URL``)."""
+        env = {**os.environ, "TRIGGERFISH_URL": options.url}
+        if options.task_imports:
+            env["TRIGGERFISH_TASK_IMPORTS"] = ",".join(options.task_imports)
+        return env
 
     # ------------------------------------------------------------------ public
 
@@ -525,6 +534,7 @@ def run_worker(
     properties: dict[str, Any] | None = None,
     token: str | None = None,
     grace: float = 5.0,
+    task_imports: Sequence[str] = (),
 ) -> int:
     """Run a worker until SIGINT/SIGTERM (a second one kills at once); returns the exit code.
 
@@ -540,6 +550,7 @@ def run_worker(
         labels=dict(properties or {}),
         token=token,
         grace=grace,
+        task_imports=list(task_imports),
     )
     worker = Worker(options)
     _quiet_request_logs()
