@@ -6,6 +6,7 @@ never starts before its due time) and the grid of due times each run was created
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,7 +144,7 @@ def test_skip_policy_never_overlaps_runs(make_farm: list[LocalFarm], tmp_path: P
         runs = [c.task(t["id"]) for t in runs]
     assert info == []
     assert len(runs) >= 3
-    for a, b in zip(runs, runs[1:], strict=False):
+    for a, b in itertools.pairwise(runs):
         assert b["timestart"] >= a["timecomplete"]  # the next run began after the last ended
 
 

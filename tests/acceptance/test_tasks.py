@@ -4,7 +4,6 @@ PostgreSQL. The task functions are in ``tasks_app.py`` next to this file."""
 from __future__ import annotations
 
 import base64
-import pickle
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path

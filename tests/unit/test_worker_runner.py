@@ -18,7 +18,7 @@ from triggerfish.api.schemas import Assignment, Report
 from triggerfish.worker.command import Frames, build_command, frame_values, substitute
 from triggerfish.worker.errors import CommandError
 from triggerfish.worker.process import Stream
-from triggerfish.worker.runner import TASK_UNSUPPORTED, Runner
+from triggerfish.worker.runner import Runner
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the runner needs a POSIX system")
 T = TypeVar("T")
@@ -213,11 +213,6 @@ def test_working_directory_is_used(tmp_path: Path) -> None:
     report, out = run(assignment("pwd", cwd=str(tmp_path)))
     assert report.status == "complete"
     assert Path(out.text("stdout").strip()).resolve() == tmp_path.resolve()
-
-
-def test_task_prototype_is_not_supported_yet() -> None:
-    report, _ = run(assignment(prototype="task", package={"target": "m:f"}))
-    assert (report.status, report.error) == ("failed", TASK_UNSUPPORTED)
 
 
 def test_missing_command_line_is_a_failed_report() -> None:

@@ -28,6 +28,8 @@ JSON_COLUMNS = frozenset(
         "latches",
         "bindings",
         "payload",
+        "params",
+        "options",
     }
 )
 
