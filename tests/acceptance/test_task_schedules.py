@@ -129,10 +129,13 @@ def test_recurring_runs_stay_on_the_fixed_rate(make_farm: list[LocalFarm],
     assert all(ran >= due for ran, due in zip(runs, dues, strict=True))  # never early
 
 
-def test_skip_policy_never_overlaps_runs(make_farm: list[LocalFarm], tmp_path: Path) -> None:
+@pytest.mark.parametrize("policy", ["skip", "queue"])
+def test_skip_and_queue_never_overlap_runs(make_farm: list[LocalFarm], tmp_path: Path,
+                                           policy: str) -> None:  # fmt: skip
+    """Two slots free, runs longer than the period: still one run at a time."""
     farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=1, slots=2)
     with farm.client() as c, Tasks(c) as tasks:
-        sid = tasks.add_recurring(f"{APP}:sleepy", 1.2, every=0.4, policy="skip")
+        sid = tasks.add_recurring(f"{APP}:sleepy", 1.2, every=0.4, policy=policy)  # type: ignore[arg-type]
         deadline = time.time() + 60
         while c.schedule(int(sid[1:]))["runs"] < 3 and time.time() < deadline:
             time.sleep(0.2)
@@ -142,7 +145,9 @@ def test_skip_policy_never_overlaps_runs(make_farm: list[LocalFarm], tmp_path: P
                       key=lambda t: t["id"])  # fmt: skip
         c.wait([t["id"] for t in runs], timeout=60)
         runs = [c.task(t["id"]) for t in runs]
+        waited = [e for e in c.all_events() if e["type"] == "job" and e["name"] == "blocked"]
     assert info == []
+    assert bool(waited) == (policy == "queue")  # a queued run waits for the one before it
     assert len(runs) >= 3
     for a, b in itertools.pairwise(runs):
         assert b["timestart"] >= a["timecomplete"]  # the next run began after the last ended
