@@ -113,22 +113,26 @@ def run_triggerfish(store: str, workers: int, tmp: Path, runs: Path) -> Iterator
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = env({})["PYTHONPATH"]
     try:
-        with database(store) as db, LocalFarm(workers=workers, slots=1, data_dir=tmp / "farm",
-                                             db_url=db, log_level="warning") as farm:  # fmt: skip
-            with farm.client() as client, Tasks(client) as api:
+        with (
+            database(store) as db,
+            LocalFarm(workers=workers, slots=1, data_dir=tmp / "farm", db_url=db,
+                      log_level="warning") as farm,
+            farm.client() as client,
+            Tasks(client) as api,
+        ):  # fmt: skip
 
-                def add(i: int) -> None:
-                    api.add("tf_app:record", i)
+            def add(i: int) -> None:
+                api.add("tf_app:record", i)
 
-                def done(n: int) -> bool:
-                    return not client.jobs(status="active", limit=1)
+            def done(n: int) -> bool:
+                return not client.jobs(status="active", limit=1)
 
-                def verify(n: int) -> int:
-                    got = client.tasks(limit=n + 10)
-                    ok = [t for t in got if t["status"] == "complete" and t["result"] is not None]
-                    return len(ok)
+            def verify(n: int) -> int:
+                got = client.tasks(limit=n + 10)
+                ok = [t for t in got if t["status"] == "complete" and t["result"] is not None]
+                return len(ok)
 
-                yield add, done, verify, [farm.supervisor.pid, *(w.pid for w in farm.workers)]  # type: ignore[union-attr]
+            yield add, done, verify, [farm.supervisor.pid, *(w.pid for w in farm.workers)]  # type: ignore[union-attr]
     finally:
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
@@ -179,8 +183,8 @@ def run_rq(workers: int, tmp: Path, runs: Path) -> Iterator[Any]:
     procs = Procs(tmp)
     rq_bin = shutil.which("rq") or "rq"
     for i in range(workers):
-        procs.start("rq", [rq_bin, "worker", "--url", url, "--name", f"bench-{uuid.uuid4().hex[:6]}-{i}",
-                           "-q", "bench"], e)  # fmt: skip
+        name = f"bench-{uuid.uuid4().hex[:6]}-{i}"
+        procs.start("rq", [rq_bin, "worker", "--url", url, "--name", name, "-q", "bench"], e)
     sys.path[:0] = [str(BENCH / "task_apps"), str(BENCH)]
     import rq_app  # type: ignore[import-not-found]
 
@@ -399,7 +403,8 @@ def main() -> None:
                           for r in results], indent=2))  # fmt: skip
         return
     header = ["system", "workers", "tasks/s (add → result stored)", "adds/s",
-              "system CPU ms/task", "client CPU ms/task", "stored", "run twice", "lost"]  # fmt: skip
+              "system CPU ms/task", "client CPU ms/task", "stored", "run twice",
+              "lost"]  # fmt: skip
     rows_out = [
         [r["system"], str(r["workers"]), f"**{r['tasks_per_s'].fmt(0)}**", r["adds_per_s"].fmt(0),
          r["system_cpu_ms_per_task"].fmt(2), r["client_cpu_ms_per_task"].fmt(2),

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+
 from task_apps import record as _record
 
 app = Celery(

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from task_apps import record as _record
-
 from triggerfish.tasks import task
 
 
