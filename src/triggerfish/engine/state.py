@@ -189,7 +189,7 @@ class State:
         }
         self.ch.events.append(ev)
         if len(self.cbs.index):
-            on_event(self.cbs, ev)
+            on_event(self, ev)
 
     # ------------------------------------------------------------------ transitions
 
