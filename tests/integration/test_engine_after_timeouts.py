@@ -43,17 +43,20 @@ def test_timeout_events_and_timelimit_failures(farm: Farm) -> None:
     farm.submit(
         job(["slow", "fast"], agenda_timelimit=0.5, cpus=2),  # fails items running too long
         job(None, timeout=0.5),  # only the event
+        job(None, timelimit=0.5),  # the instance fails, and with it the job
     )
-    farm.register("h1", slots=3)
+    farm.register("h1", slots=4)
     got = {(a.job, a.work): a.token for a in farm.pull("h1").assignments}
-    assert set(got) == {(1, "slow"), (1, "fast"), (2, None)}
+    assert set(got) == {(1, "slow"), (1, "fast"), (2, None), (3, None)}
     farm.report("h1", got[(1, "fast")])  # done in time: its timer is cancelled
     assert wait_until(lambda: farm.work(1, "slow")["status"] == "failed", timeout=15)
     assert wait_until(lambda: any(e["name"] == "timeout" for e in farm.events(2)), timeout=15)
+    assert wait_until(lambda: farm.status(3) == "failed", timeout=15)
     timeouts = sorted(
         (e["type"], e["job"], e["work"] or "") for e in farm.events() if e["name"] == "timeout"
     )
-    assert timeouts == [("subjob", 2, ""), ("work", 1, "slow")]  # none for "fast"
+    assert timeouts == [("subjob", 2, ""), ("subjob", 3, ""), ("work", 1, "slow")]  # not "fast"
+    assert farm.job(3)["subjobs"][0]["status"] == "failed"
     assert farm.work(1, "fast")["status"] == "complete"
     assert farm.status(2) == "running"  # timeout alone changes nothing (Qube)
     assert stored_timers(farm) == []
