@@ -64,8 +64,8 @@ def test_scheduled_task_never_runs_early(make_farm: list[LocalFarm], tmp_path: P
         at = time.time() + 2.0
         tid = tasks.add_scheduled(f"{APP}:record", {"file": str(out), "n": "late"}, at=at)
         now = tasks.add(f"{APP}:record", {"file": str(out), "n": "now"})
-        assert tasks.get(tid)["status"] == "waiting"
-        assert "scheduled for" in c.job(tid, agenda=False)["reason"]
+        assert tasks.get(tid)["status"] == "blocked"
+        assert "held until" in c.job(tid, agenda=False)["reason"]
         assert tasks.result(now, timeout=60) == "now"
         assert tasks.result(tid, timeout=60) == "late"
     runs = dict(_runs(out))

@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
+from helpers_engine import Farm, wait_until
 
-from tests.integration.helpers_engine import Farm, wait_until
 from triggerfish.engine import timers
 from triggerfish.engine.timers import Timer, next_on_grid
 from triggerfish.store import tables as t

@@ -28,7 +28,7 @@ class TaskInfo(BaseModel):
     id: int  # the id of the task's job
     target: str
     name: str
-    status: str  # the job's: pending, running, complete, failed, killed, blocked, ...
+    status: str  # the job's: pending, running, complete, failed, killed, blocked (until at), ...
     result: Any = None  # the return value (JSON) once complete
     error: str | None = None  # why the last attempt failed
     traceback: str | None = None

@@ -1,68 +1,39 @@
-"""Scheduled and recurring tasks, on the engine's durable timers.
+"""Recurring tasks, on the engine's durable timers.
 
-A scheduled task is a task job created at once, held ``waiting`` until its time: the timer
-``task-at:<job>`` releases it. A recurring task is a schedule (one row of ``schedules``,
-unique by target and key) and one timer ``schedule:<id>``. When the timer fires, in the engine
-batch, the schedule creates a task job (or skips the period, see ``policy``) and puts its timer
-on the next point of its fixed grid ``start + k * every`` — so runs never drift, and after
-downtime the schedule runs once, not once per missed period. Adding a schedule again with the
-same target and key replaces it in one command (one transaction).
+A recurring task is a schedule (one row of ``schedules``, unique by target and key) and one
+timer ``schedule:<id>``. When the timer fires, in the engine batch, the schedule creates a task
+job (or skips the period, see ``policy``) and puts its timer on the next point of its fixed
+grid ``start + k * every`` — so runs never drift, and after downtime the schedule runs once,
+not once per missed period. Adding a schedule again with the same target and key replaces it
+in one command (one transaction). (A scheduled one-shot task is a task job with ``after``,
+held by a time atom until its time: see ``model.jobspec``.)
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from triggerfish.engine import timers
-from triggerfish.engine.control import release
 from triggerfish.engine.objects import JobRT
 from triggerfish.engine.schedrt import ScheduleRT, Schedules
+from triggerfish.engine.state import State
 from triggerfish.engine.submit import submit
 from triggerfish.errors import NotFound
-from triggerfish.model.jobspec import NormalizedJob, parse_jobs
+from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.status import TERMINAL
 from triggerfish.model.tasks import ScheduleRequest
 
 logger = logging.getLogger(__name__)
 
-AT_KIND = "task-at"
 RECURRING_KIND = "task-recurring"
 USER = "unknown"
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
-
-
-# ---------------------------------------------------------------- scheduled (one-shot)
-
-
-def add_at(state: Any, jobs: list[NormalizedJob], at: float) -> int:
-    """Command: create the task job now; held ``waiting`` until ``at`` unless that has come."""
-    answer = submit(state, jobs, USER)
-    job_id = answer.jobs[0].id
-    if at > state.now:
-        job: JobRT = state.jobs[job_id]
-        state.set_job(job, "waiting", data={"until": at})
-        job.reason = f"scheduled for {_iso(at)}"
-        state.timers.add(f"task-at:{job_id}", at, AT_KIND, {"job": job_id})
-    return job_id
-
-
-@timers.handler(AT_KIND)
-def _release_at(state: Any, timer: timers.Timer) -> None:
-    job = state.jobs.get(int(timer.payload["job"]))
-    if job is not None and job.status == "waiting":
-        job.reason = ""
-        release(state, job)
 
 
 # ---------------------------------------------------------------- recurring
 
 
-def add_schedule(state: Any, req: ScheduleRequest) -> dict[str, Any]:
+def add_schedule(state: State, req: ScheduleRequest) -> dict[str, Any]:
     """Command: add the schedule, or replace the one with the same target and key."""
     reg: Schedules = state.schedules
     key = req.key or ""
@@ -95,20 +66,20 @@ def add_schedule(state: Any, req: ScheduleRequest) -> dict[str, Any]:
     return info(state, s)
 
 
-def _get(state: Any, sid: int) -> ScheduleRT:
+def _get(state: State, sid: int) -> ScheduleRT:
     s: ScheduleRT | None = state.schedules.by_id.get(sid)
     if s is None:
         raise NotFound(f"schedule {sid} does not exist", field="schedule")
     return s
 
 
-def remove_schedule(state: Any, sid: int) -> None:
+def remove_schedule(state: State, sid: int) -> None:
     s = _get(state, sid)
     state.schedules.delete(s)
     state.timers.cancel(s.timer_key)
 
 
-def pause(state: Any, sid: int, paused: bool) -> dict[str, Any]:
+def pause(state: State, sid: int, paused: bool) -> dict[str, Any]:
     s = _get(state, sid)
     if s.paused != paused:
         s.paused = paused
@@ -121,7 +92,7 @@ def pause(state: Any, sid: int, paused: bool) -> dict[str, Any]:
     return info(state, s)
 
 
-def info(state: Any, s: ScheduleRT) -> dict[str, Any]:
+def info(state: State, s: ScheduleRT) -> dict[str, Any]:
     timer = state.timers.get(s.timer_key)
     out = s.row()
     out["key"] = s.key or None
@@ -129,15 +100,15 @@ def info(state: Any, s: ScheduleRT) -> dict[str, Any]:
     return out
 
 
-def list_schedules(state: Any) -> list[dict[str, Any]]:
+def list_schedules(state: State) -> list[dict[str, Any]]:
     return [info(state, s) for s in sorted(state.schedules.by_id.values(), key=lambda s: s.id)]
 
 
-def get_schedule(state: Any, sid: int) -> dict[str, Any]:
+def get_schedule(state: State, sid: int) -> dict[str, Any]:
     return info(state, _get(state, sid))
 
 
-def _busy(state: Any, s: ScheduleRT) -> JobRT | None:
+def _busy(state: State, s: ScheduleRT) -> JobRT | None:
     """The schedule's last job while it has not ended (finished jobs leave memory)."""
     if s.last_job is None:
         return None
@@ -146,7 +117,7 @@ def _busy(state: Any, s: ScheduleRT) -> JobRT | None:
 
 
 @timers.handler(RECURRING_KIND)
-def _fire(state: Any, timer: timers.Timer) -> None:
+def _fire(state: State, timer: timers.Timer) -> None:
     s: ScheduleRT | None = state.schedules.by_id.get(int(timer.payload["schedule"]))
     if s is None or s.paused:
         return

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from triggerfish.engine import timeouts
 from triggerfish.engine.callbacks import Registry, on_event, restore
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.schedrt import Schedules
@@ -193,7 +194,7 @@ class State:
         }
         self.ch.events.append(ev)
         if len(self.cbs.index):
-            on_event(self.cbs, ev)
+            on_event(self, ev)
 
     # ------------------------------------------------------------------ transitions
 
@@ -218,6 +219,8 @@ class State:
             self.work_available = True
         if status in TERMINAL:
             w.timecomplete = self.now
+        if status == "running" or old == "running":
+            timeouts.work_changed(self, job, w, old, status)
         self.touch_work(job, w)
         if not quiet:
             self.emit(
@@ -260,6 +263,8 @@ class State:
             self.work_available = True
         if status in TERMINAL:
             s.timecomplete = self.now
+        if status == "running" or old == "running":
+            timeouts.sub_changed(self, job, s, old, status)
         self.touch_sub(job, s)
         if not quiet:
             self.emit(

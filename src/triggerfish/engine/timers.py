@@ -246,8 +246,8 @@ class Timers:
         self._heap.clear()
         self._dirty.clear()
         for r in sorted(rows, key=lambda r: (r["due"], r["key"])):
-            t = Timer(r["key"], float(r["due"]), r["kind"], dict(r["payload"] or {}))
-            t = Timer(t.key, t.due, t.kind, t.payload, self._next_seq())
+            payload = dict(r["payload"] or {})
+            t = Timer(r["key"], float(r["due"]), r["kind"], payload, self._next_seq())
             self._by_key[t.key] = t
             self._heap.append((t.due, t.seq, t.key))
         heapq.heapify(self._heap)

@@ -14,11 +14,13 @@ import json
 import pickle
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from triggerfish.errors import ValidationError
+from triggerfish.model.when import time_atom_text
 
 Encoding = Literal["json", "pickle"]
 ENCODINGS = ("json", "pickle")
@@ -151,7 +153,7 @@ class TaskRequest(BaseModel):
     retries: Annotated[int, Field(ge=0, le=1000)] = 0
     retry_delay: Annotated[float, Field(ge=0)] = 0.0
     timeout: Annotated[float, Field(gt=0)] | None = None
-    at: float | None = None  # run not before this time (seconds since the epoch)
+    at: float | None = None  # not before this time (unix seconds): the job's ``after``
 
     @field_validator("target")
     @classmethod
@@ -177,7 +179,7 @@ class TaskRequest(BaseModel):
             package["encoding"] = self.encoding
         if self.timeout is not None:
             package["timeout"] = self.timeout
-        return {
+        job: dict[str, Any] = {
             "name": self.name or self.target,
             "prototype": "task",
             "priority": self.priority,
@@ -185,6 +187,9 @@ class TaskRequest(BaseModel):
             "retrywork_delay": self.retry_delay,
             "package": package,
         }
+        if self.at is not None:  # held (blocked) until then, by a time atom: never early
+            job["after"] = time_atom_text(datetime.fromtimestamp(self.at, UTC))
+        return job
 
 
 OPTION_FIELDS = {"name", "priority", "retries", "retry_delay", "timeout"}

@@ -52,9 +52,6 @@ async def add_task(request: Request, body: Annotated[Any, Body()]) -> TaskAdded:
     req = parse_request(body, TaskRequest)
     jobs = parse_jobs([req.job()])
     check_pickle(c, jobs)
-    if req.at is not None:
-        job_id = await c.engine.acall(sched.add_at, jobs, req.at)
-        return TaskAdded(id=job_id, target=req.target, status="waiting")
     answer = await c.engine.acall(sub.submit, jobs, "unknown")
     job = answer.jobs[0]
     return TaskAdded(id=job.id, target=req.target, status=job.status)
