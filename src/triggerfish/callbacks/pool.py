@@ -1,8 +1,8 @@
 """Runs callback code outside the engine: python, perl and exec in processes of their own,
 mail in a runner thread.
 
-Each process run is a child in its own session, at a lower CPU priority than the supervisor,
-with a time limit (its whole process group is killed when it passes it) and a memory limit
+Each process run is a child in its own session (started with vfork: the supervisor is never
+copied), at a lower CPU priority than the supervisor, with a time limit (its whole process group is killed when it passes it) and a memory limit
 (RLIMIT_AS). At most ``workers`` runs go at once; the rest wait their turn. When a run ends,
 its status, output and error go back to the engine as a command, like any other change.
 
@@ -132,13 +132,20 @@ class RunnerPool:
         except (OSError, UnicodeDecodeError) as exc:
             raise RunFailed(f"cannot read the callback file {path}: {exc}") from None
 
-    def _limits(self) -> None:  # in the child, before exec
+    def _limit(self, pid: int) -> None:
+        """Apply the memory limit and the lower priority to a child just started.
+
+        Set from here, not in the child before exec (``preexec_fn``): that would make
+        ``subprocess`` fork the whole supervisor, holding the GIL for tens of milliseconds per
+        run, instead of using vfork. The child is still starting up (python's or perl's
+        interpreter, a program's loader) when the limits land: long before the callback's code
+        can allocate much."""
         import resource
 
-        with contextlib.suppress(OSError):
-            os.nice(NICE)
         limit = self.settings.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
+            os.setpriority(os.PRIO_PROCESS, pid, NICE)
 
     def _process(self, spec: dict[str, Any], argv: list[str], stdin: str) -> tuple[str, str, str | None]:
         env = callback_env(spec, self.settings.url, self.settings.token)
@@ -150,10 +157,10 @@ class RunnerPool:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                preexec_fn=self._limits,
             )
         except OSError as exc:
             raise RunFailed(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        self._limit(proc.pid)
         error: str | None = None
         try:
             out, _ = proc.communicate(stdin.encode(), timeout=self.settings.timeout)
