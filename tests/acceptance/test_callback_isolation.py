@@ -67,18 +67,28 @@ def test_bad_callbacks_in_every_language_cost_only_their_run(
             c.wait(ids, timeout=60)
             # while the runners are busy with bad runs: dispatching and qube callbacks go on
             [up, down] = c.submit([
-                {"name": "upstream", "label": "up", "package": {"cmdline": "true", "range": "1-20"}},
+                {"name": "upstream", "label": "up",
+                 "package": {"cmdline": "true", "range": "1-20"}},
                 {"name": "downstream", "package": {"cmdline": "true", "range": "1-20"},
-                 "agenda": None, "dependency": "link-complete-work-up",
+                 "dependency": "link-complete-work-up",
                  "callbacks": [{"triggers": "complete-job-self", "language": "python",
                                 "code": "print('good', qb.jobid())"}]},
             ])  # fmt: skip
-            busy = [r for i in ids for r in c.callbacks(i)["runs"] if r["status"] in ("queued", "running")]
+            busy = [
+                r
+                for i in ids
+                for r in c.callbacks(i)["runs"]
+                if r["status"] in ("queued", "running")
+            ]
             assert c.wait([up["id"], down["id"]], timeout=60) == {
-                up["id"]: "complete", down["id"]: "complete"}
+                up["id"]: "complete",
+                down["id"]: "complete",
+            }
             assert busy, "the bad runs were over before the good work was checked"
             ran = c.callbacks(down["id"])
-            qube = [r for r in ran["runs"] if r["status"] == "complete" and "unblock" in r["output"]]
+            qube = [
+                r for r in ran["runs"] if r["status"] == "complete" and "unblock" in r["output"]
+            ]
             assert len(qube) == 20  # each frame released by its qube callback
             for i, (lang, code, why) in zip(ids, BAD, strict=True):
                 run = _ended(c, i)

@@ -40,11 +40,29 @@ def test_perl_exec_and_mail_callbacks(
         try:
             with farm.client() as c:
                 with pytest.raises(ClientError, match="mailaddress"):
-                    c.submit([{"package": {"cmdline": "true"},
-                               "callbacks": [{"triggers": "done-job-self", "language": "mail"}]}])
+                    c.submit(
+                        [
+                            {
+                                "package": {"cmdline": "true"},
+                                "callbacks": [{"triggers": "done-job-self", "language": "mail"}],
+                            }
+                        ]
+                    )
                 with pytest.raises(ClientError, match="not a command line"):
-                    c.submit([{"package": {"cmdline": "true"}, "callbacks": [
-                        {"triggers": "done-job-self", "language": "exec", "code": "a 'b"}]}])
+                    c.submit(
+                        [
+                            {
+                                "package": {"cmdline": "true"},
+                                "callbacks": [
+                                    {
+                                        "triggers": "done-job-self",
+                                        "language": "exec",
+                                        "code": "a 'b",
+                                    }
+                                ],
+                            }
+                        ]
+                    )
                 perl = """
 my ($held) = map { $_->{id} } grep { $_->{label} eq 'held' } qb::jobinfo("-pgrp", $qb::jobid);
 my @items = qb::workunblock("$held:1", "$held:2");

@@ -197,7 +197,11 @@ def test_the_seed_universal_callbacks_on_a_running_farm(
             inbox.wait_for(3)
             listed = c.callbacks(j["id"])["callbacks"]
             assert sorted(Path(cb["code"]).name for cb in listed) == [
-                "checkWork.pl", "finished.py", "logFailuresToDB.py", "mail-status.qcb"]
+                "checkWork.pl",
+                "finished.py",
+                "logFailuresToDB.py",
+                "mail-status.qcb",
+            ]
             # a file's code is read when it fires: an edit of finished.py counts at once
             (ucb / "finished.py").write_text(
                 f"open({str(out / 'finished.txt')!r}, 'a').write('v2 %s\\n' % qb.jobid())\n"

@@ -35,7 +35,7 @@ class Api(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.seen.put(("POST", self.path, self.headers.get("Authorization"), body))
         target = body["targets"][0]
@@ -46,7 +46,7 @@ class Api(BaseHTTPRequestHandler):
         else:
             self._answer(200, {"results": [{"target": target, "status": "pending"}]})
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.seen.put(("GET", self.path, self.headers.get("Authorization"), None))
         if self.path.startswith("/api/v1/jobs/7"):
             self._answer(200, {"id": 7, "name": "seven", "status": "running",

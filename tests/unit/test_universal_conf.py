@@ -58,7 +58,7 @@ def test_each_bad_line_says_why_and_the_good_ones_stay(tmp_path: Path) -> None:
     assert bad[12] == "no trigger after 'f.py ='"
     assert conf.qcb == {str((d / "c.qcb").resolve()): ["mail-status"]}
     specs = conf.specs()
-    assert [(s.language, s.code) for s in specs][0] == ("python", str((d / "a.py").resolve()))
+    assert (specs[0].language, specs[0].code) == ("python", str((d / "a.py").resolve()))
 
 
 def test_several_directories_and_ones_without_a_conf(tmp_path: Path) -> None:

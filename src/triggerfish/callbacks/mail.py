@@ -73,7 +73,7 @@ def compose(
         f"status:     {job.get('status')}",
         f"user:       {job.get('user') or '-'}",
         f"pgrp/label: {job.get('pgrp')}/{job.get('label') or '-'}",
-        f"items:      " + (", ".join(f"{k} {v}" for k, v in sorted(tally.items())) or "-"),
+        "items:      " + (", ".join(f"{k} {v}" for k, v in sorted(tally.items())) or "-"),
         f"submitted:  {_when(job.get('timesubmit'))}",
         f"started:    {_when(job.get('timestart'))}",
         f"ended:      {_when(job.get('timecomplete'))}",

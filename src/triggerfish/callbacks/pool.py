@@ -2,9 +2,10 @@
 mail in a runner thread.
 
 Each process run is a child in its own session (started with vfork: the supervisor is never
-copied), at a lower CPU priority than the supervisor, with a time limit (its whole process group is killed when it passes it) and a memory limit
-(RLIMIT_AS). At most ``workers`` runs go at once; the rest wait their turn. When a run ends,
-its status, output and error go back to the engine as a command, like any other change.
+copied), at a lower CPU priority than the supervisor, with a time limit (its whole process group
+is killed when it passes it) and a memory limit (RLIMIT_AS). At most ``workers`` runs go at
+once; the rest wait their turn. When a run ends, its status, output and error go back to the
+engine as a command, like any other change.
 
 A universal callback's run carries the path of its file (``spec["file"]``): the file is read
 here, when the callback fires, so an edited file takes effect at its next firing.
@@ -70,7 +71,9 @@ class RunFailed(Exception):
 
 
 class RunnerPool:
-    def __init__(self, settings: PoolSettings, finish: Finish, lookup: Lookup | None = None) -> None:
+    def __init__(
+        self, settings: PoolSettings, finish: Finish, lookup: Lookup | None = None
+    ) -> None:
         self.settings = settings
         self._finish = finish
         self._lookup = lookup
@@ -147,7 +150,9 @@ class RunnerPool:
             resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
             os.setpriority(os.PRIO_PROCESS, pid, NICE)
 
-    def _process(self, spec: dict[str, Any], argv: list[str], stdin: str) -> tuple[str, str, str | None]:
+    def _process(
+        self, spec: dict[str, Any], argv: list[str], stdin: str
+    ) -> tuple[str, str, str | None]:
         env = callback_env(spec, self.settings.url, self.settings.token)
         try:
             proc = subprocess.Popen(

@@ -19,6 +19,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+
 def run_work(spec: Mapping[str, Any]) -> str | None:
     """The work item a run is about: the pattern variable's value, else the event's item."""
     bindings = spec.get("bindings") or {}

@@ -72,7 +72,5 @@ class CallbackSpec(BaseModel):
                     "code", "code: not a command line: {msg}", {"msg": str(exc)}
                 ) from None
             if not argv:
-                raise PydanticCustomError(
-                    "code", "code: an exec callback needs a command line", {}
-                )
+                raise PydanticCustomError("code", "code: an exec callback needs a command line", {})
         return self

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import click
@@ -86,10 +87,8 @@ def callbacks(job_id: str, runs: int, check_path: str | None, url: str | None,
         with connect(url, token) as client:
             conf = client.universal_callbacks(reload=job_id == "reload")
         if job_id == "universal" and not as_json:
-            try:
+            with contextlib.suppress(click.exceptions.Exit):  # listing is not checking
                 _universal(conf, False, "universal callbacks")
-            except click.exceptions.Exit:
-                pass  # listing is not checking
             return
         _universal(conf, as_json, "universal callbacks")
         return

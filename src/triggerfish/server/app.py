@@ -86,10 +86,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 memory_mb=settings.callback_memory_mb,
                 workers=settings.callback_workers,
                 smtp=SmtpSettings(
-                    host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_from,
-                    tls=settings.smtp_tls, user=settings.smtp_user,
+                    host=settings.smtp_host,
+                    port=settings.smtp_port,
+                    sender=settings.smtp_from,
+                    tls=settings.smtp_tls,
+                    user=settings.smtp_user,
                     password=settings.smtp_password,
-                ),  # fmt: skip
+                ),
             ),
             lambda *report: engine.call(callbacks.finish_run, *report).add_done_callback(
                 _log_failure
