@@ -84,3 +84,24 @@ def test_a_universal_trigger_that_does_not_fit_a_job_is_left_out_with_a_warning(
     [jid] = [j.id for j in answer.jobs]
     assert reads.list_callbacks(farm.db, jid) == []
     assert len(answer.warnings) == 1 and "p.py not attached" in answer.warnings[0]
+
+
+def test_the_older_seed_form_failed_job_self_star_fires_once_per_failed_job(
+    farm: Farm, tmp_path: Path
+) -> None:
+    (tmp_path / "callbacks.conf").write_text("log.qcb = failed-job-self-*\n")
+    (tmp_path / "log.qcb").write_text("retry-self\n")
+    ucb = UniversalCallbacks([tmp_path])
+    assert farm.eng is not None
+    farm.eng.state.qcb_actions = ucb.qcb_actions
+    [a, b] = _submit(farm, ucb, job("1"), job("1"))
+    host = "h1"
+    farm.register(host, slots=2)
+    got = {x.job: x.token for x in farm.pull(host).assignments}
+    farm.report(host, got[a], "failed")
+    farm.report(host, got[b], "complete")
+    assert farm.status(b) == "complete"
+    [run] = reads.list_runs(farm.db, job=a, limit=10)
+    assert run["status"] == "complete" and run["output"].startswith(f"retry job {a}")
+    assert farm.status(a) in ("pending", "running")  # retried by the universal .qcb
+    assert reads.list_runs(farm.db, job=b, limit=10) == []
