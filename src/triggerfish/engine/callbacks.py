@@ -369,10 +369,11 @@ def launch_spec(run: Row, cb: CallbackRT | Row, ev: Mapping[str, Any]) -> Row:
     """What a runner needs to start a run: code (or the file of a universal callback),
     language, and the event's details."""
     get = (lambda k: getattr(cb, k)) if isinstance(cb, CallbackRT) else cb.__getitem__
-    universal = get("source") == "universal"
+    qube = get("language") == "qube"  # queued for its mail-status action: no code to run
+    universal = get("source") == "universal" and not qube
     return {
         "run": run["id"], "callback": get("id"), "job": get("job_id"),
-        "language": get("language"), "code": "" if universal else get("code"),
+        "language": get("language"), "code": "" if universal or qube else get("code"),
         "file": get("code") if universal else None, "bindings": run["bindings"] or {},
         "event": {k: ev.get(k) for k in ("seq", "name", "type", "job", "subid", "work", "host")},
     }  # fmt: skip
@@ -383,12 +384,13 @@ def relaunch_spec(row: Row) -> Row:
     ev = {"seq": row["event_seq"], "name": row.get("ev_name"), "type": row.get("ev_type"),
           "job": row.get("ev_job"), "subid": row.get("ev_subid"), "work": row.get("ev_work"),
           "host": row.get("ev_host")}  # fmt: skip
-    universal = row.get("source") == "universal"
+    qube = row["language"] == "qube"  # a qube callback's run is queued only for mail-status
+    universal = row.get("source") == "universal" and not qube
     return {
         "run": row["id"], "callback": row["callback"], "job": row["job_id"],
-        # a qube callback's run is queued only for its mail-status action
-        "language": "mail" if row["language"] == "qube" else row["language"],
-        "code": "" if universal else row["code"], "file": row["code"] if universal else None,
+        "language": "mail" if qube else row["language"],
+        "code": "" if universal or qube else row["code"],
+        "file": row["code"] if universal else None,
         "bindings": row["bindings"] or {}, "event": ev,
     }  # fmt: skip
 
