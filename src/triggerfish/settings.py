@@ -45,6 +45,8 @@ class ServerSettings:
     smtp_tls: bool = False
     smtp_user: str | None = None
     smtp_password: str | None = None
+    gc_freeze_every: float = 10.0  # seconds; 0: Python's default garbage collection
+    gc_full_every: float = 600.0  # seconds between full collections (with freezing on)
 
     @property
     def url(self) -> str:

@@ -100,6 +100,13 @@ def server_options(f: Any) -> Any:
         help="Use STARTTLS.")  # fmt: skip
 @option("--smtp-user", env="SMTP_USER", default=None, help="SMTP login (with --smtp-password).")
 @option("--smtp-password", env="SMTP_PASSWORD", default=None, help="SMTP password.")
+@option("--gc-freeze-every", env="GC_FREEZE_EVERY", type=click.FloatRange(min=0), default=10.0,
+        show_default=True, metavar="SECONDS",
+        help="Hide the objects alive from Python's garbage collector this often, so that its "
+        "full collections stay short (0: Python's default).")  # fmt: skip
+@option("--gc-full-every", env="GC_FULL_EVERY", type=click.FloatRange(min=0), default=600.0,
+        show_default=True, metavar="SECONDS",
+        help="With --gc-freeze-every: one full collection this often (0: never).")  # fmt: skip
 def supervisor(
     bind: str,
     db: str | None,
@@ -117,6 +124,8 @@ def supervisor(
     smtp_tls: bool,
     smtp_user: str | None,
     smtp_password: str | None,
+    gc_freeze_every: float,
+    gc_full_every: float,
 ) -> None:
     """Run the supervisor: the HTTP API, the engine and the database (blocks)."""
     if port == 0:
@@ -139,6 +148,8 @@ def supervisor(
         smtp_tls=smtp_tls,
         smtp_user=smtp_user,
         smtp_password=smtp_password,
+        gc_freeze_every=gc_freeze_every,
+        gc_full_every=gc_full_every,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     entry_point("triggerfish.server.main", "serve")(settings)

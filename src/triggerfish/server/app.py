@@ -23,6 +23,7 @@ from triggerfish.engine.loop import Engine
 from triggerfish.errors import TriggerfishError
 from triggerfish.server import routes_jobs, routes_workers
 from triggerfish.server.context import Ctx
+from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.server.hub import Hub
 from triggerfish.server.logs import LogStore
 from triggerfish.settings import ServerSettings
@@ -104,6 +105,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         await asyncio.to_thread(universal.start)
         engine.state.qcb_actions = universal.qcb_actions
         await asyncio.to_thread(engine.start)
+        gc_policy = GcPolicy(settings.gc_freeze_every, settings.gc_full_every)
+        gc_policy.start()
         hub.event_seq = engine.state.event_seq
         for row in await asyncio.to_thread(store.unfinished_runs):  # interrupted by a crash
             pool.submit(callbacks.relaunch_spec(row))
@@ -116,6 +119,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         try:
             yield
         finally:
+            gc_policy.stop()
             universal.stop()
             pool.close()
             await asyncio.to_thread(engine.stop)
