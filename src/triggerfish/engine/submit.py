@@ -109,7 +109,7 @@ def submit(
     # The submission's own events (submit, pending or blocked) happened before its callbacks
     # existed: they see them now, and only they (the others saw them when they happened).
     for ev in state.ch.events[first_event:]:
-        cbx.on_event(state.cbs, ev, only=added)
+        cbx.on_event(state, ev, only=added)
     return s.SubmitResponse(jobs=out, warnings=warnings)
 
 
