@@ -1,4 +1,5 @@
-"""What every route needs: the store, the engine, the hub of long polls, the log store."""
+"""What every route needs: the store, the engine, the hub of long polls, the log store, the
+universal callbacks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from triggerfish.callbacks.universal import UniversalCallbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.server.hub import Hub
 from triggerfish.server.logs import LogStore
@@ -20,6 +22,7 @@ class Ctx:
     engine: Engine
     hub: Hub
     logs: LogStore
+    universal: UniversalCallbacks
 
 
 def ctx(request: Request) -> Ctx:

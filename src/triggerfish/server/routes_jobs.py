@@ -38,7 +38,8 @@ async def submit_jobs(request: Request, body: Annotated[Any, Body()]) -> s.Submi
     c = ctx(request)
     jobs = await asyncio.to_thread(parse_jobs, body)  # a big submission must not stall the loop
     check_pickle(c, jobs)
-    return await c.engine.acall(sub.submit, jobs, "unknown")
+    universal = await asyncio.to_thread(c.universal.specs)  # re-read if the conf changed
+    return await c.engine.acall(sub.submit, jobs, "unknown", universal)
 
 
 def check_pickle(c: Ctx, jobs: list[NormalizedJob]) -> None:
@@ -160,6 +161,21 @@ async def global_callbacks(
         reads.list_runs, c.store.engine, job=None, limit=runs, global_only=True
     )  # fmt: skip
     return {"callbacks": cbs, "runs": ran}
+
+
+@router.get("/callbacks/universal", tags=["callbacks"])
+async def universal_callbacks(request: Request) -> dict[str, Any]:
+    """The universal callbacks: the good lines of each callbacks.conf and the bad ones, with
+    why (the conf is re-read first if it changed)."""
+    conf = await asyncio.to_thread(ctx(request).universal.current)
+    return conf.to_dict()
+
+
+@router.post("/callbacks/universal/reload", tags=["callbacks"])
+async def reload_universal_callbacks(request: Request) -> dict[str, Any]:
+    """Re-read every callbacks.conf now; the answer is what GET /callbacks/universal gives."""
+    conf = await asyncio.to_thread(ctx(request).universal.reload)
+    return conf.to_dict()
 
 
 @router.post("/callbacks", status_code=201, tags=["callbacks"])

@@ -269,6 +269,7 @@ class Store:
                 r,
                 c.c.language,
                 c.c.code,
+                c.c.source,
                 e.c.name.label("ev_name"),
                 e.c.type.label("ev_type"),
                 e.c.job.label("ev_job"),
