@@ -61,7 +61,13 @@ def event_row(seq: int, job: int | None = None) -> dict[str, Any]:
 
 
 def test_empty_store_counters(store: Store) -> None:
-    assert store.counters() == {"event_seq": 0, "job_id": 0, "callback_id": 0, "run_id": 0}
+    assert store.counters() == {
+        "event_seq": 0,
+        "job_id": 0,
+        "callback_id": 0,
+        "run_id": 0,
+        "schedule_id": 0,
+    }
     assert store.active_job_ids() == []
     assert store.load_job(1) is None
     assert store.pgrp_labels(1) is None
@@ -75,7 +81,13 @@ def test_flush_writes_one_group_commit(store: Store) -> None:
         events=[event_row(1, 1), event_row(2, 2)],
     )
     store.flush(ch)
-    assert store.counters() == {"job_id": 2, "event_seq": 2, "callback_id": 0, "run_id": 0}
+    assert store.counters() == {
+        "job_id": 2,
+        "event_seq": 2,
+        "callback_id": 0,
+        "run_id": 0,
+        "schedule_id": 0,
+    }
     assert store.active_job_ids() == [1]
     assert store.pgrp_labels(1) == {"a", "b"}
     loaded = store.load_job(1)
@@ -97,7 +109,13 @@ def test_flush_is_all_or_nothing(store: Store) -> None:
     )
     with pytest.raises(StoreError):
         store.flush(bad)
-    assert store.counters() == {"job_id": 1, "event_seq": 0, "callback_id": 0, "run_id": 0}
+    assert store.counters() == {
+        "job_id": 1,
+        "event_seq": 0,
+        "callback_id": 0,
+        "run_id": 0,
+        "schedule_id": 0,
+    }
     assert [j["id"] for j in reads.list_jobs(store.engine)] == [1]
     assert reads.get_work(store.engine, 2, "1") is None
     assert reads.list_events(store.engine) == []

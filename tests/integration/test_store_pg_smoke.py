@@ -11,5 +11,11 @@ def test_schema_is_created_and_upgrade_is_idempotent(db_url: str) -> None:
     assert {"jobs", "work", "subjobs", "hosts", "events", "counters"} <= tables
     store.close()
     again = Store(db_url)  # a second start upgrades nothing and keeps working
-    assert again.counters() == {"event_seq": 0, "job_id": 0, "callback_id": 0, "run_id": 0}
+    assert again.counters() == {
+        "event_seq": 0,
+        "job_id": 0,
+        "callback_id": 0,
+        "run_id": 0,
+        "schedule_id": 0,
+    }
     again.close()

@@ -309,9 +309,8 @@ def test_runs_work_and_reports_after_its_output(stub: Stub) -> None:
             "error": "exited with 4",
         }
         assert stub.report_of("c")["status"] == "complete"
-        assert (
-            stub.report_of("d")["error"] == "prototype 'task' is not supported by this worker yet"
-        )
+        # a task job without a target fails alone, in the worker's task process
+        assert stub.report_of("d")["error"] == "target 'None': expected 'package.module:function'"
         assert stub.stdout("a") == "out-a\n"
         assert stub.stdout("c") == "7\n"
         assert "".join(c.data for c in stub.logs if c.stream == "stderr") == "err-a\n"
