@@ -18,6 +18,7 @@ The module-level functions talk to the supervisor named by ``TRIGGERFISH_URL``;
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import threading
 from datetime import datetime
@@ -49,6 +50,14 @@ def default() -> Tasks:
 
             tasks = _defaults[url] = Tasks(Client(url))
         return tasks
+
+
+@atexit.register
+def _close_defaults() -> None:
+    with _lock:
+        for tasks in _defaults.values():
+            tasks.client.close()
+        _defaults.clear()
 
 
 def add(target: Target, params: Any = None, **options: Any) -> int:
