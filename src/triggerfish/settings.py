@@ -38,6 +38,7 @@ class ServerSettings:
     callback_timeout: float = 60.0
     callback_memory_mb: int = 1024
     callback_workers: int = 4
+    callback_user: str | None = None  # OS user callback code runs as (None: ours)
 
     @property
     def url(self) -> str:

@@ -4,12 +4,15 @@ Each run is a child process (``triggerfish.callbacks.pyrun``) in its own session
 limit (its whole process group is killed when it passes it) and a memory limit (RLIMIT_AS).
 A few runs go at once (``workers``); the rest wait their turn. When a run ends, its status,
 output and traceback go back to the engine as a command, like any other change.
+
+A run acts on the API with a token of its own, issued when it starts with the rights of the
+callback's owner and revoked when it ends. With ``user`` set (``--callback-user``) the child
+drops to that OS user before it reads the callback's code.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -19,7 +22,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+from triggerfish.callbacks.osuser import CallbackUser
+from triggerfish.callbacks.runenv import callback_env
 
 logger = logging.getLogger(__name__)
 MAX_OUTPUT = 64 * 1024
@@ -31,15 +37,25 @@ class PoolSettings:
     timeout: float = 60.0
     memory_mb: int = 1024
     workers: int = 4
+    user: CallbackUser | None = None
+
+
+class RunTokens(Protocol):
+    """Who hands out the runs' tokens (the server's token authority)."""
+
+    def issue_run_token(self, owner: str) -> str: ...
+
+    def revoke_run_token(self, token: str) -> None: ...
 
 
 Finish = Callable[[int, str, str, str | None, float, float], None]
 
 
 class RunnerPool:
-    def __init__(self, settings: PoolSettings, finish: Finish) -> None:
+    def __init__(self, settings: PoolSettings, finish: Finish, tokens: RunTokens) -> None:
         self.settings = settings
         self._finish = finish
+        self._tokens = tokens
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="callback-run")
 
     def submit(self, spec: dict[str, Any]) -> None:
@@ -61,24 +77,6 @@ class RunnerPool:
             now = time.time()
             self._finish(spec["run"], "failed", "", "the runner could not start it", now, now)
 
-    def _env(self, spec: dict[str, Any]) -> dict[str, str]:
-        env = dict(os.environ)
-        ev = spec["event"]
-        env.update(
-            TRIGGERFISH_URL=self.settings.url,
-            TRIGGERFISH_EVENT=json.dumps(ev),
-            TRIGGERFISH_BINDINGS=json.dumps(spec["bindings"]),
-            TRIGGERFISH_RUN=str(spec["run"]),
-        )
-        if spec["job"] is not None:
-            env["QBJOBID"] = str(spec["job"])
-        if ev.get("subid") is not None:
-            env["QBSUBID"] = str(ev["subid"])
-        work = next(iter(spec["bindings"].values()), None) or ev.get("work")
-        if work is not None:
-            env["TRIGGERFISH_WORK"] = str(work)
-        return env
-
     def _limits(self) -> None:  # in the child, before exec
         import resource
 
@@ -86,13 +84,24 @@ class RunnerPool:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     def _run(self, spec: dict[str, Any]) -> None:
+        token = self._tokens.issue_run_token(str(spec.get("user") or ""))
+        try:
+            self._run_with(spec, token)
+        finally:
+            self._tokens.revoke_run_token(token)
+
+    def _run_with(self, spec: dict[str, Any], token: str) -> None:
         started = time.time()
+        user = self.settings.user
+        env = callback_env(spec, url=self.settings.url, token=token, user=user)
+        args = [sys.executable, "-m", "triggerfish.callbacks.pyrun"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "triggerfish.callbacks.pyrun"],
+            args + (["--as-user", user.name] if user is not None else []),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=self._env(spec),
+            env=env,
+            cwd=None if user is None else (user.home if os.path.isdir(user.home) else "/"),
             start_new_session=True,
             preexec_fn=self._limits,
         )

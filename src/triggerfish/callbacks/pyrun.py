@@ -5,6 +5,10 @@ The code comes on stdin; the event in the environment (``QBJOBID``, ``QBSUBID``,
 ``TRIGGERFISH_URL`` names the supervisor, so ``qb`` (importable as ``qb`` and preset as a
 global) acts on it through the API. Whatever the code does — ``sys.exit()``, an endless loop,
 a crash — ends this process only.
+
+``--as-user NAME`` (the supervisor's ``--callback-user``): the process loads triggerfish as
+the supervisor's user, then drops to that OS user before it reads the code; if it cannot,
+the code does not run.
 """
 
 from __future__ import annotations
@@ -15,9 +19,22 @@ import sys
 import traceback
 
 
-def main() -> int:
-    code = sys.stdin.read()
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
     import triggerfish.qb as qb
+
+    if args[:1] == ["--as-user"] and len(args) == 2:
+        from triggerfish.callbacks.osuser import drop, resolve
+
+        try:
+            drop(resolve(args[1]))
+        except Exception as exc:
+            print(f"cannot run the callback as OS user {args[1]!r}: {exc}", file=sys.stderr)
+            return 1
+    elif args:
+        print(f"pyrun: unexpected arguments {args!r}", file=sys.stderr)
+        return 2
+    code = sys.stdin.read()
 
     sys.modules["qb"] = qb
     event = json.loads(os.environ.get("TRIGGERFISH_EVENT", "{}"))

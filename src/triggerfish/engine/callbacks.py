@@ -335,6 +335,7 @@ def launch_spec(run: Row, cb: CallbackRT | Row, ev: Mapping[str, Any]) -> Row:
     return {
         "run": run["id"], "callback": get("id"), "job": get("job_id"),
         "language": get("language"), "code": get("code"), "bindings": run["bindings"] or {},
+        "user": get("user"),
         "event": {k: ev.get(k) for k in ("seq", "name", "type", "job", "subid", "work", "host")},
     }  # fmt: skip
 
@@ -347,7 +348,7 @@ def relaunch_spec(row: Row) -> Row:
     return {
         "run": row["id"], "callback": row["callback"], "job": row["job_id"],
         "language": row["language"], "code": row["code"], "bindings": row["bindings"] or {},
-        "event": ev,
+        "user": row["user"], "event": ev,
     }  # fmt: skip
 
 

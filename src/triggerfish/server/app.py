@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,15 +16,19 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from triggerfish import __version__
+from triggerfish.auth.tokens import ensure_local_token
+from triggerfish.callbacks.osuser import resolve
 from triggerfish.callbacks.pool import PoolSettings, RunnerPool
 from triggerfish.engine import callbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.errors import TriggerfishError
-from triggerfish.server import routes_jobs, routes_workers
+from triggerfish.server import routes_jobs, routes_users, routes_workers
+from triggerfish.server.auth import Authority, TokenAuth
 from triggerfish.server.context import Ctx
 from triggerfish.server.hub import Hub
 from triggerfish.server.logs import LogStore
 from triggerfish.settings import ServerSettings
+from triggerfish.store import users
 from triggerfish.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -53,11 +58,19 @@ def _log_failure(fut: Future[None]) -> None:
                      extra={"action": "callback.finish"})  # fmt: skip
 
 
+def make_data_dir(path: Path) -> None:
+    """The data dir holds the database, logs and the admin token: owner only when we make it."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_data_dir(settings.data_dir)
         store = await asyncio.to_thread(Store, settings.database)
+        auth = Authority(ensure_local_token(settings.data_dir))
+        auth.load(await asyncio.to_thread(users.load_users, store.engine))
         engine = Engine(store, host_timeout=settings.host_timeout)
         hub = Hub()
         hub.bind(asyncio.get_running_loop())
@@ -68,17 +81,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 timeout=settings.callback_timeout,
                 memory_mb=settings.callback_memory_mb,
                 workers=settings.callback_workers,
+                user=resolve(settings.callback_user) if settings.callback_user else None,
             ),
             lambda *report: engine.call(callbacks.finish_run, *report).add_done_callback(
                 _log_failure
             ),
+            auth,
         )
         engine.listen(pool.launch)
         await asyncio.to_thread(engine.start)
         hub.event_seq = engine.state.event_seq
         for row in await asyncio.to_thread(store.unfinished_runs):  # interrupted by a crash
             pool.submit(callbacks.relaunch_spec(row))
-        app.state.ctx = Ctx(settings, store, engine, hub, LogStore(settings.data_dir / "logs"))
+        app.state.ctx = Ctx(
+            settings, store, engine, hub, LogStore(settings.data_dir / "logs"), auth
+        )
         logger.info(
             "supervisor ready", extra={"action": "supervisor.ready", "db": store.url.split("@")[-1]}
         )
@@ -111,7 +128,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
+    app.add_middleware(TokenAuth)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_users.router)
     app.include_router(routes_workers.router)
 
     def openapi() -> dict[str, Any]:
@@ -120,6 +139,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 title=app.title, version=app.version, description=app.description,
                 routes=app.routes,
             ))  # fmt: skip
+            schemes = app.openapi_schema["components"].setdefault("securitySchemes", {})
+            schemes["bearer"] = {"type": "http", "scheme": "bearer"}
+            app.openapi_schema["security"] = [{"bearer": []}]
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -1,4 +1,5 @@
-"""What every route needs: the store, the engine, the hub of long polls, the log store."""
+"""What every route needs: the store, the engine, the hub of long polls, the log store, the
+tokens."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from triggerfish.engine.loop import Engine
+from triggerfish.server.auth import Authority
 from triggerfish.server.hub import Hub
 from triggerfish.server.logs import LogStore
 from triggerfish.settings import ServerSettings
@@ -20,6 +22,7 @@ class Ctx:
     engine: Engine
     hub: Hub
     logs: LogStore
+    auth: Authority
 
 
 def ctx(request: Request) -> Ctx:

@@ -13,15 +13,22 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
 from triggerfish.api import schemas as s
+from triggerfish.auth.permissions import (
+    SUBMIT,
+    SUBMIT_CALLBACK,
+    SUBMIT_GLOBAL_CALLBACK,
+    code_languages,
+)
 from triggerfish.callbacks.spec import CallbackSpec
+from triggerfish.engine import access
 from triggerfish.engine import callbacks as cbx
-from triggerfish.engine import control as ctl
 from triggerfish.engine import submit as sub
 from triggerfish.errors import NotFound, ValidationError
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.status import JOB_STATUSES
 from triggerfish.server import convert
+from triggerfish.server.auth import who
 from triggerfish.server.context import Ctx, ctx
 from triggerfish.store import reads
 
@@ -31,10 +38,22 @@ EVENT_TYPES = ("job", "subjob", "work", "host")
 
 @router.post("/jobs", status_code=201, response_model=s.SubmitResponse, tags=["jobs"])
 async def submit_jobs(request: Request, body: Annotated[Any, Body()]) -> s.SubmitResponse:
-    """Submit a list of job dicts (Qube field names) in one pgrp; all or nothing."""
+    """Submit a list of job dicts (Qube field names) in one pgrp; all or nothing.
+
+    The jobs belong to the token's user (an admin may name another ``user``); callbacks that
+    run code (python, perl, exec) need the permission ``submit_callback``.
+    """
     c = ctx(request)
+    me = who(request)
+    me.require(SUBMIT, "submitting jobs")
     jobs = await asyncio.to_thread(parse_jobs, body)  # a big submission must not stall the loop
-    return await c.engine.acall(sub.submit, jobs, "unknown")
+    code = code_languages(spec.language for nj in jobs for _, spec in nj.callbacks)
+    if code:
+        me.require(SUBMIT_CALLBACK, f"submitting callbacks in {', '.join(code)}")
+    if not me.admin:
+        for nj in jobs:
+            nj.spec.user = me.name
+    return await c.engine.acall(sub.submit, jobs, me.name)
 
 
 def _statuses(status: str | None) -> list[str] | None:
@@ -106,7 +125,7 @@ async def get_work(request: Request, job_id: int, name: str) -> s.WorkInfo:
 @router.post("/control", response_model=s.ControlResponse, tags=["control"])
 async def control(request: Request, body: s.ControlRequest) -> s.ControlResponse:
     """kill, block, unblock, retry, requeue, remove, modify on ``J``, ``J.S`` or ``J:NAME``."""
-    return await ctx(request).engine.acall(ctl.control, body)
+    return await ctx(request).engine.acall(access.control, body, who(request))
 
 
 @router.post("/jobs/{job_id}/{action}", response_model=s.ControlResponse, tags=["control"])
@@ -116,7 +135,7 @@ async def control_job(
 ) -> s.ControlResponse:  # fmt: skip
     fields = (body or {}).get("fields", {})
     req = s.ControlRequest(action=action, targets=[str(job_id)], fields=fields)
-    return await ctx(request).engine.acall(ctl.control, req)
+    return await ctx(request).engine.acall(access.control, req, who(request))
 
 
 @router.get("/jobs/{job_id}/callbacks", tags=["callbacks"])
@@ -148,14 +167,17 @@ async def global_callbacks(
 @router.post("/callbacks", status_code=201, tags=["callbacks"])
 async def add_global_callback(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
     """Add a global callback: ``{"triggers", "language": "python", "code", "maximum"?}``."""
+    me = who(request)
+    me.require(SUBMIT_GLOBAL_CALLBACK, "adding a global callback")
     spec = _callback_spec(body)
-    cb = await ctx(request).engine.acall(cbx.add_global, spec, "unknown")
+    cb = await ctx(request).engine.acall(cbx.add_global, spec, me.name)
     return {"id": cb.id, "triggers": cb.triggers, "language": cb.language}
 
 
 @router.delete("/callbacks/{callback_id}", tags=["callbacks"])
 async def remove_global_callback(request: Request, callback_id: int) -> dict[str, Any]:
-    await ctx(request).engine.acall(cbx.remove_global, callback_id)
+    who(request).require(SUBMIT_GLOBAL_CALLBACK, "removing a global callback")
+    await ctx(request).engine.acall(access.remove_global, callback_id, who(request))
     return {"removed": callback_id}
 
 

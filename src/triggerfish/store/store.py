@@ -256,6 +256,7 @@ class Store:
                 r,
                 c.c.language,
                 c.c.code,
+                c.c.user,
                 e.c.name.label("ev_name"),
                 e.c.type.label("ev_type"),
                 e.c.job.label("ev_job"),

@@ -140,3 +140,14 @@ callback_runs = sa.Table(
 )
 sa.Index("ix_callback_runs_callback", callback_runs.c.callback, callback_runs.c.id)
 sa.Index("ix_callback_runs_job", callback_runs.c.job_id, callback_runs.c.id)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # user | worker
+    sa.Column("permissions", sa.JSON, nullable=False),  # list of permission names
+    sa.Column("token_hash", sa.String(64), nullable=False),  # sha256 hex of the token
+    sa.Column("created", sa.Float, nullable=False),
+    sa.UniqueConstraint("token_hash", name="uq_users_token_hash"),
+)
