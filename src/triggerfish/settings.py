@@ -19,6 +19,12 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("triggerfish"))
 
 
+def make_data_dir(path: Path) -> None:
+    """The data dir holds the database, logs and the admin token: owner only when we make it."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+
+
 def default_db_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'triggerfish.db'}"
 

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import click
 
+from triggerfish.auth.tokens import find_token
 from triggerfish.cli.local import free_port
 from triggerfish.cli.options import option
 from triggerfish.cli.params import KeyValue, pairs
@@ -86,6 +87,9 @@ def server_options(f: Any) -> Any:
         help="Memory limit (address space) of one python callback run.")  # fmt: skip
 @option("--callback-workers", env="CALLBACK_WORKERS", type=click.IntRange(min=1),
         default=4, show_default=True, help="Python callback runs at once.")  # fmt: skip
+@option("--callback-user", env="CALLBACK_USER", default=None, metavar="USER",
+        help="OS user that callback code runs as (the supervisor must run as root) "
+        "[default: the supervisor's own user].")  # fmt: skip
 def supervisor(
     bind: str,
     db: str | None,
@@ -96,8 +100,14 @@ def supervisor(
     callback_timeout: float,
     callback_memory: int,
     callback_workers: int,
+    callback_user: str | None,
 ) -> None:
-    """Run the supervisor: the HTTP API, the engine and the database (blocks)."""
+    """Run the supervisor: the HTTP API, the engine and the database (blocks).
+
+    It listens on 127.0.0.1 unless --bind says otherwise, and writes a local admin token to
+    <data dir>/admin.token (mode 0600), which the CLI and workers on this machine use.
+    Another address is refused until user or worker tokens exist ('triggerfish users add').
+    """
     if port == 0:
         port = free_port(bind)
         click.echo(f"triggerfish supervisor: listening on port {port}", err=True)
@@ -111,8 +121,8 @@ def supervisor(
         callback_timeout=callback_timeout,
         callback_memory_mb=callback_memory,
         callback_workers=callback_workers,
+        callback_user=callback_user,
     )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     entry_point("triggerfish.server.main", "serve")(settings)
 
 
@@ -160,8 +170,10 @@ def supervisor(
     "--token",
     env=["WORKER_TOKEN", "TOKEN"],
     default=None,
-    help="API token of the worker.",
+    help="API token of the worker ('triggerfish users add NAME --worker') [default: the "
+    "admin.token of the data dir, for a supervisor on this machine].",
 )
+@data_dir_option
 @option("--log-level", env="LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True)
 def worker(
     url: str | None,
@@ -171,6 +183,7 @@ def worker(
     cluster: str | None,
     properties: tuple[tuple[str, Any], ...],
     token: str | None,
+    data_dir: Path | None,
     log_level: str,
 ) -> None:
     """Run a worker: register this host, pull work, run it, report back (blocks)."""
@@ -185,6 +198,6 @@ def worker(
         groups=list(groups),
         cluster=cluster,
         properties=pairs(properties),
-        token=token,
+        token=find_token(token, data_dir),
     )
     click.get_current_context().exit(int(code or 0))

@@ -17,6 +17,7 @@ from triggerfish.cli.output import print_error
 from triggerfish.cli.query import hosts, job, jobs, work
 from triggerfish.cli.run import run
 from triggerfish.cli.submit import submit
+from triggerfish.cli.users import users
 from triggerfish.cli.wait import wait
 from triggerfish.errors import TriggerfishError
 
@@ -56,6 +57,7 @@ for command in [
     add_callback,
     remove_callback,
     trigger,
+    users,
     supervisor,
     worker,
     run,

@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import quote
@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from triggerfish import __version__
+from triggerfish.auth.tokens import find_token
 from triggerfish.client.errors import ClientError, WaitTimeout, error_from_response
 from triggerfish.client.targets import parse_target
 from triggerfish.client.watch import JobWatcher
@@ -41,11 +42,14 @@ class Client:
         url: str | None = None,
         *,
         token: str | None = None,
+        data_dir: str | Path | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``token`` None: ``TRIGGERFISH_TOKEN``, else the local admin token in the data dir
+        (``data_dir``, else ``TRIGGERFISH_DATA_DIR``, else the per-user data dir)."""
         self.url = supervisor_url(url)
-        self.token = token if token is not None else os.environ.get("TRIGGERFISH_TOKEN") or None
+        self.token = find_token(token, data_dir)
         self.timeout = timeout
         headers = {"Accept": "application/json", "User-Agent": f"triggerfish/{__version__}"}
         if self.token:
@@ -271,6 +275,24 @@ class Client:
         """The output of instance ``jobid.subid`` (cmdline jobs)."""
         path = f"/jobs/{int(jobid)}/subjobs/{int(subid)}/log"
         return self._request("GET", path, params={"stream": stream}).text
+
+    # ------------------------------------------------------------------ users (admin)
+
+    def users(self) -> list[JSON]:
+        """Users and worker tokens: name, kind, permissions, created (never tokens)."""
+        return list(self._json("GET", "/users"))
+
+    def add_user(self, name: str, permissions: Iterable[str] = (), *, worker: bool = False) -> JSON:
+        """A new user (or worker token); the answer's ``token`` is shown this once."""
+        body = {"name": name, "permissions": list(permissions), "worker": worker}
+        return dict(self._json("POST", "/users", body=body))
+
+    def remove_user(self, name: str) -> None:
+        self._json("DELETE", f"/users/{_seg(name)}")
+
+    def new_token(self, name: str) -> JSON:
+        """A new token for ``name`` (the old one stops working); ``token`` is shown once."""
+        return dict(self._json("POST", f"/users/{_seg(name)}/token"))
 
     # ------------------------------------------------------------------ waiting
 

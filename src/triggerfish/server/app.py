@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,7 +26,7 @@ from triggerfish.server.auth import Authority, TokenAuth
 from triggerfish.server.context import Ctx
 from triggerfish.server.hub import Hub
 from triggerfish.server.logs import LogStore
-from triggerfish.settings import ServerSettings
+from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store import users
 from triggerfish.store.store import Store
 
@@ -56,12 +55,6 @@ def _log_failure(fut: Future[None]) -> None:
     if fut.exception() is not None:
         logger.error("a callback run's end could not be recorded: %s", fut.exception(),
                      extra={"action": "callback.finish"})  # fmt: skip
-
-
-def make_data_dir(path: Path) -> None:
-    """The data dir holds the database, logs and the admin token: owner only when we make it."""
-    if not path.exists():
-        path.mkdir(parents=True, mode=0o700)
 
 
 def create_app(settings: ServerSettings) -> FastAPI:

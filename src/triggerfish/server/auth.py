@@ -166,8 +166,7 @@ class TokenAuth:
 
 async def _refuse(send: Send, why: str) -> None:
     err = Unauthorized(
-        f"{why}: send 'Authorization: Bearer TOKEN' (the CLI and client read TRIGGERFISH_TOKEN, "
-        "else the admin.token file in the supervisor's data dir; see docs/security.md)",
+        f"{why} (send 'Authorization: Bearer TOKEN'; see docs/security.md)",
         field="token",
     )
     body = json.dumps({"error": err.to_dict()}).encode()

@@ -10,7 +10,7 @@ from triggerfish.callbacks.osuser import resolve
 from triggerfish.errors import TriggerfishError
 from triggerfish.server.app import create_app
 from triggerfish.server.auth import is_loopback
-from triggerfish.settings import ServerSettings
+from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store.db import open_engine
 from triggerfish.store.users import count_users
 
@@ -45,6 +45,7 @@ def serve(settings: ServerSettings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    make_data_dir(settings.data_dir)
     preflight(settings)
     app = create_app(settings)
     uvicorn.run(
