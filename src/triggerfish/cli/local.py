@@ -130,6 +130,11 @@ class LocalFarm:
         """The farm's admin token (made by its supervisor in the data dir), once it exists."""
         return read_token_file(local_token_path(self.data_dir))
 
+    def client_env(self) -> dict[str, str]:
+        """The variables that point the CLI, ``Client`` and ``qb`` at this farm (its URL, and
+        its data dir, where they find its admin token)."""
+        return {"TRIGGERFISH_URL": self.url, "TRIGGERFISH_DATA_DIR": str(self.data_dir)}
+
     def client(self, timeout: float = 30.0) -> Client:
         return Client(self.url, token=self.token, timeout=timeout)
 
