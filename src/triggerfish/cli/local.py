@@ -43,7 +43,6 @@ _OPTION_ENV = (
     "TRIGGERFISH_WORKER_PROPERTIES",
     "TRIGGERFISH_TOKEN",  # the farm's children use the farm's own token
     "TRIGGERFISH_WORKER_TOKEN",
-    "TRIGGERFISH_CALLBACK_USER",
 )
 
 
