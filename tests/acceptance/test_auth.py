@@ -231,6 +231,16 @@ def test_worker_tokens_act_as_workers_and_nothing_else(
     with raw(farm, tokens["farm-workers"]) as h:  # a worker cannot submit or control
         assert h.post("/jobs", json=[job("from-worker")]).status_code == 403
         assert h.post("/control", json={"action": "kill", "targets": ["1"]}).status_code == 403
+    # a real worker with a user's token is refused and exits 2
+    env = {**child_env(), "TRIGGERFISH_WORKER_TOKEN": tokens["bob"],
+           "TRIGGERFISH_DATA_DIR": str(tmp_path)}  # fmt: skip
+    refused = subprocess.run(
+        [sys.executable, "-m", "triggerfish", "worker", "--supervisor", farm.url, "--name",
+         "bobs-worker", "--log-level", "warning"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert "'worker', which user 'bob' lacks" in refused.stderr
     # a real worker with the worker token (and no admin token anywhere it could look)
     env = {**child_env(), "TRIGGERFISH_WORKER_TOKEN": tokens["farm-workers"],
            "TRIGGERFISH_DATA_DIR": str(tmp_path)}  # fmt: skip

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from triggerfish.api import schemas as s
-from triggerfish.auth.permissions import SUBMIT_GLOBAL_CALLBACK, Principal
+from triggerfish.auth.permissions import SUBMIT, SUBMIT_GLOBAL_CALLBACK, Principal
 from triggerfish.engine import callbacks as cbx
 from triggerfish.engine import control as ctl
 from triggerfish.errors import Forbidden, TriggerfishError
@@ -16,6 +16,7 @@ def check_targets(state: Any, who: Principal, action: str, targets: list[str]) -
     """Every target's job is ``who``'s own, or ``who`` is admin."""
     if who.admin:
         return
+    who.require(SUBMIT, f"{action}")
     for text in targets:
         try:
             job = ctl.resolve(state, text).job
