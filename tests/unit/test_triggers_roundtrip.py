@@ -3,6 +3,7 @@ raises anything but TriggerSyntaxError."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, settings
@@ -19,6 +20,7 @@ from triggerfish.triggers import (
     parse,
     unparse,
 )
+from triggerfish.triggers.parse import Parsed, check_with_grammar
 from triggerfish.triggers.vocabulary import EVENT_NAMES, GLOBAL_TIME_TYPES
 
 LOWER = "abcdefghijklmnopqrstuvwxyz"
@@ -135,3 +137,35 @@ def test_mutated_valid_text_never_crashes(tree: Expr, data: st.DataObject) -> No
     cut = data.draw(st.integers(0, 3))
     insert = data.draw(st.text(GRAMMARISH, max_size=3))
     _parse_or_syntax_error(text[:at] + insert + text[at + cut :])
+
+
+def _outcome(fn: Callable[[str], Parsed], text: str) -> object:
+    try:
+        return fn(text)
+    except TriggerSyntaxError as exc:
+        return ("error", exc.message, exc.offset)
+
+
+def _agree(text: str) -> None:
+    """The flat fast path (no lark) and the grammar give the same tree, warnings and error."""
+    assert _outcome(check, text) == _outcome(check_with_grammar, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(object_atoms(), time_atoms()), min_size=1, max_size=6),
+    st.data(),
+)
+def test_flat_fast_path_agrees_with_the_grammar(atoms: list[Expr], data: st.DataObject) -> None:
+    ops = [" && ", " || ", "&&", "||", " AND ", " or ", "  &&\t"]
+    text = unparse(atoms[0])
+    for atom in atoms[1:]:
+        text += data.draw(st.sampled_from(ops)) + unparse(atom)
+    _agree(text)
+    _agree("  " + text + " \n")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(GRAMMARISH, max_size=60))
+def test_flat_fast_path_agrees_on_grammar_like_text(text: str) -> None:
+    _agree(text)

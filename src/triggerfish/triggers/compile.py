@@ -138,7 +138,7 @@ def compile_expr(
             waiting.append((no, atom.context))
         else:
             keys.append(_key(atom, job))
-    return Compiled(expr, listed, tuple(keys), tuple(waiting), Program.of(expr))
+    return Compiled(expr, listed, tuple(keys), tuple(waiting), Program.of(expr, listed))
 
 
 def label_warnings(compiled: Compiled, labels: Mapping[str, int]) -> list[str]:

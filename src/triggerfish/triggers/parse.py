@@ -27,6 +27,11 @@ from triggerfish.triggers.errors import TriggerSyntaxError
 from triggerfish.triggers.grammar import TERMINAL_ORDER, TERMINAL_TEXT, parser
 
 MAX_DEPTH = 32
+# The flat form (atoms and operators, no parentheses), read without lark: it is what nearly every
+# trigger looks like (20,000 of them in a Qube-style per-frame pipeline). Anything else, and any
+# error, goes through the grammar, which also words the error message.
+_FLAT_TOKEN = re.compile(r"\s*(?:(&&|\|\|)|([^\s()&|]+))")
+_WORD_OPERATORS = {"and": "&&", "or": "||"}
 _OPERATOR_BEFORE = re.compile(r"(&&|\|\||(?<![^\s()&|])(?i:and|or))\s*\Z")
 
 
@@ -50,12 +55,45 @@ def check(text: str) -> Parsed:
 
 @lru_cache(maxsize=65536)  # a per-frame pipeline brings 20,000 distinct triggers
 def _check(text: str) -> Parsed:
+    flat = _flat_tokens(text)
+    if flat is not None:
+        return _Builder(text).build_flat(flat)
+    return check_with_grammar(text)
+
+
+def check_with_grammar(text: str) -> Parsed:
+    """``check`` through the lark grammar only (the flat fast path skipped)."""
     _check_depth(text)
     try:
         tree = parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
     return _Builder(text).build(tree)
+
+
+def _flat_tokens(text: str) -> list[tuple[int, str]] | None:
+    """``(offset, token)`` of a well-formed flat expression (atom, operator, atom, …, atom) with
+    operators spelled ``&&`` / ``||``; None for anything else (parentheses, a lone ``&``, two
+    operators or two atoms in a row, an empty text), which the grammar then reads."""
+    tokens: list[tuple[int, str]] = []
+    pos, end = 0, len(text.rstrip())
+    want_atom = True
+    while pos < end:
+        m = _FLAT_TOKEN.match(text, pos)
+        if m is None:
+            return None
+        operator, atom = m.group(1), m.group(2)
+        if atom is not None and atom.lower() in _WORD_OPERATORS:
+            operator, atom = _WORD_OPERATORS[atom.lower()], None
+        if (atom is not None) != want_atom:
+            return None
+        if atom is not None:
+            tokens.append((m.start(2), atom))
+        else:
+            tokens.append((m.start(1), operator))
+        want_atom = not want_atom
+        pos = m.end()
+    return None if want_atom else tokens
 
 
 def _check_depth(text: str) -> None:
@@ -84,6 +122,18 @@ class _Builder:
     def build(self, tree: Tree[Token] | Token) -> Parsed:
         return Parsed(self.node(tree), tuple(self.warnings))
 
+    def build_flat(self, tokens: list[tuple[int, str]]) -> Parsed:
+        """The tree of a flat expression (see ``_flat_tokens``): ``&&`` binds tighter."""
+        groups: list[Expr] = []
+        conjunction: list[Expr] = []
+        for i in range(0, len(tokens), 2):
+            start, text = tokens[i]
+            conjunction.append(self.atom_at(start, text))
+            if i + 1 == len(tokens) or tokens[i + 1][1] == "||":
+                groups.append(all_of(*conjunction))
+                conjunction = []
+        return Parsed(any_of(*groups), tuple(self.warnings))
+
     def node(self, node: Tree[Token] | Token) -> Expr:
         if isinstance(node, Token):
             return self.atom(node)
@@ -93,11 +143,13 @@ class _Builder:
         return any_of(*items) if node.data == "disjunction" else all_of(*items)
 
     def atom(self, token: Token) -> Expr:
-        start = token.start_pos or 0
-        atom, warnings = read_atom(self.text, start, str(token))
+        return self.atom_at(token.start_pos or 0, str(token))
+
+    def atom_at(self, start: int, token: str) -> Expr:
+        atom, warnings = read_atom(self.text, start, token)
         self.warnings.extend(warnings)
         if isinstance(atom, Atom) and atom.variable is not None:
-            self._check_variable(atom.variable, start + len(str(token)) - len(atom.variable) - 1)
+            self._check_variable(atom.variable, start + len(token) - len(atom.variable) - 1)
         return atom
 
     def _check_variable(self, name: str, offset: int) -> None:

@@ -5,10 +5,10 @@ a set of latched atoms is an int bit mask.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from triggerfish.triggers.ast import And, Atom, Expr, Or, atoms
+from triggerfish.triggers.ast import And, AnyAtom, Atom, Expr, Or, atoms
 
 # A node of the evaluation tree: (is_and, mask of its atom children, sub-nodes).
 _Node = tuple[bool, int, tuple["_Node", ...]]
@@ -48,9 +48,11 @@ class Program:
     _tree: _Node = field(repr=False)
 
     @classmethod
-    def of(cls, expr: Expr) -> Program:
-        """The program of ``expr`` (a parsed, canonical tree)."""
-        listed = list(atoms(expr))
+    def of(cls, expr: Expr, listed: Sequence[AnyAtom] | None = None) -> Program:
+        """The program of ``expr`` (a parsed, canonical tree); ``listed`` is ``atoms(expr)``
+        when the caller has it already."""
+        if listed is None:
+            listed = list(atoms(expr))
         variable, bound = None, 0
         for no, atom in enumerate(listed):
             if isinstance(atom, Atom) and atom.variable is not None:
