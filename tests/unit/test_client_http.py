@@ -41,9 +41,11 @@ def test_token_is_sent_as_bearer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     make(handler).hosts()
     make(handler, token="explicit").hosts()
     monkeypatch.delenv("TRIGGERFISH_TOKEN")
-    make(handler).hosts()  # the data dir's admin.token
-    make(handler, data_dir=tmp_path / "elsewhere").hosts()  # no token file there
-    assert seen == ["Bearer from-env", "Bearer explicit", "Bearer from-file", None]
+    local = "http://127.0.0.1:1234"
+    Client(local, transport=httpx.MockTransport(handler)).hosts()  # the data dir's admin.token
+    Client(local, data_dir=tmp_path / "elsewhere", transport=httpx.MockTransport(handler)).hosts()
+    make(handler).hosts()  # never the local admin token to another host
+    assert seen == ["Bearer from-env", "Bearer explicit", "Bearer from-file", None, None]
 
 
 def test_submit_sends_a_list_and_keeps_warnings() -> None:

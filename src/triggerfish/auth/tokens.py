@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from triggerfish.errors import TriggerfishError
 from triggerfish.settings import default_data_dir
@@ -79,14 +81,29 @@ def read_token_file(path: Path) -> str | None:
     return text or None
 
 
-def find_token(token: str | None = None, data_dir: Path | str | None = None) -> str | None:
+def is_loopback(host: str) -> bool:
+    """``127.x.x.x``, ``::1`` or ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def find_token(
+    token: str | None = None, data_dir: Path | str | None = None, url: str | None = None
+) -> str | None:
     """The token a client sends: ``token``, else ``TRIGGERFISH_TOKEN``, else the local admin
     token in the data dir (``data_dir``, else ``TRIGGERFISH_DATA_DIR``, else the per-user
-    data dir), else None."""
+    data dir), else None. The local admin token goes only to a supervisor on this machine:
+    never to a ``url`` whose host is not a loopback address."""
     if token:
         return token
     env = os.environ.get("TRIGGERFISH_TOKEN")
     if env:
         return env
+    if url is not None and not is_loopback(urlsplit(url).hostname or ""):
+        return None
     where = Path(data_dir) if data_dir else default_data_dir()
     return read_token_file(local_token_path(where))

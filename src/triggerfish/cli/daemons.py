@@ -191,13 +191,14 @@ def worker(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     run_worker = entry_point("triggerfish.worker.agent", "run_worker")
+    url = supervisor_url(url)
     code = run_worker(
-        supervisor_url(url),
+        url,
         name=name,
         slots=slots,
         groups=list(groups),
         cluster=cluster,
         properties=pairs(properties),
-        token=find_token(token, data_dir),
+        token=find_token(token, data_dir, url),
     )
     click.get_current_context().exit(int(code or 0))

@@ -46,10 +46,11 @@ class Client:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        """``token`` None: ``TRIGGERFISH_TOKEN``, else the local admin token in the data dir
-        (``data_dir``, else ``TRIGGERFISH_DATA_DIR``, else the per-user data dir)."""
+        """``token`` None: ``TRIGGERFISH_TOKEN``, else (for a supervisor on this machine) the
+        local admin token in the data dir (``data_dir``, else ``TRIGGERFISH_DATA_DIR``, else
+        the per-user data dir)."""
         self.url = supervisor_url(url)
-        self.token = find_token(token, data_dir)
+        self.token = find_token(token, data_dir, self.url)
         self.timeout = timeout
         headers = {"Accept": "application/json", "User-Agent": f"triggerfish/{__version__}"}
         if self.token:

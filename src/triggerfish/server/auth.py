@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import ipaddress
 import json
 import logging
 import threading
@@ -42,15 +41,6 @@ def local_admin_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "admin"
-
-
-def is_loopback(bind: str) -> bool:
-    if bind == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(bind.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def principal_of(row: Mapping[str, Any]) -> Principal:

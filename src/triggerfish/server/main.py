@@ -6,10 +6,10 @@ import logging
 
 import uvicorn
 
+from triggerfish.auth.tokens import is_loopback
 from triggerfish.callbacks.osuser import resolve
 from triggerfish.errors import TriggerfishError
 from triggerfish.server.app import create_app
-from triggerfish.server.auth import is_loopback
 from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store.db import open_engine
 from triggerfish.store.users import count_users

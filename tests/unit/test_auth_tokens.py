@@ -25,12 +25,13 @@ from triggerfish.auth.tokens import (
     ensure_local_token,
     find_token,
     hash_token,
+    is_loopback,
     new_token,
     same_hash,
 )
 from triggerfish.callbacks.runenv import callback_env
 from triggerfish.errors import Forbidden, ValidationError
-from triggerfish.server.auth import Authority, is_loopback
+from triggerfish.server.auth import Authority
 
 
 def row(name: str, perms: list[str], token: str, kind: str = "user") -> dict[str, object]:
@@ -139,7 +140,14 @@ def test_find_token_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     from_env_dir = ensure_local_token(tmp_path / "env-dir")
     assert find_token() == from_env_dir
     assert find_token(data_dir=tmp_path / "given") == local
+    # the local admin token goes to a supervisor on this machine only
+    assert find_token(url="http://127.0.0.1:8765") == from_env_dir
+    assert find_token(url="http://localhost:8765") == from_env_dir
+    assert find_token(url="http://[::1]:8765") == from_env_dir
+    assert find_token(url="http://farm-head:8765") is None
+    assert find_token(url="http://10.0.0.5:8765") is None
     monkeypatch.setenv("TRIGGERFISH_TOKEN", "tf_env")
+    assert find_token(url="http://farm-head:8765") == "tf_env"
     assert find_token(data_dir=tmp_path / "given") == "tf_env"
     assert find_token("tf_explicit") == "tf_explicit"
 
