@@ -173,7 +173,14 @@ def supervisor(
     help="API token of the worker ('triggerfish users add NAME --worker') [default: the "
     "admin.token of the data dir, for a supervisor on this machine].",
 )
-@data_dir_option
+@option(
+    "--data-dir",
+    env="DATA_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data dir of a supervisor on this machine: without --token, its admin.token is used "
+    "[default: the per-user data dir].",
+)
 @option("--log-level", env="LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True)
 def worker(
     url: str | None,
