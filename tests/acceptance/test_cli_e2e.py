@@ -139,7 +139,8 @@ def test_events_follow_prints_new_events(farm: LocalFarm) -> None:
         text=True,
     )
     try:
-        time.sleep(1.0)
+        assert proc.stdout is not None
+        json.loads(proc.stdout.readline())  # the newest event (a worker's "up"): it follows now
         with farm.client() as client:
             [job] = client.submit({"name": "followed", "package": {"cmdline": "true"}})
             client.wait(job["id"], timeout=30)
