@@ -206,8 +206,6 @@ def test_cmdline_job_without_cmdline_is_rejected() -> None:
     [
         ("requirements", "host.os=linux"),
         ("reservations", "host.processors=2"),
-        ("timeout", 10),
-        ("agenda_timeout", 5.0),
     ],
 )
 def test_not_yet_supported_fields_are_rejected(field: str, value: Any) -> None:

@@ -110,15 +110,23 @@ def test_parent_needs_a_parent() -> None:
 
 def test_global_callbacks_use_ids_hosts_and_global_time() -> None:
     c = compiled("globaltime-100 || down-host-*-x || complete-job-5", job_id=None, parent=None)
-    assert c.keys == (None, ("down", "host", None, "x"), ("complete", "job", 5, None))
+    assert c.keys == (
+        ("dummy", "globaltime", None, str(100 + 946702800)),
+        ("down", "host", None, "x"),
+        ("complete", "job", 5, None),
+    )
     assert list(c.timers()) == [(0, TimeAtom("dummy", "globaltime", 100))]
 
 
-def test_time_atoms_have_no_key() -> None:
+def test_time_atoms_are_keyed_by_unix_time_whatever_the_notation() -> None:
     c = compiled("dummy-time-self-100 && complete-job-self")
-    assert c.keys == (None, ("complete", "job", 10, None))
+    assert c.keys == (("dummy", "time", 10, "946702900"), ("complete", "job", 10, None))
     assert [no for no, _ in c.timers()] == [0]
     assert c.waiting == ()
+    iso = compiled("dummy-time-self-2000-01-01T00:01:40-05:00")
+    assert iso.keys[0] == c.keys[0]
+    rep = compiled("dummy-repeat-self-2000-01-01T05:01:40.5Z-60")
+    assert rep.keys == (("dummy", "repeat", 10, "946702900.5-60"),)
 
 
 def test_key_strings_are_interned() -> None:

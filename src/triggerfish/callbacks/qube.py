@@ -18,14 +18,14 @@ WORK_ACTIONS = frozenset(
 )  # fmt: skip
 SUBJOB_ACTIONS = frozenset(
     {"unblock-subjob-self", "block-subjob-self", "kill-subjob-self", "retry-subjob-self",
-     "requeue-subjob-self"}
+     "requeue-subjob-self", "fail-subjob-self"}
 )  # fmt: skip
 # Internal: what a dependency's upstream failure does under dependency_failure=wait.
 NOTE_ACTIONS = frozenset({"note-upstream-self"})
 ACTIONS = JOB_ACTIONS | WORK_ACTIONS | SUBJOB_ACTIONS | NOTE_ACTIONS
 LATER_ACTIONS = frozenset(
     {"preempt-self", "interrupt-self", "migrate-self", "suspend-self", "resume-self",
-     "mail-status", "fail-subjob-self"}
+     "mail-status"}
 )  # fmt: skip
 
 

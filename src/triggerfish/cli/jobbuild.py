@@ -40,6 +40,9 @@ class JobOptions:
     user: str | None = None
     dependency: str | None = None
     dependency_failure: str | None = None
+    after: str | None = None
+    timeout: float | None = None
+    agenda_timeout: float | None = None
 
     def fields(self) -> JSON:
         return {k: v for k, v in asdict(self).items() if v is not None}

@@ -100,6 +100,27 @@ def _submit_options(f: Any) -> Any:
             help="When an upstream fails: wait (default), fail too, or run anyway.",
         ),
         option(
+            "--after",
+            env="SUBMIT_AFTER",
+            metavar="TIME",
+            help="Hold the job (blocked) until TIME: ISO-8601 with zone "
+            "(2026-12-01T18:00+01:00), Qube seconds, or +DURATION (+90s, +5m, +2h, +1d).",
+        ),
+        option(
+            "--timeout",
+            env="SUBMIT_TIMEOUT",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="An instance running longer emits a timeout-subjob event.",
+        ),
+        option(
+            "--agenda-timeout",
+            env="SUBMIT_AGENDA_TIMEOUT",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="A work item running longer emits a timeout-work event.",
+        ),
+        option(
             "--retrysubjob",
             env="SUBMIT_RETRYSUBJOB",
             type=click.IntRange(min=0),

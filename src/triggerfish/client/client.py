@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -128,8 +129,9 @@ class Client:
         """Submit a job dict or a list of them (one pgrp).
 
         Returns one dict per job (id, label, pgrp, status, name); warnings go to last_warnings.
+        ``after`` may be an aware ``datetime`` (sent as ISO-8601).
         """
-        body = [jobs] if isinstance(jobs, dict) else list(jobs)
+        body = [_with_iso_after(j) for j in ([jobs] if isinstance(jobs, dict) else list(jobs))]
         answer = self._json("POST", "/jobs", body=body)
         self.last_warnings = [str(w) for w in answer.get("warnings", [])]
         return list(answer["jobs"])
@@ -322,3 +324,12 @@ class Client:
                     statuses=watcher.statuses(),
                 )
             watcher.wait_for_change(min(remaining, 60.0), only_ends=True)
+
+
+def _with_iso_after(job: JSON) -> JSON:
+    after = job.get("after") if isinstance(job, dict) else None
+    if not isinstance(after, datetime):
+        return job
+    if after.utcoffset() is None:
+        raise ClientError("after: a datetime needs a zone (tzinfo), e.g. datetime.now(UTC)")
+    return {**job, "after": after.isoformat()}

@@ -17,6 +17,7 @@ from typing import Any
 
 from triggerfish.callbacks.qube import JOB_ACTIONS, NOTE_ACTIONS, SUBJOB_ACTIONS, parse_actions
 from triggerfish.callbacks.spec import CallbackSpec
+from triggerfish.engine import timetriggers
 from triggerfish.errors import NotFound, TriggerfishError, ValidationError
 from triggerfish.store.changes import Row
 from triggerfish.triggers import (
@@ -28,6 +29,7 @@ from triggerfish.triggers import (
     compile_expr,
     parse,
 )
+from triggerfish.triggers.vocabulary import TIME_TYPES
 
 logger = logging.getLogger(__name__)
 MAX_FIRINGS_PER_BATCH = 200_000  # a guard against callbacks that trigger each other forever
@@ -74,6 +76,7 @@ class Registry:
         self.runs: list[Row] = []
         self.run_updates: list[Row] = []
         self.launch: list[Row] = []  # python runs to start once their rows are committed
+        self.timer_refs: dict[str, set[int]] = {}  # time atom timer key -> callback ids
 
     def clear_changes(self) -> None:
         self.new = set()
@@ -102,11 +105,15 @@ def event_extra(ev: Mapping[str, Any]) -> str | None:
         return None if ev["subid"] is None else str(ev["subid"])
     if t == "host":
         return ev["host"]  # type: ignore[no-any-return]
+    if t in TIME_TYPES:
+        data = ev.get("data") or {}
+        return data.get("time")
     return None
 
 
-def on_event(reg: Registry, ev: dict[str, Any]) -> None:
+def on_event(state: Any, ev: dict[str, Any]) -> None:
     """Latch the atoms an event matches; queue the firings."""
+    reg: Registry = state.cbs
     matches = reg.index.match(ev["name"], ev["type"], ev["job"], event_extra(ev))
     if not matches:
         return
@@ -121,6 +128,8 @@ def on_event(reg: Registry, ev: dict[str, Any]) -> None:
         reg.dirty.add(cb_id)
         for f in firings:
             reg.fired.append((cb_id, f, ev))
+        if firings and cb.latches.exhausted and cb.compiled.has_timers:
+            timetriggers.release(state, cb)
 
 
 # ---------------------------------------------------------------- registration
@@ -160,6 +169,7 @@ def register(
     reg.next_id += 1
     state.counters_dirty = True
     _install(state, cb)
+    timetriggers.schedule(state, cb)
     reg.new.add(cb.id)
     return cb
 
@@ -169,6 +179,7 @@ def _install(state: Any, cb: CallbackRT, *, catch: bool = True) -> None:
     reg.callbacks[cb.id] = cb
     for no, key in cb.compiled.entries():
         reg.index.add(cb.id, no, key)
+    timetriggers.refer(reg, cb)
     if cb.pgrp is not None:
         for label in cb.compiled.waiting_labels:
             reg.waiting.setdefault((cb.pgrp, label), set()).add(cb.id)
@@ -233,7 +244,7 @@ def remove_job_callbacks(state: Any, job_id: int) -> None:
     reg: Registry = state.cbs
     for cb_id in [i for i, cb in reg.callbacks.items() if cb.job_id == job_id]:
         reg.index.remove(cb_id)
-        del reg.callbacks[cb_id]
+        timetriggers.release(state, reg.callbacks.pop(cb_id))
         reg.deleted.add(cb_id)
     for ids in reg.waiting.values():
         ids.difference_update(reg.deleted)
@@ -414,6 +425,6 @@ def remove_global(state: Any, callback_id: int) -> None:
     if cb is None or cb.job_id is not None:
         raise NotFound(f"there is no global callback {callback_id}", field="callback")
     reg.index.remove(callback_id)
-    del reg.callbacks[callback_id]
+    timetriggers.release(state, reg.callbacks.pop(callback_id))
     reg.deleted.add(callback_id)
     state.emit("removed", "callback", data={"callback": callback_id})

@@ -412,10 +412,30 @@ def callback_job_action(state: State, job: JobRT, verb: str) -> str:
 
 def callback_sub_action(state: State, job: JobRT, sub: SubRT, verb: str) -> str:
     t = Target(f"{job.id}.{sub.subid}", job, sub=sub)
+    if verb == "fail":
+        return _sub_fail(state, job, sub, t.text)
     why = _check(verb, t)
     if why is not None:
         return f"skipped: {verb} {t.text}: {why}"
     return f"{verb} {t.text}: {_sub_verb(state, verb, job, sub)}"
+
+
+def _sub_fail(state: State, job: JobRT, sub: SubRT, text: str) -> str:
+    """``fail-subjob-self``: a job without agenda — the instance fails; with an agenda — the
+    item it runs fails and the instance is freed for the next item."""
+    if sub.status in TERMINAL:
+        return f"skipped: fail {text}: it has already ended ({sub.status})"
+    item = job.work.get(sub.work) if sub.work else None
+    if item is not None and item.status == "running":
+        _stop(state, job, item.token)
+        item.token = None
+        state.set_work(job, item, "failed", data={"reason": "instance failed"})
+    _stop(state, job, sub.token)
+    sub.work = None
+    sub.token = None
+    state.set_sub(job, sub, "pending" if job.work else "failed", quiet=bool(job.work))
+    state.derive(job)
+    return f"fail {text}: {item.status if item is not None else sub.status}"
 
 
 def callback_work_action(state: State, job: JobRT, w: WorkRT, verb: str) -> str:

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from triggerfish.engine import callbacks, workers
+from triggerfish.engine import callbacks, timers, workers
 from triggerfish.engine.state import State
 from triggerfish.errors import StoreError, TriggerfishError
 from triggerfish.store.store import Store
@@ -90,6 +90,7 @@ def _mark(st: State) -> tuple[int, ...]:
         st.event_seq, st.next_job_id, len(st.dirty_jobs), len(st.dirty_work),
         len(st.dirty_subs), len(st.new_jobs), len(st.new_subs), len(st.new_work),
         len(st.dirty_hosts), len(st.new_hosts), len(st.removed), len(st.ch.sub_deletes),
+        st.timers.version,
     )  # fmt: skip
 
 
@@ -166,10 +167,15 @@ class Engine:
     # ------------------------------------------------------------------ the loop
 
     def _timeout(self) -> float:
+        """How long the loop may sleep: until the next timer, retry or host check."""
         t = HOST_CHECK_EVERY
+        now = time.time()
         nxt = workers.next_timer(self.state)
         if nxt is not None:
-            t = min(t, max(0.0, nxt - time.time()))
+            t = min(t, max(0.0, nxt - now))
+        due = self.state.timers.next_due()
+        if due is not None:
+            t = min(t, max(0.0, due - now))
         return t
 
     def _run(self) -> None:
@@ -204,12 +210,35 @@ class Engine:
                     for h in st.hosts.values():
                         st.touch_host(h)
             workers.fire_retries(st)
+            self._fire_timers()
             self._apply(batch)
             if stop:
                 for _, _, fut in self._drain():
                     fut.set_exception(StoreError("the supervisor is shutting down"))
                 self._send_replies()
                 return
+
+    def _fire_timers(self) -> None:
+        """Run the due timers' handlers; their changes join this batch's commit.
+
+        A handler that raises: the state is reloaded from the store (what this batch changed so
+        far is thrown away, the timer comes back) and the timer is retried later.
+        """
+        st = self.state
+        try:
+            timers.fire_due(st)
+        except timers.HandlerFailed as exc:
+            logger.error(
+                "timer handler failed; retried in %g s",
+                timers.RETRY_DELAY,
+                exc_info=exc.cause,
+                extra={"action": "timers.failed", "key": exc.timer.key, "kind": exc.timer.kind},
+            )
+            now = st.now
+            self._reload()
+            st = self.state
+            st.now = now
+            st.timers.defer(exc.timer.key, now + timers.RETRY_DELAY)
 
     def _drain(self) -> list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]]:
         out: list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]] = []
@@ -299,6 +328,10 @@ class Engine:
             if not fut.done():
                 fut.set_exception(err)
         self._send_replies()
+        self._reload()
+
+    def _reload(self) -> None:
+        """Throw away what memory holds that is not committed: load the state again."""
         while True:
             try:
                 self.state.load()

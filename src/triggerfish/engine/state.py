@@ -11,8 +11,10 @@ import logging
 import time
 from typing import Any
 
+from triggerfish.engine import timeouts
 from triggerfish.engine.callbacks import Registry, on_event, restore
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
+from triggerfish.engine.timers import Timers
 from triggerfish.errors import NotFound
 from triggerfish.model.status import TERMINAL
 from triggerfish.store.changes import Changes
@@ -50,6 +52,7 @@ class State:
         self.now = time.time()
         self.labels_added: dict[int, set[str]] = {}
         self.cbs = Registry()
+        self.timers = Timers()
         self._reset_dirty()
 
     def _reset_dirty(self) -> None:
@@ -93,6 +96,8 @@ class State:
         for job_id in self.store.active_job_ids():
             self.load_job(job_id)
         self._load_callbacks()
+        self.timers = Timers()
+        self.timers.load(self.store.load_timers())
 
     def _load_callbacks(self) -> None:
         labels: dict[int, dict[str, int]] = {}
@@ -185,7 +190,7 @@ class State:
         }
         self.ch.events.append(ev)
         if len(self.cbs.index):
-            on_event(self.cbs, ev)
+            on_event(self, ev)
 
     # ------------------------------------------------------------------ transitions
 
@@ -210,6 +215,8 @@ class State:
             self.work_available = True
         if status in TERMINAL:
             w.timecomplete = self.now
+        if status == "running" or old == "running":
+            timeouts.work_changed(self, job, w, old, status)
         self.touch_work(job, w)
         if not quiet:
             self.emit(
@@ -252,6 +259,8 @@ class State:
             self.work_available = True
         if status in TERMINAL:
             s.timecomplete = self.now
+        if status == "running" or old == "running":
+            timeouts.sub_changed(self, job, s, old, status)
         self.touch_sub(job, s)
         if not quiet:
             self.emit(
@@ -385,6 +394,7 @@ class State:
             ch.run_inserts,
             ch.run_updates,
         ) = self.cbs.take()
+        ch.timer_upserts, ch.timer_deletes = self.timers.take()
         gone = set(removed)
         for job_id in sorted(self.new_jobs - gone):
             job = self.jobs[job_id]

@@ -7,6 +7,7 @@ field (``jobs[1].package.range``) and the problem. Validation is pure: nothing i
 from __future__ import annotations
 
 import re
+import time
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -17,6 +18,7 @@ from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.errors import ValidationError
 from triggerfish.model.agenda import parse_range, range_items
 from triggerfish.model.invalid import invalid
+from triggerfish.model.when import parse_when, time_atom_text
 
 LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 MAX_NAME = 256
@@ -76,15 +78,28 @@ class JobSpec(BaseModel):
     dependency_failure: Literal["wait", "fail", "run"] = "wait"
     requirements: str = ""
     reservations: str = ""
-    timeout: float | None = None
-    agenda_timeout: float | None = None
+    # seconds an instance / a work item may run before a `timeout` event (Qube's fields) ...
+    timeout: Annotated[float, Field(gt=0)] | None = None
+    agenda_timeout: Annotated[float, Field(gt=0)] | None = None
+    # ... and Qube's shorthands that also fail it then (qb.submit's timelimit rewrite)
+    timelimit: Annotated[float, Field(gt=0)] | None = None
+    agenda_timelimit: Annotated[float, Field(gt=0)] | None = None
+    # hold the job (blocked) until then: ISO-8601 with zone, Qube time, or +DURATION
+    after: str | int | None = None
 
     @field_validator("hosts", "omithosts", "groups", "omitgroups", mode="before")
     @classmethod
     def _names(cls, value: Any) -> Any:
         return _split_names(value)
 
-    @field_validator("retrywork_delay", "timeout", "agenda_timeout", mode="before")
+    @field_validator(
+        "retrywork_delay",
+        "timeout",
+        "agenda_timeout",
+        "timelimit",
+        "agenda_timelimit",
+        mode="before",
+    )
     @classmethod
     def _number(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -112,7 +127,14 @@ class JobSpec(BaseModel):
             parse_dependency(value)  # ValueError naming the bad part
         return value
 
-    @field_validator("requirements", "reservations", "timeout", "agenda_timeout")
+    @field_validator("after")
+    @classmethod
+    def _after(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_when(value, time.time())  # ValueError saying what is expected
+        return value
+
+    @field_validator("requirements", "reservations")
     @classmethod
     def _not_yet(cls, value: Any) -> Any:
         if value:
@@ -199,13 +221,20 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
                 field=f"{where}.package.cmdline",
             )
     callbacks: list[tuple[str, CallbackSpec]] = [("job", cb) for cb in spec.callbacks]
+    callbacks += _timelimits(spec)
     blocked = False
     reason = ""
-    if spec.dependency.strip():
-        dep = parse_dependency(spec.dependency, spec.dependency_failure)
+    held_until = _after(spec, where)
+    parts = [p for p in (spec.dependency.strip(), held_until) if p]
+    if parts:
+        dep = parse_dependency(",".join(parts), spec.dependency_failure)
         callbacks += [("dependency", cb) for cb in dep.callbacks]
         blocked = dep.block_job
-        reason = "waiting for " + ", ".join(dep.waits_for)
+        waits = [p for p in dep.waits_for if p != held_until]
+        reason = "waiting for " + ", ".join(waits) if waits else ""
+        if held_until:
+            until = f"held until {held_until.removeprefix('dummy-time-self-')}"
+            reason = f"{reason}; {until}" if reason else until
         if dep.block_items:
             if not agenda:
                 raise ValidationError(
@@ -217,6 +246,35 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
         spec=spec, prototype=prototype, agenda=agenda, step=step, callbacks=callbacks,
         blocked_by_dependency=blocked, reason=reason,
     )  # fmt: skip
+
+
+def _after(spec: JobSpec, where: str) -> str | None:
+    """The time atom holding the job until ``after`` (None when not held); ``spec.after``
+    becomes the absolute time (a ``+DURATION`` is resolved now, once)."""
+    if spec.after is None:
+        return None
+    now = time.time()
+    try:
+        moment = parse_when(spec.after, now)
+    except ValueError as exc:
+        raise ValidationError(f"{where}.after: {exc}", field=f"{where}.after") from None
+    spec.after = time_atom_text(moment)
+    if moment.timestamp() <= now:
+        return None  # already past: nothing to wait for
+    return f"dummy-time-self-{spec.after}"
+
+
+def _timelimits(spec: JobSpec) -> list[tuple[str, CallbackSpec]]:
+    """Qube's ``timelimit`` / ``agenda_timelimit``: the timeout, and a callback failing the
+    instance / item that passes it (what qb.submit generates)."""
+    out: list[tuple[str, CallbackSpec]] = []
+    if spec.timelimit is not None:
+        spec.timeout = spec.timeout or spec.timelimit
+        out.append(("job", CallbackSpec(triggers="timeout-subjob-self-*", code="fail-subjob-self")))
+    if spec.agenda_timelimit is not None:
+        spec.agenda_timeout = spec.agenda_timeout or spec.agenda_timelimit
+        out.append(("job", CallbackSpec(triggers="timeout-work-self-*", code="fail-work-self")))
+    return out
 
 
 def parse_jobs(raw: Any) -> list[NormalizedJob]:

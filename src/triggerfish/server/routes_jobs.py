@@ -33,7 +33,9 @@ from triggerfish.server.context import Ctx, ctx
 from triggerfish.store import reads
 
 router = APIRouter(prefix="/api/v1")
-EVENT_TYPES = ("job", "subjob", "work", "host")
+EVENT_TYPES = (
+    "job", "subjob", "work", "host", "callback", "time", "repeat", "globaltime", "globalrepeat",
+)  # fmt: skip
 
 
 @router.post("/jobs", status_code=201, response_model=s.SubmitResponse, tags=["jobs"])
@@ -213,7 +215,8 @@ async def events(
 ) -> s.EventsResponse:
     """Events after sequence number ``after``; ``wait`` long-polls for new ones.
 
-    ``type`` keeps only events of these types (comma list of job, subjob, work, host).
+    ``type`` keeps only events of these types (comma list of job, subjob, work, host,
+    callback, and the time types time, repeat, globaltime, globalrepeat).
     """
     c = ctx(request)
     types = [x.strip() for x in type.split(",") if x.strip()] if type else None

@@ -27,6 +27,8 @@ class Changes:
     callback_deletes: list[int] = field(default_factory=list)
     run_inserts: list[Row] = field(default_factory=list)
     run_updates: list[Row] = field(default_factory=list)
+    timer_upserts: list[Row] = field(default_factory=list)  # insert or replace, by key
+    timer_deletes: list[str] = field(default_factory=list)
 
     def empty(self) -> bool:
         return not any(
@@ -48,5 +50,7 @@ class Changes:
                 self.callback_deletes,
                 self.run_inserts,
                 self.run_updates,
+                self.timer_upserts,
+                self.timer_deletes,
             )
         )

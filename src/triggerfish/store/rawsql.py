@@ -28,6 +28,7 @@ JSON_COLUMNS = frozenset(
         "groups",
         "latches",
         "bindings",
+        "payload",
     }
 )
 
@@ -65,6 +66,12 @@ def update(dialect: str, table: str, columns: Sequence[str], keys: Sequence[str]
     sets = ", ".join(f"{_q(c)} = {p}" for c in columns)
     where = " AND ".join(f"{_q(k)} = {p}" for k in keys)
     return Statement(f"UPDATE {_q(table)} SET {sets} WHERE {where}", columns, keys)
+
+
+def delete(dialect: str, table: str, keys: Sequence[str]) -> Statement:
+    p = "%s" if dialect == "postgresql" else "?"
+    where = " AND ".join(f"{_q(k)} = {p}" for k in keys)
+    return Statement(f"DELETE FROM {_q(table)} WHERE {where}", (), keys)
 
 
 def insert(dialect: str, table: str, columns: Sequence[str]) -> Statement:

@@ -101,6 +101,8 @@ class Store:
         self._run_upd = rawsql.update(
             d, "callback_runs", ["status", "started", "ended", "output", "error"], ["id"]
         )
+        self._timer_ins = rawsql.insert(d, "timers", [c.name for c in t.timers.c])
+        self._timer_del = rawsql.delete(d, "timers", ["key"])
         self._host_upd = _update(t.hosts, ["name"], HOST_MUTABLE)
         self._conn: sa.Connection | None = None  # the engine thread's own connection
         self._ensure_counters()
@@ -175,6 +177,11 @@ class Store:
             conn.execute(sa.delete(t.callbacks).where(t.callbacks.c.id.in_(ch.callback_deletes)))
         self._run_ins.run(conn, ch.run_inserts)
         self._run_upd.run(conn, ch.run_updates)
+        if ch.timer_upserts or ch.timer_deletes:
+            gone = [{"key": r["key"]} for r in ch.timer_upserts]
+            gone += [{"key": k} for k in ch.timer_deletes]
+            self._timer_del.run(conn, gone)
+            self._timer_ins.run(conn, ch.timer_upserts)
 
     def _insert_work(self, conn: sa.Connection, rows: list[Row]) -> None:
         """New agenda items: a fast path, since one job may bring 100,000 of them."""
@@ -271,6 +278,11 @@ class Store:
         )
         with translated(), self.engine.connect() as conn:
             return [dict(x) for x in conn.execute(q).mappings()]
+
+    def load_timers(self) -> list[Row]:
+        """Every pending timer (``key``, ``due``, ``kind``, ``payload``)."""
+        with translated(), self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(t.timers)).mappings()]
 
     def pgrp_label_ids(self, pgrp: int) -> dict[str, int]:
         with translated(), self.engine.connect() as conn:

@@ -141,6 +141,15 @@ callback_runs = sa.Table(
 sa.Index("ix_callback_runs_callback", callback_runs.c.callback, callback_runs.c.id)
 sa.Index("ix_callback_runs_job", callback_runs.c.job_id, callback_runs.c.id)
 
+timers = sa.Table(
+    "timers",
+    metadata,
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("due", sa.Float, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+)
+
 users = sa.Table(
     "users",
     metadata,

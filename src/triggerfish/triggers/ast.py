@@ -78,6 +78,13 @@ class TimeAtom:
             return self.at.timestamp()
         return float(self.at + QB_TIME_EPOCH_OFFSET)
 
+    @property
+    def key_extra(self) -> str:
+        """The extra of the atom's index key and of its time events: unix seconds (and
+        ``-N`` for repeats), the same text whether T was written in Qube time or ISO-8601."""
+        when = f"{self.unix_time():.6f}".rstrip("0").rstrip(".")
+        return when if self.every is None else f"{when}-{self.every}"
+
     def __str__(self) -> str:
         return unparse(self)
 

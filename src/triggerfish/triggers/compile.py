@@ -3,7 +3,9 @@
 ``self`` is the job, ``parent`` its ``pid``, a label the job of that label in the pgrp, digits
 a job id, ``*`` any job (host atoms). An atom whose label no job of the pgrp has yet *waits*:
 it has no key until ``Compiled.resolve(label, job_id)`` is called for a job joining the pgrp
-with that label. Time atoms have no key (the timer machinery fires them by atom number).
+with that label. A time atom's key is ``(name, type, job or None for global ones,
+TimeAtom.key_extra)``: the engine's timer emits a time event carrying that extra, which the
+index matches like any other event.
 
 ``done`` atoms get keys named ``done``: the engine emits a ``done`` event right after every
 terminal event (complete, failed, killed), so the index needs no alias.
@@ -33,8 +35,8 @@ _WAIT = _Waiting()
 class Compiled:
     """An expression resolved for one job.
 
-    ``keys[n]`` is the index key of atom ``n``, or None for a time atom or an atom whose label
-    waits (listed in ``waiting``).
+    ``keys[n]`` is the index key of atom ``n``, or None for an atom whose label waits (listed
+    in ``waiting``).
     """
 
     expr: Expr
@@ -58,6 +60,11 @@ class Compiled:
         for no, key in enumerate(self.keys):
             if key is not None:
                 yield no, key
+
+    @property
+    def has_timers(self) -> bool:
+        """True when the expression has a time atom."""
+        return any(isinstance(atom, TimeAtom) for atom in self.atoms)
 
     def timers(self) -> Iterator[tuple[int, TimeAtom]]:
         """``(atom number, time atom)`` of every time atom, for the timer machinery."""
@@ -92,6 +99,11 @@ def _intern(s: str | None) -> str | None:
 def _key(atom: Atom, job: int | None) -> Key:
     extra = None if atom.any_extra or atom.type == "job" else atom.extra
     return (sys.intern(atom.name), sys.intern(atom.type), job, _intern(extra))
+
+
+def time_key(atom: TimeAtom, job: int | None) -> Key:
+    """The index key of a time atom (``job`` None for global ones)."""
+    return (sys.intern(atom.name), sys.intern(atom.type), job, atom.key_extra)
 
 
 def _job_of(
@@ -132,7 +144,8 @@ def compile_expr(
     for no, atom in enumerate(listed):
         job = _job_of(atom, job_id, parent, labels)
         if isinstance(atom, TimeAtom):
-            keys.append(None)
+            assert not isinstance(job, _Waiting)
+            keys.append(time_key(atom, job))
         elif isinstance(job, _Waiting):
             keys.append(None)
             waiting.append((no, atom.context))

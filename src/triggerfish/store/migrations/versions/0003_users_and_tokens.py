@@ -1,14 +1,14 @@
 """users and their tokens
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0005 (chained after the timers migration that reached main first)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
