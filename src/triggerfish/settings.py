@@ -45,6 +45,15 @@ class ServerSettings:
     callback_memory_mb: int = 1024
     callback_workers: int = 4
     callback_user: str | None = None  # OS user callback code runs as (None: ours)
+    universal_callback_path: str | None = None  # comma-separated; None: <data dir>/callback
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_from: str = ""  # empty: triggerfish@<this host>
+    smtp_tls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    gc_freeze_every: float = 10.0  # seconds; 0: Python's default garbage collection
+    gc_full_every: float = 600.0  # seconds between full collections (with freezing on)
 
     @property
     def url(self) -> str:
@@ -52,6 +61,14 @@ class ServerSettings:
         host = "127.0.0.1" if self.bind in ("0.0.0.0", "::", "") else self.bind
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
+
+    @property
+    def universal_dirs(self) -> list[Path]:
+        """The directories of universal callbacks (``universal_callback_path``)."""
+        if self.universal_callback_path is None:
+            return [self.data_dir / "callback"]
+        return [Path(p.strip()).expanduser() for p in self.universal_callback_path.split(",")
+                if p.strip()]  # fmt: skip
 
     @property
     def database(self) -> str:

@@ -273,8 +273,10 @@ def test_not_yet_supported_field_error_names_the_field() -> None:
         ({"triggers": "complete-job-1", "code": "explode"}, "code", "unknown qube action"),
         ({"triggers": "complete-job-1", "code": ""}, "code", "at least one action"),
         ({"triggers": "complete-job-1", "language": "cobol", "code": "x"}, "language", "cobol"),
-        ({"triggers": "complete-job-1", "language": "perl", "code": "x"}, "language",
-         "not supported"),
+        ({"triggers": "complete-job-1", "language": "perl", "code": " "}, "code",
+         "a perl callback needs code"),
+        ({"triggers": "complete-job-1", "language": "exec", "code": "a 'b"}, "code",
+         "not a command line"),
         ({"triggers": "complete-job-1", "language": "python", "code": "x = ("}, "code",
          "line 1"),
         ({"triggers": "complete-job-1", "code": "unblock-self", "colour": 1}, "colour",
@@ -288,6 +290,15 @@ def test_bad_callbacks_are_refused_naming_the_field(
                                           callback])])  # fmt: skip
     assert err.field == f"jobs[1].callbacks[1].{field}"
     assert text in err.message
+
+
+def test_a_job_whose_callbacks_mail_needs_a_mailaddress() -> None:
+    for cb in ({"triggers": "done-job-self", "language": "mail"},
+               {"triggers": "done-job-self", "code": "unblock-self mail-status"}):  # fmt: skip
+        err = rejected([one(), one(callbacks=[cb])])
+        assert err.message.startswith("jobs[1]") and "mailaddress" in err.message
+        [_, ok] = parse_jobs([one(), one(callbacks=[cb], mailaddress="a@b.c")])
+        assert ok.spec.callbacks[0].triggers == "done-job-self"
 
 
 def test_dependency_blocks_the_job_or_its_items() -> None:

@@ -17,13 +17,27 @@ import json
 import os
 import sys
 import traceback
+import types
+from typing import Any
+
+
+class _LazyQb(types.ModuleType):
+    """``qb``, imported on first use: a run that does not call it starts in a fraction of the
+    time (the client behind it pulls in httpx)."""
+
+    def __getattr__(self, name: str) -> Any:
+        import triggerfish.qb as real
+
+        sys.modules["qb"] = real
+        return getattr(real, name)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    import triggerfish.qb as qb
-
+    qb: types.ModuleType = _LazyQb("qb")
     if args[:1] == ["--as-user"] and len(args) == 2:
+        # loaded before the drop: the callback user may not read the supervisor's installation
+        import triggerfish.qb as qb
         from triggerfish.callbacks.osuser import drop, resolve
 
         try:
@@ -35,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pyrun: unexpected arguments {args!r}", file=sys.stderr)
         return 2
     code = sys.stdin.read()
-
     sys.modules["qb"] = qb
     event = json.loads(os.environ.get("TRIGGERFISH_EVENT", "{}"))
     bindings = json.loads(os.environ.get("TRIGGERFISH_BINDINGS", "{}"))

@@ -2,7 +2,8 @@
 
 ``code`` is one or more actions separated by spaces, commas or new lines, e.g.
 ``unblock-self`` or ``unblock-work-self``. ``*-work-self`` acts on the item the firing names:
-the value bound to the pattern variable, else the item of the triggering event.
+the value bound to the pattern variable, else the item of the triggering event. ``mail-status``
+mails the status of the job (or of that item) to the job's ``mailaddress``.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ SUBJOB_ACTIONS = frozenset(
 )  # fmt: skip
 # Internal: what a dependency's upstream failure does under dependency_failure=wait.
 NOTE_ACTIONS = frozenset({"note-upstream-self"})
-ACTIONS = JOB_ACTIONS | WORK_ACTIONS | SUBJOB_ACTIONS | NOTE_ACTIONS
+# Mails the job's (or the firing's item's) status: sent by a runner thread, not in the engine.
+MAIL_ACTIONS = frozenset({"mail-status"})
+ACTIONS = JOB_ACTIONS | WORK_ACTIONS | SUBJOB_ACTIONS | NOTE_ACTIONS | MAIL_ACTIONS
 LATER_ACTIONS = frozenset(
-    {"preempt-self", "interrupt-self", "migrate-self", "suspend-self", "resume-self",
-     "mail-status"}
+    {"preempt-self", "interrupt-self", "migrate-self", "suspend-self", "resume-self"}
 )  # fmt: skip
 
 

@@ -1,7 +1,12 @@
-"""A callback as submitted with a job (Qube's ``{"triggers", "language", "code"}`` dict)."""
+"""A callback as submitted with a job (Qube's ``{"triggers", "language", "code"}`` dict).
+
+Languages: ``qube`` (built-in actions), ``python``, ``perl``, ``exec`` (code: a command line)
+and ``mail`` (code: optional text added to the status mail).
+"""
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -10,8 +15,9 @@ from pydantic_core import PydanticCustomError
 from triggerfish.callbacks.qube import parse_actions
 from triggerfish.triggers import TriggerSyntaxError, parse
 
-LANGUAGES = ("qube", "python")
-LATER_LANGUAGES = ("perl", "mail", "exec")
+LANGUAGES = ("qube", "python", "perl", "mail", "exec")
+# Languages whose code runs in a process of its own (needs the submit_callback permission).
+CODE_LANGUAGES = ("python", "perl", "exec")
 
 
 class CallbackSpec(BaseModel):
@@ -35,10 +41,6 @@ class CallbackSpec(BaseModel):
     @field_validator("language")
     @classmethod
     def _language(cls, value: str) -> str:
-        if value in LATER_LANGUAGES:
-            raise ValueError(
-                f"language {value!r} is not supported by this version yet (qube and python are)"
-            )
         if value not in LANGUAGES:
             raise ValueError(f"unknown language {value!r} (known: {', '.join(LANGUAGES)})")
         return value
@@ -59,4 +61,16 @@ class CallbackSpec(BaseModel):
                 raise PydanticCustomError(
                     "code", "code: line {line}: {msg}", {"line": exc.lineno, "msg": exc.msg}
                 ) from None
+        elif self.language == "perl":
+            if not self.code.strip():
+                raise PydanticCustomError("code", "code: a perl callback needs code", {})
+        elif self.language == "exec":
+            try:
+                argv = shlex.split(self.code)
+            except ValueError as exc:
+                raise PydanticCustomError(
+                    "code", "code: not a command line: {msg}", {"msg": str(exc)}
+                ) from None
+            if not argv:
+                raise PydanticCustomError("code", "code: an exec callback needs a command line", {})
         return self

@@ -1,12 +1,15 @@
-"""``triggerfish callbacks JOB`` and ``triggerfish trigger check EXPR``."""
+"""``triggerfish callbacks JOB|global|universal|check|reload``, ``add-callback``,
+``remove-callback`` and ``triggerfish trigger check EXPR``."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import click
 from rich.table import Table
 
+from triggerfish.callbacks.universal import parse_path, read_conf
 from triggerfish.cli.options import connect, json_option, option, url_option
 from triggerfish.cli.output import console, fmt_time, print_json
 from triggerfish.errors import TriggerfishError
@@ -26,16 +29,69 @@ def _latches(cb: dict[str, Any]) -> str:
     return "; ".join(parts) or "-"
 
 
+WORDS = ("global", "universal", "check", "reload")
+
+
+def _universal(conf: dict[str, Any], as_json: bool, title: str) -> None:
+    """Print the universal callbacks: good lines, then each bad line and why; exit 1 if any."""
+    if as_json:
+        print_json(conf)
+    else:
+        out = console()
+        for d in conf.get("missing", []):
+            out.print(f"[dim]{d}: no callbacks.conf[/]")
+        if conf["entries"]:
+            table = Table(box=None, header_style="bold", pad_edge=False, title=title)
+            for col in ("conf:line", "file", "language", "trigger"):
+                table.add_column(col)
+            for e in conf["entries"]:
+                table.add_row(f"{e['conf']}:{e['line']}", e["file"], e["language"], e["trigger"])
+            out.print(table)
+        elif not conf["problems"]:
+            out.print(f"[dim]no universal callbacks in {', '.join(conf['dirs']) or '-'}[/]")
+        for p in conf["problems"]:
+            out.print(f"[red]{p['conf']}:{p['line']}: {p['error']}[/]")
+            if p["text"]:
+                out.print(f"  [dim]{p['text']}[/]")
+    if conf["problems"]:
+        raise click.exceptions.Exit(1)
+
+
 @click.command()
-@click.argument("job_id", metavar="JOB|global")
+@click.argument("job_id", metavar="JOB|global|universal|check|reload")
 @option("--runs", env="CALLBACKS_RUNS", type=click.IntRange(0), default=20, show_default=True,
         help="How many of the last runs to show.")  # fmt: skip
+@option("--path", "check_path", env="CALLBACKS_CHECK_PATH", metavar="DIRS", default=None,
+        help="With 'check': check these comma-separated directories here, without asking the "
+        "supervisor.")  # fmt: skip
 @url_option
 @json_option
-def callbacks(job_id: str, runs: int, url: str | None, token: str | None, as_json: bool) -> None:
-    """Show a job's callbacks (or the global ones), their latches, and their last runs."""
-    if job_id != "global" and not job_id.isdigit():
-        raise click.BadParameter("expected a job id or 'global'", param_hint="JOB")
+def callbacks(job_id: str, runs: int, check_path: str | None, url: str | None,
+              token: str | None, as_json: bool) -> None:  # fmt: skip
+    """Show a job's callbacks (or the global ones), their latches, and their last runs.
+
+    \b
+    universal  the supervisor's universal callbacks (callbacks.conf), good and bad lines
+    check      the same, checking every line: exit 1 naming each bad line and why
+               (missing file, unknown extension, bad trigger, duplicate entry, ...);
+               with --path, checks those directories here instead
+    reload     make the supervisor re-read every callbacks.conf now, then 'check'
+    """
+    if job_id not in WORDS and not job_id.isdigit():
+        raise click.BadParameter(f"expected a job id or one of {', '.join(WORDS)}",
+                                 param_hint="JOB")  # fmt: skip
+    if job_id == "check" and check_path is not None:
+        _universal(read_conf(parse_path(check_path)).to_dict(), as_json, "universal callbacks")
+        return
+    if job_id in ("universal", "check", "reload"):
+        with connect(url, token) as client:
+            conf = client.universal_callbacks(reload=job_id == "reload")
+        if job_id == "universal" and not as_json:
+            with contextlib.suppress(click.exceptions.Exit):  # listing is not checking
+                _universal(conf, False, "universal callbacks")
+            return
+        _universal(conf, as_json, "universal callbacks")
+        return
     with connect(url, token) as client:
         if job_id == "global":
             found = client.global_callbacks(runs=runs)

@@ -81,12 +81,33 @@ def server_options(f: Any) -> Any:
 @server_options
 @option("--callback-timeout", env="CALLBACK_TIMEOUT", type=click.FloatRange(min=0.1),
         default=60.0, show_default=True, metavar="SECONDS",
-        help="Time limit of one python callback run.")  # fmt: skip
+        help="Time limit of one callback run (python, perl, exec, mail).")  # fmt: skip
 @option("--callback-memory", env="CALLBACK_MEMORY", type=click.IntRange(min=64),
         default=1024, show_default=True, metavar="MB",
-        help="Memory limit (address space) of one python callback run.")  # fmt: skip
+        help="Memory limit (address space) of one callback process.")  # fmt: skip
 @option("--callback-workers", env="CALLBACK_WORKERS", type=click.IntRange(min=1),
-        default=4, show_default=True, help="Python callback runs at once.")  # fmt: skip
+        default=4, show_default=True,
+        help="Callback runs (python, perl, exec, mail) at once.")  # fmt: skip
+@option("--universal-callback-path", env="UNIVERSAL_CALLBACK_PATH", metavar="DIRS", default=None,
+        help="Comma-separated directories of universal callbacks (callbacks.conf and its files) "
+        "[default: <data dir>/callback].")  # fmt: skip
+@option("--smtp-host", env="SMTP_HOST", default="localhost", show_default=True,
+        help="SMTP server of mail callbacks.")  # fmt: skip
+@option("--smtp-port", env="SMTP_PORT", type=click.IntRange(1, 65535), default=25,
+        show_default=True, help="Its port.")  # fmt: skip
+@option("--smtp-from", env="SMTP_FROM", default="", metavar="ADDRESS",
+        help="Sender of mail callbacks [default: triggerfish@<this host>].")  # fmt: skip
+@option("--smtp-tls/--no-smtp-tls", env="SMTP_TLS", default=False, show_default=True,
+        help="Use STARTTLS.")  # fmt: skip
+@option("--smtp-user", env="SMTP_USER", default=None, help="SMTP login (with --smtp-password).")
+@option("--smtp-password", env="SMTP_PASSWORD", default=None, help="SMTP password.")
+@option("--gc-freeze-every", env="GC_FREEZE_EVERY", type=click.FloatRange(min=0), default=10.0,
+        show_default=True, metavar="SECONDS",
+        help="Hide the objects alive from Python's garbage collector this often, so that its "
+        "full collections stay short (0: Python's default).")  # fmt: skip
+@option("--gc-full-every", env="GC_FULL_EVERY", type=click.FloatRange(min=0), default=600.0,
+        show_default=True, metavar="SECONDS",
+        help="With --gc-freeze-every: one full collection this often (0: never).")  # fmt: skip
 @option("--callback-user", env="CALLBACK_USER", default=None, metavar="USER",
         help="OS user that callback code runs as (the supervisor must run as root) "
         "[default: the supervisor's own user].")  # fmt: skip
@@ -100,6 +121,15 @@ def supervisor(
     callback_timeout: float,
     callback_memory: int,
     callback_workers: int,
+    universal_callback_path: str | None,
+    smtp_host: str,
+    smtp_port: int,
+    smtp_from: str,
+    smtp_tls: bool,
+    smtp_user: str | None,
+    smtp_password: str | None,
+    gc_freeze_every: float,
+    gc_full_every: float,
     callback_user: str | None,
 ) -> None:
     """Run the supervisor: the HTTP API, the engine and the database (blocks).
@@ -121,6 +151,15 @@ def supervisor(
         callback_timeout=callback_timeout,
         callback_memory_mb=callback_memory,
         callback_workers=callback_workers,
+        universal_callback_path=universal_callback_path,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_from=smtp_from,
+        smtp_tls=smtp_tls,
+        smtp_user=smtp_user,
+        smtp_password=smtp_password,
+        gc_freeze_every=gc_freeze_every,
+        gc_full_every=gc_full_every,
         callback_user=callback_user,
     )
     entry_point("triggerfish.server.main", "serve")(settings)

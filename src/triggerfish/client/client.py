@@ -244,6 +244,15 @@ class Client:
         out: dict[str, Any] = self._json("GET", "/callbacks", params={"runs": runs})
         return out
 
+    def universal_callbacks(self, reload: bool = False) -> dict[str, Any]:
+        """The supervisor's universal callbacks: ``entries`` (good lines), ``problems`` (bad
+        lines, with why), ``dirs``, ``missing``; ``reload`` re-reads every conf first."""
+        if reload:
+            out: dict[str, Any] = self._json("POST", "/callbacks/universal/reload")
+        else:
+            out = self._json("GET", "/callbacks/universal")
+        return out
+
     def add_global_callback(
         self, triggers: str, code: str, *, language: str = "python", maximum: int | None = None
     ) -> dict[str, Any]:

@@ -15,7 +15,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from triggerfish.callbacks.qube import JOB_ACTIONS, NOTE_ACTIONS, SUBJOB_ACTIONS, parse_actions
+from triggerfish.callbacks.qube import (
+    JOB_ACTIONS,
+    MAIL_ACTIONS,
+    NOTE_ACTIONS,
+    SUBJOB_ACTIONS,
+    parse_actions,
+)
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.engine import timetriggers
 from triggerfish.errors import NotFound, TriggerfishError, ValidationError
@@ -111,14 +117,17 @@ def event_extra(ev: Mapping[str, Any]) -> str | None:
     return None
 
 
-def on_event(state: Any, ev: dict[str, Any]) -> None:
-    """Latch the atoms an event matches; queue the firings."""
+def on_event(state: Any, ev: dict[str, Any], only: set[int] | None = None) -> None:
+    """Latch the atoms an event matches (of the callbacks ``only``, if given); queue the
+    firings."""
     reg: Registry = state.cbs
     matches = reg.index.match(ev["name"], ev["type"], ev["job"], event_extra(ev))
     if not matches:
         return
     by_cb: dict[int, list[tuple[int, Mapping[str, str]]]] = {}
     for m in matches:
+        if only is not None and m.callback_id not in only:
+            continue
         by_cb.setdefault(m.callback_id, []).append((m.atom_no, m.bindings))
     for cb_id, hits in by_cb.items():
         cb = reg.callbacks.get(cb_id)
@@ -164,7 +173,7 @@ def register(
         language=spec.language, code=spec.code, user=user, catchup=spec.catchup,
         created=state.now, compiled=compiled,
         latches=Latches(compiled.program, maximum=spec.maximum),
-        actions=parse_actions(spec.code) if spec.language == "qube" else [],
+        actions=_actions(spec.language, source, spec.code),
     )  # fmt: skip
     reg.next_id += 1
     state.counters_dirty = True
@@ -261,9 +270,15 @@ def restore(state: Any, row: Row, pgrp: int | None, parent: int | None,
         triggers=row["triggers"], language=row["language"], code=row["code"],
         user=row["user"], catchup=row["catchup"], created=row["created"], compiled=compiled,
         latches=Latches.from_json(compiled.program, row["latches"], maximum=row["maximum"]),
-        actions=parse_actions(row["code"]) if row["language"] == "qube" else [],
+        actions=_actions(row["language"], row["source"], row["code"]),
     )  # fmt: skip
     _install(state, cb, catch=False)
+
+
+def _actions(language: str, source: str, code: str) -> list[str]:
+    """The qube actions of a callback; a universal one's code is its .qcb file, whose actions
+    are looked up when it fires."""
+    return parse_actions(code) if language == "qube" and source != "universal" else []
 
 
 # ---------------------------------------------------------------- running firings
@@ -295,14 +310,29 @@ def run_fired(state: Any) -> None:
         if cb.language != "qube":
             _queue_run(state, cb, firing, ev)
             continue
+        actions = cb.actions
+        if cb.source == "universal":
+            try:
+                actions = state.qcb_actions(cb.code)
+            except TriggerfishError as exc:
+                _record(state, cb, firing, ev, "failed", "", exc.message)
+                continue
         out: list[str] = []
         error: str | None = None
-        for action in cb.actions:
+        mail = False
+        for action in actions:
+            if action in MAIL_ACTIONS:
+                mail = True
+                continue
             try:
                 out.append(_qube_action(state, cb, action, firing.bindings, ev))
             except TriggerfishError as exc:
                 error = f"{action}: {exc.message}"
                 out.append(error)
+        if mail:  # sent by a runner thread after the commit; the run ends when it is sent
+            _queue_run(state, cb, firing, ev, language="mail",
+                       output="".join(f"{line}\n" for line in out))  # fmt: skip
+            continue
         _record(state, cb, firing, ev, "failed" if error else "complete", "\n".join(out), error)
 
 
@@ -323,8 +353,9 @@ def _record(state: Any, cb: CallbackRT, firing: Firing, ev: Mapping[str, Any], s
                      "bindings": dict(firing.bindings), "event": ev["seq"]})  # fmt: skip
 
 
-def _queue_run(state: Any, cb: CallbackRT, firing: Firing, ev: Mapping[str, Any]) -> None:
-    """A firing of code that runs in a runner process: a queued run, started after commit."""
+def _queue_run(state: Any, cb: CallbackRT, firing: Firing, ev: Mapping[str, Any], *,
+               language: str | None = None, output: str | None = None) -> None:  # fmt: skip
+    """A firing of code that runs in a runner: a queued run, started after commit."""
     reg: Registry = state.cbs
     row = {
         "id": reg.next_run, "callback": cb.id, "job_id": cb.job_id, "event_seq": ev["seq"],
@@ -334,18 +365,27 @@ def _queue_run(state: Any, cb: CallbackRT, firing: Firing, ev: Mapping[str, Any]
     reg.next_run += 1
     state.counters_dirty = True
     reg.runs.append(row)
-    reg.launch.append(launch_spec(row, cb, ev))
+    spec = launch_spec(row, cb, ev)
+    if language is not None:
+        spec["language"] = language
+    if output:
+        spec["output"] = output
+    reg.launch.append(spec)
     state.emit("fired", "callback", job=cb.job_id,
                data={"callback": cb.id, "count": firing.count, "run": row["id"],
                      "bindings": dict(firing.bindings), "event": ev["seq"]})  # fmt: skip
 
 
 def launch_spec(run: Row, cb: CallbackRT | Row, ev: Mapping[str, Any]) -> Row:
-    """What a runner needs to start a run: code, language, and the event's details."""
+    """What a runner needs to start a run: code (or the file of a universal callback),
+    language, and the event's details."""
     get = (lambda k: getattr(cb, k)) if isinstance(cb, CallbackRT) else cb.__getitem__
+    qube = get("language") == "qube"  # queued for its mail-status action: no code to run
+    universal = get("source") == "universal" and not qube
     return {
         "run": run["id"], "callback": get("id"), "job": get("job_id"),
-        "language": get("language"), "code": get("code"), "bindings": run["bindings"] or {},
+        "language": get("language"), "code": "" if universal or qube else get("code"),
+        "file": get("code") if universal else None, "bindings": run["bindings"] or {},
         "user": get("user"),
         "event": {k: ev.get(k) for k in ("seq", "name", "type", "job", "subid", "work", "host")},
     }  # fmt: skip
@@ -356,10 +396,14 @@ def relaunch_spec(row: Row) -> Row:
     ev = {"seq": row["event_seq"], "name": row.get("ev_name"), "type": row.get("ev_type"),
           "job": row.get("ev_job"), "subid": row.get("ev_subid"), "work": row.get("ev_work"),
           "host": row.get("ev_host")}  # fmt: skip
+    qube = row["language"] == "qube"  # a qube callback's run is queued only for mail-status
+    universal = row.get("source") == "universal" and not qube
     return {
         "run": row["id"], "callback": row["callback"], "job": row["job_id"],
-        "language": row["language"], "code": row["code"], "bindings": row["bindings"] or {},
-        "user": row["user"], "event": ev,
+        "language": "mail" if qube else row["language"],
+        "code": "" if universal or qube else row["code"],
+        "file": row["code"] if universal else None,
+        "bindings": row["bindings"] or {}, "user": row["user"], "event": ev,
     }  # fmt: skip
 
 
@@ -408,11 +452,11 @@ def _qube_action(
 
 
 def add_global(state: Any, spec: CallbackSpec, user: str) -> CallbackRT:
-    """A site-wide callback (no job): watches job ids and hosts, runs python code."""
-    if spec.language == "qube":
+    """A site-wide callback (no job): watches job ids and hosts, runs python, perl or exec."""
+    if spec.language in ("qube", "mail"):
         raise ValidationError(
-            "language: qube actions act on the callback's own job; a global callback has none "
-            "(use python)",
+            f"language: {spec.language} callbacks act on the callback's own job; a global "
+            "callback has none (use python, perl or exec)",
             field="language",
         )
     return register(state, spec=spec, source="global", job_id=None, pgrp=None, parent=None,

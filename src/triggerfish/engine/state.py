@@ -9,8 +9,10 @@ from __future__ import annotations
 import heapq
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
+from triggerfish.callbacks.universal import read_qcb
 from triggerfish.engine import timeouts
 from triggerfish.engine.callbacks import Registry, on_event, restore
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
@@ -52,6 +54,8 @@ class State:
         self.now = time.time()
         self.labels_added: dict[int, set[str]] = {}
         self.cbs = Registry()
+        # the actions of a universal .qcb file (the supervisor sets its cached lookup)
+        self.qcb_actions: Callable[[str], list[str]] = read_qcb
         self.timers = Timers()
         self._reset_dirty()
 

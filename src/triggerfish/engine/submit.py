@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from triggerfish.api import schemas as s
+from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.engine import callbacks as cbx
 from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
@@ -26,7 +29,10 @@ def _labels(state: State, pgrp: int, first_id: int) -> set[str]:
     return (known or set()) | (added or set())
 
 
-def submit(state: State, jobs: list[NormalizedJob], user: str) -> s.SubmitResponse:
+def submit(
+    state: State, jobs: list[NormalizedJob], user: str, universal: Sequence[CallbackSpec] = ()
+) -> s.SubmitResponse:
+    """Create the jobs, their callbacks and ``universal`` (attached to every job)."""
     first = state.next_job_id
     ids = list(range(first, first + len(jobs)))
     pgrps = [j.spec.pgrp if j.spec.pgrp is not None else first for j in jobs]
@@ -61,7 +67,10 @@ def submit(state: State, jobs: list[NormalizedJob], user: str) -> s.SubmitRespon
             labels[i] = label
     label_ids = _label_ids(state, ids, pgrps, labels, first)
     compiled = _check_callbacks(jobs, ids, label_ids, pgrps)
+    warnings: list[str] = []
+    extra = _universal(jobs, ids, label_ids, pgrps, universal, warnings)
     out = []
+    first_event = len(state.ch.events)
     state.next_job_id = first + len(jobs)
     state.counters_dirty = True
     for i, nj in enumerate(jobs):
@@ -78,14 +87,18 @@ def submit(state: State, jobs: list[NormalizedJob], user: str) -> s.SubmitRespon
         )
     for i in range(len(jobs)):
         cbx.label_joined(state, pgrps[i], labels[i], ids[i])
-    warnings: list[str] = []
+    added: set[int] = set()
     for i, nj in enumerate(jobs):
-        for j, (source, spec) in enumerate(nj.callbacks):
+        own = [(src, spec, compiled[(i, j)]) for j, (src, spec) in enumerate(nj.callbacks)]
+        for j, (source, spec, comp) in enumerate([*own, *extra[i]]):
             cb = cbx.register(
                 state, spec=spec, source=source, job_id=ids[i], pgrp=pgrps[i],
                 parent=nj.spec.pid, labels=label_ids[pgrps[i]], user=state.jobs[ids[i]].user,
-                compiled=compiled[(i, j)],
+                compiled=comp,
             )  # fmt: skip
+            added.add(cb.id)
+            if source == "universal":
+                continue
             where = f"jobs[{i}].callbacks[{j}]" if source == "job" else f"jobs[{i}].dependency"
             for label in sorted(cb.compiled.waiting_labels):
                 hint = cbx.closest(label, label_ids[pgrps[i]])
@@ -93,7 +106,33 @@ def submit(state: State, jobs: list[NormalizedJob], user: str) -> s.SubmitRespon
                     f"{where}: no job of pgrp {pgrps[i]} has the label {label!r} (yet)"
                     + (f"; did you mean {hint!r}?" if hint else "")
                 )
+    # The submission's own events (submit, pending or blocked) happened before its callbacks
+    # existed: they see them now, and only they (the others saw them when they happened).
+    for ev in state.ch.events[first_event:]:
+        cbx.on_event(state, ev, only=added)
     return s.SubmitResponse(jobs=out, warnings=warnings)
+
+
+def _universal(
+    jobs: list[NormalizedJob], ids: list[int], label_ids: dict[int, dict[str, int]],
+    pgrps: list[int], universal: Sequence[CallbackSpec], warnings: list[str],
+) -> list[list[tuple[str, CallbackSpec, Compiled]]]:  # fmt: skip
+    """The universal callbacks of each job, compiled; one that does not fit a job is left out
+    of it with a warning (the site's conf must not make a submission fail)."""
+    out: list[list[tuple[str, CallbackSpec, Compiled]]] = []
+    for i, nj in enumerate(jobs):
+        mine: list[tuple[str, CallbackSpec, Compiled]] = []
+        for spec in universal:
+            try:
+                c = compile_expr(parse(spec.triggers), job_id=ids[i], parent=nj.spec.pid,
+                                 labels=label_ids[pgrps[i]])  # fmt: skip
+            except TriggerfishError as exc:
+                warnings.append(f"jobs[{i}]: universal callback {spec.code} not attached: "
+                                f"{exc.message}")  # fmt: skip
+                continue
+            mine.append(("universal", spec, c))
+        out.append(mine)
+    return out
 
 
 def _label_ids(

@@ -11,9 +11,11 @@ import time
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from triggerfish.callbacks.dependency import parse_dependency
+from triggerfish.callbacks.qube import parse_actions
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.errors import ValidationError
 from triggerfish.model.agenda import parse_range, range_items
@@ -119,6 +121,21 @@ class JobSpec(BaseModel):
                 "digits, '_' and '.'"
             )
         return value
+
+    @model_validator(mode="after")
+    def _mail(self) -> JobSpec:
+        for i, cb in enumerate(self.callbacks):
+            mails = cb.language == "mail" or (
+                cb.language == "qube" and "mail-status" in parse_actions(cb.code)
+            )
+            if mails and not (self.mailaddress or "").strip():
+                raise PydanticCustomError(
+                    "mailaddress",
+                    "mailaddress: callbacks[{i}] mails the job's status, but the job has no "
+                    "mailaddress",
+                    {"i": i},
+                )
+        return self
 
     @field_validator("dependency")
     @classmethod

@@ -16,18 +16,21 @@ from fastapi.responses import JSONResponse
 
 from triggerfish import __version__
 from triggerfish.auth.tokens import ensure_local_token
+from triggerfish.callbacks.mail import SmtpSettings
 from triggerfish.callbacks.osuser import resolve
 from triggerfish.callbacks.pool import PoolSettings, RunnerPool
+from triggerfish.callbacks.universal import UniversalCallbacks
 from triggerfish.engine import callbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.errors import TriggerfishError
 from triggerfish.server import routes_jobs, routes_users, routes_workers
 from triggerfish.server.auth import Authority, TokenAuth
 from triggerfish.server.context import Ctx
+from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.server.hub import Hub
 from triggerfish.server.logs import LogStore
 from triggerfish.settings import ServerSettings, make_data_dir
-from triggerfish.store import users
+from triggerfish.store import reads, users
 from triggerfish.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,20 @@ def _log_failure(fut: Future[None]) -> None:
                      extra={"action": "callback.finish"})  # fmt: skip
 
 
+def _lookup(store: Store) -> Any:
+    """What a mail run reads: the job (and item) as the API shows them."""
+
+    def lookup(job_id: int, work: str | None) -> tuple[Any, Any]:
+        from triggerfish.server import convert
+
+        row = reads.get_job(store.engine, job_id, agenda=False)
+        job = None if row is None else convert.job_detail(row).model_dump()
+        w = None if work is None else reads.get_work(store.engine, job_id, work)
+        return job, None if w is None else convert.work_info(w).model_dump()
+
+    return lookup
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,19 +92,33 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 memory_mb=settings.callback_memory_mb,
                 workers=settings.callback_workers,
                 user=resolve(settings.callback_user) if settings.callback_user else None,
+                smtp=SmtpSettings(
+                    host=settings.smtp_host,
+                    port=settings.smtp_port,
+                    sender=settings.smtp_from,
+                    tls=settings.smtp_tls,
+                    user=settings.smtp_user,
+                    password=settings.smtp_password,
+                ),
             ),
             lambda *report: engine.call(callbacks.finish_run, *report).add_done_callback(
                 _log_failure
             ),
+            _lookup(store),
             auth,
         )
         engine.listen(pool.launch)
+        universal = UniversalCallbacks(settings.universal_dirs)
+        await asyncio.to_thread(universal.start)
+        engine.state.qcb_actions = universal.qcb_actions
         await asyncio.to_thread(engine.start)
+        gc_policy = GcPolicy(settings.gc_freeze_every, settings.gc_full_every)
+        gc_policy.start()
         hub.event_seq = engine.state.event_seq
         for row in await asyncio.to_thread(store.unfinished_runs):  # interrupted by a crash
             pool.submit(callbacks.relaunch_spec(row))
         app.state.ctx = Ctx(
-            settings, store, engine, hub, LogStore(settings.data_dir / "logs"), auth
+            settings, store, engine, hub, LogStore(settings.data_dir / "logs"), universal, auth
         )
         logger.info(
             "supervisor ready", extra={"action": "supervisor.ready", "db": store.url.split("@")[-1]}
@@ -95,6 +126,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         try:
             yield
         finally:
+            gc_policy.stop()
+            universal.stop()
             pool.close()
             await asyncio.to_thread(engine.stop)
             store.close()

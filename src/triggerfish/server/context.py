@@ -1,4 +1,5 @@
 """What every route needs: the store, the engine, the hub of long polls, the log store, the
+universal callbacks and the
 tokens."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from triggerfish.callbacks.universal import UniversalCallbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.server.auth import Authority
 from triggerfish.server.hub import Hub
@@ -22,6 +24,7 @@ class Ctx:
     engine: Engine
     hub: Hub
     logs: LogStore
+    universal: UniversalCallbacks
     auth: Authority
 
 

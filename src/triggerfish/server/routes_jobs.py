@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from triggerfish.api import schemas as s
 from triggerfish.auth.permissions import (
+    ADMIN,
     SUBMIT,
     SUBMIT_CALLBACK,
     SUBMIT_GLOBAL_CALLBACK,
@@ -55,7 +56,8 @@ async def submit_jobs(request: Request, body: Annotated[Any, Body()]) -> s.Submi
     if not me.admin:
         for nj in jobs:
             nj.spec.user = me.name
-    return await c.engine.acall(sub.submit, jobs, me.name)
+    universal = await asyncio.to_thread(c.universal.specs)  # re-read if the conf changed
+    return await c.engine.acall(sub.submit, jobs, me.name, universal)
 
 
 def _statuses(status: str | None) -> list[str] | None:
@@ -164,6 +166,23 @@ async def global_callbacks(
         reads.list_runs, c.store.engine, job=None, limit=runs, global_only=True
     )  # fmt: skip
     return {"callbacks": cbs, "runs": ran}
+
+
+@router.get("/callbacks/universal", tags=["callbacks"])
+async def universal_callbacks(request: Request) -> dict[str, Any]:
+    """The universal callbacks: the good lines of each callbacks.conf and the bad ones, with
+    why (the conf is re-read first if it changed)."""
+    conf = await asyncio.to_thread(ctx(request).universal.current)
+    return conf.to_dict()
+
+
+@router.post("/callbacks/universal/reload", tags=["callbacks"])
+async def reload_universal_callbacks(request: Request) -> dict[str, Any]:
+    """Re-read every callbacks.conf now (admin); the answer is what GET /callbacks/universal
+    gives."""
+    who(request).require(ADMIN, "reloading the universal callbacks")
+    conf = await asyncio.to_thread(ctx(request).universal.reload)
+    return conf.to_dict()
 
 
 @router.post("/callbacks", status_code=201, tags=["callbacks"])

@@ -263,6 +263,7 @@ class Store:
                 r,
                 c.c.language,
                 c.c.code,
+                c.c.source,
                 c.c.user,
                 e.c.name.label("ev_name"),
                 e.c.type.label("ev_type"),
