@@ -372,6 +372,11 @@ def test_callback_code_runs_as_the_callback_user(
         run = _run_of(c, j["id"])
         assert run["status"] == "complete", run
         assert f"uid {nobody.pw_uid} gid {nobody.pw_gid} euid {nobody.pw_uid}" in run["output"]
+        # exec (and perl) switch user before exec
+        ex = {"triggers": "complete-job-self", "language": "exec", "code": "id -u"}
+        [e] = c.submit(job("exec-as-nobody", callbacks=[ex]))
+        ran = _run_of(c, e["id"])
+        assert ran["status"] == "complete" and ran["output"].strip() == str(nobody.pw_uid), ran
         # the admin token file is out of its reach
         cb2 = {"triggers": "complete-job-self", "language": "python",
                "code": f"open({str(farm.data_dir / 'admin.token')!r}).read()"}  # fmt: skip
