@@ -206,3 +206,21 @@ def test_mail_without_an_address_is_skipped() -> None:
     spec = _spec("mail", event={"seq": 1, "name": "done", "type": "job", "job": 7})
     _, status, out, _ = _run(PoolSettings(url="http://x:1"), spec, lookup)
     assert status == "complete" and out == "skipped: job 7 has no mailaddress"
+
+
+def test_a_run_has_a_cpu_time_limit_that_outlives_the_supervisor() -> None:
+    """If the supervisor dies, nobody enforces the time limit: the kernel's CPU-time limit
+    (time limit + a margin) ends a looping run instead. The run reads its own limit (it lands
+    just after the process starts, so the code waits for it)."""
+    code = (
+        "import resource, time\n"
+        "for _ in range(200):\n"
+        "    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)\n"
+        "    if soft != resource.RLIM_INFINITY:\n"
+        "        break\n"
+        "    time.sleep(0.01)\n"
+        "print(soft, hard)\n"
+    )
+    _, status, out, error = _run(PoolSettings(url="http://x:1", timeout=7.5), _spec("python", code))
+    assert (status, error) == ("complete", None)
+    assert out.split() == ["13", "18"]  # ceil(7.5) + 5, and 5 more before SIGKILL

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import shlex
 import shutil
@@ -43,6 +44,7 @@ from triggerfish.callbacks.runenv import callback_env, run_work
 logger = logging.getLogger(__name__)
 MAX_OUTPUT = 64 * 1024
 NICE = 10  # callback runs yield the CPU to the supervisor
+CPU_MARGIN = 5  # seconds of CPU a run may use past its time limit (see _limit)
 
 
 def system_perl() -> str:
@@ -168,8 +170,13 @@ class RunnerPool:
         import resource
 
         limit = self.settings.memory_mb * 1024 * 1024
+        # A CPU-time limit too, a little past the time limit: the supervisor kills a run at its
+        # time limit, but if the supervisor itself dies (SIGKILL), a looping run would spin on
+        # for ever; the kernel ends it at this limit instead (SIGXCPU, then SIGKILL).
+        cpu = math.ceil(self.settings.timeout) + CPU_MARGIN
         with contextlib.suppress(ProcessLookupError, PermissionError):
             resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
+            resource.prlimit(pid, resource.RLIMIT_CPU, (cpu, cpu + CPU_MARGIN))
             os.setpriority(os.PRIO_PROCESS, pid, NICE)
 
     def _process(
