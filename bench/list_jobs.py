@@ -91,7 +91,8 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
         def api() -> None:
             nonlocal body_bytes
             cpu0 = sum(sup.cpu_times()[:2])
-            resp = httpx.get(f"{url}/api/v1/jobs", params={"limit": limit}, timeout=120.0)
+            resp = httpx.get(f"{url}/api/v1/jobs", params={"limit": limit}, timeout=120.0,
+                             headers={"Authorization": f"Bearer {farm.token}"})  # fmt: skip
             resp.raise_for_status()
             sup_cpu.append(sum(sup.cpu_times()[:2]) - cpu0)
             body_bytes = len(resp.content)
@@ -133,7 +134,8 @@ def profile(args: argparse.Namespace) -> None:
         url = farm.url
 
         def api() -> None:
-            resp = httpx.get(f"{url}/api/v1/jobs", params={"limit": limit}, timeout=120.0)
+            resp = httpx.get(f"{url}/api/v1/jobs", params={"limit": limit}, timeout=120.0,
+                             headers={"Authorization": f"Bearer {farm.token}"})  # fmt: skip
             resp.raise_for_status()
 
         api()

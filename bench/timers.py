@@ -37,7 +37,6 @@ from typing import Any
 from _common import code_line, code_state, database, machine, say, stats, stores, table
 
 from triggerfish.cli.local import LocalFarm
-from triggerfish.client.client import Client
 from triggerfish.engine import submit as engine_submit
 from triggerfish.engine.loop import Engine, Wakeup
 from triggerfish.model.jobspec import parse_jobs
@@ -67,7 +66,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def one_run(store: str, pending: int, measured: int, spread: float) -> dict[str, float]:
     with database(store) as url, LocalFarm(workers=0, db_url=url, grace=5.0) as farm:
-        client = Client(farm.url, timeout=120)
+        client = farm.client(timeout=120)
         far = time.time() + 86400
         t0 = time.monotonic()
         for start in range(0, pending, PER_JOB):

@@ -44,6 +44,20 @@ class NotFound(TriggerfishError):
     http_status = 404
 
 
+class Unauthorized(TriggerfishError):
+    """A request without a token, or with one the supervisor does not know."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(TriggerfishError):
+    """A known token whose user may not do what the request asks."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class Conflict(TriggerfishError):
     """A request that makes no sense in the current state (e.g. unblocking a running job)."""
 

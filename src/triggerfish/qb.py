@@ -212,7 +212,8 @@ _token: str | None = None
 def set_url(url: str | None, token: str | None = None) -> None:
     """Talk to the supervisor at ``url`` (None: ``TRIGGERFISH_URL`` or the local default).
 
-    ``token`` None: ``TRIGGERFISH_TOKEN`` from the environment.
+    ``token`` None: ``TRIGGERFISH_TOKEN`` from the environment, else the local admin token in
+    the data dir (``TRIGGERFISH_DATA_DIR``, else the per-user one).
     """
     global _client, _url, _token, _own_client
     with _lock:

@@ -19,6 +19,12 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("triggerfish"))
 
 
+def make_data_dir(path: Path) -> None:
+    """The data dir holds the database, logs and the admin token: owner only when we make it."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+
+
 def default_db_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'triggerfish.db'}"
 
@@ -38,6 +44,7 @@ class ServerSettings:
     callback_timeout: float = 60.0
     callback_memory_mb: int = 1024
     callback_workers: int = 4
+    callback_user: str | None = None  # OS user callback code runs as (None: ours)
     universal_callback_path: str | None = None  # comma-separated; None: <data dir>/callback
     smtp_host: str = "localhost"
     smtp_port: int = 25

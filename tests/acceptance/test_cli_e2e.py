@@ -30,8 +30,10 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFarm]:
 @pytest.fixture
 def tf(farm: LocalFarm, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Run ``triggerfish ARGS...`` in-process against the farm."""
-    monkeypatch.setenv("TRIGGERFISH_URL", farm.url)
+    for key, value in farm.client_env().items():  # the URL, and the data dir of its token
+        monkeypatch.setenv(key, value)
     monkeypatch.delenv("TRIGGERFISH_JSON", raising=False)
+    monkeypatch.delenv("TRIGGERFISH_TOKEN", raising=False)
 
     def run(*args: str, input: str | None = None) -> Result:
         return CliRunner().invoke(cli, list(args), input=input)
@@ -129,7 +131,7 @@ def test_server_validation_error_is_shown(tf: Any) -> None:
 
 
 def test_events_follow_prints_new_events(farm: LocalFarm) -> None:
-    env = {**child_env(), "TRIGGERFISH_URL": farm.url}
+    env = {**child_env(), **farm.client_env()}
     proc = subprocess.Popen(
         [sys.executable, "-m", "triggerfish", "events", "--follow", "--json", "--limit", "1"],
         env=env,
@@ -137,7 +139,8 @@ def test_events_follow_prints_new_events(farm: LocalFarm) -> None:
         text=True,
     )
     try:
-        time.sleep(1.0)
+        assert proc.stdout is not None
+        json.loads(proc.stdout.readline())  # the newest event (a worker's "up"): it follows now
         with farm.client() as client:
             [job] = client.submit({"name": "followed", "package": {"cmdline": "true"}})
             client.wait(job["id"], timeout=30)

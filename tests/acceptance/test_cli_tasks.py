@@ -38,8 +38,10 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFarm]:
 
 @pytest.fixture
 def tf(farm: LocalFarm, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("TRIGGERFISH_URL", farm.url)
+    for key, value in farm.client_env().items():  # the URL, and the data dir of its token
+        monkeypatch.setenv(key, value)
     monkeypatch.delenv("TRIGGERFISH_JSON", raising=False)
+    monkeypatch.delenv("TRIGGERFISH_TOKEN", raising=False)
 
     def run(*args: str) -> Result:
         return CliRunner().invoke(cli, list(args))

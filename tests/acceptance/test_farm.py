@@ -29,6 +29,11 @@ def _farm(farms: list[LocalFarm], tmp_path: Path, db_url: str, **kw: object) -> 
     return farm.start()
 
 
+def farm_auth(farm: LocalFarm) -> dict[str, str]:
+    """The header of raw HTTP requests: the farm's local admin token."""
+    return {"Authorization": f"Bearer {farm.token}"}
+
+
 def _pipeline(frames: str, cmd: str, cpus: int = 2) -> list[dict]:
     return [
         {"name": label, "label": label, "cpus": cpus, "priority": prio,
@@ -154,7 +159,7 @@ def test_bad_input_is_refused_and_changes_nothing(
 ) -> None:
     farm = _farm(farm_factory, tmp_path, db_url, workers=0)
     api = f"{farm.url}/api/v1"
-    with farm.client() as c, httpx.Client() as h:
+    with farm.client() as c, httpx.Client(headers=farm_auth(farm)) as h:
         [ok] = c.submit([{"name": "keep", "label": "keep", "status": "blocked",
                           "package": {"cmdline": "true", "range": "1-3"}}])  # fmt: skip
 
@@ -243,7 +248,7 @@ def test_bad_callbacks_are_refused_over_http_and_store_nothing(
     farm_factory: list[LocalFarm], tmp_path: Path
 ) -> None:
     farm = _farm(farm_factory, tmp_path, "", workers=0)
-    with farm.client() as c, httpx.Client() as h:
+    with farm.client() as c, httpx.Client(headers=farm_auth(farm)) as h:
         before = (c.jobs(), c.all_events())
         for cb, field, text in BAD_CALLBACKS:
             body = [{"label": "a", "package": {"cmdline": "true"}, "callbacks": [cb]}]

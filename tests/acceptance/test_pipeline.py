@@ -50,11 +50,13 @@ def test_cli_shows_callbacks_and_checks_triggers(farm: LocalFarm) -> None:
         c.wait([j["id"] for j in jobs], timeout=60)
     run = [sys.executable, "-m", "triggerfish"]
     env = child_env()
-    shown = subprocess.run([*run, "callbacks", str(jobs[2]["id"]), "--url", farm.url, "--json"],
+    shown = subprocess.run([*run, "callbacks", str(jobs[2]["id"]), "--url", farm.url,
+                            "--data-dir", str(farm.data_dir), "--json"],
                            capture_output=True, text=True, env=env, check=True)  # fmt: skip
     data = json.loads(shown.stdout)
     assert data["callbacks"][0]["triggers"] == "complete-work-ribgen-$f && complete-work-render-$f"
-    table = subprocess.run([*run, "callbacks", str(jobs[2]["id"]), "--url", farm.url],
+    table = subprocess.run([*run, "callbacks", str(jobs[2]["id"]), "--url", farm.url,
+                            "--data-dir", str(farm.data_dir)],
                            capture_output=True, text=True, env=env, check=True)  # fmt: skip
     assert "unblock-work-self" in table.stdout and "last runs" in table.stdout
     ok = subprocess.run([*run, "trigger", "check", "done-job-1 AND complete-work-x-$f"],

@@ -30,7 +30,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFarm]:
     data = tmp_path_factory.mktemp("qb") / "farm"
     f = LocalFarm(workers=1, slots=2, data_dir=data, grace=5.0)
     f.start()
-    qb.set_url(f.url)
+    qb.set_url(f.url, f.token)
     yield f
     qb.set_url(None)
     f.stop()
@@ -331,14 +331,16 @@ def test_bad_arguments_give_clear_errors(farm: LocalFarm) -> None:
 def test_url_from_the_environment(farm: LocalFarm, monkeypatch: pytest.MonkeyPatch) -> None:
     qb.set_url(None)
     try:
-        monkeypatch.setenv("TRIGGERFISH_URL", farm.url)
+        monkeypatch.delenv("TRIGGERFISH_TOKEN", raising=False)
+        for key, value in farm.client_env().items():  # the token: the data dir's admin.token
+            monkeypatch.setenv(key, value)
         assert qb.getsupervisor() == farm.url
         assert isinstance(qb.jobinfo(limit=1), list)
         monkeypatch.setenv("TRIGGERFISH_URL", "http://127.0.0.1:9")  # nobody listens there
         with pytest.raises(TriggerfishError, match="cannot reach the supervisor"):
             qb.jobinfo(limit=1)
     finally:
-        qb.set_url(farm.url)
+        qb.set_url(farm.url, farm.token)
 
 
 def test_waitfor_dependency_from_qube_submit(farm: LocalFarm) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from triggerfish.cli.local import LocalFarm
 from triggerfish.client.client import Client
+from triggerfish.errors import ClientError
 from triggerfish.tasks import Tasks
 
 HERE = Path(__file__).parent
@@ -72,37 +73,35 @@ def test_scheduled_task_never_runs_early(make_farm: list[LocalFarm], tmp_path: P
     assert runs["late"] >= at and runs["now"] < at
 
 
-def test_recurring_added_twice_runs_only_the_second(make_farm: list[LocalFarm], tmp_path: Path,
-                                                     db_url: str) -> None:  # fmt: skip
+def test_recurring_added_twice_runs_only_the_second(
+    make_farm: list[LocalFarm], tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     farm = _farm(make_farm, tmp_path, db_url, workers=1)
     out = tmp_path / "runs.txt"
-    import os
+    for key, value in farm.client_env().items():  # the module-level API finds the farm
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("TRIGGERFISH_TOKEN", raising=False)
+    from triggerfish import tasks as tf
 
-    os.environ["TRIGGERFISH_URL"] = farm.url
-    try:
-        from triggerfish import tasks as tf
-
-        with farm.client() as c, Tasks(c) as tasks:
-            start = time.time() + 1.0
-            first = tasks.add_recurring(f"{APP}:record", {"file": str(out), "n": "first"},
-                                        every=0.5, start=start)  # fmt: skip
-            # AMsoil's two-argument form names the same target: it replaces the first
-            worker = tf.amsoil_worker()
-            second = worker.addAsReccurring(APP, "record", {"file": str(out), "n": "second"}, 0.5)
-            other = tasks.add_recurring(f"{APP}:record", {"file": str(out), "n": "keyed"},
-                                        every=0.5, start=start, key="other")  # fmt: skip
-            assert first == second and other != first
-            listed = {s["id"]: s for s in tasks.list() if s["kind"] == "recurring"}
-            assert set(listed) == {first, other}
-            assert listed[first]["params"]["n"] == "second"
-            deadline = time.time() + 60
-            while len([n for n, _ in _runs(out) if n == "keyed"]) < 3 and time.time() < deadline:
-                time.sleep(0.2)
-            tasks.remove(first)
-            tasks.remove(other)
-            assert [s for s in tasks.list() if s["kind"] == "recurring"] == []
-    finally:
-        del os.environ["TRIGGERFISH_URL"]
+    with farm.client() as c, Tasks(c) as tasks:
+        start = time.time() + 1.0
+        first = tasks.add_recurring(f"{APP}:record", {"file": str(out), "n": "first"},
+                                    every=0.5, start=start)  # fmt: skip
+        # AMsoil's two-argument form names the same target: it replaces the first
+        worker = tf.amsoil_worker()
+        second = worker.addAsReccurring(APP, "record", {"file": str(out), "n": "second"}, 0.5)
+        other = tasks.add_recurring(f"{APP}:record", {"file": str(out), "n": "keyed"},
+                                    every=0.5, start=start, key="other")  # fmt: skip
+        assert first == second and other != first
+        listed = {s["id"]: s for s in tasks.list() if s["kind"] == "recurring"}
+        assert set(listed) == {first, other}
+        assert listed[first]["params"]["n"] == "second"
+        deadline = time.time() + 60
+        while len([n for n, _ in _runs(out) if n == "keyed"]) < 3 and time.time() < deadline:
+            time.sleep(0.2)
+        tasks.remove(first)
+        tasks.remove(other)
+        assert [s for s in tasks.list() if s["kind"] == "recurring"] == []
     names = {n for n, _ in _runs(out)}
     assert names == {"second", "keyed"}
 
@@ -183,3 +182,39 @@ def test_missed_timers_run_once_after_a_supervisor_sigkill(
     assert all(d > restarted for d in later)
     assert all(d - start == pytest.approx(round(d - start), abs=1e-6) for d in later)
     assert [n for n, _ in _runs(out)].count("once") == 1
+
+
+def test_tasks_and_schedules_belong_to_their_user(make_farm: list[LocalFarm],
+                                                  tmp_path: Path) -> None:  # fmt: skip
+    farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=1)
+    with farm.client() as admin:
+        alice = admin.add_user("alice", ["submit"])["token"]
+        bob = admin.add_user("bob", ["submit"])["token"]
+        reader = admin.add_user("host1", worker=True)["token"]  # a worker's token adds nothing
+    with Client(farm.url, token=alice) as a, Tasks(a) as ta, Client(
+        farm.url, token=bob
+    ) as b, Tasks(b) as tb, Client(farm.url, token=reader) as r:  # fmt: skip
+        sid = ta.add_recurring(f"{APP}:echo", "a", every=0.3, key="k")
+        tid = ta.add(f"{APP}:echo", "once")
+        assert ta.result(tid, timeout=60) == {"got": "once"}
+        refusals = [
+            lambda: tb.remove(sid),
+            lambda: tb.pause(sid),
+            lambda: tb.remove(tid),
+            lambda: tb.add_recurring(f"{APP}:echo", "b", every=0.3, key="k"),  # alice's key
+        ]
+        for refused in refusals:
+            with pytest.raises(ClientError) as err:
+                refused()
+            assert err.value.status == 403
+        with pytest.raises(ClientError) as err:
+            Tasks(r).add(f"{APP}:echo", 1)
+        assert err.value.status == 403
+        deadline = time.time() + 60
+        while a.schedule(int(sid[1:]))["runs"] < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        info = a.schedule(int(sid[1:]))
+        ta.remove(sid)
+        owners = {a.job(t["id"], agenda=False)["user"] for t in a.tasks()}
+    assert info["user"] == "alice" and info["params"] == "a"
+    assert owners == {"alice"}

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from triggerfish.cli.local import LocalFarm
-from triggerfish.client.client import Client
 from triggerfish.errors import ClientError
 from triggerfish.tasks import TaskFailed, Tasks
 
@@ -148,28 +147,26 @@ def test_timeout_kills_the_task_and_retries_apply(make_farm: list[LocalFarm],
     assert "timed out after 0.5 s" in info["error"]
 
 
-def test_amsoil_names_and_services(make_farm: list[LocalFarm], tmp_path: Path) -> None:
+def test_amsoil_names_and_services(make_farm: list[LocalFarm], tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=1)
-    import os
-
     from triggerfish import tasks
 
-    os.environ["TRIGGERFISH_URL"] = farm.url
-    try:
-        worker = tasks.amsoil_worker()
-        a = worker.add("greeter", "hello", "there")
-        b = worker.add(APP, "echo", [1, 2, 3])
-        assert tasks.result(a, timeout=60) == "hi there"
-        assert tasks.result(b, timeout=60) == {"got": [1, 2, 3]}
-        assert worker.outsideprocess is tasks.task
-        assert [t["id"] for t in tasks.list(done=True)] == [b, a]
-    finally:
-        del os.environ["TRIGGERFISH_URL"]
+    for key, value in farm.client_env().items():  # the module-level API finds the farm
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("TRIGGERFISH_TOKEN", raising=False)
+    worker = tasks.amsoil_worker()
+    a = worker.add("greeter", "hello", "there")
+    b = worker.add(APP, "echo", [1, 2, 3])
+    assert tasks.result(a, timeout=60) == "hi there"
+    assert tasks.result(b, timeout=60) == {"got": [1, 2, 3]}
+    assert worker.outsideprocess is tasks.task
+    assert [t["id"] for t in tasks.list(done=True)] == [b, a]
 
 
 def test_client_lists_and_removes_tasks(make_farm: list[LocalFarm], tmp_path: Path) -> None:
     farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=0)
-    with Client(farm.url) as c, Tasks(c) as tasks:
+    with farm.client() as c, Tasks(c) as tasks:
         tid = tasks.add(f"{APP}:echo", 1)
         assert [t["id"] for t in tasks.list()] == [tid]
         tasks.remove(tid)

@@ -37,7 +37,9 @@ def test_submit_after_starts_the_job_at_its_time_not_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with LocalFarm(workers=1, slots=2, data_dir=tmp_path / "farm", grace=5) as farm:
-        monkeypatch.setenv("TRIGGERFISH_URL", farm.url)
+        for key, value in farm.client_env().items():  # its URL and the data dir of its token
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("TRIGGERFISH_TOKEN", raising=False)
         at = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
         written = at.astimezone(timezone(timedelta(hours=1))).isoformat()  # +01:00, as users do
         result = CliRunner().invoke(cli, ["submit", "--after", written, "--", "true"])

@@ -111,8 +111,9 @@ def _lines(path: Path) -> list[str]:
 
 
 def _cli(farm: LocalFarm, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "triggerfish", *args, "--url", farm.url],
-                          capture_output=True, text=True, env=child_env(), timeout=60)  # fmt: skip
+    env = {**child_env(), **farm.client_env()}  # the farm's URL and the data dir of its token
+    return subprocess.run([sys.executable, "-m", "triggerfish", *args],
+                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
 
 
 def test_the_seed_universal_callbacks_on_a_running_farm(

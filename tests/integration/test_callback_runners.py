@@ -18,6 +18,7 @@ from smtp_server import smtp_server
 from triggerfish.callbacks.mail import SmtpSettings
 from triggerfish.callbacks.pool import PoolSettings, RunnerPool
 from triggerfish.cli.local import free_port
+from triggerfish.server.auth import Authority
 
 Result = tuple[int, str, str, str | None]
 
@@ -69,10 +70,12 @@ def api() -> Iterator[str]:
     server.server_close()
 
 
-def _run(settings: PoolSettings, spec: dict[str, Any], lookup: Any = None) -> Result:
+def _run(
+    settings: PoolSettings, spec: dict[str, Any], lookup: Any = None, tokens: Any = None
+) -> Result:
     done: queue.Queue[Result] = queue.Queue()
     pool = RunnerPool(settings, lambda run, st, out, err, *_: done.put((run, st, out, err)),
-                      lookup)  # fmt: skip
+                      lookup, tokens)  # fmt: skip
     try:
         pool.submit(spec)
         return done.get(timeout=60)
@@ -102,7 +105,9 @@ print "none " . scalar(@none) . "\\n";
 eval { qb::unblock(404) }; print "error: $@";
 eval { qb::workunblock("5") }; print "error: $@";
 """
-    run, status, out, error = _run(PoolSettings(url=api, token="s3cret"), _spec("perl", code))
+    auth = Authority("tf_local", "op")
+    spec = _spec("perl", code, user="alice")
+    run, status, out, error = _run(PoolSettings(url=api), spec, tokens=auth)
     assert (run, status, error) == (3, "complete", None), out
     assert "job 7 sub 0 work 5 event complete" in out
     assert "unblocked 7\n" in out  # 409 (already so) is left out, not an error
@@ -112,7 +117,9 @@ eval { qb::workunblock("5") }; print "error: $@";
     seen = []
     while not Api.seen.empty():
         seen.append(Api.seen.get())
-    assert {auth for *_, auth, _ in seen} == {"Bearer s3cret"}
+    [sent] = {header for *_, header, _ in seen}  # one token for the whole run: its own
+    assert sent.startswith("Bearer tf_") and sent != "Bearer tf_local"
+    assert auth.run_tokens == 0 and auth.authenticate(sent.split()[1]) is None  # revoked
     posts = [(b["action"], b["targets"]) for m, _, _, b in seen if m == "POST"]
     assert posts == [("unblock", ["7"]), ("unblock", ["409"]), ("unblock", ["7:5"]),
                      ("block", ["8"]), ("kill", ["9.1"]), ("unblock", ["404"])]  # fmt: skip
@@ -131,12 +138,14 @@ def test_exec_gets_the_event_in_its_environment_and_on_stdin(
     out_env, out_json = tmp_path / "env", tmp_path / "stdin.json"
     code = f"sh -c 'env > {out_env}; cat > {out_json}; echo said hello'"
     spec = _spec("exec", code, bindings={"f": "5"})
-    _, status, out, error = _run(PoolSettings(url="http://sup:1", token="tok"), spec)
+    auth = Authority("tf_local", "op")
+    _, status, out, error = _run(PoolSettings(url="http://sup:1"), spec, tokens=auth)
     assert (status, error, out) == ("complete", None, "said hello\n")
     env = dict(line.split("=", 1) for line in out_env.read_text().splitlines() if "=" in line)
     assert env["QBJOBID"] == "7" and env["QBSUBID"] == "0" and env["QBWORKNAME"] == "5"
     assert env["TRIGGERFISH_WORK"] == "5" and env["TRIGGERFISH_EVENT_NAME"] == "complete"
-    assert env["TRIGGERFISH_URL"] == "http://sup:1" and env["TRIGGERFISH_TOKEN"] == "tok"
+    assert env["TRIGGERFISH_URL"] == "http://sup:1" and env["TRIGGERFISH_TOKEN"].startswith("tf_")
+    assert auth.authenticate(env["TRIGGERFISH_TOKEN"]) is None  # the run's token ended with it
     assert json.loads(env["TRIGGERFISH_EVENT"])["seq"] == 41
     assert "TRIGGERFISH_SMTP_PASSWORD" not in env  # the supervisor's options stay its own
     given = json.loads(out_json.read_text())
@@ -197,3 +206,21 @@ def test_mail_without_an_address_is_skipped() -> None:
     spec = _spec("mail", event={"seq": 1, "name": "done", "type": "job", "job": 7})
     _, status, out, _ = _run(PoolSettings(url="http://x:1"), spec, lookup)
     assert status == "complete" and out == "skipped: job 7 has no mailaddress"
+
+
+def test_a_run_has_a_cpu_time_limit_that_outlives_the_supervisor() -> None:
+    """If the supervisor dies, nobody enforces the time limit: the kernel's CPU-time limit
+    (time limit + a margin) ends a looping run instead. The run reads its own limit (it lands
+    just after the process starts, so the code waits for it)."""
+    code = (
+        "import resource, time\n"
+        "for _ in range(200):\n"
+        "    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)\n"
+        "    if soft != resource.RLIM_INFINITY:\n"
+        "        break\n"
+        "    time.sleep(0.01)\n"
+        "print(soft, hard)\n"
+    )
+    _, status, out, error = _run(PoolSettings(url="http://x:1", timeout=7.5), _spec("python", code))
+    assert (status, error) == ("complete", None)
+    assert out.split() == ["13", "18"]  # ceil(7.5) + 5, and 5 more before SIGKILL

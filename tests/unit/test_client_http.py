@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,19 +28,24 @@ def test_url_from_argument_environment_and_default(monkeypatch: pytest.MonkeyPat
     assert Client("http://arg:2").url == "http://arg:2"
 
 
-def test_token_is_sent_as_bearer(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_is_sent_as_bearer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: list[str | None] = []
 
     def handler(req: httpx.Request) -> httpx.Response:
         seen.append(req.headers.get("authorization"))
         return httpx.Response(200, json={"hosts": []})
 
+    monkeypatch.setenv("TRIGGERFISH_DATA_DIR", str(tmp_path))
+    (tmp_path / "admin.token").write_text("from-file\n")
     monkeypatch.setenv("TRIGGERFISH_TOKEN", "from-env")
     make(handler).hosts()
     make(handler, token="explicit").hosts()
     monkeypatch.delenv("TRIGGERFISH_TOKEN")
-    make(handler).hosts()
-    assert seen == ["Bearer from-env", "Bearer explicit", None]
+    local = "http://127.0.0.1:1234"
+    Client(local, transport=httpx.MockTransport(handler)).hosts()  # the data dir's admin.token
+    Client(local, data_dir=tmp_path / "elsewhere", transport=httpx.MockTransport(handler)).hosts()
+    make(handler).hosts()  # never the local admin token to another host
+    assert seen == ["Bearer from-env", "Bearer explicit", "Bearer from-file", None, None]
 
 
 def test_submit_sends_a_list_and_keeps_warnings() -> None:

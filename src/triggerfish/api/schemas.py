@@ -28,7 +28,7 @@ Targets of control verbs: ``"12"`` (job), ``"12.0"`` (instance 0 of job 12), ``"
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -226,3 +226,27 @@ class LogChunk(Strict):
     token: str
     stream: Literal["stdout", "stderr"]
     data: str
+
+
+# ---------------------------------------------------------------- users and tokens (admin)
+
+USER_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$"
+
+
+class UserRequest(Strict):
+    """A new user (``permissions``) or worker token (``worker: true``)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=255, pattern=USER_NAME)]
+    permissions: list[str] = Field(default_factory=list)
+    worker: bool = False
+
+
+class UserInfo(BaseModel):
+    name: str
+    kind: str  # user | worker
+    permissions: list[str]
+    created: float
+
+
+class UserToken(UserInfo):
+    token: str  # shown once: only its hash is stored

@@ -49,6 +49,7 @@ class ScheduleInfo(BaseModel):
     id: int
     target: str
     key: str | None = None
+    user: str = ""  # the owner; the tasks it creates are this user's
     params: Any = None
     encoding: str = "json"
     options: dict[str, Any] = {}

@@ -9,6 +9,12 @@ engine as a command, like any other change.
 
 A universal callback's run carries the path of its file (``spec["file"]``): the file is read
 here, when the callback fires, so an edited file takes effect at its next firing.
+
+A process run acts on the API with a token of its own, issued when it starts with the rights of
+the callback's owner (``spec["user"]``; admin for universal callbacks, the site's own code)
+and revoked when it ends. With ``user`` set
+(``--callback-user``) the child runs as that OS user: python drops to it in ``pyrun`` before
+reading the code; perl and exec switch before exec (``subprocess``'s user, group and groups).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import shlex
 import shutil
@@ -28,14 +35,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from triggerfish.callbacks import mail
+from triggerfish.callbacks.osuser import CallbackUser
 from triggerfish.callbacks.runenv import callback_env, run_work
 
 logger = logging.getLogger(__name__)
 MAX_OUTPUT = 64 * 1024
 NICE = 10  # callback runs yield the CPU to the supervisor
+CPU_MARGIN = 5  # seconds of CPU a run may use past its time limit (see _limit)
 
 
 def system_perl() -> str:
@@ -56,7 +65,7 @@ class PoolSettings:
     timeout: float = 60.0
     memory_mb: int = 1024
     workers: int = 4
-    token: str | None = None  # given to runs as TRIGGERFISH_TOKEN
+    user: CallbackUser | None = None  # --callback-user: the OS user runs drop to
     perl: str = field(default_factory=system_perl)
     smtp: mail.SmtpSettings = field(default_factory=mail.SmtpSettings)
 
@@ -66,17 +75,30 @@ Finish = Callable[[int, str, str, str | None, float, float], None]
 Lookup = Callable[[int, str | None], tuple[dict[str, Any] | None, dict[str, Any] | None]]
 
 
+class RunTokens(Protocol):
+    """Who hands out the runs' API tokens (the server's token authority)."""
+
+    def issue_run_token(self, owner: str, site: bool = False) -> str: ...
+
+    def revoke_run_token(self, token: str) -> None: ...
+
+
 class RunFailed(Exception):
     """A run that could not be started; its message is the run's error."""
 
 
 class RunnerPool:
     def __init__(
-        self, settings: PoolSettings, finish: Finish, lookup: Lookup | None = None
+        self,
+        settings: PoolSettings,
+        finish: Finish,
+        lookup: Lookup | None = None,
+        tokens: RunTokens | None = None,
     ) -> None:
         self.settings = settings
         self._finish = finish
         self._lookup = lookup
+        self._tokens = tokens
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="callback-run")
 
     def submit(self, spec: dict[str, Any]) -> None:
@@ -108,6 +130,8 @@ class RunnerPool:
             return self._mail(spec, code)
         if language == "python":
             argv = [sys.executable, "-m", "triggerfish.callbacks.pyrun"]
+            if self.settings.user is not None:
+                argv += ["--as-user", self.settings.user.name]
             stdin = code
         elif language == "perl":
             lib = perl_lib()
@@ -146,14 +170,44 @@ class RunnerPool:
         import resource
 
         limit = self.settings.memory_mb * 1024 * 1024
+        # A CPU-time limit too, a little past the time limit: the supervisor kills a run at its
+        # time limit, but if the supervisor itself dies (SIGKILL), a looping run would spin on
+        # for ever; the kernel ends it at this limit instead (SIGXCPU, then SIGKILL).
+        cpu = math.ceil(self.settings.timeout) + CPU_MARGIN
         with contextlib.suppress(ProcessLookupError, PermissionError):
             resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
+            resource.prlimit(pid, resource.RLIMIT_CPU, (cpu, cpu + CPU_MARGIN))
             os.setpriority(os.PRIO_PROCESS, pid, NICE)
 
     def _process(
         self, spec: dict[str, Any], argv: list[str], stdin: str
     ) -> tuple[str, str, str | None]:
-        env = callback_env(spec, self.settings.url, self.settings.token)
+        token = None
+        if self._tokens is not None:  # a universal callback (a file) is the site's own code
+            token = self._tokens.issue_run_token(
+                str(spec.get("user") or ""), bool(spec.get("file"))
+            )
+        try:
+            return self._process_with(spec, argv, stdin, token)
+        finally:
+            if token is not None and self._tokens is not None:
+                self._tokens.revoke_run_token(token)
+
+    def _switch(self, argv: list[str]) -> dict[str, Any]:
+        """Popen arguments that run ``argv`` as the callback user (python drops by itself)."""
+        user = self.settings.user
+        if user is None:
+            return {}
+        home = user.home if os.path.isdir(user.home) else "/"
+        if argv[:3] == [sys.executable, "-m", "triggerfish.callbacks.pyrun"]:
+            return {"cwd": home}
+        groups = os.getgrouplist(user.name, user.gid)
+        return {"cwd": home, "user": user.uid, "group": user.gid, "extra_groups": groups}
+
+    def _process_with(
+        self, spec: dict[str, Any], argv: list[str], stdin: str, token: str | None
+    ) -> tuple[str, str, str | None]:
+        env = callback_env(spec, self.settings.url, token, user=self.settings.user)
         try:
             proc = subprocess.Popen(
                 argv,
@@ -162,6 +216,7 @@ class RunnerPool:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
+                **self._switch(argv),
             )
         except OSError as exc:
             raise RunFailed(f"cannot start {argv[0]}: {exc.strerror or exc}") from None

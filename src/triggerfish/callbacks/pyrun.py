@@ -5,6 +5,10 @@ The code comes on stdin; the event in the environment (``QBJOBID``, ``QBSUBID``,
 ``TRIGGERFISH_URL`` names the supervisor, so ``qb`` (importable as ``qb`` and preset as a
 global) acts on it through the API. Whatever the code does — ``sys.exit()``, an endless loop,
 a crash — ends this process only.
+
+``--as-user NAME`` (the supervisor's ``--callback-user``): the process loads triggerfish as
+the supervisor's user, then drops to that OS user before it reads the code; if it cannot,
+the code does not run.
 """
 
 from __future__ import annotations
@@ -28,9 +32,23 @@ class _LazyQb(types.ModuleType):
         return getattr(real, name)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    qb: types.ModuleType = _LazyQb("qb")
+    if args[:1] == ["--as-user"] and len(args) == 2:
+        # loaded before the drop: the callback user may not read the supervisor's installation
+        import triggerfish.qb as qb
+        from triggerfish.callbacks.osuser import drop, resolve
+
+        try:
+            drop(resolve(args[1]))
+        except Exception as exc:
+            print(f"cannot run the callback as OS user {args[1]!r}: {exc}", file=sys.stderr)
+            return 1
+    elif args:
+        print(f"pyrun: unexpected arguments {args!r}", file=sys.stderr)
+        return 2
     code = sys.stdin.read()
-    qb = _LazyQb("qb")
     sys.modules["qb"] = qb
     event = json.loads(os.environ.get("TRIGGERFISH_EVENT", "{}"))
     bindings = json.loads(os.environ.get("TRIGGERFISH_BINDINGS", "{}"))

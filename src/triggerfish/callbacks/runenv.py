@@ -9,7 +9,9 @@ hold a database URL or an SMTP password), plus the event:
   ``TRIGGERFISH_RUN``, ``TRIGGERFISH_CALLBACK``;
 - ``QBJOBID`` (the callback's job), ``QBSUBID`` (the event's instance), ``TRIGGERFISH_WORK`` and
   ``QBWORKNAME`` (the item the binding or the event names), ``TRIGGERFISH_HOST`` (host events);
-- ``TRIGGERFISH_TOKEN`` when the supervisor gives its runs an API token.
+- ``TRIGGERFISH_TOKEN``: the run's own API token (made when the run starts, revoked when it
+  ends) with the rights of the callback's owner, ``TRIGGERFISH_USER``;
+- ``HOME``, ``USER``, ``LOGNAME`` of the ``--callback-user`` when runs drop to it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from triggerfish.callbacks.osuser import CallbackUser
+
 
 def run_work(spec: Mapping[str, Any]) -> str | None:
     """The work item a run is about: the pattern variable's value, else the event's item."""
@@ -27,10 +31,19 @@ def run_work(spec: Mapping[str, Any]) -> str | None:
     return None if work is None else str(work)
 
 
-def callback_env(spec: Mapping[str, Any], url: str, token: str | None = None) -> dict[str, str]:
+def callback_env(
+    spec: Mapping[str, Any],
+    url: str,
+    token: str | None = None,
+    *,
+    user: CallbackUser | None = None,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """The environment of the run ``spec`` (a launch spec) on the supervisor at ``url``;
-    ``token`` (when the supervisor has one for its runs) goes in ``TRIGGERFISH_TOKEN``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIGGERFISH_")}
+    ``token`` (the run's API token) goes in ``TRIGGERFISH_TOKEN``; ``user``: the OS user the
+    run drops to; ``base``: the environment to start from (default: ours)."""
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if not k.startswith("TRIGGERFISH_")}
     ev = dict(spec.get("event") or {})
     env.update(
         TRIGGERFISH_URL=url,
@@ -53,4 +66,8 @@ def callback_env(spec: Mapping[str, Any], url: str, token: str | None = None) ->
         env["TRIGGERFISH_HOST"] = str(ev["host"])
     if token:
         env["TRIGGERFISH_TOKEN"] = token
+    if spec.get("user"):
+        env["TRIGGERFISH_USER"] = str(spec["user"])
+    if user is not None:
+        env.update(HOME=user.home, USER=user.name, LOGNAME=user.name)
     return env

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import click
 
+from triggerfish.auth.tokens import find_token
 from triggerfish.cli.local import free_port
 from triggerfish.cli.options import option
 from triggerfish.cli.params import KeyValue, pairs
@@ -110,6 +111,9 @@ def server_options(f: Any) -> Any:
 @option("--allow-pickle", env="ALLOW_PICKLE", is_flag=True, default=False,
         help="Accept tasks whose params are pickled (only where every client is trusted: "
         "unpickling runs code on the workers).")  # fmt: skip
+@option("--callback-user", env="CALLBACK_USER", default=None, metavar="USER",
+        help="OS user that callback code runs as (the supervisor must run as root) "
+        "[default: the supervisor's own user].")  # fmt: skip
 def supervisor(
     bind: str,
     db: str | None,
@@ -130,8 +134,14 @@ def supervisor(
     gc_freeze_every: float,
     gc_full_every: float,
     allow_pickle: bool,
+    callback_user: str | None,
 ) -> None:
-    """Run the supervisor: the HTTP API, the engine and the database (blocks)."""
+    """Run the supervisor: the HTTP API, the engine and the database (blocks).
+
+    It listens on 127.0.0.1 unless --bind says otherwise, and writes a local admin token to
+    <data dir>/admin.token (mode 0600), which the CLI and workers on this machine use.
+    Another address is refused until user or worker tokens exist ('triggerfish users add').
+    """
     if port == 0:
         port = free_port(bind)
         click.echo(f"triggerfish supervisor: listening on port {port}", err=True)
@@ -155,8 +165,8 @@ def supervisor(
         gc_freeze_every=gc_freeze_every,
         gc_full_every=gc_full_every,
         allow_pickle=allow_pickle,
+        callback_user=callback_user,
     )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     entry_point("triggerfish.server.main", "serve")(settings)
 
 
@@ -204,7 +214,16 @@ def supervisor(
     "--token",
     env=["WORKER_TOKEN", "TOKEN"],
     default=None,
-    help="API token of the worker.",
+    help="API token of the worker ('triggerfish users add NAME --worker') [default: the "
+    "admin.token of the data dir, for a supervisor on this machine].",
+)
+@option(
+    "--data-dir",
+    env="DATA_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data dir of a supervisor on this machine: without --token, its admin.token is used "
+    "[default: the per-user data dir].",
 )
 @option(
     "--task-import",
@@ -225,6 +244,7 @@ def worker(
     properties: tuple[tuple[str, Any], ...],
     token: str | None,
     task_imports: tuple[str, ...],
+    data_dir: Path | None,
     log_level: str,
 ) -> None:
     """Run a worker: register this host, pull work, run it, report back (blocks)."""
@@ -232,14 +252,15 @@ def worker(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     run_worker = entry_point("triggerfish.worker.agent", "run_worker")
+    url = supervisor_url(url)
     code = run_worker(
-        supervisor_url(url),
+        url,
         name=name,
         slots=slots,
         groups=list(groups),
         cluster=cluster,
         properties=pairs(properties),
-        token=token,
+        token=find_token(token, data_dir, url),
         task_imports=[m for t in task_imports for m in t.replace(",", " ").split()],
     )
     click.get_current_context().exit(int(code or 0))

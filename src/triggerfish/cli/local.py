@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import IO
 
 import triggerfish
+from triggerfish.auth.tokens import local_token_path, read_token_file
 from triggerfish.client.client import Client
 from triggerfish.errors import ClientError, TriggerfishError
 
@@ -41,6 +42,8 @@ _OPTION_ENV = (
     "TRIGGERFISH_WORKER_CLUSTER",
     "TRIGGERFISH_WORKER_PROPERTIES",
     "TRIGGERFISH_ALLOW_PICKLE",
+    "TRIGGERFISH_TOKEN",  # the farm's children use the farm's own token
+    "TRIGGERFISH_WORKER_TOKEN",
 )
 
 
@@ -124,8 +127,18 @@ class LocalFarm:
     def __repr__(self) -> str:
         return f"LocalFarm({self.url!r}, workers={self.worker_count}, slots={self.slots})"
 
+    @property
+    def token(self) -> str | None:
+        """The farm's admin token (made by its supervisor in the data dir), once it exists."""
+        return read_token_file(local_token_path(self.data_dir))
+
+    def client_env(self) -> dict[str, str]:
+        """The variables that point the CLI, ``Client`` and ``qb`` at this farm (its URL, and
+        its data dir, where they find its admin token)."""
+        return {"TRIGGERFISH_URL": self.url, "TRIGGERFISH_DATA_DIR": str(self.data_dir)}
+
     def client(self, timeout: float = 30.0) -> Client:
-        return Client(self.url, timeout=timeout)
+        return Client(self.url, token=self.token, timeout=timeout)
 
     def log_path(self, name: str) -> Path | None:
         """Where the output of child ``name`` ("supervisor" or a worker name) goes."""
@@ -148,12 +161,14 @@ class LocalFarm:
         """Start the supervisor and wait until it answers; then the workers, until registered."""
         if self._temp_dir:
             self.data_dir = Path(tempfile.mkdtemp(prefix="triggerfish-farm-"))
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.data_dir.exists():  # it will hold the admin token: owner only
+            self.data_dir.mkdir(parents=True, mode=0o700)
         try:
             self.supervisor = self._spawn("supervisor", self._supervisor_args())
             self._wait_supervisor()
+            token = {"TRIGGERFISH_WORKER_TOKEN": self.token or ""}  # not on the command line
             for name in self.worker_names:
-                self.workers.append(self._spawn(name, self._worker_args(name)))
+                self.workers.append(self._spawn(name, self._worker_args(name), token))
             self._wait_workers()
         except BaseException:
             self.stop()
@@ -171,7 +186,9 @@ class LocalFarm:
         return ["worker", "--supervisor", self.url, "--name", name, "--slots", str(self.slots),
                 "--log-level", self.log_level]  # fmt: skip
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         out: IO[bytes] | None = None
         path = self.log_path(name)
         if path is not None:
@@ -180,7 +197,7 @@ class LocalFarm:
             self._logs.append(out)
         return subprocess.Popen(
             [sys.executable, "-m", "triggerfish", *args],
-            env=child_env(),
+            env={**child_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT if out is not None else None,
@@ -195,25 +212,25 @@ class LocalFarm:
     def _wait_supervisor(self) -> None:
         assert self.supervisor is not None
         deadline = time.monotonic() + self.startup_timeout
-        with Client(self.url, timeout=2.0) as probe:
-            while True:
-                if self.supervisor.poll() is not None:
-                    raise self._died("supervisor", self.supervisor)
-                try:
-                    probe.hosts()
-                    return
-                except ClientError as exc:
-                    if time.monotonic() > deadline:
-                        raise TriggerfishError(
-                            f"the supervisor did not answer at {self.url} within "
-                            f"{self.startup_timeout:g} s: {exc.message}"
-                        ) from exc
-                time.sleep(0.1)
+        while True:
+            if self.supervisor.poll() is not None:
+                raise self._died("supervisor", self.supervisor)
+            try:
+                with Client(self.url, token=self.token or "-", timeout=2.0) as probe:
+                    probe.hosts()  # the token file exists once the supervisor is up
+                return
+            except ClientError as exc:
+                if time.monotonic() > deadline:
+                    raise TriggerfishError(
+                        f"the supervisor did not answer at {self.url} within "
+                        f"{self.startup_timeout:g} s: {exc.message}"
+                    ) from exc
+            time.sleep(0.1)
 
     def _wait_workers(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         wanted = set(self.worker_names)
-        with Client(self.url, timeout=5.0) as probe:
+        with self.client(timeout=5.0) as probe:
             while wanted:
                 for name, proc in zip(self.worker_names, self.workers, strict=True):
                     if proc.poll() is not None:

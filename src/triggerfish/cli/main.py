@@ -18,6 +18,7 @@ from triggerfish.cli.query import hosts, job, jobs, work
 from triggerfish.cli.run import run
 from triggerfish.cli.submit import submit
 from triggerfish.cli.tasks import tasks
+from triggerfish.cli.users import users
 from triggerfish.cli.wait import wait
 from triggerfish.errors import TriggerfishError
 
@@ -58,6 +59,7 @@ for command in [
     remove_callback,
     trigger,
     tasks,
+    users,
     supervisor,
     worker,
     run,

@@ -72,8 +72,9 @@ def run(
                 f"[bold green]triggerfish[/] listening on [bold]{farm.url}[/] with "
                 f"{workers} worker(s) of {slots} slot(s); data in {farm.data_dir}"
             )
+            data = "" if data_dir is None else f"  export TRIGGERFISH_DATA_DIR={farm.data_dir}\n"
             out.print(
-                f"  export TRIGGERFISH_URL={farm.url}\n"
+                f"  export TRIGGERFISH_URL={farm.url}\n{data}"
                 "  triggerfish submit --range 1-10 -- echo frame QB_FRAME_NUMBER\n"
                 "  triggerfish jobs\n"
                 "[dim]Ctrl-C stops.[/]"

@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import quote
@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from triggerfish import __version__
+from triggerfish.auth.tokens import find_token
 from triggerfish.client.errors import ClientError, WaitTimeout, error_from_response
 from triggerfish.client.targets import parse_target
 from triggerfish.client.watch import JobWatcher
@@ -42,11 +43,15 @@ class Client:
         url: str | None = None,
         *,
         token: str | None = None,
+        data_dir: str | Path | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``token`` None: ``TRIGGERFISH_TOKEN``, else (for a supervisor on this machine) the
+        local admin token in the data dir (``data_dir``, else ``TRIGGERFISH_DATA_DIR``, else
+        the per-user data dir)."""
         self.url = supervisor_url(url)
-        self.token = token if token is not None else os.environ.get("TRIGGERFISH_TOKEN") or None
+        self.token = find_token(token, data_dir, self.url)
         self.timeout = timeout
         headers = {"Accept": "application/json", "User-Agent": f"triggerfish/{__version__}"}
         if self.token:
@@ -317,6 +322,24 @@ class Client:
 
     def remove_schedule(self, id: int) -> None:
         self._json("DELETE", f"/schedules/{int(id)}")
+
+    # ------------------------------------------------------------------ users (admin)
+
+    def users(self) -> list[JSON]:
+        """Users and worker tokens: name, kind, permissions, created (never tokens)."""
+        return list(self._json("GET", "/users"))
+
+    def add_user(self, name: str, permissions: Iterable[str] = (), *, worker: bool = False) -> JSON:
+        """A new user (or worker token); the answer's ``token`` is shown this once."""
+        body = {"name": name, "permissions": list(permissions), "worker": worker}
+        return dict(self._json("POST", "/users", body=body))
+
+    def remove_user(self, name: str) -> None:
+        self._json("DELETE", f"/users/{_seg(name)}")
+
+    def new_token(self, name: str) -> JSON:
+        """A new token for ``name`` (the old one stops working); ``token`` is shown once."""
+        return dict(self._json("POST", f"/users/{_seg(name)}/token"))
 
     # ------------------------------------------------------------------ waiting
 

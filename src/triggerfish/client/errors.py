@@ -60,6 +60,11 @@ def error_from_response(resp: httpx.Response) -> ClientError:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         err = body["error"]
         message = str(err.get("message") or err.get("code") or f"HTTP {status}")
+        if status == 401:
+            message += (
+                "; give the token with --token / TRIGGERFISH_TOKEN, or name the supervisor's "
+                "data dir (--data-dir / TRIGGERFISH_DATA_DIR) so its admin.token is found"
+            )
         return ClientError(
             message, status=status, field=err.get("field"), code=err.get("code", "error")
         )

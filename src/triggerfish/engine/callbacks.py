@@ -386,6 +386,7 @@ def launch_spec(run: Row, cb: CallbackRT | Row, ev: Mapping[str, Any]) -> Row:
         "run": run["id"], "callback": get("id"), "job": get("job_id"),
         "language": get("language"), "code": "" if universal or qube else get("code"),
         "file": get("code") if universal else None, "bindings": run["bindings"] or {},
+        "user": get("user"),
         "event": {k: ev.get(k) for k in ("seq", "name", "type", "job", "subid", "work", "host")},
     }  # fmt: skip
 
@@ -402,7 +403,7 @@ def relaunch_spec(row: Row) -> Row:
         "language": "mail" if qube else row["language"],
         "code": "" if universal or qube else row["code"],
         "file": row["code"] if universal else None,
-        "bindings": row["bindings"] or {}, "event": ev,
+        "bindings": row["bindings"] or {}, "user": row["user"], "event": ev,
     }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ class ScheduleRT:
     id: int
     target: str
     key: str
+    user: str
     params: Any
     encoding: str
     options: dict[str, Any]

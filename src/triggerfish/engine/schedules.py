@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from triggerfish.auth.permissions import Principal
 from triggerfish.engine import timers
 from triggerfish.engine.objects import JobRT
 from triggerfish.engine.schedrt import ScheduleRT, Schedules
 from triggerfish.engine.state import State
 from triggerfish.engine.submit import submit
-from triggerfish.errors import NotFound
+from triggerfish.errors import Forbidden, NotFound
 from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.status import TERMINAL
 from triggerfish.model.tasks import ScheduleRequest
@@ -27,21 +28,23 @@ from triggerfish.model.tasks import ScheduleRequest
 logger = logging.getLogger(__name__)
 
 RECURRING_KIND = "task-recurring"
-USER = "unknown"
 
 
 # ---------------------------------------------------------------- recurring
 
 
-def add_schedule(state: State, req: ScheduleRequest) -> dict[str, Any]:
-    """Command: add the schedule, or replace the one with the same target and key."""
+def add_schedule(state: State, req: ScheduleRequest, who: Principal) -> dict[str, Any]:
+    """Command: add the schedule, or replace the one with the same target and key (which must
+    be ``who``'s own, unless ``who`` is admin). The tasks it creates are ``who``'s."""
     reg: Schedules = state.schedules
     key = req.key or ""
     now = state.now
     start = now if req.start is None else req.start
     known = reg.by_key.get((req.target, key))
+    if known is not None:
+        _check_owner(reg.by_id[known], who, "replacing")
     s = ScheduleRT(
-        id=known if known is not None else reg.next_id, target=req.target, key=key,
+        id=known if known is not None else reg.next_id, target=req.target, key=key, user=who.name,
         params=req.params, encoding=req.encoding, options=req.options(), every=req.every,
         start=start, policy=req.policy, created=now,
     )  # fmt: skip
@@ -73,14 +76,24 @@ def _get(state: State, sid: int) -> ScheduleRT:
     return s
 
 
-def remove_schedule(state: State, sid: int) -> None:
+def _check_owner(s: ScheduleRT, who: Principal, doing: str) -> None:
+    if not who.may_act_on(s.user):
+        raise Forbidden(
+            f"schedule {s.id} belongs to {s.user!r}; {doing} it needs the permission 'admin'",
+            field="schedule",
+        )
+
+
+def remove_schedule(state: State, sid: int, who: Principal) -> None:
     s = _get(state, sid)
+    _check_owner(s, who, "removing")
     state.schedules.delete(s)
     state.timers.cancel(s.timer_key)
 
 
-def pause(state: State, sid: int, paused: bool) -> dict[str, Any]:
+def pause(state: State, sid: int, paused: bool, who: Principal) -> dict[str, Any]:
     s = _get(state, sid)
+    _check_owner(s, who, "pausing" if paused else "resuming")
     if s.paused != paused:
         s.paused = paused
         state.schedules.touch(s)
@@ -124,12 +137,13 @@ def _fire(state: State, timer: timers.Timer) -> None:
     prev = _busy(state, s)
     job_dict = s.request().job()
     job_dict["data"] = {"schedule": s.id, "due": timer.due}
+    job_dict["user"] = s.user
     if prev is not None and (s.policy == "skip" or prev.status in ("blocked", "waiting")):
         s.skipped += 1  # the previous run still goes (or a queued one still waits)
     else:
         if prev is not None and s.policy == "queue":
             job_dict["dependency"] = f"link-done-job-{prev.id}"
-        answer = submit(state, parse_jobs([job_dict]), USER)
+        answer = submit(state, parse_jobs([job_dict]), s.user)
         s.last_job = answer.jobs[0].id
         s.last_run = state.now
         s.runs += 1

@@ -15,19 +15,22 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from triggerfish import __version__
+from triggerfish.auth.tokens import ensure_local_token
 from triggerfish.callbacks.mail import SmtpSettings
+from triggerfish.callbacks.osuser import resolve
 from triggerfish.callbacks.pool import PoolSettings, RunnerPool
 from triggerfish.callbacks.universal import UniversalCallbacks
 from triggerfish.engine import callbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.errors import TriggerfishError
-from triggerfish.server import routes_jobs, routes_tasks, routes_workers
+from triggerfish.server import routes_jobs, routes_tasks, routes_users, routes_workers
+from triggerfish.server.auth import Authority, TokenAuth
 from triggerfish.server.context import Ctx
 from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.server.hub import Hub
 from triggerfish.server.logs import LogStore
-from triggerfish.settings import ServerSettings
-from triggerfish.store import reads
+from triggerfish.settings import ServerSettings, make_data_dir
+from triggerfish.store import reads, users
 from triggerfish.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -74,8 +77,10 @@ def _lookup(store: Store) -> Any:
 def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_data_dir(settings.data_dir)
         store = await asyncio.to_thread(Store, settings.database)
+        auth = Authority(ensure_local_token(settings.data_dir))
+        auth.load(await asyncio.to_thread(users.load_users, store.engine))
         engine = Engine(store, host_timeout=settings.host_timeout)
         hub = Hub()
         hub.bind(asyncio.get_running_loop())
@@ -86,6 +91,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 timeout=settings.callback_timeout,
                 memory_mb=settings.callback_memory_mb,
                 workers=settings.callback_workers,
+                user=resolve(settings.callback_user) if settings.callback_user else None,
                 smtp=SmtpSettings(
                     host=settings.smtp_host,
                     port=settings.smtp_port,
@@ -99,6 +105,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 _log_failure
             ),
             _lookup(store),
+            auth,
         )
         engine.listen(pool.launch)
         universal = UniversalCallbacks(settings.universal_dirs)
@@ -111,7 +118,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         for row in await asyncio.to_thread(store.unfinished_runs):  # interrupted by a crash
             pool.submit(callbacks.relaunch_spec(row))
         app.state.ctx = Ctx(
-            settings, store, engine, hub, LogStore(settings.data_dir / "logs"), universal
+            settings, store, engine, hub, LogStore(settings.data_dir / "logs"), universal, auth
         )
         logger.info(
             "supervisor ready", extra={"action": "supervisor.ready", "db": store.url.split("@")[-1]}
@@ -147,7 +154,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
+    app.add_middleware(TokenAuth)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_users.router)
     app.include_router(routes_workers.router)
     app.include_router(routes_tasks.router)
 
@@ -157,6 +166,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 title=app.title, version=app.version, description=app.description,
                 routes=app.routes,
             ))  # fmt: skip
+            schemes = app.openapi_schema["components"].setdefault("securitySchemes", {})
+            schemes["bearer"] = {"type": "http", "scheme": "bearer"}
+            app.openapi_schema["security"] = [{"bearer": []}]
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

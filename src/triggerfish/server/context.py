@@ -1,5 +1,6 @@
 """What every route needs: the store, the engine, the hub of long polls, the log store, the
-universal callbacks."""
+universal callbacks and the
+tokens."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import Request
 
 from triggerfish.callbacks.universal import UniversalCallbacks
 from triggerfish.engine.loop import Engine
+from triggerfish.server.auth import Authority
 from triggerfish.server.hub import Hub
 from triggerfish.server.logs import LogStore
 from triggerfish.settings import ServerSettings
@@ -23,6 +25,7 @@ class Ctx:
     hub: Hub
     logs: LogStore
     universal: UniversalCallbacks
+    auth: Authority
 
 
 def ctx(request: Request) -> Ctx:

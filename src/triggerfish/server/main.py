@@ -6,8 +6,38 @@ import logging
 
 import uvicorn
 
+from triggerfish.auth.tokens import is_loopback
+from triggerfish.callbacks.osuser import resolve
+from triggerfish.errors import TriggerfishError
 from triggerfish.server.app import create_app
-from triggerfish.settings import ServerSettings
+from triggerfish.settings import ServerSettings, make_data_dir
+from triggerfish.store.db import open_engine
+from triggerfish.store.users import count_users
+
+
+def preflight(settings: ServerSettings) -> None:
+    """Refuse to start what would be unsafe: another address than loopback while no user or
+    worker token exists (only the local admin token would guard it), an unusable
+    ``--callback-user``."""
+    if settings.callback_user:
+        resolve(settings.callback_user)
+    if is_loopback(settings.bind):
+        return
+    engine = open_engine(settings.database)
+    try:
+        n = count_users(engine)
+    finally:
+        engine.dispose()
+    if n == 0:
+        raise TriggerfishError(
+            f"refusing to listen on {settings.bind!r}: no user or worker tokens are configured, "
+            "so other hosts could not use this supervisor and nothing would tell them apart. "
+            "Start it on 127.0.0.1 (the default) and add tokens first, e.g. "
+            "'triggerfish users add farm-workers --worker' for the workers and "
+            "'triggerfish users add NAME --perm submit' for each user; then start it again "
+            f"with --bind {settings.bind}. See docs/security.md.",
+            field="bind",
+        )
 
 
 def serve(settings: ServerSettings) -> None:
@@ -15,6 +45,8 @@ def serve(settings: ServerSettings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    make_data_dir(settings.data_dir)
+    preflight(settings)
     app = create_app(settings)
     uvicorn.run(
         app,

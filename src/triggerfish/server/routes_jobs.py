@@ -13,9 +13,16 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
 from triggerfish.api import schemas as s
+from triggerfish.auth.permissions import (
+    ADMIN,
+    SUBMIT,
+    SUBMIT_CALLBACK,
+    SUBMIT_GLOBAL_CALLBACK,
+    code_languages,
+)
 from triggerfish.callbacks.spec import CallbackSpec
+from triggerfish.engine import access
 from triggerfish.engine import callbacks as cbx
-from triggerfish.engine import control as ctl
 from triggerfish.engine import submit as sub
 from triggerfish.errors import NotFound, ValidationError
 from triggerfish.model.invalid import invalid
@@ -23,6 +30,7 @@ from triggerfish.model.jobspec import NormalizedJob, parse_jobs
 from triggerfish.model.status import JOB_STATUSES
 from triggerfish.model.tasks import uses_pickle
 from triggerfish.server import convert
+from triggerfish.server.auth import who
 from triggerfish.server.context import Ctx, ctx
 from triggerfish.store import reads
 
@@ -34,12 +42,24 @@ EVENT_TYPES = (
 
 @router.post("/jobs", status_code=201, response_model=s.SubmitResponse, tags=["jobs"])
 async def submit_jobs(request: Request, body: Annotated[Any, Body()]) -> s.SubmitResponse:
-    """Submit a list of job dicts (Qube field names) in one pgrp; all or nothing."""
+    """Submit a list of job dicts (Qube field names) in one pgrp; all or nothing.
+
+    The jobs belong to the token's user (an admin may name another ``user``); callbacks that
+    run code (python, perl, exec) need the permission ``submit_callback``.
+    """
     c = ctx(request)
+    me = who(request)
+    me.require(SUBMIT, "submitting jobs")
     jobs = await asyncio.to_thread(parse_jobs, body)  # a big submission must not stall the loop
+    code = code_languages(spec.language for nj in jobs for _, spec in nj.callbacks)
+    if code:
+        me.require(SUBMIT_CALLBACK, f"submitting callbacks in {', '.join(code)}")
+    if not me.admin:
+        for nj in jobs:
+            nj.spec.user = me.name
     check_pickle(c, jobs)
     universal = await asyncio.to_thread(c.universal.specs)  # re-read if the conf changed
-    return await c.engine.acall(sub.submit, jobs, "unknown", universal)
+    return await c.engine.acall(sub.submit, jobs, me.name, universal)
 
 
 def check_pickle(c: Ctx, jobs: list[NormalizedJob]) -> None:
@@ -124,7 +144,7 @@ async def get_work(request: Request, job_id: int, name: str) -> s.WorkInfo:
 @router.post("/control", response_model=s.ControlResponse, tags=["control"])
 async def control(request: Request, body: s.ControlRequest) -> s.ControlResponse:
     """kill, block, unblock, retry, requeue, remove, modify on ``J``, ``J.S`` or ``J:NAME``."""
-    return await ctx(request).engine.acall(ctl.control, body)
+    return await ctx(request).engine.acall(access.control, body, who(request))
 
 
 @router.post("/jobs/{job_id}/{action}", response_model=s.ControlResponse, tags=["control"])
@@ -134,7 +154,7 @@ async def control_job(
 ) -> s.ControlResponse:  # fmt: skip
     fields = (body or {}).get("fields", {})
     req = s.ControlRequest(action=action, targets=[str(job_id)], fields=fields)
-    return await ctx(request).engine.acall(ctl.control, req)
+    return await ctx(request).engine.acall(access.control, req, who(request))
 
 
 @router.get("/jobs/{job_id}/callbacks", tags=["callbacks"])
@@ -173,7 +193,9 @@ async def universal_callbacks(request: Request) -> dict[str, Any]:
 
 @router.post("/callbacks/universal/reload", tags=["callbacks"])
 async def reload_universal_callbacks(request: Request) -> dict[str, Any]:
-    """Re-read every callbacks.conf now; the answer is what GET /callbacks/universal gives."""
+    """Re-read every callbacks.conf now (admin); the answer is what GET /callbacks/universal
+    gives."""
+    who(request).require(ADMIN, "reloading the universal callbacks")
     conf = await asyncio.to_thread(ctx(request).universal.reload)
     return conf.to_dict()
 
@@ -181,14 +203,17 @@ async def reload_universal_callbacks(request: Request) -> dict[str, Any]:
 @router.post("/callbacks", status_code=201, tags=["callbacks"])
 async def add_global_callback(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
     """Add a global callback: ``{"triggers", "language": "python", "code", "maximum"?}``."""
+    me = who(request)
+    me.require(SUBMIT_GLOBAL_CALLBACK, "adding a global callback")
     spec = _callback_spec(body)
-    cb = await ctx(request).engine.acall(cbx.add_global, spec, "unknown")
+    cb = await ctx(request).engine.acall(cbx.add_global, spec, me.name)
     return {"id": cb.id, "triggers": cb.triggers, "language": cb.language}
 
 
 @router.delete("/callbacks/{callback_id}", tags=["callbacks"])
 async def remove_global_callback(request: Request, callback_id: int) -> dict[str, Any]:
-    await ctx(request).engine.acall(cbx.remove_global, callback_id)
+    who(request).require(SUBMIT_GLOBAL_CALLBACK, "removing a global callback")
+    await ctx(request).engine.acall(access.remove_global, callback_id, who(request))
     return {"removed": callback_id}
 
 

@@ -10,13 +10,15 @@ from fastapi import APIRouter, Body, Query, Request
 
 from triggerfish.api import schemas as s
 from triggerfish.api.tasks import ScheduleInfo, ScheduleList, TaskAdded, TaskInfo, TaskList
-from triggerfish.engine import control as ctl
+from triggerfish.auth.permissions import SUBMIT
+from triggerfish.engine import access
 from triggerfish.engine import schedules as sched
 from triggerfish.engine import submit as sub
 from triggerfish.errors import NotFound
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.tasks import TASK_ITEM, ScheduleRequest, TaskRequest
+from triggerfish.server.auth import who
 from triggerfish.server.context import Ctx, ctx
 from triggerfish.server.routes_jobs import check_pickle, job_statuses
 from triggerfish.store import reads
@@ -49,10 +51,14 @@ def parse_request(body: Any, model: type[R]) -> R:
 async def add_task(request: Request, body: Annotated[Any, Body()]) -> TaskAdded:
     """Add a task: ``{"target": "pkg.module:function", "params": ..., "retries"?, ...}``."""
     c = ctx(request)
+    me = who(request)
+    me.require(SUBMIT, "adding tasks")
     req = parse_request(body, TaskRequest)
     jobs = parse_jobs([req.job()])
     check_pickle(c, jobs)
-    answer = await c.engine.acall(sub.submit, jobs, "unknown")
+    for nj in jobs:
+        nj.spec.user = me.name
+    answer = await c.engine.acall(sub.submit, jobs, me.name)
     job = answer.jobs[0]
     return TaskAdded(id=job.id, target=req.target, status=job.status)
 
@@ -88,7 +94,7 @@ async def remove_task(request: Request, task_id: int) -> dict[str, Any]:
     if row is None or row["prototype"] != "task":
         raise NotFound(f"task {task_id} does not exist", field="task")
     req = s.ControlRequest(action="remove", targets=[str(task_id)])
-    await c.engine.acall(ctl.control, req)
+    await c.engine.acall(access.control, req, who(request))
     return {"removed": task_id}
 
 
@@ -115,9 +121,11 @@ async def _with_last(c: Ctx, raw: dict[str, Any]) -> ScheduleInfo:
 async def add_schedule(request: Request, body: Annotated[Any, Body()]) -> ScheduleInfo:
     """Add a recurring task; one with the same target and key is replaced (atomically)."""
     c = ctx(request)
+    me = who(request)
+    me.require(SUBMIT, "adding recurring tasks")
     req = parse_request(body, ScheduleRequest)
     check_pickle(c, parse_jobs([req.job()]))  # the tasks it will create must be valid
-    return await _with_last(c, await c.engine.acall(sched.add_schedule, req))
+    return await _with_last(c, await c.engine.acall(sched.add_schedule, req, me))
 
 
 @router.get("/schedules", response_model=ScheduleList)
@@ -139,12 +147,12 @@ async def pause_schedule(
 ) -> ScheduleInfo:
     """Pause (no run until resumed) or resume (from the next point of its grid)."""
     c = ctx(request)
-    raw = await c.engine.acall(sched.pause, schedule_id, action == "pause")
+    raw = await c.engine.acall(sched.pause, schedule_id, action == "pause", who(request))
     return await _with_last(c, raw)
 
 
 @router.delete("/schedules/{schedule_id}")
 async def remove_schedule(request: Request, schedule_id: int) -> dict[str, Any]:
     """Remove a recurring task (a run that goes on is not stopped)."""
-    await ctx(request).engine.acall(sched.remove_schedule, schedule_id)
+    await ctx(request).engine.acall(sched.remove_schedule, schedule_id, who(request))
     return {"removed": schedule_id}

@@ -1,5 +1,7 @@
 """Routes for workers: register, pull (long poll + heartbeat), report, log chunks.
 
+They need a worker token (or an admin's): a user's token cannot act as a worker.
+
 These are the hot path (one report per frame), so bodies are parsed and answers written with
 pydantic's JSON codec directly rather than through FastAPI's generic validation and encoding.
 """
@@ -11,14 +13,17 @@ import time
 from typing import Any, TypeVar
 
 import pydantic
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from triggerfish.api import schemas as s
 from triggerfish.engine import workers
+from triggerfish.server.auth import require_worker
 from triggerfish.server.context import ctx
 
-router = APIRouter(prefix="/api/v1/workers", tags=["workers"])
+router = APIRouter(
+    prefix="/api/v1/workers", tags=["workers"], dependencies=[Depends(require_worker)]
+)
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 

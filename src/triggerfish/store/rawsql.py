@@ -19,6 +19,7 @@ from triggerfish.store.changes import Row
 JSON_COLUMNS = frozenset(
     {
         "todotally",
+        "permissions",  # users (written through SQLAlchemy, listed for completeness)
         "fields",
         "package",
         "result",

@@ -270,6 +270,7 @@ class Store:
                 c.c.language,
                 c.c.code,
                 c.c.source,
+                c.c.user,
                 e.c.name.label("ev_name"),
                 e.c.type.label("ev_type"),
                 e.c.job.label("ev_job"),

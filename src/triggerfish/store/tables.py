@@ -156,6 +156,7 @@ schedules = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("target", sa.String(255), nullable=False),
     sa.Column("key", sa.String(255), nullable=False),  # "" when none was given
+    sa.Column("user", sa.String(255), nullable=False),  # the owner: its tasks are this user's
     sa.Column("params", sa.JSON, nullable=True),
     sa.Column("encoding", sa.String(16), nullable=False),
     sa.Column("options", sa.JSON, nullable=False),  # retries, timeout, priority, name, ...
@@ -169,4 +170,15 @@ schedules = sa.Table(
     sa.Column("last_run", sa.Float, nullable=True),
     sa.Column("last_job", sa.Integer, nullable=True),
     sa.UniqueConstraint("target", "key", name="uq_schedules_target_key"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # user | worker
+    sa.Column("permissions", sa.JSON, nullable=False),  # list of permission names
+    sa.Column("token_hash", sa.String(64), nullable=False),  # sha256 hex of the token
+    sa.Column("created", sa.Float, nullable=False),
+    sa.UniqueConstraint("token_hash", name="uq_users_token_hash"),
 )

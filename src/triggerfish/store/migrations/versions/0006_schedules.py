@@ -1,14 +1,14 @@
 """recurring tasks (schedules)
 
 Revision ID: 0006
-Revises: 0005 (0002 + the timers of branch time, merged here)
+Revises: 0003 (after the timers 0005 and the users 0003 merged here)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0005"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -19,6 +19,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("target", sa.String(length=255), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("user", sa.String(length=255), nullable=False),
         sa.Column("params", sa.JSON(), nullable=True),
         sa.Column("encoding", sa.String(length=16), nullable=False),
         sa.Column("options", sa.JSON(), nullable=False),

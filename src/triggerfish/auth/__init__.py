@@ -1,0 +1,1 @@
+"""Who may do what: permissions, principals and tokens (SPEC §9)."""

@@ -1,0 +1,168 @@
+"""Authentication of every API request, and the tokens the supervisor knows.
+
+``TokenAuth`` (ASGI middleware) refuses any ``/api/`` request without a known bearer token
+(401) before a route runs, so a refused request changes nothing; the routes then check
+permissions (403) with :func:`who`. ``Authority`` holds what a token stands for: the users
+and worker tokens of the database (cached here, by token hash), the local admin token, and
+the short-lived tokens of callback runs (in memory only, revoked when the run ends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from triggerfish.auth.permissions import (
+    ADMIN,
+    KIND_LOCAL,
+    KIND_RUN,
+    KIND_WORKER,
+    SUBMIT,
+    WORKER,
+    Principal,
+)
+from triggerfish.auth.tokens import bearer, hash_token, new_token, same_hash
+from triggerfish.errors import Unauthorized
+
+logger = logging.getLogger(__name__)
+
+
+def local_admin_name() -> str:
+    """The name the local admin token acts as: the supervisor's OS login."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "admin"
+
+
+def principal_of(row: Mapping[str, Any]) -> Principal:
+    perms = [WORKER] if row["kind"] == KIND_WORKER else list(row["permissions"])
+    return Principal(row["name"], frozenset(perms), row["kind"])
+
+
+class Authority:
+    """Token hash -> principal, for every token this supervisor accepts. Thread-safe."""
+
+    def __init__(self, local_token: str, local_name: str | None = None) -> None:
+        self.local = Principal(local_name or local_admin_name(), frozenset({ADMIN}), KIND_LOCAL)
+        self._local_hash = hash_token(local_token)
+        self._lock = threading.Lock()
+        self._by_hash: dict[str, Principal] = {}
+        self._by_name: dict[str, tuple[str, Principal]] = {}
+        self._runs: dict[str, Principal] = {}
+        self.changes = asyncio.Lock()  # one change of the users at a time (the cache follows)
+
+    def load(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self.put(row)
+
+    def put(self, row: Mapping[str, Any]) -> None:
+        """Add a user, or replace its rights and token."""
+        p = principal_of(row)
+        with self._lock:
+            old = self._by_name.pop(p.name, None)
+            if old is not None:
+                self._by_hash.pop(old[0], None)
+            self._by_name[p.name] = (row["token_hash"], p)
+            self._by_hash[row["token_hash"]] = p
+
+    def drop(self, name: str) -> None:
+        with self._lock:
+            old = self._by_name.pop(name, None)
+            if old is not None:
+                self._by_hash.pop(old[0], None)
+
+    def authenticate(self, token: str) -> Principal | None:
+        h = hash_token(token)
+        if same_hash(h, self._local_hash):
+            return self.local
+        with self._lock:
+            p = self._by_hash.get(h) or self._runs.get(h)
+        return p
+
+    def rights_of(self, owner: str) -> Principal:
+        """What a callback of ``owner`` may do: the user's permissions; admin for the local
+        admin's name; ``submit`` (own jobs) for a name with no user record."""
+        with self._lock:
+            known = self._by_name.get(owner)
+        if known is not None and known[1].kind != KIND_WORKER:
+            perms = known[1].permissions
+        elif owner == self.local.name:
+            perms = frozenset({ADMIN})
+        else:
+            perms = frozenset({SUBMIT})
+        return Principal(owner, perms, KIND_RUN)
+
+    def issue_run_token(self, owner: str, site: bool = False) -> str:
+        """A token for one callback run, with its owner's rights (``site``: a universal
+        callback, the site administrator's code: admin rights); revoke it when it ends."""
+        token = new_token()
+        p = Principal(owner, frozenset({ADMIN}), KIND_RUN) if site else self.rights_of(owner)
+        with self._lock:
+            self._runs[hash_token(token)] = p
+        return token
+
+    def revoke_run_token(self, token: str) -> None:
+        with self._lock:
+            self._runs.pop(hash_token(token), None)
+
+    @property
+    def run_tokens(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
+
+def who(request: Request) -> Principal:
+    """The principal of an authenticated request (set by :class:`TokenAuth`)."""
+    p: Principal = request.state.principal
+    return p
+
+
+def require_worker(request: Request) -> None:
+    """Router dependency of the worker routes: a worker token (or admin)."""
+    who(request).require(WORKER, "the worker API")
+
+
+class TokenAuth:
+    """ASGI middleware: every ``/api/`` request carries a known bearer token, or gets 401."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        token = None
+        for key, value in scope.get("headers", ()):
+            if key == b"authorization":
+                token = bearer(value.decode("latin-1"))
+                break
+        authority: Authority = scope["app"].state.ctx.auth
+        principal = authority.authenticate(token) if token else None
+        if principal is None:
+            await _refuse(send, "no API token given" if token is None else "unknown API token")
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, why: str) -> None:
+    err = Unauthorized(
+        f"{why} (send 'Authorization: Bearer TOKEN'; see docs/security.md)",
+        field="token",
+    )
+    body = json.dumps({"error": err.to_dict()}).encode()
+    await send({"type": "http.response.start", "status": 401, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", b"Bearer"),
+    ]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
