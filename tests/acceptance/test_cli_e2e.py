@@ -166,7 +166,6 @@ def test_farm_that_cannot_start_says_why(tmp_path: Path) -> None:
     assert farm.workers == []
 
 
-@pytest.mark.slow
 def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "triggerfish", "run", "--port", "0", "--workers", "2",
@@ -188,7 +187,6 @@ def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
 
-@pytest.mark.slow
 def test_demo_completes(tmp_path: Path) -> None:
     started = time.monotonic()
     result = subprocess.run(

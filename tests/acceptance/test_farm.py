@@ -6,27 +6,12 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
+from farms import StartFarm
 
 from triggerfish.cli.local import LocalFarm
-
-
-@pytest.fixture
-def farm_factory(tmp_path: Path) -> Iterator[list[LocalFarm]]:
-    farms: list[LocalFarm] = []
-    yield farms
-    for f in farms:
-        f.stop()
-
-
-def _farm(farms: list[LocalFarm], tmp_path: Path, db_url: str, **kw: object) -> LocalFarm:
-    farm = LocalFarm(data_dir=tmp_path / "farm", db_url=db_url, grace=5.0, **kw)  # type: ignore[arg-type]
-    farms.append(farm)
-    return farm.start()
 
 
 def farm_auth(farm: LocalFarm) -> dict[str, str]:
@@ -43,9 +28,9 @@ def _pipeline(frames: str, cmd: str, cpus: int = 2) -> list[dict]:
 
 
 def test_pgrp_of_three_cmdrange_jobs_runs_to_the_end(
-    farm_factory: list[LocalFarm], tmp_path: Path, db_url: str
+    start_farm: StartFarm, tmp_path: Path, db_url: str
 ) -> None:
-    farm = _farm(farm_factory, tmp_path, db_url, workers=2, slots=2)
+    farm = start_farm(db_url, workers=2, slots=2)
     with farm.client() as c:
         jobs = c.submit(
             _pipeline("1-8", "sleep 0.05; echo LABEL frame QB_FRAME_NUMBER job $QBJOBID")
@@ -78,9 +63,9 @@ def test_pgrp_of_three_cmdrange_jobs_runs_to_the_end(
 
 
 def test_supervisor_sigkill_loses_nothing(
-    farm_factory: list[LocalFarm], tmp_path: Path, db_url: str
+    start_farm: StartFarm, tmp_path: Path, db_url: str
 ) -> None:
-    farm = _farm(farm_factory, tmp_path, db_url, workers=2, slots=2)
+    farm = start_farm(db_url, workers=2, slots=2)
     with farm.client() as c:
         jobs = c.submit(_pipeline("1-20", "sleep 0.2", cpus=2))
         ids = [j["id"] for j in jobs]
@@ -112,9 +97,9 @@ def test_supervisor_sigkill_loses_nothing(
 
 
 def test_worker_sigkill_mid_frame_runs_the_frame_on_the_other_worker(
-    farm_factory: list[LocalFarm], tmp_path: Path, db_url: str
+    start_farm: StartFarm, tmp_path: Path, db_url: str
 ) -> None:
-    farm = _farm(farm_factory, tmp_path, db_url, workers=2, slots=1, host_timeout=2.0)
+    farm = start_farm(db_url, workers=2, slots=1, host_timeout=2.0)
     victim, survivor = farm.worker_names
     with farm.client() as c:
         [job] = c.submit([{"name": "slow", "cpus": 2,
@@ -155,9 +140,9 @@ BAD_SUBMISSIONS = [
 
 
 def test_bad_input_is_refused_and_changes_nothing(
-    farm_factory: list[LocalFarm], tmp_path: Path, db_url: str
+    start_farm: StartFarm, tmp_path: Path, db_url: str
 ) -> None:
-    farm = _farm(farm_factory, tmp_path, db_url, workers=0)
+    farm = start_farm(db_url, workers=0)
     api = f"{farm.url}/api/v1"
     with farm.client() as c, httpx.Client(headers=farm_auth(farm)) as h:
         [ok] = c.submit([{"name": "keep", "label": "keep", "status": "blocked",
@@ -195,9 +180,9 @@ def test_bad_input_is_refused_and_changes_nothing(
 
 
 def test_kill_stops_the_whole_process_group_of_a_running_item(
-    farm_factory: list[LocalFarm], tmp_path: Path, db_url: str
+    start_farm: StartFarm, tmp_path: Path, db_url: str
 ) -> None:
-    farm = _farm(farm_factory, tmp_path, db_url, workers=1, slots=1)
+    farm = start_farm(db_url, workers=1, slots=1)
     marker = tmp_path / "pids"
     # the command leaves a grandchild behind: the kill must reach it too
     cmd = f"sleep 300 & echo $! >> {marker}; echo $$ >> {marker}; wait"
@@ -245,9 +230,9 @@ BAD_CALLBACKS = [
 
 
 def test_bad_callbacks_are_refused_over_http_and_store_nothing(
-    farm_factory: list[LocalFarm], tmp_path: Path
+    start_farm: StartFarm, tmp_path: Path
 ) -> None:
-    farm = _farm(farm_factory, tmp_path, "", workers=0)
+    farm = start_farm("", workers=0)
     with farm.client() as c, httpx.Client(headers=farm_auth(farm)) as h:
         before = (c.jobs(), c.all_events())
         for cb, field, text in BAD_CALLBACKS:
@@ -262,3 +247,37 @@ def test_bad_callbacks_are_refused_over_http_and_store_nothing(
         ])  # fmt: skip
         assert r.status_code == 422 and r.json()["error"]["field"] == "jobs[1].label"
         assert (c.jobs(), c.all_events()) == before
+
+
+def test_stopping_the_supervisor_answers_open_long_polls(start_farm: StartFarm) -> None:
+    """SIGTERM: an event follower's long poll and a worker's pull get a normal (empty)
+    answer, instead of being cut off when the graceful-shutdown time runs out."""
+    import signal
+    import threading
+
+    farm = start_farm(None, workers=1, slots=1)
+    headers = farm_auth(farm)
+    with httpx.Client(base_url=farm.url, headers=headers, timeout=60) as http:
+        head = http.get("/api/v1/events", params={"limit": 1}).json()["head"]
+    answers: list[httpx.Response | Exception] = []
+
+    def follow() -> None:
+        try:
+            with httpx.Client(base_url=farm.url, headers=headers, timeout=60) as http:
+                answers.append(http.get("/api/v1/events", params={"after": head, "wait": 50}))
+        except Exception as exc:
+            answers.append(exc)
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    time.sleep(0.5)  # the poll is open (nothing happens on an idle farm)
+    assert farm.supervisor is not None
+    farm.supervisor.send_signal(signal.SIGTERM)
+    follower.join(30)
+    assert not follower.is_alive()
+    assert len(answers) == 1
+    answer = answers[0]
+    assert isinstance(answer, httpx.Response), answer
+    assert answer.status_code == 200 and answer.json()["events"] == []
+    # uvicorn re-raises the signal once it has shut down cleanly
+    assert farm.supervisor.wait(30) in (0, -signal.SIGTERM)

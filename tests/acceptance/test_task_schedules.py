@@ -8,37 +8,16 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from farms import StartFarm
 
-from triggerfish.cli.local import LocalFarm
 from triggerfish.client.client import Client
 from triggerfish.errors import ClientError
 from triggerfish.tasks import Tasks
 
-HERE = Path(__file__).parent
 APP = "tasks_app"
-
-
-@pytest.fixture
-def make_farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[LocalFarm]]:
-    import os
-
-    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
-    monkeypatch.setenv("PYTHONPATH", path)
-    monkeypatch.setenv("TRIGGERFISH_TASK_IMPORTS", APP)
-    farms: list[LocalFarm] = []
-    yield farms
-    for f in farms:
-        f.stop()
-
-
-def _farm(farms: list[LocalFarm], tmp_path: Path, db_url: str, **kw: object) -> LocalFarm:
-    farm = LocalFarm(data_dir=tmp_path / "farm", db_url=db_url, grace=5.0, **kw)  # type: ignore[arg-type]
-    farms.append(farm)
-    return farm.start()
 
 
 def _runs(path: Path) -> list[tuple[str, float]]:
@@ -57,9 +36,9 @@ def _dues(c: Client, schedule: int) -> list[float]:
     return out
 
 
-def test_scheduled_task_never_runs_early(make_farm: list[LocalFarm], tmp_path: Path,
+def test_scheduled_task_never_runs_early(start_farm: StartFarm, tasks_app: str, tmp_path: Path,
                                          db_url: str) -> None:  # fmt: skip
-    farm = _farm(make_farm, tmp_path, db_url, workers=1)
+    farm = start_farm(db_url, workers=1)
     out = tmp_path / "runs.txt"
     with farm.client() as c, Tasks(c) as tasks:
         at = time.time() + 2.0
@@ -74,9 +53,13 @@ def test_scheduled_task_never_runs_early(make_farm: list[LocalFarm], tmp_path: P
 
 
 def test_recurring_added_twice_runs_only_the_second(
-    make_farm: list[LocalFarm], tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+    start_farm: StartFarm,
+    tasks_app: str,
+    tmp_path: Path,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    farm = _farm(make_farm, tmp_path, db_url, workers=1)
+    farm = start_farm(db_url, workers=1)
     out = tmp_path / "runs.txt"
     for key, value in farm.client_env().items():  # the module-level API finds the farm
         monkeypatch.setenv(key, value)
@@ -106,11 +89,12 @@ def test_recurring_added_twice_runs_only_the_second(
     assert names == {"second", "keyed"}
 
 
-def test_recurring_runs_stay_on_the_fixed_rate(make_farm: list[LocalFarm],
+@pytest.mark.slow  # a minute of runs: CI runs it (.ci/run), `python -m pytest -m slow` here
+def test_recurring_runs_stay_on_the_fixed_rate(start_farm: StartFarm, tasks_app: str,
                                                tmp_path: Path) -> None:  # fmt: skip
     """About a minute of 1 s periods: every run is created for the next point of the grid
     start + k * every (no drift, none early) — AMsoil's fixed delay would drift."""
-    farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=1)
+    farm = start_farm(f"sqlite:///{tmp_path / 'tf.db'}", workers=1)
     out = tmp_path / "runs.txt"
     with farm.client() as c, Tasks(c) as tasks:
         start = time.time() + 1.0
@@ -129,10 +113,10 @@ def test_recurring_runs_stay_on_the_fixed_rate(make_farm: list[LocalFarm],
 
 
 @pytest.mark.parametrize("policy", ["skip", "queue"])
-def test_skip_and_queue_never_overlap_runs(make_farm: list[LocalFarm], tmp_path: Path,
+def test_skip_and_queue_never_overlap_runs(start_farm: StartFarm, tasks_app: str, tmp_path: Path,
                                            policy: str) -> None:  # fmt: skip
     """Two slots free, runs longer than the period: still one run at a time."""
-    farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=1, slots=2)
+    farm = start_farm(f"sqlite:///{tmp_path / 'tf.db'}", workers=1, slots=2)
     with farm.client() as c, Tasks(c) as tasks:
         sid = tasks.add_recurring(f"{APP}:sleepy", 1.2, every=0.4, policy=policy)  # type: ignore[arg-type]
         deadline = time.time() + 60
@@ -153,9 +137,9 @@ def test_skip_and_queue_never_overlap_runs(make_farm: list[LocalFarm], tmp_path:
 
 
 def test_missed_timers_run_once_after_a_supervisor_sigkill(
-    make_farm: list[LocalFarm], tmp_path: Path, db_url: str
+    start_farm: StartFarm, tasks_app: str, tmp_path: Path, db_url: str
 ) -> None:
-    farm = _farm(make_farm, tmp_path, db_url, workers=1)
+    farm = start_farm(db_url, workers=1)
     out = tmp_path / "runs.txt"
     with farm.client() as c, Tasks(c) as tasks:
         start = time.time() + 1.0
@@ -184,9 +168,9 @@ def test_missed_timers_run_once_after_a_supervisor_sigkill(
     assert [n for n, _ in _runs(out)].count("once") == 1
 
 
-def test_tasks_and_schedules_belong_to_their_user(make_farm: list[LocalFarm],
+def test_tasks_and_schedules_belong_to_their_user(start_farm: StartFarm, tasks_app: str,
                                                   tmp_path: Path) -> None:  # fmt: skip
-    farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=1)
+    farm = start_farm(f"sqlite:///{tmp_path / 'tf.db'}", workers=1)
     with farm.client() as admin:
         alice = admin.add_user("alice", ["submit"])["token"]
         bob = admin.add_user("bob", ["submit"])["token"]

@@ -5,46 +5,20 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from farms import StartFarm
 
-from triggerfish.cli.local import LocalFarm
 from triggerfish.errors import ClientError
 from triggerfish.tasks import TaskFailed, Tasks
 
-HERE = Path(__file__).parent
 APP = "tasks_app"
 
 
-@pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers (children of the farm) import tasks_app and register its service."""
-    import os
-
-    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
-    monkeypatch.setenv("PYTHONPATH", path)
-    monkeypatch.setenv("TRIGGERFISH_TASK_IMPORTS", APP)
-
-
-@pytest.fixture
-def make_farm(tmp_path: Path, app_env: None) -> Iterator[list[LocalFarm]]:
-    farms: list[LocalFarm] = []
-    yield farms
-    for f in farms:
-        f.stop()
-
-
-def _farm(farms: list[LocalFarm], tmp_path: Path, db_url: str, **kw: object) -> LocalFarm:
-    farm = LocalFarm(data_dir=tmp_path / "farm", db_url=db_url, grace=5.0, **kw)  # type: ignore[arg-type]
-    farms.append(farm)
-    return farm.start()
-
-
-def test_result_traceback_and_output(make_farm: list[LocalFarm], tmp_path: Path,
+def test_result_traceback_and_output(start_farm: StartFarm, tasks_app: str, tmp_path: Path,
                                      db_url: str) -> None:  # fmt: skip
-    farm = _farm(make_farm, tmp_path, db_url, workers=1, slots=2)
+    farm = start_farm(db_url, workers=1, slots=2)
     with farm.client() as c, Tasks(c) as tasks:
         ok = tasks.add(f"{APP}:echo", {"a": [1, 2]})
         bad = tasks.add(f"{APP}:boom", "x", retries=1)
@@ -59,9 +33,10 @@ def test_result_traceback_and_output(make_farm: list[LocalFarm], tmp_path: Path,
     assert info["traceback"] in str(failed.value)
 
 
-def test_poison_tasks_fail_alone_and_stay_failed(make_farm: list[LocalFarm], tmp_path: Path,
-                                                 db_url: str) -> None:  # fmt: skip
-    farm = _farm(make_farm, tmp_path, db_url, workers=1, slots=1, allow_pickle=True)
+def test_poison_tasks_fail_alone_and_stay_failed(
+    start_farm: StartFarm, tasks_app: str, tmp_path: Path, db_url: str
+) -> None:
+    farm = start_farm(db_url, workers=1, slots=1, allow_pickle=True)
     not_base64 = {"target": f"{APP}:echo", "params": "%%%", "encoding": "pickle"}
     bad_pickle = {"target": f"{APP}:echo", "encoding": "pickle",
                   "params": base64.b64encode(b"not a pickle").decode()}  # fmt: skip
@@ -95,8 +70,8 @@ def test_poison_tasks_fail_alone_and_stay_failed(make_farm: list[LocalFarm], tmp
     assert Counter(e["job"] for e in ran if e["job"] in poison) == {t: 1 for t in poison}
 
 
-def test_bad_requests_store_nothing(make_farm: list[LocalFarm], tmp_path: Path) -> None:
-    farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=0)
+def test_bad_requests_store_nothing(start_farm: StartFarm, tasks_app: str, tmp_path: Path) -> None:
+    farm = start_farm(f"sqlite:///{tmp_path / 'tf.db'}", workers=0)
     with farm.client() as c:
         cases = [
             ({"target": "no colon"}, "target"),
@@ -121,9 +96,9 @@ def test_bad_requests_store_nothing(make_farm: list[LocalFarm], tmp_path: Path) 
         assert c.tasks() == [] and c.jobs() == []
 
 
-def test_two_workers_run_each_task_once(make_farm: list[LocalFarm], tmp_path: Path,
+def test_two_workers_run_each_task_once(start_farm: StartFarm, tasks_app: str, tmp_path: Path,
                                         db_url: str) -> None:  # fmt: skip
-    farm = _farm(make_farm, tmp_path, db_url, workers=2, slots=2)
+    farm = start_farm(db_url, workers=2, slots=2)
     out = tmp_path / "runs.txt"
     n = 400
     with farm.client() as c, Tasks(c) as tasks:
@@ -136,9 +111,9 @@ def test_two_workers_run_each_task_once(make_farm: list[LocalFarm], tmp_path: Pa
     assert hosts == set(farm.worker_names)
 
 
-def test_timeout_kills_the_task_and_retries_apply(make_farm: list[LocalFarm],
+def test_timeout_kills_the_task_and_retries_apply(start_farm: StartFarm, tasks_app: str,
                                                   tmp_path: Path) -> None:  # fmt: skip
-    farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=1)
+    farm = start_farm(f"sqlite:///{tmp_path / 'tf.db'}", workers=1)
     with farm.client() as c, Tasks(c) as tasks:
         slow = tasks.add(f"{APP}:sleepy", 30, timeout=0.5, retries=1)
         info = tasks.wait(slow, timeout=60)
@@ -147,9 +122,9 @@ def test_timeout_kills_the_task_and_retries_apply(make_farm: list[LocalFarm],
     assert "timed out after 0.5 s" in info["error"]
 
 
-def test_amsoil_names_and_services(make_farm: list[LocalFarm], tmp_path: Path,
+def test_amsoil_names_and_services(start_farm: StartFarm, tasks_app: str, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=1)
+    farm = start_farm(f"sqlite:///{tmp_path / 'tf.db'}", workers=1)
     from triggerfish import tasks
 
     for key, value in farm.client_env().items():  # the module-level API finds the farm
@@ -164,8 +139,10 @@ def test_amsoil_names_and_services(make_farm: list[LocalFarm], tmp_path: Path,
     assert [t["id"] for t in tasks.list(done=True)] == [b, a]
 
 
-def test_client_lists_and_removes_tasks(make_farm: list[LocalFarm], tmp_path: Path) -> None:
-    farm = _farm(make_farm, tmp_path, f"sqlite:///{tmp_path / 'tf.db'}", workers=0)
+def test_client_lists_and_removes_tasks(
+    start_farm: StartFarm, tasks_app: str, tmp_path: Path
+) -> None:
+    farm = start_farm(f"sqlite:///{tmp_path / 'tf.db'}", workers=0)
     with farm.client() as c, Tasks(c) as tasks:
         tid = tasks.add(f"{APP}:echo", 1)
         assert [t["id"] for t in tasks.list()] == [tid]

@@ -14,6 +14,7 @@ class Hub:
         self._events = asyncio.Event()
         self._job_events = asyncio.Event()
         self.event_seq = 0
+        self.closing = False  # the server is stopping: long polls answer at once
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -27,6 +28,12 @@ class Hub:
     def events_changed(self, *, jobs_only: bool = False) -> asyncio.Event:
         """Set at the next commit that writes events (of type ``job`` with ``jobs_only``)."""
         return self._job_events if jobs_only else self._events
+
+    def close(self) -> None:
+        """Answer every long poll now (the server is stopping); call on the event loop."""
+        self.closing = True
+        for ev in (*self._hosts.values(), self._events, self._job_events):
+            ev.set()
 
     def on_commit(self, wake: Wakeup) -> None:
         """Called in the engine thread after each commit."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -48,7 +50,7 @@ def serve(settings: ServerSettings) -> None:
     make_data_dir(settings.data_dir)
     preflight(settings)
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.bind,
         port=settings.port,
@@ -56,3 +58,17 @@ def serve(settings: ServerSettings) -> None:
         access_log=False,
         timeout_graceful_shutdown=2,
     )
+    _Server(config).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which also answers the open long polls (worker pulls, event
+    followers) as soon as it is told to stop: graceful shutdown then waits for nothing."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        app: Any = self.config.app
+        ctx = getattr(app.state, "ctx", None)
+        hub = getattr(ctx, "hub", None)
+        if hub is not None and hub.loop is not None and not hub.loop.is_closed():
+            hub.loop.call_soon_threadsafe(hub.close)

@@ -267,7 +267,7 @@ async def events(
             reads.list_events, c.store.engine, after=after, limit=limit, job=job, types=types
         )
         left = deadline - time.monotonic()
-        if rows or left <= 0:
+        if rows or left <= 0 or c.hub.closing:
             break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), left)

@@ -78,7 +78,7 @@ async def pull(request: Request, host: str) -> Response:
         ev.clear()
         resp = await c.engine.acall(workers.pull, host, body, arrived)
         left = deadline - time.monotonic()
-        if resp.assignments or resp.cancel or left <= 0:
+        if resp.assignments or resp.cancel or left <= 0 or c.hub.closing:
             return _json(resp)
         try:
             await asyncio.wait_for(ev.wait(), left)
