@@ -150,6 +150,12 @@ def test_users_list_shows_permissions_never_tokens(farm: LocalFarm, tokens: dict
     assert bad.exit_code == 1 and "permissions" in bad.stderr
     again = cli_run(farm, "users", "add", "alice", "--perm", "submit")
     assert again.exit_code == 1 and "exists already" in again.stderr
+    before = cli_run(farm, "users", "list", "--json").stdout
+    odd = cli_run(farm, "users", "add", "bad name!", "--perm", "submit")
+    assert odd.exit_code == 1
+    assert "name: a user name is letters, digits and _ . @ -" in odd.stderr
+    assert "'bad name!'" in odd.stderr
+    assert cli_run(farm, "users", "list", "--json").stdout == before
 
 
 def test_the_job_belongs_to_the_token_user(farm: LocalFarm, tokens: dict[str, str]) -> None:

@@ -28,9 +28,10 @@ Targets of control verbs: ``"12"`` (job), ``"12.0"`` (instance 0 of job 12), ``"
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Action = Literal["kill", "block", "unblock", "retry", "requeue", "remove", "modify"]
 
@@ -230,15 +231,25 @@ class LogChunk(Strict):
 
 # ---------------------------------------------------------------- users and tokens (admin)
 
-USER_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$"
+USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")
 
 
 class UserRequest(Strict):
     """A new user (``permissions``) or worker token (``worker: true``)."""
 
-    name: Annotated[str, Field(min_length=1, max_length=255, pattern=USER_NAME)]
+    name: Annotated[str, Field(min_length=1, max_length=255)]
     permissions: list[str] = Field(default_factory=list)
     worker: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not USER_NAME.fullmatch(value):
+            raise ValueError(
+                "a user name is letters, digits and _ . @ - (not starting with . @ -), "
+                f"got {value!r}"
+            )
+        return value
 
 
 class UserInfo(BaseModel):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pydantic
 
 from triggerfish.errors import ValidationError
@@ -20,14 +23,19 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def invalid(exc: pydantic.ValidationError, where: str = "") -> ValidationError:
-    """The first problem of ``exc``, its field prefixed with ``where`` (``jobs[1]``)."""
-    err = exc.errors()[0]
+def describe(err: Mapping[str, Any], where: str = "") -> tuple[str, str]:
+    """``(field, "field: message")`` of one pydantic error, its field prefixed with ``where``."""
     loc = _loc(tuple(err["loc"]))
-    msg = err["msg"].removeprefix("Value error, ")
+    msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
     if err["type"] == "code":  # a callback's code, checked together with its language
         loc, msg = f"{loc}.code" if loc else "code", msg.removeprefix("code: ")
     field = ".".join(p for p in (where, loc) if p) or "body"
-    return ValidationError(f"{field}: {msg}", field=field)
+    return field, f"{field}: {msg}"
+
+
+def invalid(exc: pydantic.ValidationError, where: str = "") -> ValidationError:
+    """The first problem of ``exc``, its field prefixed with ``where`` (``jobs[1]``)."""
+    field, message = describe(exc.errors()[0], where)
+    return ValidationError(message, field=field)

@@ -23,6 +23,7 @@ from triggerfish.callbacks.universal import UniversalCallbacks
 from triggerfish.engine import callbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.errors import TriggerfishError
+from triggerfish.model.invalid import describe
 from triggerfish.server import routes_jobs, routes_tasks, routes_users, routes_workers
 from triggerfish.server.auth import Authority, TokenAuth
 from triggerfish.server.context import Ctx
@@ -36,22 +37,14 @@ from triggerfish.store.store import Store
 logger = logging.getLogger(__name__)
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
-    return out
-
-
 def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
     err = exc.errors()[0]
-    where = _loc(tuple(err.get("loc", ())))
     if err.get("type") == "json_invalid":
         ctx = err.get("ctx") or {}
         return "body", f"body: malformed JSON ({ctx.get('error', err.get('msg'))})"
-    msg = "unknown field" if err.get("type") == "extra_forbidden" else err.get("msg", "invalid")
-    return where or "body", f"{where or 'body'}: {msg}"
+    # the request part (body, query, path) is not a field's name
+    loc = [p for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+    return describe({**err, "loc": loc})
 
 
 def _log_failure(fut: Future[None]) -> None:
