@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from triggerfish.callbacks import mail
 from triggerfish.callbacks.osuser import CallbackUser
 from triggerfish.callbacks.runenv import callback_env, run_work
+from triggerfish.errors import TriggerfishError
 
 logger = logging.getLogger(__name__)
 MAX_OUTPUT = 64 * 1024
@@ -83,7 +84,7 @@ class RunTokens(Protocol):
     def revoke_run_token(self, token: str) -> None: ...
 
 
-class RunFailed(Exception):
+class RunFailed(TriggerfishError):
     """A run that could not be started; its message is the run's error."""
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from triggerfish.errors import ValidationError
+from triggerfish.errors import TriggerfishError, ValidationError
 from triggerfish.model.when import time_atom_text
 
 Encoding = Literal["json", "pickle"]
@@ -79,7 +79,7 @@ def encode_params(params: Any, encoding: Encoding = "json") -> Any:
     return params
 
 
-class ParamsError(Exception):
+class ParamsError(TriggerfishError):
     """Params that do not decode (on a worker)."""
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from triggerfish.api.schemas import Assignment, Report
+from triggerfish.errors import TriggerfishError
 from triggerfish.worker.exits import describe_exit
 from triggerfish.worker.process import Stream
 
@@ -34,7 +35,7 @@ PRIVATE_ENV = ("TRIGGERFISH_TOKEN", "TRIGGERFISH_WORKER_TOKEN")
 DRAIN_WAIT = 2.0
 
 
-class HostDied(Exception):
+class HostDied(TriggerfishError):
     """The task process ended (or was killed) before answering."""
 
 
