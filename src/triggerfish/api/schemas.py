@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Action = Literal["kill", "block", "unblock", "retry", "requeue", "remove", "modify"]
 
@@ -187,6 +187,12 @@ class Assignment(BaseModel):
     frame_start: int | None = None
     frame_end: int | None = None
     frame_step: int | None = None
+    # lookahead: the token of the attempt (of the same instance) after whose end this one runs;
+    # the item is held for this worker, and the supervisor counts it running from that end
+    after: str | None = None
+
+
+AHEAD_MAX = 64  # items a worker may hold queued behind each running one
 
 
 class PullRequest(Strict):
@@ -195,6 +201,7 @@ class PullRequest(Strict):
         default_factory=list
     )  # tokens the worker runs or has not yet had acknowledged
     wait: float = Field(default=10.0, ge=0, le=60)  # long-poll: seconds to wait for work
+    ahead: int = Field(default=0, ge=0, le=AHEAD_MAX)  # lookahead items accepted per instance
 
 
 class PullResponse(BaseModel):
@@ -208,18 +215,30 @@ class Report(Strict):
     exit_code: int | None = None
     result: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None  # e.g. "command not found", "killed by signal 9"
+    seconds: float | None = Field(default=None, ge=0)  # how long it ran, by the worker's clock
 
 
 class ReportRequest(Strict):
     session: str
-    reports: list[Report] = Field(min_length=1)
+    reports: list[Report] = Field(default_factory=list)
+    # lookahead attempts (``Assignment.after``) the worker gives back without running them
+    release: list[str] = Field(default_factory=list)
+    ahead: int = Field(default=0, ge=0, le=AHEAD_MAX)  # lookahead items accepted per instance
+
+    @model_validator(mode="after")
+    def _something(self) -> ReportRequest:
+        if not self.reports and not self.release:
+            raise ValueError("a report carries at least one report or one released token")
+        return self
 
 
 class ReportResponse(BaseModel):
     accepted: list[str] = Field(default_factory=list)
     ignored: list[str] = Field(default_factory=list)  # stale tokens: late reports of lost attempts
-    # new work for the slots the reports freed (the same as a pull would have handed out)
+    # new work for the slots the reports freed (the same as a pull would have handed out),
+    # and lookahead items (``after`` set) for the instances that go on
     assignments: list[Assignment] = Field(default_factory=list)
+    cancel: list[str] = Field(default_factory=list)  # tokens to stop now, or not to start
 
 
 class LogChunk(Strict):

@@ -234,6 +234,15 @@ def supervisor(
     help="Module each task process imports first, e.g. to register services (repeatable; "
     "comma- or space-separated in the variable).",
 )
+@option(
+    "--ahead",
+    env="WORKER_AHEAD",
+    type=click.IntRange(0, 64),  # api.schemas.AHEAD_MAX (not imported: start-up time)
+    default=16,
+    show_default=True,
+    help="Short agenda items (under 0.5 s) an instance may hold queued behind its running one, "
+    "to run back to back and report together (0: one at a time).",
+)
 @option("--log-level", env="LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True)
 def worker(
     url: str | None,
@@ -245,6 +254,7 @@ def worker(
     token: str | None,
     task_imports: tuple[str, ...],
     data_dir: Path | None,
+    ahead: int,
     log_level: str,
 ) -> None:
     """Run a worker: register this host, pull work, run it, report back (blocks)."""
@@ -262,5 +272,6 @@ def worker(
         properties=pairs(properties),
         token=find_token(token, data_dir, url),
         task_imports=[m for t in task_imports for m in t.replace(",", " ").split()],
+        ahead=ahead,
     )
     click.get_current_context().exit(int(code or 0))

@@ -14,6 +14,7 @@ from typing import Any
 import pydantic
 
 from triggerfish.api import schemas as s
+from triggerfish.engine import ahead
 from triggerfish.engine.callbacks import remove_job_callbacks
 from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
@@ -214,6 +215,7 @@ def _job_requeue(state: State, job: JobRT, _f: dict[str, Any]) -> str:
 
 
 def _job_remove(state: State, job: JobRT, _f: dict[str, Any]) -> str:
+    ahead.drop_job(state, job)
     for w in job.work.values():
         if w.status == "running":
             _stop(state, job, w.token)

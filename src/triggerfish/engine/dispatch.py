@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import secrets
 
+from triggerfish.engine import ahead
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 
 
-def _start(state: State, host: HostRT, job: JobRT, sub: SubRT, item: WorkRT | None) -> Attempt:
-    token = secrets.token_hex(8)
+def _start(
+    state: State,
+    host: HostRT,
+    job: JobRT,
+    sub: SubRT,
+    item: WorkRT | None,
+    held: Attempt | None = None,
+) -> Attempt:
+    """Start ``item`` (or the instance) on ``host``: a new attempt, or the lookahead attempt
+    ``held`` that the worker already has (and runs as soon as the item before it ended)."""
+    token = held.token if held is not None else secrets.token_hex(8)
     a = Attempt(token, host.name, job.id, sub.subid, item.name if item else None)
+    if held is not None:
+        a.delivered = held.delivered
     state.attempts[token] = a
     host.attempts[token] = a
     now = state.now
@@ -47,11 +59,17 @@ def _start(state: State, host: HostRT, job: JobRT, sub: SubRT, item: WorkRT | No
 
 
 def start_next(state: State, host: HostRT, job: JobRT, sub: SubRT) -> Attempt | None:
-    """The next item of ``job`` for instance ``sub`` on ``host``, if there is one."""
+    """The next item of ``job`` for instance ``sub`` on ``host``, if there is one: the first
+    item held for it (lookahead), or else the first pending one."""
     if job.status not in ("pending", "running") or sub.subid >= job.cpus:
+        ahead.drop_sub(state, job, sub)
         return None
     if host.state != "active" or host.free <= 0 or not job.eligible(host):
+        ahead.drop_sub(state, job, sub)
         return None
+    held = ahead.claim(state, host, job, sub)
+    if held is not None:
+        return _start(state, host, job, sub, held[1], held[0])
     item = job.pop_pending()
     if item is None:
         return None

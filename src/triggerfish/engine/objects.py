@@ -29,6 +29,7 @@ class WorkRT:
     retry_at: float | None = None
     timestart: float | None = None
     timecomplete: float | None = None
+    reserved: str | None = None  # the lookahead attempt holding this pending item (not stored)
 
     def row(self) -> Row:
         return {
@@ -60,6 +61,8 @@ class SubRT:
     retry_at: float | None = None
     timestart: float | None = None
     timecomplete: float | None = None
+    # lookahead attempts queued behind the running one on its host, in order (not stored)
+    ahead: list[Attempt] = field(default_factory=list)
 
     def row(self) -> Row:
         return {
@@ -114,7 +117,7 @@ class JobRT:
         while self.pending:
             _, name = self.pending[0]
             w = self.work.get(name)
-            if w is not None and w.status == "pending":
+            if w is not None and w.status == "pending" and w.reserved is None:
                 heapq.heappop(self.pending)
                 return w
             heapq.heappop(self.pending)
@@ -123,7 +126,7 @@ class JobRT:
     def has_pending(self) -> bool:
         while self.pending:
             w = self.work.get(self.pending[0][1])
-            if w is not None and w.status == "pending":
+            if w is not None and w.status == "pending" and w.reserved is None:
                 return True
             heapq.heappop(self.pending)
         return False
@@ -211,6 +214,10 @@ class HostRT:
     registered: float | None
     attempts: dict[str, Attempt] = field(default_factory=dict)
     finished: dict[str, None] = field(default_factory=dict)  # tokens it reported lately
+    ahead: int = 0  # lookahead items per instance the worker accepts (it says so each time)
+    reserved: dict[str, Attempt] = field(default_factory=dict)  # its lookahead attempts
+    outbox: list[tuple[Attempt, str]] = field(default_factory=list)  # (new lookahead, after)
+    cancel: list[str] = field(default_factory=list)  # lookahead tokens withdrawn, to tell it
 
     def row(self) -> Row:
         return {

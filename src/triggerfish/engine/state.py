@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from triggerfish.callbacks.universal import read_qcb
-from triggerfish.engine import timeouts
+from triggerfish.engine import ahead, timeouts
 from triggerfish.engine.callbacks import Registry, on_event, restore
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.schedrt import Schedules
@@ -214,6 +214,8 @@ class State:
         old = w.status
         if old == status:
             return
+        if w.reserved is not None:
+            ahead.drop_item(self, job, w)
         w.status = status
         if job.work:
             job.tally[old] -= 1
@@ -288,6 +290,8 @@ class State:
         if job.status == status:
             return
         job.status = status
+        if status not in ("pending", "running"):
+            ahead.drop_job(self, job)
         if status in TERMINAL:
             job.timecomplete = self.now
             self.finished.add(job.id)

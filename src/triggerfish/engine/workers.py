@@ -8,6 +8,7 @@ import secrets
 from typing import Any
 
 from triggerfish.api import schemas as s
+from triggerfish.engine import ahead
 from triggerfish.engine.dispatch import dispatch, start_next
 from triggerfish.engine.objects import Attempt, HostRT, JobRT
 from triggerfish.engine.state import State
@@ -39,6 +40,7 @@ def register(state: State, req: s.RegisterRequest) -> s.RegisterResponse:
     else:
         for a in list(host.attempts.values()):
             lose(state, a, "the worker registered again")
+        ahead.drop_host(state, host)
         host.slots = req.slots
         host.properties = req.properties
         host.groups = req.groups
@@ -64,7 +66,7 @@ def _host(state: State, name: str, session: str) -> HostRT:
     return host
 
 
-def _assignment(state: State, a: Attempt) -> s.Assignment:
+def _assignment(state: State, a: Attempt, after: str | None = None) -> s.Assignment:
     job = state.jobs[a.job_id]
     f = job.fields
     start = end = None
@@ -78,6 +80,7 @@ def _assignment(state: State, a: Attempt) -> s.Assignment:
         token=a.token, job=job.id, subid=a.subid, work=a.work, pgrp=job.pgrp, name=job.name,
         prototype=job.prototype, package=job.package, env=f.get("env") or {}, cwd=f.get("cwd"),
         frame_start=start, frame_end=end, frame_step=job.step if start is not None else None,
+        after=after,
     )  # fmt: skip
 
 
@@ -92,14 +95,22 @@ def pull(
     arrived = state.now if arrived is None else arrived
     host = _host(state, name, req.session)
     host.last_seen = state.now
+    host.ahead = req.ahead
     if host.state == "down":
         host.state = "active"
         state.touch_host(host)
         state.emit("up", "host", host=host.name)
     listed = set(req.running)
     # tokens the worker still lists but that are no longer its to run (a report of the worker's
-    # own that crossed this long poll is no reason to cancel anything)
-    cancel = [t for t in req.running if t not in host.attempts and t not in host.finished]
+    # own that crossed this long poll is no reason to cancel anything; a lookahead attempt it
+    # started is claimed when the report of the one before it arrives)
+    cancel = [
+        t
+        for t in req.running
+        if t not in host.attempts and t not in host.finished and t not in host.reserved
+    ]
+    cancel.extend(t for t in host.cancel if t not in cancel)
+    host.cancel.clear()
     deliver: list[Attempt] = []
     for a in list(host.attempts.values()):
         if a.token in listed:
@@ -120,7 +131,11 @@ def _deliver(state: State, host: HostRT, deliver: list[Attempt]) -> list[s.Assig
     deliver.extend(dispatch(state, host))
     for a in deliver:
         a.delivered = state.now
-    return [_assignment(state, a) for a in deliver]
+    out = [_assignment(state, a) for a in deliver]
+    if host.outbox:
+        out.extend(_assignment(state, a, after) for a, after in host.outbox)
+        host.outbox.clear()
+    return out
 
 
 def drop(state: State, a: Attempt, *, reported: bool = False) -> None:
@@ -148,6 +163,8 @@ def lose(state: State, a: Attempt, why: str) -> None:
     if job is None:
         return
     sub = job.subs.get(a.subid)
+    if sub is not None and sub.ahead:
+        ahead.drop_sub(state, job, sub)
     if a.work is not None:
         w = job.work.get(a.work)
         if w is not None and w.token == a.token and w.status == "running":
@@ -178,7 +195,10 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
     """Record finished attempts; the answer carries the host's next work (one round trip)."""
     host = _host(state, name, req.session)
     host.last_seen = state.now
+    host.ahead = req.ahead
     out = s.ReportResponse()
+    if req.release:
+        ahead.release(state, host, req.release)
     for r in req.reports:
         a = host.attempts.get(r.token)
         if a is None:
@@ -191,6 +211,9 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
             _finish(state, host, job, a, r)
     fresh = [a for a in host.attempts.values() if a.delivered is None]
     out.assignments = _deliver(state, host, fresh)
+    if host.cancel:
+        out.cancel = list(host.cancel)
+        host.cancel.clear()
     return out
 
 
@@ -228,7 +251,12 @@ def _finish(state: State, host: HostRT, job: JobRT, a: Attempt, r: s.Report) -> 
             state.set_work(job, w, "failed", data=data)
         if sub is not None:
             sub.work = None
-            if start_next(state, host, job, sub) is None:
+            nxt = start_next(state, host, job, sub)
+            if nxt is not None:
+                want = ahead.wanted(host, r.seconds) if r.status == "complete" else 0
+                if want or sub.ahead:
+                    ahead.top_up(state, host, job, sub, want)
+            else:
                 sub.token = None
                 state.set_sub(job, sub, "pending", quiet=True)
                 if sub.subid >= job.cpus:
@@ -260,6 +288,7 @@ def check_hosts(state: State, timeout: float) -> None:
             state.emit("down", "host", host=host.name, data={"silent_for": timeout})
             for a in list(host.attempts.values()):
                 lose(state, a, f"host {host.name} is down")
+            ahead.drop_host(state, host)
 
 
 def fire_retries(state: State) -> None:

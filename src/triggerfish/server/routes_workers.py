@@ -98,8 +98,9 @@ async def log(request: Request, host: str) -> dict[str, bool]:
     """Append output of a running attempt; chunks of stale attempts are dropped."""
     c = ctx(request)
     body = await _body(request, s.LogChunk)
-    a = c.engine.state.attempts.get(body.token)
     h = c.engine.state.hosts.get(host)
+    # a lookahead attempt may send output before the end of the one before it is processed
+    a = c.engine.state.attempts.get(body.token) or (h.reserved.get(body.token) if h else None)
     if a is None or a.host != host or h is None or h.session != body.session:
         return {"accepted": False}
     unit = c.logs.unit(a.work, a.subid)

@@ -7,6 +7,13 @@ reporter sends the queued reports, several at once when several are waiting, and
 the supervisor acknowledges them. When the supervisor no longer knows the session (404/410) the
 worker registers again and carries on; the supervisor, which is the authority, answers the old
 tokens in the next pull with ``cancel``. Stopping cancels the running commands and exits 0.
+
+Lookahead: with short items the supervisor also sends the next items of an instance ahead of
+time (``Assignment.after``). The worker queues each one behind the attempt it follows and starts
+it the moment that one ends, with no round trip in between; it then reports several ends in
+one request (waiting at most ``report_window``, and not at all when an instance has nothing left
+to run). The queued items of an attempt that runs longer than ``release_after`` are given back
+(``release``) so that other hosts can take them; so are the queued items when the worker stops.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 import pydantic
 
 from triggerfish.api.schemas import (
+    AHEAD_MAX,
     Assignment,
     LogChunk,
     PullRequest,
@@ -45,6 +53,7 @@ from triggerfish.worker.runner import CANCELLED, Runner, failed
 logger = logging.getLogger(__name__)
 
 MAX_REPORT_BATCH = 500
+RELEASE_CHECK = 0.25  # how often the worker looks for long attempts with queued lookahead
 FAST_EMPTY_PULL = 0.005  # an empty answer this fast, several times running, is a busy loop
 FAST_EMPTY_LIMIT = 3
 SEEN_TOKENS = 100_000  # how many finished tokens a worker remembers
@@ -73,12 +82,20 @@ class WorkerOptions:
     connect_timeout: float = 5.0
     lean_transport: bool = True  # False: httpx's default transport (see worker.transport)
     task_imports: list[str] = field(default_factory=list)  # imported by each task process
+    ahead: int = 16  # lookahead items accepted per instance (0: none)
+    report_window: float = 0.01  # seconds a report may wait to share its request with others
+    release_after: float = 1.0  # queued lookahead items go back if the one before runs longer
 
     def registration(self) -> RegisterRequest:
         """The register request; ValidationError (naming the option) if an option is bad."""
-        for name in ("grace", "drain_timeout", "log_interval", "shutdown_timeout"):
+        for name in (
+            "grace", "drain_timeout", "log_interval", "shutdown_timeout", "report_window",
+            "release_after",
+        ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValidationError(f"{name}: must not be negative", field=name)
+        if not 0 <= self.ahead <= AHEAD_MAX:
+            raise ValidationError(f"ahead: must be 0 to {AHEAD_MAX}", field="ahead")
         if self.log_max_chars < 1:
             raise ValidationError("log_max_chars: must be at least 1", field="log_max_chars")
         try:
@@ -123,6 +140,7 @@ class Worker:
         self._lost = asyncio.Event()
         self._registered = asyncio.Event()
         self._report_ready = asyncio.Event()
+        self._report_now = asyncio.Event()  # a report that should not wait for the window
         self._session: RegisterResponse | None = None
         self._attempts: dict[str, asyncio.Task[None]] = {}
         self._unacked: dict[str, Report] = {}
@@ -131,6 +149,11 @@ class Worker:
         self._stopped_tokens: set[str] = set()
         # tokens that already ran here: never run one twice, whatever answer repeats it
         self._seen: dict[str, None] = {}
+        # lookahead: assignments not started yet, and which one runs after which token
+        self._queued: dict[str, Assignment] = {}
+        self._next: dict[str, str] = {}
+        self._began: dict[str, float] = {}  # when each running attempt started (loop clock)
+        self._releases: list[str] = []  # queued tokens to give back
         self._outage = Outage()
 
     @staticmethod
@@ -249,6 +272,7 @@ class Worker:
         loops = [
             asyncio.create_task(self._pull_loop(session), name="triggerfish-pull"),
             asyncio.create_task(self._report_loop(session), name="triggerfish-report"),
+            asyncio.create_task(self._release_loop(), name="triggerfish-release"),
         ]
         waits = [asyncio.create_task(self._stopping.wait()), asyncio.create_task(self._lost.wait())]
         try:
@@ -282,7 +306,9 @@ class Worker:
         fast_empty = 0
         wait = min(60.0, max(0.5, session.heartbeat))
         while True:
-            req = PullRequest(session=session.session, running=self.running, wait=wait)
+            req = PullRequest(
+                session=session.session, running=self.running, wait=wait, ahead=self.options.ahead
+            )
             began = loop.time()
             try:
                 resp = await self._link.pull(session.host, req)
@@ -309,10 +335,15 @@ class Worker:
                     await asyncio.sleep(idle.next_delay())
 
     def _apply(self, resp: PullResponse) -> None:
-        for token in resp.cancel:
-            if not self._runner.cancel(token) and token in self._attempts:
-                self._cancel_early.add(token)  # its task has not started the command yet
+        self._cancel(resp.cancel)
         self._start(resp.assignments)
+
+    def _cancel(self, tokens: list[str]) -> None:
+        for token in tokens:
+            if token in self._queued:
+                self._unqueue(token)
+            elif not self._runner.cancel(token) and token in self._attempts:
+                self._cancel_early.add(token)  # its task has not started the command yet
 
     def _start(self, assignments: list[Assignment]) -> None:
         for a in assignments:
@@ -321,9 +352,66 @@ class Worker:
             self._seen[a.token] = None
             if len(self._seen) > SEEN_TOKENS:
                 del self._seen[next(iter(self._seen))]
-            self._attempts[a.token] = asyncio.create_task(
-                self._attempt(a), name=f"attempt-{a.token}"
-            )
+            if a.after is not None and (a.after in self._attempts or a.after in self._queued):
+                last = a.after
+                while last in self._next:  # (a chain re-linked by a cancel)
+                    last = self._next[last]
+                self._queued[a.token] = a  # runs when the one before it ends
+                self._next[last] = a.token
+            else:
+                self._launch(a)
+
+    def _launch(self, a: Assignment) -> None:
+        self._began[a.token] = asyncio.get_running_loop().time()
+        self._attempts[a.token] = asyncio.create_task(self._attempt(a), name=f"attempt-{a.token}")
+
+    def _unqueue(self, token: str) -> None:
+        """A queued lookahead item is withdrawn: the one after it moves up in its place."""
+        a = self._queued.pop(token)
+        after = self._next.pop(token, None)
+        if self._next.get(a.after or "") == token:
+            del self._next[a.after or ""]
+        if after is None:
+            return
+        if a.after is not None and (a.after in self._attempts or a.after in self._queued):
+            self._next[a.after] = after
+        else:
+            self._launch(self._queued.pop(after))
+
+    def _go_on(self, token: str) -> None:
+        """``token`` has ended: start what is queued behind it, or ask for work at once."""
+        after = self._next.pop(token, None)
+        if after is None or self._stopping.is_set():
+            self._report_now.set()  # an instance with nothing left to run: no waiting
+            return
+        self._launch(self._queued.pop(after))
+        if after not in self._next:
+            self._report_now.set()  # the last one queued: ask for more now
+
+    def _release_chain(self, token: str) -> None:
+        after = self._next.pop(token, None)
+        while after is not None:
+            self._queued.pop(after, None)
+            self._releases.append(after)
+            after = self._next.pop(after, None)
+
+    async def _release_loop(self) -> None:
+        """Give back the queued items of attempts that run long (other hosts may take them)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(RELEASE_CHECK)
+            limit = loop.time() - self.options.release_after
+            long = [t for t in self._next if t in self._attempts and self._began[t] < limit]
+            for token in long:
+                self._release_chain(token)
+            if long:
+                logger.debug(
+                    "gave back %d queued item(s)",
+                    len(self._releases),
+                    extra={"action": "lookahead_released"},
+                )
+                self._report_now.set()
+                self._report_ready.set()
 
     # ------------------------------------------------------------------ attempts
 
@@ -337,6 +425,7 @@ class Worker:
             else:
                 try:
                     report = await self._runner.run(a)
+                    report.seconds = asyncio.get_running_loop().time() - self._began[token]
                 except Exception as exc:
                     logger.exception(
                         "attempt %s failed inside the worker",
@@ -351,7 +440,9 @@ class Worker:
             self._report_ready.set()
         finally:
             self._attempts.pop(token, None)
+            self._began.pop(token, None)
             self._cancel_early.discard(token)
+            self._go_on(token)
 
     async def _post_log(self, token: str, stream: Stream, text: str) -> None:
         backoff = Backoff()
@@ -391,14 +482,20 @@ class Worker:
 
     async def _report_loop(self, session: RegisterResponse) -> None:
         backoff = Backoff()
+        window = self.options.report_window
         while True:
             await self._report_ready.wait()
+            if window > 0 and not self._report_now.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._report_now.wait(), window)
             self._report_ready.clear()
+            self._report_now.clear()
             batch = self._batch()
-            if not batch:
+            if not batch and not self._releases:
                 continue
             if len(self._unacked) > len(batch):
                 self._report_ready.set()
+                self._report_now.set()
             try:
                 await self._send_reports(session, batch)
             except SupervisorUnreachable as exc:
@@ -413,8 +510,12 @@ class Worker:
             backoff.reset()
 
     async def _send_reports(self, session: RegisterResponse, batch: list[Report]) -> None:
-        """Send one batch; acknowledged (or refused for good) reports leave the queue."""
-        req = ReportRequest(session=session.session, reports=batch)
+        """Send one batch (and the released lookahead tokens); acknowledged (or refused for
+        good) reports leave the queue."""
+        releases = list(self._releases)
+        req = ReportRequest(
+            session=session.session, reports=batch, release=releases, ahead=self.options.ahead
+        )
         try:
             resp = await self._link.report(session.host, req)
         except Rejected as exc:
@@ -428,6 +529,7 @@ class Worker:
             )
         else:
             self._outage.ok()
+            self._cancel(resp.cancel)
             self._start(resp.assignments)
             if resp.ignored:
                 logger.info(
@@ -439,6 +541,7 @@ class Worker:
             if self._unacked.get(r.token) is r:
                 del self._unacked[r.token]
                 self._refused.pop(r.token, None)
+        del self._releases[: len(releases)]
 
     def _refuse(self, batch: list[Report]) -> None:
         """Reports refused with 404/410 by two sessions belong to no session: drop them."""
@@ -472,6 +575,10 @@ class Worker:
 
     async def _shutdown(self) -> None:
         self._stopping.set()
+        for token in list(self._queued):  # never started: the supervisor gives them to others
+            self._releases.append(token)
+        self._queued.clear()
+        self._next.clear()
         tokens = self._runner.cancel_all(STOPPING)
         self._stopped_tokens.update(tokens)
         if tokens:
@@ -485,7 +592,8 @@ class Worker:
         await self._end_attempts()
         await self._runner.tasks.aclose()
         session = self._session
-        if self._unacked and session is not None and self._registered.is_set() and not self._force:
+        pending = self._unacked or self._releases
+        if pending and session is not None and self._registered.is_set() and not self._force:
             try:
                 await asyncio.wait_for(self._deliver(session), self.options.shutdown_timeout)
             except TimeoutError:
@@ -517,7 +625,7 @@ class Worker:
 
     async def _deliver(self, session: RegisterResponse) -> None:
         backoff = Backoff()
-        while self._unacked and not self._force:
+        while (self._unacked or self._releases) and not self._force:
             try:
                 await self._send_reports(session, self._batch())
             except SupervisorUnreachable:
@@ -535,6 +643,7 @@ def run_worker(
     token: str | None = None,
     grace: float = 5.0,
     task_imports: Sequence[str] = (),
+    ahead: int = 16,
 ) -> int:
     """Run a worker until SIGINT/SIGTERM (a second one kills at once); returns the exit code.
 
@@ -551,6 +660,7 @@ def run_worker(
         token=token,
         grace=grace,
         task_imports=list(task_imports),
+        ahead=ahead,
     )
     worker = Worker(options)
     _quiet_request_logs()

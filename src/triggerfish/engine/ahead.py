@@ -1,0 +1,161 @@
+"""Lookahead: the next agenda items of an instance, held for the host that runs it.
+
+A worker that runs short items would otherwise wait one round trip to the supervisor between
+two items, and send one request per item. So when an item of an instance ends quickly (the
+worker measured it under ``AHEAD_SECONDS``), the supervisor *reserves* the instance's next
+pending items for that host (up to the worker's ``ahead``, and about ``AHEAD_HORIZON`` of work)
+and sends them with ``after`` set: the worker starts each one the moment the one before it
+ends, and reports several ends in one request.
+
+A reserved item stays ``pending`` (in the store and in every count) and no other host can take
+it. It becomes ``running`` only when the end of the item before it is processed: that is the
+*claim*, the same transition a freshly dispatched item makes, so every event, latch and
+callback stays as it was, only the moment moves by the batching window. A reservation that is
+no longer valid when it comes up (the item or its job changed, the host went away) is
+withdrawn: the item goes back to pending and the worker is told to cancel the token. A worker
+gives reservations back (``release``) when the item before them runs long.
+
+Nothing here is stored: after a restart of the supervisor the reservations are gone, the
+items are pending, and the worker's unknown tokens are cancelled like any stale attempt.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from typing import TYPE_CHECKING
+
+from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
+
+if TYPE_CHECKING:
+    from triggerfish.engine.state import State
+
+AHEAD_SECONDS = 0.5  # items that ran longer than this get no lookahead
+AHEAD_HORIZON = 0.05  # seconds of work to hold queued behind the running item
+
+
+def wanted(host: HostRT, seconds: float | None) -> int:
+    """How many items to hold behind an instance whose last item ran ``seconds``."""
+    if host.ahead <= 0 or seconds is None or seconds >= AHEAD_SECONDS:
+        return 0
+    return min(host.ahead, max(1, math.ceil(AHEAD_HORIZON / max(seconds, 1e-4))))
+
+
+def top_up(state: State, host: HostRT, job: JobRT, sub: SubRT, want: int) -> None:
+    """Reserve pending items of ``job`` behind ``sub``'s running one until it holds ``want``."""
+    if not job.work or sub.token is not None or sub.work is None:
+        return
+    current = job.work.get(sub.work)
+    if current is None or current.token is None:
+        return
+    while len(sub.ahead) < want:
+        item = job.pop_pending()
+        if item is None:
+            return
+        after = sub.ahead[-1].token if sub.ahead else current.token
+        a = Attempt(secrets.token_hex(8), host.name, job.id, sub.subid, item.name)
+        a.delivered = state.now
+        item.reserved = a.token
+        sub.ahead.append(a)
+        host.reserved[a.token] = a
+        host.outbox.append((a, after))
+
+
+def claim(state: State, host: HostRT, job: JobRT, sub: SubRT) -> tuple[Attempt, WorkRT] | None:
+    """The first still-valid reservation behind ``sub``, taken off the books (invalid ones
+    before it are withdrawn); the caller starts it under the reservation's token."""
+    while sub.ahead:
+        a = sub.ahead.pop(0)
+        host.reserved.pop(a.token, None)
+        item = job.work.get(a.work) if a.work is not None else None
+        if item is None or item.reserved != a.token:
+            _withdrawn(state, host, a.token)
+            continue
+        item.reserved = None
+        if item.status != "pending":
+            _withdrawn(state, host, a.token)
+            continue
+        return a, item
+    return None
+
+
+def drop_sub(state: State, job: JobRT | None, sub: SubRT) -> None:
+    """Withdraw every reservation behind ``sub`` (its chain on the worker is broken)."""
+    while sub.ahead:
+        a = sub.ahead.pop()
+        host = state.hosts.get(a.host)
+        if host is not None:
+            host.reserved.pop(a.token, None)
+            _withdrawn(state, host, a.token)
+        if job is not None:
+            _unhold(state, job, a)
+
+
+def drop_job(state: State, job: JobRT) -> None:
+    for sub in job.subs.values():
+        if sub.ahead:
+            drop_sub(state, job, sub)
+
+
+def drop_host(state: State, host: HostRT) -> None:
+    """Withdraw every reservation of ``host`` (it registered again or went down)."""
+    for a in list(host.reserved.values()):
+        job = state.jobs.get(a.job_id)
+        sub = job.subs.get(a.subid) if job is not None else None
+        if sub is not None:
+            drop_sub(state, job, sub)
+    host.reserved.clear()
+    host.outbox.clear()
+    host.cancel.clear()
+
+
+def drop_item(state: State, job: JobRT, w: WorkRT) -> None:
+    """``w`` is changed by something else than its claim: withdraw its reservation (the
+    worker runs the rest of the chain after the one before it)."""
+    token = w.reserved
+    w.reserved = None
+    for sub in job.subs.values():
+        for i, a in enumerate(sub.ahead):
+            if a.token == token:
+                del sub.ahead[i]
+                host = state.hosts.get(a.host)
+                if host is not None:
+                    host.reserved.pop(a.token, None)
+                    _withdrawn(state, host, a.token)
+                return
+
+
+def release(state: State, host: HostRT, tokens: list[str]) -> None:
+    """The worker gives back reservations it will not start (the item before them runs long)."""
+    for token in tokens:
+        a = host.reserved.get(token)
+        if a is None:
+            continue
+        job = state.jobs.get(a.job_id)
+        sub = job.subs.get(a.subid) if job is not None else None
+        if sub is None or job is None:
+            host.reserved.pop(token, None)
+            continue
+        # the released one and everything queued after it
+        at = next((i for i, b in enumerate(sub.ahead) if b.token == token), None)
+        if at is None:
+            continue
+        for b in sub.ahead[at:]:
+            host.reserved.pop(b.token, None)
+            _unhold(state, job, b)
+        del sub.ahead[at:]
+
+
+def _unhold(state: State, job: JobRT, a: Attempt) -> None:
+    item = job.work.get(a.work) if a.work is not None else None
+    if item is not None and item.reserved == a.token:
+        item.reserved = None
+        if item.status == "pending":
+            job.push_pending(item)
+            state.work_available = True
+            state.update_runnable(job)
+
+
+def _withdrawn(state: State, host: HostRT, token: str) -> None:
+    host.cancel.append(token)
+    state.wake_hosts.add(host.name)

@@ -1,0 +1,173 @@
+"""Lookahead: the next items of an instance held for its host, through the real engine.
+
+A worker that says ``ahead: N`` and reports short run times gets the instance's next items in
+advance (``after`` set). They stay pending in the store until the end of the item before them
+is processed, and then start under the token the worker already has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from helpers_engine import Farm, job
+
+from triggerfish.api import schemas as s
+from triggerfish.engine import workers as wk
+
+
+@pytest.fixture
+def farm(db_url: str) -> Iterator[Farm]:
+    f = Farm(db_url)
+    yield f
+    f.stop()
+
+
+def pull(farm: Farm, host: str, ahead: int = 8, running: list[str] | None = None) -> s.PullResponse:
+    req = s.PullRequest(session=farm.sessions[host], running=running or [], wait=0, ahead=ahead)
+    return farm.run(wk.pull, host, req)
+
+
+def report(
+    farm: Farm,
+    host: str,
+    *tokens: str,
+    seconds: float = 0.002,
+    ahead: int = 8,
+    status: str = "complete",
+    release: list[str] | None = None,
+) -> s.ReportResponse:
+    reps = [
+        s.Report(
+            token=t, status=status, exit_code=0 if status == "complete" else 1, seconds=seconds
+        )  # type: ignore[arg-type]
+        for t in tokens
+    ]
+    req = s.ReportRequest(
+        session=farm.sessions[host], reports=reps, release=release or [], ahead=ahead
+    )
+    return farm.run(wk.report, host, req)
+
+
+def chain(resp: s.ReportResponse) -> list[tuple[str | None, str | None, str]]:
+    return [(a.work, a.after, a.token) for a in resp.assignments]
+
+
+def test_short_items_bring_the_next_ones_held_and_pending(farm: Farm) -> None:
+    farm.submit(job("1-10"))
+    farm.register("h1")
+    first = pull(farm, "h1").assignments
+    assert [a.work for a in first] == ["1"] and first[0].after is None  # nothing known yet
+    resp = report(farm, "h1", first[0].token, seconds=0.01)  # 10 ms: 5 ahead (50 ms of work)
+    got = chain(resp)
+    assert [w for w, _, _ in got] == ["2", "3", "4", "5", "6", "7"]
+    # item 2 is the instance's next attempt; 3..7 each run after the one before
+    assert got[0][1] is None
+    assert [after for _, after, _ in got[1:]] == [t for _, _, t in got[:-1]]
+    statuses = farm.work_statuses(1)
+    assert statuses["2"] == "running"
+    assert all(statuses[n] == "pending" for n in ("3", "4", "5", "6", "7"))
+    # held items are not handed to another host
+    farm.register("h2")
+    assert pull(farm, "h2").assignments == []
+
+    # the worker ran 2 and 3 in a row and reports both in one request: 3 ran under its token
+    tok = {w: t for w, _, t in got}
+    resp = report(farm, "h1", tok["2"], tok["3"], seconds=0.01)
+    assert resp.accepted == [tok["2"], tok["3"]] and resp.ignored == []
+    statuses = farm.work_statuses(1)
+    assert statuses["2"] == statuses["3"] == "complete"
+    assert statuses["4"] == "running" and farm.work(1, "4")["token"] == tok["4"]
+    # the events are those of any item: running, complete, done, in order
+    assert farm.names(job=1, type_="work", work="3") == ["running", "complete", "done"]
+    # topped up again behind the last one held
+    more = chain(resp)
+    assert more and more[0][1] == tok["7"]
+
+
+def test_long_items_get_no_lookahead_and_old_workers_none(farm: Farm) -> None:
+    farm.submit(job("1-6"), job("1-6"))
+    farm.register("h1")
+    farm.register("h2")
+    a = pull(farm, "h1").assignments[0]
+    assert [x.work for x in report(farm, "h1", a.token, seconds=0.8).assignments] == ["2"]
+    b = pull(farm, "h2", ahead=0).assignments[0]
+    assert [x.work for x in report(farm, "h2", b.token, seconds=0.001, ahead=0).assignments] == [
+        "2"
+    ]
+
+
+def test_a_held_item_killed_is_withdrawn_and_the_chain_goes_on(farm: Farm) -> None:
+    farm.submit(job("1-10"))
+    farm.register("h1")
+    first = pull(farm, "h1").assignments[0]
+    got = chain(report(farm, "h1", first.token))
+    tok = {w: t for w, _, t in got}
+    farm.control("kill", "1:3")
+    resp = pull(farm, "h1", running=[tok["2"]])
+    assert tok["3"] in resp.cancel  # the worker drops it from its queue
+    assert farm.work_statuses(1)["3"] == "killed"
+    # 2 ends: 4 is claimed (3 was withdrawn)
+    resp = report(farm, "h1", tok["2"])
+    statuses = farm.work_statuses(1)
+    assert statuses["2"] == "complete" and statuses["4"] == "running"
+    assert farm.work(1, "4")["token"] == tok["4"]
+    # a late report of the withdrawn one is ignored
+    assert report(farm, "h1", tok["3"]).ignored == [tok["3"]]
+    assert farm.work_statuses(1)["3"] == "killed"
+
+
+def test_released_items_go_back_to_pending_for_other_hosts(farm: Farm) -> None:
+    farm.submit(job("1-4", cpus=2))
+    farm.register("h1")
+    first = pull(farm, "h1").assignments[0]
+    got = chain(report(farm, "h1", first.token, seconds=0.001))
+    tok = {w: t for w, _, t in got}
+    assert sorted(tok) == ["2", "3", "4"]
+    # item 2 runs long on h1: the worker gives 3 and 4 back
+    resp = farm.run(
+        wk.report,
+        "h1",
+        s.ReportRequest(session=farm.sessions["h1"], release=[tok["3"]], ahead=8),
+    )
+    assert resp.assignments == [] and resp.cancel == []
+    assert farm.work_statuses(1) == {
+        "1": "complete",
+        "2": "running",
+        "3": "pending",
+        "4": "pending",
+    }
+    # 2 ends: 3 is handed out afresh (a new token), no longer held
+    got = report(farm, "h1", tok["2"]).assignments
+    assert got[0].work == "3" and got[0].after is None and got[0].token != tok["3"]
+
+
+def test_blocking_the_job_or_registering_again_withdraws_what_is_held(farm: Farm) -> None:
+    farm.submit(job("1-8"))
+    farm.register("h1")
+    first = pull(farm, "h1").assignments[0]
+    tok = {w: t for w, _, t in chain(report(farm, "h1", first.token))}
+    farm.control("block", 1)
+    resp = pull(farm, "h1", running=[tok["2"]])
+    assert set(resp.cancel) >= {tok[n] for n in ("2", "3", "4", "5")}
+    farm.control("unblock", 1)
+    assert all(st in ("pending", "complete") for st in farm.work_statuses(1).values())
+    farm.register("h1")  # a new session: nothing held any more
+    got = pull(farm, "h1").assignments
+    assert [a.work for a in got] == ["2"]
+
+
+def test_held_items_are_pending_after_a_restart(farm: Farm) -> None:
+    farm.submit(job("1-6"))
+    farm.register("h1")
+    first = pull(farm, "h1").assignments[0]
+    tok = {w: t for w, _, t in chain(report(farm, "h1", first.token))}
+    farm.restart()
+    statuses = farm.work_statuses(1)
+    assert statuses["2"] == "running" and all(statuses[n] == "pending" for n in "3456")
+    # the worker's session survives; its held tokens are unknown now and get cancelled
+    resp = pull(farm, "h1", running=[tok["2"], tok["3"]])
+    assert tok["3"] in resp.cancel and tok["2"] not in resp.cancel
+    # 2 ends: 3 is handed out afresh (a new token), no longer held
+    got = report(farm, "h1", tok["2"]).assignments
+    assert got[0].work == "3" and got[0].after is None and got[0].token != tok["3"]
