@@ -185,6 +185,21 @@ def test_exit_codes(cmd: str, status: str, code: int, error: str | None) -> None
         assert report.error is not None and error in report.error
 
 
+@pytest.mark.parametrize("cwd", [None, "/"])  # posix_spawn (Linux) and Popen
+def test_the_command_gets_default_signals_stdin_from_dev_null_and_a_session(
+    cwd: str | None,
+) -> None:
+    # Python ignores SIGPIPE; a command must not inherit that (``yes | head`` would never end)
+    report, _ = run(assignment("kill -PIPE $$; exit 0", cwd=cwd))
+    assert (report.status, report.exit_code) == ("failed", -signal.SIGPIPE)
+    # cat ends at once (stdin is empty); the shell's own pid, process group and session
+    report, out = run(assignment("cat; cut -d' ' -f1,5,6 /proc/$$/stat", cwd=cwd))
+    if sys.platform == "linux":
+        assert report.status == "complete", out.text("stderr")
+        pid, pgid, sid = out.text("stdout").split()
+        assert pid == pgid == sid
+
+
 def test_stdout_and_stderr_arrive_separately_and_in_order() -> None:
     cmd = "i=0; while [ $i -lt 3000 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done"
     report, out = run(assignment(cmd))

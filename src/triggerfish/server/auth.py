@@ -126,7 +126,7 @@ def who(request: Request) -> Principal:
     return p
 
 
-def require_worker(request: Request) -> None:
+async def require_worker(request: Request) -> None:
     """Router dependency of the worker routes: a worker token (or admin)."""
     who(request).require(WORKER, "the worker API")
 

@@ -25,7 +25,7 @@ from triggerfish.server.context import ctx
 from triggerfish.store import users
 
 
-def require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     who(request).require(ADMIN, "managing users and tokens")
 
 

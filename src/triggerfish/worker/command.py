@@ -94,7 +94,9 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
 
 def command_env(a: Assignment, base: Mapping[str, str]) -> dict[str, str]:
     """``base`` + the job's env + the Qube variables of the attempt (which win)."""
-    env = {k: v for k, v in base.items() if k not in PRIVATE_ENV}
+    env = dict(base)  # a plain dict copies fast (os.environ decodes every entry)
+    for name in PRIVATE_ENV:
+        env.pop(name, None)
     env.update(a.env)
     env["QBJOBID"] = str(a.job)
     env["QBSUBID"] = str(a.subid)

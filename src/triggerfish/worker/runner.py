@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import subprocess
 from collections.abc import Callable
@@ -103,6 +104,7 @@ class Runner:
         self.kill_leftovers = kill_leftovers
         self._active: dict[str, _Attempt] = {}
         self.tasks = TaskPool(self._sink, grace=grace, env=task_env)
+        self._base_env = dict(os.environ)  # the commands' environment, read once
 
     @property
     def tokens(self) -> list[str]:
@@ -123,7 +125,7 @@ class Runner:
         if assignment.prototype not in SHELL_PROTOTYPES:
             return failed(token, f"prototype {assignment.prototype!r} is unknown to this worker")
         try:
-            command = build_command(assignment)
+            command = build_command(assignment, self._base_env)
         except CommandError as exc:
             return failed(token, exc.message)
         sink = self._sink
