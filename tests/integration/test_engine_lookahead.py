@@ -67,6 +67,9 @@ def test_short_items_bring_the_next_ones_held_and_pending(farm: Farm) -> None:
     statuses = farm.work_statuses(1)
     assert statuses["2"] == "running"
     assert all(statuses[n] == "pending" for n in ("3", "4", "5", "6", "7"))
+    # each was assigned to h1 when handed out (its dispatch), once
+    assigned = [(e["work"], e["host"]) for e in farm.events(job=1) if e["name"] == "assigned"]
+    assert assigned == [(str(n), "h1") for n in range(1, 8)]
     # held items are not handed to another host
     farm.register("h2")
     assert pull(farm, "h2").assignments == []
@@ -78,8 +81,9 @@ def test_short_items_bring_the_next_ones_held_and_pending(farm: Farm) -> None:
     statuses = farm.work_statuses(1)
     assert statuses["2"] == statuses["3"] == "complete"
     assert statuses["4"] == "running" and farm.work(1, "4")["token"] == tok["4"]
-    # the events are those of any item: running, complete, done, in order
+    # the events are those of any item: running, complete, done, in order; no second assigned
     assert farm.names(job=1, type_="work", work="3") == ["running", "complete", "done"]
+    assert farm.names(job=1, type_="host", work="3") == ["assigned"]
     # topped up again behind the last one held
     more = chain(resp)
     assert more and more[0][1] == tok["7"]
@@ -171,3 +175,19 @@ def test_held_items_are_pending_after_a_restart(farm: Farm) -> None:
     # 2 ends: 3 is handed out afresh (a new token), no longer held
     got = report(farm, "h1", tok["2"]).assignments
     assert got[0].work == "3" and got[0].after is None and got[0].token != tok["3"]
+
+
+def test_instances_hold_only_an_even_share_of_what_is_pending(farm: Farm) -> None:
+    farm.submit(job("1-6", cpus=2))
+    farm.register("h1")
+    farm.register("h2")
+    a1 = pull(farm, "h1").assignments[0]
+    a2 = pull(farm, "h2").assignments[0]
+    assert (a1.work, a2.work) == ("1", "2")
+    # 1 ends: h1 runs 3; of 4, 5, 6 it may hold 3 // 2 running instances = 1
+    got = report(farm, "h1", a1.token, seconds=0.001).assignments
+    assert [(a.work, a.after is not None) for a in got] == [("3", False), ("4", True)]
+    # 2 ends: h2 runs 5; 6 is left for whichever instance ends first (1 free // 2 = 0)
+    got = report(farm, "h2", a2.token, seconds=0.001).assignments
+    assert [(a.work, a.after is not None) for a in got] == [("5", False)]
+    assert farm.work_statuses(1)["6"] == "pending"

@@ -3,14 +3,17 @@
 A worker that runs short items would otherwise wait one round trip to the supervisor between
 two items, and send one request per item. So when an item of an instance ends quickly (the
 worker measured it under ``AHEAD_SECONDS``), the supervisor *reserves* the instance's next
-pending items for that host (up to the worker's ``ahead``, and about ``AHEAD_HORIZON`` of work)
+pending items for that host (up to the worker's ``ahead``, about ``AHEAD_HORIZON`` of work,
+and no more than an even share of the job's pending items per running instance)
 and sends them with ``after`` set: the worker starts each one the moment the one before it
 ends, and reports several ends in one request.
 
 A reserved item stays ``pending`` (in the store and in every count) and no other host can take
-it. It becomes ``running`` only when the end of the item before it is processed: that is the
-*claim*, the same transition a freshly dispatched item makes, so every event, latch and
-callback stays as it was, only the moment moves by the batching window. A reservation that is
+it. Its ``assigned`` host event is written when it is handed out (that is its dispatch). It
+becomes ``running`` only when the end of the item before it is processed: that is the
+*claim*, the same transition a freshly dispatched item makes (without a second ``assigned``),
+so every work event, latch and callback stays as it was, only the moment moves by the
+batching window. A reservation that is
 no longer valid when it comes up (the item or its job changed, the host went away) is
 withdrawn: the item goes back to pending and the worker is told to cancel the token. A worker
 gives reservations back (``release``) when the item before them runs long.
@@ -48,6 +51,7 @@ def top_up(state: State, host: HostRT, job: JobRT, sub: SubRT, want: int) -> Non
     current = job.work.get(sub.work)
     if current is None or current.token is None:
         return
+    want = min(want, len(sub.ahead) + _share(job))
     while len(sub.ahead) < want:
         item = job.pop_pending()
         if item is None:
@@ -59,6 +63,21 @@ def top_up(state: State, host: HostRT, job: JobRT, sub: SubRT, want: int) -> Non
         sub.ahead.append(a)
         host.reserved[a.token] = a
         host.outbox.append((a, after))
+        # handed to the host now: that is its dispatch (it starts when the one before ends)
+        state.emit("assigned", "host", job=job.id, subid=sub.subid, work=item.name, host=host.name)
+
+
+def _share(job: JobRT) -> int:
+    """How many more pending items one running instance of ``job`` may hold: an even share of
+    those not held yet, so that when items trickle in (dependencies) they are spread over the
+    instances, not queued behind one of them."""
+    running = held = 0
+    for s in job.subs.values():
+        if s.status == "running":
+            running += 1
+        held += len(s.ahead)
+    free = job.tally.get("pending", 0) - held
+    return free // running if running else free
 
 
 def claim(state: State, host: HostRT, job: JobRT, sub: SubRT) -> tuple[Attempt, WorkRT] | None:

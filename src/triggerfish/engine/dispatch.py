@@ -26,14 +26,15 @@ def _start(
     state.attempts[token] = a
     host.attempts[token] = a
     now = state.now
-    state.emit(
-        "assigned",
-        "host",
-        job=job.id,
-        subid=sub.subid,
-        work=item.name if item else None,
-        host=host.name,
-    )
+    if held is None:  # a held item was assigned when it was handed out ahead (ahead.top_up)
+        state.emit(
+            "assigned",
+            "host",
+            job=job.id,
+            subid=sub.subid,
+            work=item.name if item else None,
+            host=host.name,
+        )
     if sub.status != "running":
         sub.host = host.name
         if sub.timestart is None:
