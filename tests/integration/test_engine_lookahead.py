@@ -191,3 +191,27 @@ def test_instances_hold_only_an_even_share_of_what_is_pending(farm: Farm) -> Non
     got = report(farm, "h2", a2.token, seconds=0.001).assignments
     assert [(a.work, a.after is not None) for a in got] == [("5", False)]
     assert farm.work_statuses(1)["6"] == "pending"
+
+
+def test_items_a_callback_waits_on_are_marked_watched(farm: Farm) -> None:
+    link = {"triggers": "complete-work-ribgen-$f", "code": "unblock-work-self"}
+    blocked = [{"name": str(n), "status": "blocked"} for n in range(1, 4)]
+    farm.submit(job("1-3", label="ribgen"), job(blocked, label="render", callbacks=[link]))
+    farm.submit(job("1-3", label="other"))
+    farm.register("h1", 3)
+    got = {(a.job, a.work): a.watched for a in pull(farm, "h1").assignments}
+    # render's callback waits on ribgen's items (its own and the other job's are not watched)
+    assert got[(1, "1")] is True
+    assert all(w is False for (j, _), w in got.items() if j != 1)
+
+
+def test_items_a_callback_waits_on_are_not_held_ahead(farm: Farm) -> None:
+    link = {"triggers": "complete-work-ribgen-$f", "code": "unblock-work-self"}
+    blocked = [{"name": str(n), "status": "blocked"} for n in range(1, 7)]
+    farm.submit(job("1-6", label="ribgen"), job(blocked, label="render", callbacks=[link]))
+    farm.register("h1")
+    first = pull(farm, "h1").assignments[0]
+    assert (first.job, first.work, first.watched) == (1, "1", True)
+    got = report(farm, "h1", first.token, seconds=0.001).assignments
+    # ribgen 2 next (render 1 is unblocked but ribgen came first), nothing held behind it
+    assert [(a.job, a.work, a.after) for a in got] == [(1, "2", None)]

@@ -190,6 +190,8 @@ class Assignment(BaseModel):
     # lookahead: the token of the attempt (of the same instance) after whose end this one runs;
     # the item is held for this worker, and the supervisor counts it running from that end
     after: str | None = None
+    # a callback waits on its end (e.g. a dependent frame): the worker reports it at once
+    watched: bool = False
 
 
 AHEAD_MAX = 64  # items a worker may hold queued behind each running one

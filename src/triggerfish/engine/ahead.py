@@ -4,7 +4,8 @@ A worker that runs short items would otherwise wait one round trip to the superv
 two items, and send one request per item. So when an item of an instance ends quickly (the
 worker measured it under ``AHEAD_SECONDS``), the supervisor *reserves* the instance's next
 pending items for that host (up to the worker's ``ahead``, about ``AHEAD_HORIZON`` of work,
-and no more than an even share of the job's pending items per running instance)
+and no more than an even share of the job's pending items per running instance; never an item
+that a callback waits on, see ``watched``)
 and sends them with ``after`` set: the worker starts each one the moment the one before it
 ends, and reports several ends in one request.
 
@@ -56,6 +57,10 @@ def top_up(state: State, host: HostRT, job: JobRT, sub: SubRT, want: int) -> Non
         item = job.pop_pending()
         if item is None:
             return
+        if watched(state, job.id, item.name):
+            # a callback waits on its end: it runs the usual way, reported the moment it ends
+            job.push_pending(item)
+            return
         after = sub.ahead[-1].token if sub.ahead else current.token
         a = Attempt(secrets.token_hex(8), host.name, job.id, sub.subid, item.name)
         a.delivered = state.now
@@ -65,6 +70,18 @@ def top_up(state: State, host: HostRT, job: JobRT, sub: SubRT, want: int) -> Non
         host.outbox.append((a, after))
         # handed to the host now: that is its dispatch (it starts when the one before ends)
         state.emit("assigned", "host", job=job.id, subid=sub.subid, work=item.name, host=host.name)
+
+
+def watched(state: State, job_id: int, work: str | None) -> bool:
+    """Whether a callback waits on this item's end (a dependent frame, a notification): such
+    items are not held ahead, and their worker reports their end without waiting for others,
+    so that what depends on them starts as early as it can."""
+    index = state.cbs.index
+    if work is None or not len(index):
+        return False
+    return bool(
+        index.match("complete", "work", job_id, work) or index.match("done", "work", job_id, work)
+    )
 
 
 def _share(job: JobRT) -> int:

@@ -378,8 +378,13 @@ class Worker:
         else:
             self._launch(self._queued.pop(after))
 
-    def _go_on(self, token: str) -> None:
-        """``token`` has ended: start what is queued behind it, or ask for work at once."""
+    def _go_on(self, token: str, watched: bool = False) -> None:
+        """``token`` has ended: start what is queued behind it, or ask for work at once.
+
+        Its report waits for others (``report_window``) unless the instance has nothing left
+        to run or a callback waits on this end (``watched``)."""
+        if watched:
+            self._report_now.set()
         after = self._next.pop(token, None)
         if after is None or self._stopping.is_set():
             self._report_now.set()  # an instance with nothing left to run: no waiting
@@ -442,7 +447,7 @@ class Worker:
             self._attempts.pop(token, None)
             self._began.pop(token, None)
             self._cancel_early.discard(token)
-            self._go_on(token)
+            self._go_on(token, a.watched)
 
     async def _post_log(self, token: str, stream: Stream, text: str) -> None:
         backoff = Backoff()
