@@ -76,7 +76,8 @@ def _assignment(state: State, a: Attempt, after: str | None = None) -> s.Assignm
         b = frame_bounds(a.work, job.step)
         if b is not None:
             start, end, _ = b
-    return s.Assignment(
+    # built without validation: every value comes from the engine's own, checked, state
+    return s.Assignment.model_construct(
         token=a.token, job=job.id, subid=a.subid, work=a.work, pgrp=job.pgrp, name=job.name,
         prototype=job.prototype, package=job.package, env=f.get("env") or {}, cwd=f.get("cwd"),
         frame_start=start, frame_end=end, frame_step=job.step if start is not None else None,

@@ -9,6 +9,7 @@ columns encoded as SQLAlchemy's JSON type would encode them.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,10 @@ JSON_COLUMNS = frozenset(
 )
 
 
+def _encoded(value: Any) -> str | None:
+    return json.dumps(value) if value is not None else None
+
+
 def _q(name: str) -> str:
     return f'"{name}"'  # quoted: "user" is a reserved word on PostgreSQL
 
@@ -45,17 +50,22 @@ class Statement:
     def __init__(self, sql: str, columns: Sequence[str], keys: Sequence[str] = ()) -> None:
         self.sql = sql
         self.order = [*columns, *keys]
-        self.json = [c in JSON_COLUMNS for c in self.order]
+        self.json = [i for i, c in enumerate(self.order) if c in JSON_COLUMNS]
+        self._get = operator.itemgetter(*self.order) if len(self.order) > 1 else None
 
     def params(self, rows: list[Row]) -> list[tuple[Any, ...]]:
+        if self._get is None:  # one column: itemgetter would not give a tuple
+            return [(_encoded(r[self.order[0]]) if self.json else r[self.order[0]],) for r in rows]
+        get, at = self._get, self.json
+        if not at:
+            return [get(r) for r in rows]
         out = []
         for r in rows:
-            out.append(
-                tuple(
-                    (json.dumps(r[c]) if r[c] is not None else None) if js else r[c]
-                    for c, js in zip(self.order, self.json, strict=True)
-                )
-            )
+            values = list(get(r))
+            for i in at:
+                if values[i] is not None:
+                    values[i] = json.dumps(values[i])
+            out.append(tuple(values))
         return out
 
     def run(self, conn: sa.Connection, rows: list[Row]) -> None:
