@@ -40,6 +40,7 @@ class Wakeup:
     event_seq: int = 0
     job_events: bool = False  # events of type "job" were written
     launch: list[dict[str, Any]] = field(default_factory=list)  # callback runs to start
+    events: list[dict[str, Any]] = field(default_factory=list)  # the events it wrote, in order
 
 
 class AsyncReply:
@@ -289,6 +290,7 @@ class Engine:
         st.cbs.launch = []
         changes = st.take_changes()
         wake.job_events = any(e["type"] == "job" for e in changes.events)
+        wake.events = changes.events
         if not changes.empty():
             try:
                 self.store.flush(changes)

@@ -107,7 +107,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         await asyncio.to_thread(engine.start)
         gc_policy = GcPolicy(settings.gc_freeze_every, settings.gc_full_every)
         gc_policy.start()
-        hub.event_seq = engine.state.event_seq
+        hub.start_at(engine.state.event_seq)
         for row in await asyncio.to_thread(store.unfinished_runs):  # interrupted by a crash
             pool.submit(callbacks.relaunch_spec(row))
         app.state.ctx = Ctx(

@@ -1,10 +1,19 @@
-"""Wakes long polls (worker pulls, event followers) when the engine commits something new."""
+"""Wakes long polls (worker pulls, event followers) when the engine commits something new.
+
+It also keeps the most recent committed events in memory (``RECENT_EVENTS``), so that a
+follower near the head (``triggerfish events --follow``, ``Client.wait``, time triggers seen
+over HTTP) is answered without a database read.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
+from typing import Any
 
 from triggerfish.engine.loop import Wakeup
+
+RECENT_EVENTS = 20_000
 
 
 class Hub:
@@ -15,6 +24,30 @@ class Hub:
         self._job_events = asyncio.Event()
         self.event_seq = 0
         self.closing = False  # the server is stopping: long polls answer at once
+        # committed events with seq > _recent_from, all of them, in order
+        self._recent: list[dict[str, Any]] = []
+        self._recent_from = 0
+
+    def start_at(self, seq: int) -> None:
+        """The head of the event log when the server starts (older events are in the store)."""
+        self.event_seq = seq
+        self._recent = []
+        self._recent_from = seq
+
+    def recent(
+        self, after: int, limit: int, job: int | None, types: Collection[str] | None
+    ) -> list[dict[str, Any]] | None:
+        """Events after ``after`` from memory, filtered; None when memory does not reach back
+        that far (read the store then)."""
+        if after < self._recent_from:
+            return None
+        out = []
+        for e in self._recent[after - self._recent_from :]:
+            if (job is None or e["job"] == job) and (types is None or e["type"] in types):
+                out.append(e)
+                if len(out) >= limit:
+                    break
+        return out
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -41,6 +74,17 @@ class Hub:
             self.loop.call_soon_threadsafe(self._wake, wake)
 
     def _wake(self, wake: Wakeup) -> None:
+        if wake.events:
+            first = wake.events[0]["seq"]
+            if first == self._recent_from + len(self._recent) + 1:
+                self._recent.extend(wake.events)
+                if len(self._recent) > 2 * RECENT_EVENTS:
+                    drop = len(self._recent) - RECENT_EVENTS
+                    del self._recent[:drop]
+                    self._recent_from += drop
+            else:  # a gap (should not happen): start again from here
+                self._recent = list(wake.events)
+                self._recent_from = first - 1
         if wake.work_available:
             for ev in self._hosts.values():
                 ev.set()

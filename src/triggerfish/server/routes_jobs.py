@@ -263,9 +263,11 @@ async def events(
     deadline = time.monotonic() + wait
     while True:
         changed = c.hub.events_changed(jobs_only=jobs_only)
-        rows = await asyncio.to_thread(
-            reads.list_events, c.store.engine, after=after, limit=limit, job=job, types=types
-        )
+        rows = c.hub.recent(after, limit, job, types)
+        if rows is None:
+            rows = await asyncio.to_thread(
+                reads.list_events, c.store.engine, after=after, limit=limit, job=job, types=types
+            )
         left = deadline - time.monotonic()
         if rows or left <= 0 or c.hub.closing:
             break
