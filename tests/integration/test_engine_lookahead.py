@@ -215,3 +215,19 @@ def test_items_a_callback_waits_on_are_not_held_ahead(farm: Farm) -> None:
     got = report(farm, "h1", first.token, seconds=0.001).assignments
     # ribgen 2 next (render 1 is unblocked but ribgen came first), nothing held behind it
     assert [(a.job, a.work, a.after) for a in got] == [(1, "2", None)]
+
+
+def test_killing_the_running_item_gives_back_what_is_held_behind_it(farm: Farm) -> None:
+    farm.submit(job("1-8"))
+    farm.register("h1")
+    first = pull(farm, "h1").assignments[0]
+    tok = {w: t for w, _, t in chain(report(farm, "h1", first.token))}
+    farm.control("kill", "1:2")  # the running one; 3.. were held behind it
+    resp = pull(farm, "h1", running=[])
+    assert {tok[n] for n in ("3", "4", "5")} <= set(resp.cancel)
+    # the instance is free again and nothing is held: the next item starts afresh
+    fresh = [a for a in resp.assignments if a.after is None]
+    assert fresh and fresh[0].work == "3" and fresh[0].token != tok["3"]
+    assert farm.work_statuses(1)["2"] == "killed"
+    # the worker's late reports of the withdrawn ones change nothing
+    assert report(farm, "h1", tok["4"]).ignored == [tok["4"]]

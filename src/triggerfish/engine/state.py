@@ -261,6 +261,8 @@ class State:
         old = s.status
         if old == status:
             return
+        if old == "running" and s.ahead:  # what was held behind its item goes back
+            ahead.drop_sub(self, job, s)
         s.status = status
         if not job.work:
             job.tally[old] -= 1
