@@ -155,43 +155,60 @@ def rate_full(index: TriggerIndex, events: list[Event], var_ids: set[int]) -> tu
     return len(events) / (time.perf_counter() - began), fired
 
 
-def one_size(atoms: int, n_events: int, repeat: int) -> list[dict[str, Any]]:
-    """One row per event stream for an index of about ``atoms`` atoms."""
-    jobs, frames = layout(atoms)
-    registered = keys_of(jobs, frames)
-    var_ids = {cb for cb, keys in registered if keys[0][3] == "$f"}
-    index, build_s, used = build(registered)
+class Size:
+    """One index size: the registered callbacks, the index, its build, and the event streams."""
+
+    def __init__(self, atoms: int, n_events: int) -> None:
+        self.jobs, self.frames = layout(atoms)
+        self.registered = keys_of(self.jobs, self.frames)
+        self.var_ids = {cb for cb, keys in self.registered if keys[0][3] == "$f"}
+        self.index, self.build_s, self.used = build(self.registered)
+        self.events = {s: make(self.jobs, self.frames, n_events) for s, make in STREAMS.items()}
+
+
+def measure(sizes: list[Size], n_events: int, repeat: int) -> list[dict[str, Any]]:
+    """One row per index size and event stream. The sizes take turns within each repeat, so
+    that a change of the machine's load hits all of them alike (the goal compares them)."""
+    rates: dict[tuple[int, str], tuple[list[float], list[float]]] = {}
+    counts: dict[tuple[int, str], list[int]] = {}  # matched, fired, probes
+    for i in range(repeat):
+        for stream in STREAMS:
+            for n, size in enumerate(sizes):
+                events = size.events[stream]
+                probes0 = size.index.probes
+                rate, matched = rate_match(size.index, events)
+                full, fired = rate_full(size.index, events, size.var_ids)
+                match_rates, full_rates = rates.setdefault((n, stream), ([], []))
+                match_rates.append(rate)
+                full_rates.append(full)
+                total = counts.setdefault((n, stream), [0, 0, 0])
+                total[0], total[1] = matched, fired
+                total[2] += size.index.probes - probes0
+                say(
+                    f"[{len(size.index):,} atoms, {stream} {i + 1}/{repeat}] "
+                    f"match {rate:,.0f}/s, +latches {full:,.0f}/s"
+                )
     rows = []
-    for stream, make in STREAMS.items():
-        events = make(jobs, frames, n_events)
-        probes0 = index.probes
-        match_rates, full_rates = [], []
-        matched = fired = 0
-        for i in range(repeat):
-            rate, matched = rate_match(index, events)
-            match_rates.append(rate)
-            full, fired = rate_full(index, events, var_ids)
-            full_rates.append(full)
-            say(
-                f"[{len(index):,} atoms, {stream} {i + 1}/{repeat}] "
-                f"match {rate:,.0f}/s, +latches {full:,.0f}/s"
+    for n, size in enumerate(sizes):
+        for stream in STREAMS:
+            match_rates, full_rates = rates[n, stream]
+            matched, fired, probes = counts[n, stream]
+            rows.append(
+                {
+                    "atoms": len(size.index),
+                    "stream": stream,
+                    "callbacks": len(size.registered),
+                    "jobs": size.jobs,
+                    "frames": size.frames,
+                    "build_seconds": size.build_s,
+                    "index_bytes": size.used,
+                    "match_rate": match_rates,
+                    "full_rate": full_rates,
+                    "matches_per_event": matched / n_events,
+                    "firings_per_event": fired / n_events,
+                    "probes_per_event": probes / (2 * repeat * n_events),
+                }
             )
-        rows.append(
-            {
-                "atoms": len(index),
-                "stream": stream,
-                "callbacks": len(registered),
-                "jobs": jobs,
-                "frames": frames,
-                "build_seconds": build_s,
-                "index_bytes": used,
-                "match_rate": match_rates,
-                "full_rate": full_rates,
-                "matches_per_event": matched / n_events,
-                "firings_per_event": fired / n_events,
-                "probes_per_event": (index.probes - probes0) / (2 * repeat * n_events),
-            }
-        )
     return rows
 
 
@@ -207,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     code = code_state()
-    results = [row for n in args.atoms for row in one_size(n, args.events, args.repeat)]
+    sizes = [Size(n, args.events) for n in args.atoms]
+    results = measure(sizes, args.events, args.repeat)
     footer = code_line(code)
     if args.json:
         doc = {

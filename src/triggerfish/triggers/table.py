@@ -159,9 +159,10 @@ class Table:
         frame = frame_number(extra)
         if frame is None:
             return self._text_add(extra, packed)
-        i = self._slot(frame)
-        if i < 0 and self._grow(frame):
-            i = self._slot(frame)
+        dense = self.dense
+        i = -1 if dense is None else (frame - self.base) * 2
+        if dense is None or not 0 <= i < len(dense):
+            i = self._slot(frame) if self._grow(frame) else -1
         if i < 0:
             added, new_key = self._text_add(extra, packed)
             if new_key:
@@ -184,7 +185,9 @@ class Table:
         if second == EMPTY and packed <= MAX_PACKED:
             if first == EMPTY:
                 dense[i] = packed
-                self._added_frame()
+                self.numeric += 1
+                if self.outside:
+                    self._take_in_all()
                 return True, True
             dense[i + 1] = packed
             return True, False
@@ -192,7 +195,9 @@ class Table:
         self.text[extra] = (*held, packed) if held else packed
         dense[i], dense[i + 1] = SPILL, EMPTY
         if not held:
-            self._added_frame()
+            self.numeric += 1
+            if self.outside:
+                self._take_in_all()
         return True, not held
 
     def _text_add(self, extra: str | None, packed: int) -> tuple[bool, bool]:
@@ -282,11 +287,8 @@ class Table:
         if self.outside:
             self._take_in(lo, hi)
 
-    def _added_frame(self) -> None:
-        """One more frame-number key: maybe the array can now cover the frames outside."""
-        self.numeric += 1
-        if not self.outside:
-            return
+    def _take_in_all(self) -> None:
+        """Cover the frames outside too if the array stays dense enough."""
         lo, hi = self.outside_lo, self.outside_hi + 1
         if self.dense is not None:
             lo, hi = min(lo, self.base), max(hi, self.base + len(self.dense) // 2)
