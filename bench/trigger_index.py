@@ -40,6 +40,7 @@ from triggerfish.triggers.keys import Key
 
 GOAL_RATE = 100_000
 GOAL_SPREAD = 0.20
+TURN = 2_000  # events matched by one index before the next takes its turn
 JOBS = 100
 _PROGRAM = Program.of(parse("complete-work-a-1 && complete-work-b-1"))
 _VAR_PROGRAM = Program.of(parse("complete-work-a-$f && complete-work-b-$f"))
@@ -127,16 +128,29 @@ def build(registered: list[tuple[int, list[Key]]]) -> tuple[TriggerIndex, float,
     return index, seconds, used
 
 
-def rate_match(index: TriggerIndex, events: list[Event]) -> tuple[float, float, int]:
-    """Events matched per second of wall time, per second of this process's CPU time (what a
-    loaded machine does not take away), and the atoms matched."""
-    match = index.match
-    began, began_cpu = time.perf_counter(), time.process_time()
-    matched = 0
-    for name, type_, job, extra in events:
-        matched += len(match(name, type_, job, extra))
-    cpu = time.process_time() - began_cpu
-    return len(events) / (time.perf_counter() - began), len(events) / max(cpu, 1e-9), matched
+def rate_match(
+    indexes: list[TriggerIndex], streams: list[list[Event]]
+) -> list[tuple[float, float, int]]:
+    """For each index and its events: events matched per second of wall time, per second of
+    this process's CPU time, and the atoms matched. The indexes take turns every ``TURN``
+    events, so that the load of the (shared) machine, which moves by the second, weighs on
+    each alike: the goal compares them."""
+    wall = [0.0] * len(indexes)
+    cpu = [0.0] * len(indexes)
+    matched = [0] * len(indexes)
+    for start in range(0, len(streams[0]), TURN):
+        for k, (index, events) in enumerate(zip(indexes, streams, strict=True)):
+            chunk = events[start : start + TURN]
+            match = index.match
+            found = 0
+            began, began_cpu = time.perf_counter(), time.process_time()
+            for name, type_, job, extra in chunk:
+                found += len(match(name, type_, job, extra))
+            cpu[k] += time.process_time() - began_cpu
+            wall[k] += time.perf_counter() - began
+            matched[k] += found
+    n = len(streams[0])
+    return [(n / w, n / max(c, 1e-9), m) for w, c, m in zip(wall, cpu, matched, strict=True)]
 
 
 def rate_full(index: TriggerIndex, events: list[Event], var_ids: set[int]) -> tuple[float, int]:
@@ -170,24 +184,23 @@ class Size:
 
 
 def measure(sizes: list[Size], n_events: int, repeat: int) -> list[dict[str, Any]]:
-    """One row per index size and event stream. The sizes take turns within each repeat, so
-    that a change of the machine's load hits all of them alike (the goal compares them)."""
+    """One row per index size and event stream; the sizes take turns (see ``rate_match``)."""
     rates: dict[tuple[int, str], tuple[list[float], list[float], list[float]]] = {}
     counts: dict[tuple[int, str], list[int]] = {}  # matched, fired, probes
     for i in range(repeat):
         for stream in STREAMS:
+            probes0 = [size.index.probes for size in sizes]
+            turns = rate_match([size.index for size in sizes], [s.events[stream] for s in sizes])
             for n, size in enumerate(sizes):
-                events = size.events[stream]
-                probes0 = size.index.probes
-                rate, cpu_rate, matched = rate_match(size.index, events)
-                full, fired = rate_full(size.index, events, size.var_ids)
+                rate, cpu_rate, matched = turns[n]
+                full, fired = rate_full(size.index, size.events[stream], size.var_ids)
                 match_rates, cpu_rates, full_rates = rates.setdefault((n, stream), ([], [], []))
                 match_rates.append(rate)
                 cpu_rates.append(cpu_rate)
                 full_rates.append(full)
                 total = counts.setdefault((n, stream), [0, 0, 0])
                 total[0], total[1] = matched, fired
-                total[2] += size.index.probes - probes0
+                total[2] += size.index.probes - probes0[n]
                 say(
                     f"[{len(size.index):,} atoms, {stream} {i + 1}/{repeat}] "
                     f"match {rate:,.0f}/s, +latches {full:,.0f}/s"
