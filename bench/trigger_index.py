@@ -40,6 +40,7 @@ from triggerfish.triggers.keys import Key
 
 GOAL_RATE = 100_000
 GOAL_SPREAD = 0.20
+TURN = 2_000  # events matched by one index before the next takes its turn
 JOBS = 100
 _PROGRAM = Program.of(parse("complete-work-a-1 && complete-work-b-1"))
 _VAR_PROGRAM = Program.of(parse("complete-work-a-$f && complete-work-b-$f"))
@@ -127,13 +128,29 @@ def build(registered: list[tuple[int, list[Key]]]) -> tuple[TriggerIndex, float,
     return index, seconds, used
 
 
-def rate_match(index: TriggerIndex, events: list[Event]) -> tuple[float, int]:
-    match = index.match
-    began = time.perf_counter()
-    matched = 0
-    for name, type_, job, extra in events:
-        matched += len(match(name, type_, job, extra))
-    return len(events) / (time.perf_counter() - began), matched
+def rate_match(
+    indexes: list[TriggerIndex], streams: list[list[Event]]
+) -> list[tuple[float, float, int]]:
+    """For each index and its events: events matched per second of wall time, per second of
+    this process's CPU time, and the atoms matched. The indexes take turns every ``TURN``
+    events, so that the load of the (shared) machine, which moves by the second, weighs on
+    each alike: the goal compares them."""
+    wall = [0.0] * len(indexes)
+    cpu = [0.0] * len(indexes)
+    matched = [0] * len(indexes)
+    for start in range(0, len(streams[0]), TURN):
+        for k, (index, events) in enumerate(zip(indexes, streams, strict=True)):
+            chunk = events[start : start + TURN]
+            match = index.match
+            found = 0
+            began, began_cpu = time.perf_counter(), time.process_time()
+            for name, type_, job, extra in chunk:
+                found += len(match(name, type_, job, extra))
+            cpu[k] += time.process_time() - began_cpu
+            wall[k] += time.perf_counter() - began
+            matched[k] += found
+    n = len(streams[0])
+    return [(n / w, n / max(c, 1e-9), m) for w, c, m in zip(wall, cpu, matched, strict=True)]
 
 
 def rate_full(index: TriggerIndex, events: list[Event], var_ids: set[int]) -> tuple[float, int]:
@@ -155,44 +172,68 @@ def rate_full(index: TriggerIndex, events: list[Event], var_ids: set[int]) -> tu
     return len(events) / (time.perf_counter() - began), fired
 
 
-def one_size(atoms: int, n_events: int, repeat: int) -> list[dict[str, Any]]:
-    """One row per event stream for an index of about ``atoms`` atoms."""
-    jobs, frames = layout(atoms)
-    registered = keys_of(jobs, frames)
-    var_ids = {cb for cb, keys in registered if keys[0][3] == "$f"}
-    index, build_s, used = build(registered)
+class Size:
+    """One index size: the registered callbacks, the index, its build, and the event streams."""
+
+    def __init__(self, atoms: int, n_events: int) -> None:
+        self.jobs, self.frames = layout(atoms)
+        self.registered = keys_of(self.jobs, self.frames)
+        self.var_ids = {cb for cb, keys in self.registered if keys[0][3] == "$f"}
+        self.index, self.build_s, self.used = build(self.registered)
+        self.events = {s: make(self.jobs, self.frames, n_events) for s, make in STREAMS.items()}
+
+
+def measure(sizes: list[Size], n_events: int, repeat: int) -> list[dict[str, Any]]:
+    """One row per index size and event stream; the sizes take turns (see ``rate_match``)."""
+    rates: dict[tuple[int, str], tuple[list[float], list[float], list[float]]] = {}
+    counts: dict[tuple[int, str], list[int]] = {}  # matched, fired, probes
+    for i in range(repeat):
+        for stream in STREAMS:
+            probes0 = [size.index.probes for size in sizes]
+            turns = rate_match([size.index for size in sizes], [s.events[stream] for s in sizes])
+            for n, size in enumerate(sizes):
+                rate, cpu_rate, matched = turns[n]
+                full, fired = rate_full(size.index, size.events[stream], size.var_ids)
+                match_rates, cpu_rates, full_rates = rates.setdefault((n, stream), ([], [], []))
+                match_rates.append(rate)
+                cpu_rates.append(cpu_rate)
+                full_rates.append(full)
+                total = counts.setdefault((n, stream), [0, 0, 0])
+                total[0], total[1] = matched, fired
+                total[2] += size.index.probes - probes0[n]
+                say(
+                    f"[{len(size.index):,} atoms, {stream} {i + 1}/{repeat}] "
+                    f"match {rate:,.0f}/s, +latches {full:,.0f}/s"
+                )
     rows = []
-    for stream, make in STREAMS.items():
-        events = make(jobs, frames, n_events)
-        probes0 = index.probes
-        match_rates, full_rates = [], []
-        matched = fired = 0
-        for i in range(repeat):
-            rate, matched = rate_match(index, events)
-            match_rates.append(rate)
-            full, fired = rate_full(index, events, var_ids)
-            full_rates.append(full)
-            say(
-                f"[{len(index):,} atoms, {stream} {i + 1}/{repeat}] "
-                f"match {rate:,.0f}/s, +latches {full:,.0f}/s"
+    for n, size in enumerate(sizes):
+        for stream in STREAMS:
+            match_rates, cpu_rates, full_rates = rates[n, stream]
+            matched, fired, probes = counts[n, stream]
+            rows.append(
+                {
+                    "atoms": len(size.index),
+                    "stream": stream,
+                    "callbacks": len(size.registered),
+                    "jobs": size.jobs,
+                    "frames": size.frames,
+                    "build_seconds": size.build_s,
+                    "index_bytes": size.used,
+                    "match_rate": match_rates,
+                    "match_cpu_rate": cpu_rates,
+                    "full_rate": full_rates,
+                    "matches_per_event": matched / n_events,
+                    "firings_per_event": fired / n_events,
+                    "probes_per_event": probes / (2 * repeat * n_events),
+                }
             )
-        rows.append(
-            {
-                "atoms": len(index),
-                "stream": stream,
-                "callbacks": len(registered),
-                "jobs": jobs,
-                "frames": frames,
-                "build_seconds": build_s,
-                "index_bytes": used,
-                "match_rate": match_rates,
-                "full_rate": full_rates,
-                "matches_per_event": matched / n_events,
-                "firings_per_event": fired / n_events,
-                "probes_per_event": (index.probes - probes0) / (2 * repeat * n_events),
-            }
-        )
     return rows
+
+
+def _paired(rates: list[float], fewest: list[float]) -> float:
+    """Median over the repeats of (this rate / the rate with the fewest atoms in the same
+    repeat) - 1: less moved by the load of a shared machine than the ratio of the medians."""
+    return statistics.median(a / b for a, b in zip(rates, fewest, strict=True)) - 1
 
 
 def _fmt(values: list[float]) -> str:
@@ -207,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     code = code_state()
-    results = [row for n in args.atoms for row in one_size(n, args.events, args.repeat)]
+    sizes = [Size(n, args.events) for n in args.atoms]
+    results = measure(sizes, args.events, args.repeat)
     footer = code_line(code)
     if args.json:
         doc = {
@@ -220,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     first = {r["stream"]: statistics.median(r["match_rate"]) for r in reversed(results)}
+    # the same repeat's run with the fewest atoms: the runs of one repeat follow each other
+    first_runs = {r["stream"]: r["match_rate"] for r in reversed(results)}
+    first_cpu = {r["stream"]: statistics.median(r["match_cpu_rate"]) for r in reversed(results)}
     head = [
         "atoms",
         "events",
@@ -230,11 +275,15 @@ def main(argv: list[str] | None = None) -> int:
         "probes/event",
         f"match events/s (goal ≥ {GOAL_RATE:,})",
         "vs fewest atoms",
+        "vs fewest, paired",
+        "match events per CPU-s",
+        "vs fewest atoms (CPU)",
         "match + latches events/s",
     ]
     rows = []
     for r in results:
         rate = statistics.median(r["match_rate"])
+        cpu_rate = statistics.median(r["match_cpu_rate"])
         rows.append(
             [
                 f"{r['atoms']:,}",
@@ -246,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['probes_per_event']:.1f}",
                 _fmt(r["match_rate"]),
                 f"{rate / first[r['stream']] - 1:+.1%}",
+                f"{_paired(r['match_rate'], first_runs[r['stream']]):+.1%}",
+                _fmt(r["match_cpu_rate"]),
+                f"{cpu_rate / first_cpu[r['stream']] - 1:+.1%}",
                 _fmt(r["full_rate"]),
             ]
         )

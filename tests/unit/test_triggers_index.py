@@ -178,9 +178,11 @@ def test_matching_does_not_scan() -> None:
 names = st.sampled_from(["complete", "done"])
 types = st.sampled_from(["work", "host"])
 jobs = st.one_of(st.none(), st.integers(1, 3))
-extras = st.sampled_from([None, "1", "2", "1-10", "$f", "$g"])
+# frame numbers (kept in an array), names like them that are other work names, huge numbers
+literal = ["1", "2", "10", "0", "010", "0010", "1-10", "r7", "\u0661", str(10**17)]
+extras = st.sampled_from([None, "$f", "$g", *literal])
 keys = st.tuples(names, types, jobs, extras)
-events = st.tuples(names, types, jobs, st.sampled_from([None, "1", "2", "1-10"]))
+events = st.tuples(names, types, jobs, st.sampled_from([None, *literal]))
 
 
 def model_match(key: Key, event: tuple[str, str, int | None, str | None]) -> dict[str, str] | None:

@@ -2,50 +2,42 @@
 
 An event ``(name, type, job, extra)`` can only match atoms under one of at most four keys
 (its job or any job, combined with its extra or any extra) or under a pattern-variable key of
-its job or of any job. ``match`` first looks up which of these six *shapes* of key exist for
-``(name, type)`` at all, then probes only the tables that can hold them: at most four (the
-job's, any job's, and the pattern-variable tables of both), each answering with one or two
-lookups, whatever the number of registered atoms that cannot match. ``probes`` counts the
-table lookups (the shapes lookup included).
+its job or of any job. ``match`` first looks up the ``(name, type)`` at all (a ``_Kind``: how
+many keys of each of the six *shapes* exist, and its per-job tables), then probes only the
+tables that can hold them: at most four (the job's, any job's, and the pattern-variable
+buckets of both), each answering with one or two lookups, whatever the number of registered
+atoms that cannot match. ``probes`` counts the table lookups (the ``(name, type)`` one
+included).
 
-Storage is two-level: ``(name, type, job)`` → ``extra`` → bucket, so that one event's probes
-share the first lookup and the big per-job dicts are keyed by the extra string alone (fewer
-cache misses than one flat dict of 4-tuples with a million keys). A key held by one atom stores
-one int (``callback_id << 16 | atom_no``), a key held by a few a tuple of such ints, a key held
-by many (``SMALL_BUCKET``) a dict ``callback_id -> atom number(s)``, so ``remove`` costs
-at most O(SMALL_BUCKET) per atom of the callback. Key tuples are kept by reference (for
+Storage: ``(name, type)`` → job id (None: any job) → a ``Table`` of plain atoms (see
+``triggers.table``: frame numbers in a flat array, two packed ints per frame, so that a
+million keys hit at random cost one cache miss each, not four; other extras in a dict) and a
+bucket of pattern-variable atoms ``callback_id -> (variable, atom number(s))``. The job is an
+int key of its own dict: a lookup allocates no tuple. Key tuples are kept by reference (for
 ``remove``): keys shared with the caller's ``Compiled`` objects cost nothing more.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import NamedTuple
+from triggerfish.triggers.keys import Key, Match, key_variable
+from triggerfish.triggers.table import (
+    ATOM_BITS,
+    SMALL_BUCKET,
+    Atoms,
+    Table,
+    atom_count,
+    collect_bucket,
+    with_atom,
+)
 
-from triggerfish.triggers.keys import NO_BINDINGS, Key, key_variable
+__all__ = ["MAX_ATOMS", "SMALL_BUCKET", "Match", "TriggerIndex", "shape"]
 
-ATOM_BITS = 16
 MAX_ATOMS = 1 << ATOM_BITS  # atoms per expression
-_ATOM_MASK = MAX_ATOMS - 1
 
-# Shapes of keys, by which of job / extra are given: index into the per-(name, type) counts.
+# Shapes of keys, by which of job / extra are given: index into ``_Kind.counts``.
 EXACT, ANY_EXTRA, ANY_JOB, ANY_BOTH, VAR_JOB, VAR_ANY = range(6)
 
-_Atoms = int | tuple[int, ...]  # the atom numbers of one callback in one bucket
-# One packed entry (callback_id << 16 | atom_no), a few packed entries, or (big buckets, so
-# that remove stays O(1)) callback id -> atom number(s).
-_Bucket = int | tuple[int, ...] | dict[int, _Atoms]
-SMALL_BUCKET = 16  # entries a bucket holds as a tuple before it becomes a dict
-_Head = tuple[str, str, int | None]  # (name, type, job)
-_VarBucket = dict[int, tuple[str, _Atoms]]  # callback id -> (variable, atom number(s))
-
-
-class Match(NamedTuple):
-    """An atom an event matched, with the binding of its pattern variable (if any)."""
-
-    callback_id: int
-    atom_no: int
-    bindings: Mapping[str, str]
+_VarBucket = dict[int, tuple[str, Atoms]]  # callback id -> (variable, atom number(s))
 
 
 def shape(key: Key) -> int:
@@ -56,29 +48,24 @@ def shape(key: Key) -> int:
     return (ANY_JOB if job is None else EXACT) + (ANY_EXTRA if extra is None else 0)
 
 
-def _with(atoms: _Atoms | None, atom_no: int) -> _Atoms:
-    if atoms is None:
-        return atom_no
-    current = atoms if isinstance(atoms, tuple) else (atoms,)
-    return atoms if atom_no in current else (*current, atom_no)
+class _Kind:
+    """The atoms of one ``(name, type)``."""
 
+    __slots__ = ("counts", "jobs", "vars")
 
-def _count(atoms: _Atoms | None) -> int:
-    if atoms is None:
-        return 0
-    return len(atoms) if isinstance(atoms, tuple) else 1
+    def __init__(self) -> None:
+        self.counts = [0] * 6  # distinct keys of each shape
+        self.jobs: dict[int | None, Table] = {}
+        self.vars: dict[int | None, _VarBucket] = {}
 
 
 class TriggerIndex:
     """Atoms of registered callbacks, keyed for matching events (see the module docstring)."""
 
-    __slots__ = ("_buckets", "_owned", "_shapes", "_size", "_vars", "probes")
+    __slots__ = ("_kinds", "_owned", "_size", "probes")
 
     def __init__(self) -> None:
-        self._buckets: dict[_Head, dict[str | None, _Bucket]] = {}
-        self._vars: dict[_Head, _VarBucket] = {}
-        # (name, type) -> number of distinct keys of each shape
-        self._shapes: dict[tuple[str, str], list[int]] = {}
+        self._kinds: dict[tuple[str, str], _Kind] = {}
         # callback id -> its key, or its keys: what remove() visits
         self._owned: dict[int, Key | tuple[Key, ...]] = {}
         self._size = 0
@@ -91,14 +78,16 @@ class TriggerIndex:
     def __contains__(self, callback_id: object) -> bool:
         return callback_id in self._owned
 
-    def _shape_count(self, key: Key, delta: int) -> None:
-        name_type = (key[0], key[1])
-        counts = self._shapes.get(name_type)
-        if counts is None:
-            counts = self._shapes[name_type] = [0] * 6
-        counts[shape(key)] += delta
-        if not any(counts):
-            del self._shapes[name_type]
+    def _kind(self, key: Key) -> _Kind:
+        kind = self._kinds.get((key[0], key[1]))
+        if kind is None:
+            kind = self._kinds[(key[0], key[1])] = _Kind()
+        return kind
+
+    def _shape_count(self, kind: _Kind, key: Key, delta: int) -> None:
+        kind.counts[shape(key)] += delta
+        if not any(kind.counts):
+            del self._kinds[(key[0], key[1])]
 
     # ---------------------------------------------------------------- registration
 
@@ -122,44 +111,26 @@ class TriggerIndex:
             self._own(callback_id, key)
 
     def _add_plain(self, callback_id: int, atom_no: int, key: Key) -> bool:
-        head, extra = (key[0], key[1], key[2]), key[3]
-        inner = self._buckets.get(head)
-        if inner is None:
-            inner = self._buckets[head] = {}
-        packed = callback_id << ATOM_BITS | atom_no
-        bucket = inner.get(extra)
-        if bucket is None:
-            inner[extra] = packed
-            self._shape_count(key, 1)
-            return True
-        if isinstance(bucket, dict):
-            atoms = bucket.get(callback_id)
-            merged = _with(atoms, atom_no)
-            bucket[callback_id] = merged
-            return merged != atoms
-        entries = (bucket,) if isinstance(bucket, int) else bucket
-        if packed in entries:
-            return False
-        if len(entries) < SMALL_BUCKET:
-            inner[extra] = (*entries, packed)
-        else:
-            big: dict[int, _Atoms] = {}
-            for entry in (*entries, packed):
-                big[entry >> ATOM_BITS] = _with(big.get(entry >> ATOM_BITS), entry & _ATOM_MASK)
-            inner[extra] = big
-        return True
+        kind = self._kind(key)
+        table = kind.jobs.get(key[2])
+        if table is None:
+            table = kind.jobs[key[2]] = Table()
+        added, new_key = table.add(key[3], callback_id << ATOM_BITS | atom_no)
+        if new_key:
+            self._shape_count(kind, key, 1)
+        return added
 
     def _add_variable(self, callback_id: int, atom_no: int, key: Key, variable: str) -> bool:
-        var_key = (key[0], key[1], key[2])
-        bucket = self._vars.get(var_key)
+        kind = self._kind(key)
+        bucket = kind.vars.get(key[2])
         if bucket is None:
-            bucket = self._vars[var_key] = {}
-            self._shape_count(key, 1)
+            bucket = kind.vars[key[2]] = {}
+            self._shape_count(kind, key, 1)
         entry = bucket.get(callback_id)
         if entry is not None and entry[0] != variable:
             raise ValueError(f"callback {callback_id} already uses ${entry[0]}, not ${variable}")
         atoms = None if entry is None else entry[1]
-        merged = _with(atoms, atom_no)
+        merged = with_atom(atoms, atom_no)
         bucket[callback_id] = (variable, merged)
         return merged != atoms
 
@@ -181,53 +152,36 @@ class TriggerIndex:
         keys: tuple[Key, ...] = owned if isinstance(owned[0], tuple) else (owned,)
         removed = 0
         for key in keys:
+            kind = self._kinds.get((key[0], key[1]))
+            if kind is None:
+                continue
             if key_variable(key) is None:
-                removed += self._remove_plain(callback_id, key)
+                removed += self._remove_plain(kind, callback_id, key)
             else:
-                removed += self._remove_variable(callback_id, key)
+                removed += self._remove_variable(kind, callback_id, key)
         self._size -= removed
         return removed
 
-    def _remove_plain(self, callback_id: int, key: Key) -> int:
-        head, extra = (key[0], key[1], key[2]), key[3]
-        inner = self._buckets.get(head)
-        bucket = None if inner is None else inner.get(extra)
-        if inner is None or bucket is None:
+    def _remove_plain(self, kind: _Kind, callback_id: int, key: Key) -> int:
+        table = kind.jobs.get(key[2])
+        if table is None:
             return 0
-        if isinstance(bucket, dict):
-            removed = _count(bucket.pop(callback_id, None))
-            if len(bucket) >= SMALL_BUCKET:
-                return removed
-            kept: tuple[int, ...] = tuple(
-                cb << ATOM_BITS | no
-                for cb, atoms in bucket.items()
-                for no in (atoms if isinstance(atoms, tuple) else (atoms,))
-            )
-        else:
-            entries = (bucket,) if isinstance(bucket, int) else bucket
-            kept = tuple(p for p in entries if p >> ATOM_BITS != callback_id)
-            removed = len(entries) - len(kept)
-        if len(kept) > 1:
-            inner[extra] = kept
-        elif kept:
-            inner[extra] = kept[0]
-        else:
-            del inner[extra]
-            if not inner:
-                del self._buckets[head]
-            self._shape_count(key, -1)
+        removed, gone = table.remove(key[3], callback_id)
+        if gone:
+            if not table:
+                del kind.jobs[key[2]]
+            self._shape_count(kind, key, -1)
         return removed
 
-    def _remove_variable(self, callback_id: int, key: Key) -> int:
-        var_key = (key[0], key[1], key[2])
-        bucket = self._vars.get(var_key)
+    def _remove_variable(self, kind: _Kind, callback_id: int, key: Key) -> int:
+        bucket = kind.vars.get(key[2])
         if bucket is None:
             return 0
         entry = bucket.pop(callback_id, None)
         if not bucket:
-            del self._vars[var_key]
-            self._shape_count(key, -1)
-        return 0 if entry is None else _count(entry[1])
+            del kind.vars[key[2]]
+            self._shape_count(kind, key, -1)
+        return 0 if entry is None else atom_count(entry[1])
 
     # ---------------------------------------------------------------- matching
 
@@ -239,62 +193,57 @@ class TriggerIndex:
         extra, for any extra; any job's for this extra, for any extra; then pattern variables
         (of the job, then of any job).
         """
-        counts = self._shapes.get((name, type_))
-        if counts is None:
+        kind = self._kinds.get((name, type_))
+        if kind is None:
             self.probes += 1
             return []
+        counts = kind.counts
+        jobs = kind.jobs
         out: list[Match] = []
         probes = 1
-        buckets = self._buckets
-        exact = extra is not None and counts[EXACT]
-        if job is not None and (exact or counts[ANY_EXTRA]):
+        if extra is None:
+            if job is not None and counts[ANY_EXTRA]:
+                probes += 1
+                table = jobs.get(job)
+                if table is not None:
+                    collect_bucket(out, table.text.get(None))
+            if counts[ANY_BOTH]:
+                probes += 1
+                table = jobs.get(None)
+                if table is not None:
+                    collect_bucket(out, table.text.get(None))
+            self.probes += probes
+            return out
+        if job is not None and (counts[EXACT] or counts[ANY_EXTRA]):
             probes += 1
-            inner = buckets.get((name, type_, job))
-            if inner is not None:
-                if exact:
-                    _collect(out, inner.get(extra))
+            table = jobs.get(job)
+            if table is not None:
+                if counts[EXACT]:
+                    table.collect(out, extra)
                 if counts[ANY_EXTRA]:
-                    _collect(out, inner.get(None))
-        any_job = extra is not None and counts[ANY_JOB]
-        if any_job or counts[ANY_BOTH]:
+                    collect_bucket(out, table.text.get(None))
+        if counts[ANY_JOB] or counts[ANY_BOTH]:
             probes += 1
-            inner = buckets.get((name, type_, None))
-            if inner is not None:
-                if any_job:
-                    _collect(out, inner.get(extra))
+            table = jobs.get(None)
+            if table is not None:
+                if counts[ANY_JOB]:
+                    table.collect(out, extra)
                 if counts[ANY_BOTH]:
-                    _collect(out, inner.get(None))
-        if extra is not None:
-            if counts[VAR_JOB] and job is not None:
-                probes += 1
-                self._collect_variables(out, (name, type_, job), extra)
-            if counts[VAR_ANY]:
-                probes += 1
-                self._collect_variables(out, (name, type_, None), extra)
+                    collect_bucket(out, table.text.get(None))
+        if counts[VAR_JOB] and job is not None:
+            probes += 1
+            _collect_variables(out, kind.vars.get(job), extra)
+        if counts[VAR_ANY]:
+            probes += 1
+            _collect_variables(out, kind.vars.get(None), extra)
         self.probes += probes
         return out
 
-    def _collect_variables(self, out: list[Match], var_key: _Head, extra: str) -> None:
-        bucket = self._vars.get(var_key)
-        if bucket is None:
-            return
-        for callback_id, (variable, atoms) in bucket.items():
-            bindings = {variable: extra}
-            for atom_no in atoms if isinstance(atoms, tuple) else (atoms,):
-                out.append(Match(callback_id, atom_no, bindings))
 
-
-def _collect(out: list[Match], bucket: _Bucket | None) -> None:
+def _collect_variables(out: list[Match], bucket: _VarBucket | None, extra: str) -> None:
     if bucket is None:
         return
-    if isinstance(bucket, int):
-        out.append(Match(bucket >> ATOM_BITS, bucket & _ATOM_MASK, NO_BINDINGS))
-        return
-    if isinstance(bucket, tuple):
-        out.extend(Match(p >> ATOM_BITS, p & _ATOM_MASK, NO_BINDINGS) for p in bucket)
-        return
-    for callback_id, atoms in bucket.items():
-        if isinstance(atoms, int):
-            out.append(Match(callback_id, atoms, NO_BINDINGS))
-        else:
-            out.extend(Match(callback_id, no, NO_BINDINGS) for no in atoms)
+    for callback_id, (variable, atoms) in bucket.items():
+        bindings = {variable: extra}
+        for atom_no in atoms if isinstance(atoms, tuple) else (atoms,):
+            out.append(Match(callback_id, atom_no, bindings))

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import NamedTuple
 
 Key = tuple[str, str, int | None, str | None]
 
 # The bindings of a match of an atom without pattern variable (shared, read-only).
 NO_BINDINGS: Mapping[str, str] = MappingProxyType({})
+
+
+class Match(NamedTuple):
+    """An atom an event matched, with the binding of its pattern variable (if any)."""
+
+    callback_id: int
+    atom_no: int
+    bindings: Mapping[str, str]
 
 
 def key_variable(key: Key) -> str | None:
