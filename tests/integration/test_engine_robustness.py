@@ -75,3 +75,19 @@ def test_out_of_range_pid_is_refused_and_harms_no_other_command(farm: Farm) -> N
     assert exc.value.field == "jobs[0].pid"
     good = farm.eng.call(sub.submit, parse_jobs([job("1")]), "alice")
     assert good.result(30).jobs[0].id == 1
+
+
+def test_a_failed_commit_of_reports_changes_nothing_and_the_engine_goes_on(farm: Farm) -> None:
+    """The commit of a busy farm (updates, events, counters: one pipeline on PostgreSQL)
+    fails as a whole; the report can be sent again and is taken then."""
+    farm.submit(job("1-2"))
+    farm.register("h1", 1)
+    [a] = farm.pull("h1").assignments
+    seq = farm.last_seq()
+    with pytest.raises(StoreError):  # 2**70 fits no integer column of any store
+        farm.report("h1", a.token, status="failed", exit_code=2**70)
+    assert farm.last_seq() == seq
+    assert farm.work_statuses(1) == {"1": "running", "2": "pending"}
+    farm.report("h1", a.token)
+    assert farm.work_statuses(1)["1"] == "complete"
+    assert farm.run_all("h1") == 1 and farm.status(1) == "complete"

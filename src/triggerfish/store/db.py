@@ -80,3 +80,8 @@ def translated() -> Iterator[None]:
     except sa.exc.SQLAlchemyError as exc:
         logger.exception("store error", extra={"action": "store.error"})
         raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+    except Exception as exc:  # the driver's own (raw COPY and pipelines), not SQLAlchemy's
+        if type(exc).__module__.split(".")[0] not in ("psycopg", "sqlite3"):
+            raise
+        logger.exception("store error", extra={"action": "store.error"})
+        raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc

@@ -72,6 +72,11 @@ class Statement:
             out.append(tuple(values))
         return out
 
+    def run_raw(self, cur: Any, rows: list[Row]) -> None:
+        """On a driver cursor (in a psycopg pipeline: no round trip of its own)."""
+        if rows:
+            cur.executemany(self.sql, self.params(rows))
+
     def run(self, conn: sa.Connection, rows: list[Row]) -> None:
         if not rows:
             return

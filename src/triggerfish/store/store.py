@@ -82,6 +82,17 @@ def _keyed(rows: list[Row], keys: Sequence[str]) -> list[Row]:
     return out
 
 
+def _hot_only(ch: Changes) -> bool:
+    """Only the statements of ``Store._write_pipelined`` (no inserts of jobs, hosts or agenda,
+    no deletes, timers or schedules)."""
+    return not (
+        ch.host_inserts or ch.job_inserts or ch.sub_inserts or ch.work_inserts
+        or ch.host_updates or ch.sub_deletes or ch.job_deletes or ch.callback_inserts
+        or ch.callback_deletes or ch.timer_upserts or ch.timer_deletes
+        or ch.schedule_upserts or ch.schedule_deletes
+    )  # fmt: skip
+
+
 class Store:
     """Owns the SQLAlchemy engine. Writes come only from the engine thread."""
 
@@ -139,12 +150,32 @@ class Store:
         conn = self._writer()
         try:
             with translated(), conn.begin():
-                self._write(conn, ch)
+                if self.dialect == "postgresql" and _hot_only(ch):
+                    self._write_pipelined(conn, ch)
+                else:
+                    self._write(conn, ch)
         except BaseException:
             # a connection in an unknown state is not reused: the next commit opens a new one
             self._conn = None
             conn.invalidate()
             raise
+
+    def _write_pipelined(self, conn: sa.Connection, ch: Changes) -> None:
+        """The usual commit of a busy farm (updates, events, counters, callback runs) on
+        PostgreSQL: every statement sent at once in one pipeline, one round trip in all."""
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.pipeline(), raw.cursor() as cur:
+            if ch.counters:
+                rows = [{"name": k, "value": v} for k, v in ch.counters.items()]
+                self._counter_upd.run_raw(cur, rows)
+            self._job_upd.run_raw(cur, ch.job_updates)
+            self._sub_upd.run_raw(cur, ch.sub_updates)
+            self._work_upd.run_raw(cur, ch.work_updates)
+            self._event_ins.run_raw(cur, ch.events)
+            self._cb_upd.run_raw(cur, ch.callback_updates)
+            self._run_ins.run_raw(cur, ch.run_inserts)
+            self._run_upd.run_raw(cur, ch.run_updates)
 
     def _write(self, conn: sa.Connection, ch: Changes) -> None:
         if ch.counters:
