@@ -54,9 +54,11 @@ HERE = Path(__file__).resolve().parent
 class CountingFarm(LocalFarm):
     """A LocalFarm whose supervisor runs bench/_counting_supervisor.py."""
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         if name != "supervisor":
-            return super()._spawn(name, args)
+            return super()._spawn(name, args, env)
         path = self.log_path(name)
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)

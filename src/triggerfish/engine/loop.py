@@ -40,6 +40,9 @@ class Wakeup:
     event_seq: int = 0
     job_events: bool = False  # events of type "job" were written
     launch: list[dict[str, Any]] = field(default_factory=list)  # callback runs to start
+    # with work_available: the hosts that could take some now (active, a slot free); a host
+    # whose slots are all busy gets its next work in the answer to its report, not by a pull
+    idle_hosts: set[str] = field(default_factory=set)
 
 
 class AsyncReply:
@@ -286,6 +289,10 @@ class Engine:
         finished = set(st.finished)
         st.finished.clear()
         wake = Wakeup(set(st.wake_hosts), st.work_available, 0, launch=st.cbs.launch)
+        if wake.work_available:
+            wake.idle_hosts = {
+                name for name, h in st.hosts.items() if h.state == "active" and h.free > 0
+            }
         st.cbs.launch = []
         changes = st.take_changes()
         wake.job_events = any(e["type"] == "job" for e in changes.events)

@@ -41,14 +41,11 @@ class Hub:
             self.loop.call_soon_threadsafe(self._wake, wake)
 
     def _wake(self, wake: Wakeup) -> None:
-        if wake.work_available:
-            for ev in self._hosts.values():
-                ev.set()
-        else:
-            for name in wake.hosts:
-                host_ev = self._hosts.get(name)
-                if host_ev is not None:
-                    host_ev.set()
+        names = wake.hosts | wake.idle_hosts if wake.work_available else wake.hosts
+        for name in names:
+            host_ev = self._hosts.get(name)
+            if host_ev is not None:
+                host_ev.set()
         if wake.event_seq > self.event_seq:
             self.event_seq = wake.event_seq
             self._events.set()

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from triggerfish.errors import StoreError
 from triggerfish.store import rawsql
 from triggerfish.store import tables as t
 from triggerfish.store.changes import Changes, Row
@@ -65,6 +66,7 @@ HOST_MUTABLE = (
 )
 ACTIVE_JOB_STATUSES = ("pending", "running", "blocked", "waiting", "suspended")
 INSERT_CHUNK = 5000
+COPY_FROM = 64  # agenda items in one commit from which PostgreSQL gets them by COPY
 
 
 def _update(table: sa.Table, keys: Sequence[str], cols: Sequence[str]) -> sa.Update:
@@ -90,6 +92,8 @@ class Store:
         self.engine = open_engine(url)
         self.dialect = self.engine.dialect.name
         d = self.dialect
+        self._job_ins = rawsql.insert(d, "jobs", [c.name for c in t.jobs.c])
+        self._sub_ins = rawsql.insert(d, "subjobs", [c.name for c in t.subjobs.c])
         self._job_upd = rawsql.update(d, "jobs", JOB_MUTABLE, ["id"])
         self._sub_upd = rawsql.update(d, "subjobs", SUB_MUTABLE, ["job_id", "subid"])
         self._work_upd = rawsql.update(d, "work", WORK_MUTABLE, ["job_id", "name"])
@@ -105,6 +109,8 @@ class Store:
         self._timer_del = rawsql.delete(d, "timers", ["key"])
         self._host_upd = _update(t.hosts, ["name"], HOST_MUTABLE)
         self._conn: sa.Connection | None = None  # the engine thread's own connection
+        dbapi = self.engine.dialect.dbapi
+        self._driver_error: type[Exception] = dbapi.Error if dbapi is not None else Exception
         self._ensure_counters()
 
     def _ensure_counters(self) -> None:
@@ -140,10 +146,13 @@ class Store:
         try:
             with translated(), conn.begin():
                 self._write(conn, ch)
-        except BaseException:
+        except BaseException as exc:
             # a connection in an unknown state is not reused: the next commit opens a new one
             self._conn = None
             conn.invalidate()
+            if isinstance(exc, self._driver_error):  # from rawsql, which skips SQLAlchemy
+                logger.exception("store error", extra={"action": "store.error"})
+                raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
             raise
 
     def _write(self, conn: sa.Connection, ch: Changes) -> None:
@@ -151,10 +160,8 @@ class Store:
             self._counter_upd.run(conn, [{"name": k, "value": v} for k, v in ch.counters.items()])
         if ch.host_inserts:
             conn.execute(sa.insert(t.hosts), ch.host_inserts)
-        if ch.job_inserts:
-            conn.execute(sa.insert(t.jobs), ch.job_inserts)
-        if ch.sub_inserts:
-            conn.execute(sa.insert(t.subjobs), ch.sub_inserts)
+        self._job_ins.run(conn, ch.job_inserts)
+        self._sub_ins.run(conn, ch.sub_inserts)
         if ch.work_inserts:
             self._insert_work(conn, ch.work_inserts)
         self._job_upd.run(conn, ch.job_updates)
@@ -196,7 +203,7 @@ class Store:
             conn.execute(sa.insert(t.work), rows)
             return
         tuples = [(r["job_id"], r["name"], r["seq"], r["status"], r["retry"]) for r in rows]
-        if self.dialect == "postgresql":
+        if self.dialect == "postgresql" and len(tuples) >= COPY_FROM:
             raw = conn.connection.driver_connection
             assert raw is not None
             with (
@@ -206,9 +213,9 @@ class Store:
                 for tup in tuples:
                     copy.write_row(tup)
         else:
+            marks = ", ".join(["%s" if self.dialect == "postgresql" else "?"] * 5)
             conn.exec_driver_sql(
-                "INSERT INTO work (job_id, name, seq, status, retry) VALUES (?, ?, ?, ?, ?)",
-                tuples,
+                f"INSERT INTO work (job_id, name, seq, status, retry) VALUES ({marks})", tuples
             )
 
     # ------------------------------------------------------------------ engine reads
