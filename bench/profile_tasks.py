@@ -83,7 +83,7 @@ def wait_done(client: object, n: int) -> None:
 def spy(pid: int, out: Path, rate: int) -> subprocess.Popen[bytes]:
     exe = shutil.which("py-spy") or sys.exit("py-spy is not installed")
     cmd = [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
-           "--output", str(out), "--gil", "--nonblocking"]  # fmt: skip
+           "--output", str(out), "--gil", "--nonblocking", "--threads"]  # fmt: skip
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -145,7 +145,13 @@ class Store:
         conn = self._writer()
         try:
             with translated(), conn.begin():
-                self._write(conn, ch)
+                if self.dialect == "postgresql" and len(ch.work_inserts) < COPY_FROM:
+                    # every statement in one round trip (COPY cannot be pipelined)
+                    raw: Any = conn.connection.dbapi_connection
+                    with raw.pipeline():
+                        self._write(conn, ch)
+                else:
+                    self._write(conn, ch)
         except BaseException as exc:
             # a connection in an unknown state is not reused: the next commit opens a new one
             self._conn = None
