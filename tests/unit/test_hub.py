@@ -9,12 +9,12 @@ from triggerfish.server.hub import Hub
 def test_new_work_wakes_only_hosts_with_a_free_slot() -> None:
     hub = Hub()
     busy, idle, told = hub.host_event("busy"), hub.host_event("idle"), hub.host_event("told")
-    hub._wake(Wakeup(hosts={"told"}, work_available=True, idle_hosts={"idle"}))
+    hub.wake(Wakeup(hosts={"told"}, work_available=True, idle_hosts={"idle"}))
     assert (busy.is_set(), idle.is_set(), told.is_set()) == (False, True, True)
 
 
 def test_without_new_work_only_the_named_hosts_wake() -> None:
     hub = Hub()
     a, b = hub.host_event("a"), hub.host_event("b")
-    hub._wake(Wakeup(hosts={"b"}, work_available=False, idle_hosts={"a"}))
+    hub.wake(Wakeup(hosts={"b"}, work_available=False, idle_hosts={"a"}))
     assert (a.is_set(), b.is_set()) == (False, True)

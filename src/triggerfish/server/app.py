@@ -78,7 +78,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         engine = Engine(store, host_timeout=settings.host_timeout)
         hub = Hub()
         hub.bind(asyncio.get_running_loop())
-        engine.listen(hub.on_commit)
+        engine.listen_on(asyncio.get_running_loop(), hub.wake)
         pool = RunnerPool(
             PoolSettings(
                 url=settings.url,

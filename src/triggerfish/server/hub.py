@@ -36,11 +36,12 @@ class Hub:
             ev.set()
 
     def on_commit(self, wake: Wakeup) -> None:
-        """Called in the engine thread after each commit."""
+        """Called in the engine thread after each commit (``Engine.listen``)."""
         if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._wake, wake)
+            self.loop.call_soon_threadsafe(self.wake, wake)
 
-    def _wake(self, wake: Wakeup) -> None:
+    def wake(self, wake: Wakeup) -> None:
+        """Called on the loop after each commit (``Engine.listen_on``)."""
         names = wake.hosts | wake.idle_hosts if wake.work_available else wake.hosts
         for name in names:
             host_ev = self._hosts.get(name)
