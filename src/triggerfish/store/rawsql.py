@@ -67,7 +67,11 @@ class Statement:
         if rows:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                cursor.executemany(self.sql, self.params(rows))
+                params = self.params(rows)
+                if len(params) == 1:  # psycopg: executemany is a pipeline of its own
+                    cursor.execute(self.sql, params[0])
+                else:
+                    cursor.executemany(self.sql, params)
             finally:
                 cursor.close()
 
