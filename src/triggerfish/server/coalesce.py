@@ -5,8 +5,9 @@ sends each at once: two segments, so the client (a worker waiting for its next t
 application waiting for its add) wakes twice per answer and the supervisor makes two send
 calls. Between processes on a virtual machine each wake-up is expensive. Here the transport
 given to the protocol keeps what is written during one turn of the event loop and sends it
-in one write at the end of that turn (``call_soon``); closing or ending the stream sends what
-is pending first. Flow control sees the pending bytes as buffered.
+in one write at the end of that turn (``call_soon``), or at once past 64 KiB; closing or
+ending the stream sends what is pending first. Flow control sees the pending bytes as
+buffered.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ except ImportError:  # pragma: no cover - depends on the installed extras
     from uvicorn.protocols.http.h11_impl import H11Protocol as _Base  # type: ignore[assignment]
 
 
+FLUSH_AT = 64 * 1024  # pending bytes that go out at once (streamed answers keep flowing)
+
+
 class CoalescingTransport:
     """A transport whose writes of one loop turn go out as one ``write``."""
 
@@ -27,13 +31,17 @@ class CoalescingTransport:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._size = 0
         self._scheduled = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
         self._pending.append(bytes(data))
-        if not self._scheduled:
+        self._size += len(data)
+        if self._size >= FLUSH_AT:  # a big or streamed answer: on to the real transport now
+            self.flush()
+        elif not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
 
@@ -47,11 +55,12 @@ class CoalescingTransport:
             return
         data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
         self._pending = []
+        self._size = 0
         if not self._transport.is_closing():
             self._transport.write(data)
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(len(p) for p in self._pending)
+        return int(self._transport.get_write_buffer_size()) + self._size
 
     def write_eof(self) -> None:
         self.flush()
