@@ -117,6 +117,9 @@ def test_requests_without_a_known_token_are_refused_and_change_nothing(
                     ("POST", "/callbacks", {"triggers": "submit-job-*", "code": "print(1)"}),
                     ("POST", "/users", {"name": "mallory", "permissions": ["admin"]}),
                     ("POST", "/workers/register", {"name": "evil", "slots": 1}),
+                    ("POST", "/tasks", {"target": "os:getcwd"}),
+                    ("POST", "/tasks/many", {"tasks": [{"target": "os:getcwd"}]}),
+                    ("POST", "/workers/w/report", {"session": "s", "reports": []}),
                 ]:
                     r = h.request(method, path, json=body)
                     assert r.status_code == 401, (headers, method, path, r.text)
@@ -238,8 +241,14 @@ def test_worker_tokens_act_as_workers_and_nothing_else(
 ) -> None:
     with raw(farm, tokens["bob"]) as h:  # a user cannot act as a worker
         assert h.post("/workers/register", json={"name": "bobs-box", "slots": 1}).status_code == 403
+        report = h.post("/workers/bobs-box/report", json={"session": "s", "reports": []})
+        assert report.status_code == 403, report.text
+        assert "'worker'" in report.json()["error"]["message"]
     with raw(farm, tokens["farm-workers"]) as h:  # a worker cannot submit or control
         assert h.post("/jobs", json=[job("from-worker")]).status_code == 403
+        added = h.post("/tasks", json={"target": "os:getcwd"})
+        assert added.status_code == 403 and "'submit'" in added.json()["error"]["message"]
+        assert h.post("/tasks/many", json={"tasks": [{"target": "os:getcwd"}]}).status_code == 403
         assert h.post("/control", json={"action": "kill", "targets": ["1"]}).status_code == 403
     # a real worker with a user's token is refused and exits 2
     env = {**child_env(), "TRIGGERFISH_WORKER_TOKEN": tokens["bob"],

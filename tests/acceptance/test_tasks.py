@@ -96,6 +96,25 @@ def test_bad_requests_store_nothing(start_farm: StartFarm, tasks_app: str, tmp_p
         assert c.tasks() == [] and c.jobs() == []
 
 
+def test_add_many_adds_tasks_of_their_own_in_one_call(
+    start_farm: StartFarm, tasks_app: str, tmp_path: Path, db_url: str
+) -> None:
+    farm = start_farm(db_url, workers=1, slots=2)
+    with farm.client() as c, Tasks(c) as tasks:
+        ids = tasks.add_many(f"{APP}:echo", [1, "two", {"three": 3}], retries=1)
+        results = [tasks.result(i, timeout=60) for i in ids]
+        jobs = [c.job(i, agenda=False) for i in ids]
+        assert tasks.add_many(f"{APP}:echo", []) == []
+        before = c.tasks(limit=100)
+        with pytest.raises(ClientError) as err:  # one bad task refuses the call
+            c.add_tasks([{"target": f"{APP}:echo"}, {"target": f"{APP}:echo", "retries": -1}])
+        assert c.tasks(limit=100) == before
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert results == [{"got": 1}, {"got": "two"}, {"got": {"three": 3}}]
+    assert [j["pgrp"] for j in jobs] == ids  # each its own pgrp, as if added alone
+    assert err.value.status == 422 and err.value.field == "tasks[1].retries"
+
+
 def test_two_workers_run_each_task_once(start_farm: StartFarm, tasks_app: str, tmp_path: Path,
                                         db_url: str) -> None:  # fmt: skip
     farm = start_farm(db_url, workers=2, slots=2)

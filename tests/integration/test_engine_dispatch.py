@@ -31,6 +31,26 @@ def test_priority_then_job_id(farm: Farm) -> None:
     assert [farm.status(i) for i in (1, 2, 3, 4)] == ["complete"] * 4
 
 
+def test_order_holds_for_jobs_arriving_while_others_run(farm: Farm) -> None:
+    farm.register("h1", 1)
+    farm.submit(job("1", priority=50))  # 1
+    [first] = farm.pull("h1").assignments
+    order = [first.job]
+    farm.submit(job("1"))  # 2: priority 9999
+    farm.submit(job("1", priority=1))  # 3
+    farm.submit(job("1-2", priority=50))  # 4: two items, same priority as 1
+    token = first.token
+    for _ in range(4):
+        [a] = farm.report("h1", token).assignments  # the answer carries the next work
+        order.append(a.job)
+        token = a.token
+        if a.job == 3:
+            farm.submit(job("1", priority=2))  # 5: arrives later, more urgent than 4
+    assert order == [1, 3, 5, 4, 4]
+    [last] = farm.report("h1", token).assignments
+    assert last.job == 2
+
+
 def test_one_pull_fills_slots_in_priority_order(farm: Farm) -> None:
     farm.submit(job("1-2"))
     farm.submit(job("1-2", priority=1))

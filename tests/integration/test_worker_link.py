@@ -13,7 +13,7 @@ import pytest
 from triggerfish.api.schemas import PullRequest, RegisterRequest, Report, ReportRequest
 from triggerfish.worker.errors import ProtocolError, Rejected, SessionLost, SupervisorUnreachable
 from triggerfish.worker.link import SupervisorLink
-from triggerfish.worker.transport import KeepAliveTransport
+from triggerfish.worker.transport import KeepAliveTransport, LeanAsyncClient
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -268,5 +268,29 @@ def test_unreachable_supervisor() -> None:
         async with SupervisorLink("http://127.0.0.1:1", connect_timeout=1.0) as link:
             with pytest.raises(SupervisorUnreachable):
                 await link.pull("h", PULL)
+
+    run(go())
+
+
+def test_lean_client_posts_share_a_connection_and_other_calls_go_through_httpx() -> None:
+    async def go() -> None:
+        async with Server(echo_forever) as srv:
+            async with LeanAsyncClient(
+                base_url=f"{srv.url}/api/v1/workers", headers={"authorization": "Bearer t"},
+                transport=KeepAliveTransport(),
+            ) as client:  # fmt: skip
+                for i in range(3):
+                    resp = await client.post("/h/report", content=f"body{i}", timeout=5.0)
+                    assert (resp.status_code, resp.json()) == (200, {"echo": f"body{i}"})
+                other = await client.post("/h/log", content=b"x", params={"q": "1"})
+                assert other.json() == {"echo": "x"}
+            assert srv.connections == 1
+            lines = [line for line, _, _ in srv.requests]
+            assert lines == [b"POST /api/v1/workers/h/report HTTP/1.1"] * 3 + [
+                b"POST /api/v1/workers/h/log?q=1 HTTP/1.1"
+            ]
+            _, headers, _ = srv.requests[0]
+            assert headers["host"] == srv.url.removeprefix("http://")
+            assert (headers["authorization"], headers["content-length"]) == ("Bearer t", "5")
 
     run(go())

@@ -1,6 +1,7 @@
 """The task routes' answers (requests: :class:`triggerfish.model.tasks.TaskRequest`).
 
 POST   /api/v1/tasks              TaskRequest -> 201 TaskAdded
+POST   /api/v1/tasks/many         {"tasks": [TaskRequest]} -> 201 {"tasks": [TaskAdded]}
 GET    /api/v1/tasks?status=&limit=  -> {"tasks": [TaskInfo]}  (newest first)
 GET    /api/v1/tasks/{id}         -> TaskInfo (result or error and traceback)
 DELETE /api/v1/tasks/{id}         -> {"removed": id}
@@ -22,6 +23,10 @@ class TaskAdded(BaseModel):
     id: int
     target: str
     status: str
+
+
+class TasksAdded(BaseModel):
+    tasks: list[TaskAdded]
 
 
 class TaskInfo(BaseModel):

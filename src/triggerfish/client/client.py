@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -21,6 +23,7 @@ import httpx
 from triggerfish import __version__
 from triggerfish.auth.tokens import find_token
 from triggerfish.client.errors import ClientError, WaitTimeout, error_from_response
+from triggerfish.client.lean import LeanPost, usable_for
 from triggerfish.client.targets import parse_target
 from triggerfish.client.watch import JobWatcher
 from triggerfish.settings import supervisor_url
@@ -59,6 +62,12 @@ class Client:
         self._http = httpx.Client(
             base_url=self.url, headers=headers, timeout=timeout, transport=transport
         )
+        # adding tasks one by one is the hot call: a lean keep-alive POST (plain http only)
+        self._lean = (
+            LeanPost(self.url + API, headers, timeout)
+            if transport is None and usable_for(self.url)
+            else None
+        )
         self.last_warnings: list[str] = []  # warnings of the last submit
         self.last_event_seq: int = 0  # "last" of the last events answer
         self.event_head_seq: int = 0  # "head" (the newest event) of the last events answer
@@ -67,6 +76,8 @@ class Client:
 
     def close(self) -> None:
         self._http.close()
+        if self._lean is not None:
+            self._lean.close()
 
     def __enter__(self) -> Client:
         return self
@@ -112,6 +123,33 @@ class Client:
         if resp.is_error:
             raise error_from_response(resp)
         return resp
+
+    def _post_lean(self, path: str, body: Any) -> Any:
+        """``POST`` through the lean connection (same errors as ``_json``); httpx without it."""
+        if self._lean is None:
+            return self._json("POST", path, body=body)
+        data = json.dumps(body, separators=(",", ":")).encode()
+        try:
+            status, raw = self._lean.post(path, data)
+        except TimeoutError as exc:
+            raise ClientError(
+                f"the supervisor at {self.url} did not answer POST {path} in time ({exc})"
+            ) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise ClientError(
+                f"cannot reach the supervisor at {self.url} ({exc!r}); is it running? "
+                "Start one with 'triggerfish run' or point --url / TRIGGERFISH_URL at it"
+            ) from exc
+        if status >= 400:
+            request = httpx.Request("POST", self.url + API + path)
+            raise error_from_response(httpx.Response(status, content=raw, request=request))
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise ClientError(
+                f"the supervisor answered POST {path} with something that is not JSON",
+                status=status,
+            ) from exc
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = self._request(method, path, **kwargs)
@@ -292,7 +330,11 @@ class Client:
 
     def add_task(self, body: JSON) -> JSON:
         """``POST /tasks``: ``{"target", "params", ...}`` -> ``{"id", "target", "status"}``."""
-        return dict(self._json("POST", "/tasks", body=body))
+        return dict(self._post_lean("/tasks", body))
+
+    def add_tasks(self, bodies: list[JSON]) -> list[JSON]:
+        """``POST /tasks/many``: several tasks in one call and one commit, all or nothing."""
+        return list(self._post_lean("/tasks/many", {"tasks": list(bodies)})["tasks"])
 
     def task(self, id: int) -> JSON:
         """A task: status, result (its return value), error and traceback."""

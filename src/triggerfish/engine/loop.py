@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -41,6 +41,9 @@ class Wakeup:
     job_events: bool = False  # events of type "job" were written
     launch: list[dict[str, Any]] = field(default_factory=list)  # callback runs to start
     events: list[dict[str, Any]] = field(default_factory=list)  # the events it wrote, in order
+    # with work_available: the hosts that could take some now (active, a slot free); a host
+    # whose slots are all busy gets its next work in the answer to its report, not by a pull
+    idle_hosts: set[str] = field(default_factory=set)
 
 
 class AsyncReply:
@@ -81,7 +84,18 @@ class AsyncReply:
             self.fut.set_result(self.value)
 
 
-def _settle_all(replies: list[AsyncReply]) -> None:
+def _settle_all(
+    replies: list[AsyncReply],
+    listeners: Sequence[Callable[[Wakeup], None]] = (),
+    wake: Wakeup | None = None,
+) -> None:
+    """On a loop: its listeners see the commit, then its callers get their answers."""
+    if wake is not None:
+        for fn in listeners:
+            try:
+                fn(wake)
+            except Exception:
+                logger.exception("listener failed", extra={"action": "engine.listener"})
     for r in replies:
         r.settle()
 
@@ -107,6 +121,7 @@ class Engine:
         self._queue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[Wakeup], None]] = []
+        self._loop_listeners: dict[asyncio.AbstractEventLoop, list[Callable[[Wakeup], None]]] = {}
         self._stopping = False
         self.batches = 0
         self.commands = 0
@@ -129,7 +144,13 @@ class Engine:
             self._thread.join(timeout=10)
 
     def listen(self, fn: Callable[[Wakeup], None]) -> None:
+        """Call ``fn(wake)`` in the engine thread after each commit."""
         self._listeners.append(fn)
+
+    def listen_on(self, loop: asyncio.AbstractEventLoop, fn: Callable[[Wakeup], None]) -> None:
+        """Call ``fn(wake)`` on ``loop`` after each commit, in the same hop to the loop as the
+        answers of that commit (one wake-up of the loop, not two)."""
+        self._loop_listeners.setdefault(loop, []).append(fn)
 
     # ------------------------------------------------------------------ calls
 
@@ -151,17 +172,22 @@ class Engine:
         result: T = await reply.fut
         return result
 
-    def _send_replies(self) -> None:
-        """Hand the settled async replies to their loops, one thread hop per loop."""
-        if not self._outbox:
+    def _send_replies(self, wake: Wakeup | None = None) -> None:
+        """Hand the settled async replies (and ``wake``, to the loops' listeners) to their
+        loops, one thread hop per loop."""
+        if not self._outbox and wake is None:
             return
         by_loop: dict[asyncio.AbstractEventLoop, list[AsyncReply]] = {}
         for r in self._outbox:
             by_loop.setdefault(r.loop, []).append(r)
         self._outbox.clear()
+        if wake is not None:
+            for loop in self._loop_listeners:
+                by_loop.setdefault(loop, [])
         for loop, replies in by_loop.items():
             if not loop.is_closed():
-                loop.call_soon_threadsafe(_settle_all, replies)
+                fns = self._loop_listeners.get(loop, [])
+                loop.call_soon_threadsafe(_settle_all, replies, fns, wake)
 
     def run_sync(self, fn: Callable[..., T], *args: Any, timeout: float = 60.0) -> T:
         return self.call(fn, *args).result(timeout)
@@ -287,6 +313,10 @@ class Engine:
         finished = set(st.finished)
         st.finished.clear()
         wake = Wakeup(set(st.wake_hosts), st.work_available, 0, launch=st.cbs.launch)
+        if wake.work_available:
+            wake.idle_hosts = {
+                name for name, h in st.hosts.items() if h.state == "active" and h.free > 0
+            }
         st.cbs.launch = []
         changes = st.take_changes()
         wake.job_events = any(e["type"] == "job" for e in changes.events)
@@ -314,7 +344,7 @@ class Engine:
                 fut.set_exception(failure)
             else:
                 fut.set_result(value)
-        self._send_replies()
+        self._send_replies(wake)
         for fn in self._listeners:
             try:
                 fn(wake)

@@ -6,6 +6,7 @@ append the events of SPEC §2. ``take_changes`` turns what changed into one grou
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import logging
 import time
@@ -38,6 +39,11 @@ STATUS_EVENT = {
     "retrying": "retry",
 }
 EXPLICIT_JOB_STATUSES = frozenset({"blocked", "killed", "suspended", "waiting"})
+
+
+def _urgency(job: JobRT) -> tuple[int, int]:
+    """The dispatch order: lower priority number first, then older (lower id)."""
+    return (job.priority, job.id)
 
 
 class State:
@@ -157,8 +163,9 @@ class State:
             job = self.jobs.get(job_id)
             if job is not None and job.status in TERMINAL and not self._job_attempts(job):
                 del self.jobs[job_id]
-                self.runnable.discard(job_id)
-                self._order = None
+                if job_id in self.runnable:  # not so when it ended the usual way
+                    self.runnable.discard(job_id)
+                    self._order = None
 
     def _job_attempts(self, job: JobRT) -> list[Attempt]:
         out = []
@@ -352,20 +359,26 @@ class State:
             )
         if ok and job.id not in self.runnable:
             self.runnable.add(job.id)
-            self._order = None
+            if self._order is not None:  # kept sorted: a queue of many tasks is not re-sorted
+                bisect.insort(self._order, job, key=_urgency)
             self.work_available = True
         elif not ok and job.id in self.runnable:
             self.runnable.discard(job.id)
-            self._order = None
+            if self._order is not None:
+                i = bisect.bisect_left(self._order, _urgency(job), key=_urgency)
+                if i < len(self._order) and self._order[i] is job:
+                    del self._order[i]
+                else:
+                    self._order = None
 
     def reorder(self) -> None:
         self._order = None
 
     def ordered_runnable(self) -> list[JobRT]:
+        """Runnable jobs, most urgent first (priority, then id); a priority change must call
+        :meth:`reorder`."""
         if self._order is None:
-            self._order = sorted(
-                (self.jobs[j] for j in self.runnable), key=lambda j: (j.priority, j.id)
-            )
+            self._order = sorted((self.jobs[j] for j in self.runnable), key=_urgency)
         return self._order
 
     # ------------------------------------------------------------------ dirty marks

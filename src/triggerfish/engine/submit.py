@@ -208,3 +208,15 @@ def _create(
             state.emit("pending", "job", job=job_id)
     state.update_runnable(job)
     return job
+
+
+def submit_each(state: State, jobs: list[NormalizedJob], user: str) -> list[s.SubmittedJob]:
+    """Each job on its own (its own pgrp, as if submitted alone), all in one commit.
+
+    All or nothing: a job refused here after others were created fails the whole command,
+    and the engine throws the batch's changes away.
+    """
+    out: list[s.SubmittedJob] = []
+    for nj in jobs:
+        out.extend(submit(state, [nj], user).jobs)
+    return out

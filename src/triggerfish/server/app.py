@@ -27,6 +27,7 @@ from triggerfish.model.invalid import describe
 from triggerfish.server import routes_jobs, routes_tasks, routes_users, routes_workers
 from triggerfish.server.auth import Authority, TokenAuth
 from triggerfish.server.context import Ctx
+from triggerfish.server.fastpath import FastPath
 from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.server.hub import Hub
 from triggerfish.server.logs import LogStore
@@ -77,7 +78,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         engine = Engine(store, host_timeout=settings.host_timeout)
         hub = Hub()
         hub.bind(asyncio.get_running_loop())
-        engine.listen(hub.on_commit)
+        engine.listen_on(asyncio.get_running_loop(), hub.wake)
         pool = RunnerPool(
             PoolSettings(
                 url=settings.url,
@@ -147,6 +148,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
+    app.add_middleware(FastPath)  # inside TokenAuth: added first (the last added is outermost)
     app.add_middleware(TokenAuth)
     app.include_router(routes_jobs.router)
     app.include_router(routes_users.router)

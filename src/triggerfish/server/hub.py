@@ -69,11 +69,12 @@ class Hub:
             ev.set()
 
     def on_commit(self, wake: Wakeup) -> None:
-        """Called in the engine thread after each commit."""
+        """Called in the engine thread after each commit (``Engine.listen``)."""
         if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._wake, wake)
+            self.loop.call_soon_threadsafe(self.wake, wake)
 
-    def _wake(self, wake: Wakeup) -> None:
+    def wake(self, wake: Wakeup) -> None:
+        """Called on the loop after each commit (``Engine.listen_on``)."""
         if wake.events:
             first = wake.events[0]["seq"]
             if first == self._recent_from + len(self._recent) + 1:
@@ -85,14 +86,11 @@ class Hub:
             else:  # a gap (should not happen): start again from here
                 self._recent = list(wake.events)
                 self._recent_from = first - 1
-        if wake.work_available:
-            for ev in self._hosts.values():
-                ev.set()
-        else:
-            for name in wake.hosts:
-                host_ev = self._hosts.get(name)
-                if host_ev is not None:
-                    host_ev.set()
+        names = wake.hosts | wake.idle_hosts if wake.work_available else wake.hosts
+        for name in names:
+            host_ev = self._hosts.get(name)
+            if host_ev is not None:
+                host_ev.set()
         if wake.event_seq > self.event_seq:
             self.event_seq = wake.event_seq
             self._events.set()

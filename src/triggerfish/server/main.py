@@ -12,6 +12,7 @@ from triggerfish.auth.tokens import is_loopback
 from triggerfish.callbacks.osuser import resolve
 from triggerfish.errors import TriggerfishError
 from triggerfish.server.app import create_app
+from triggerfish.server.coalesce import CoalescingHttpProtocol
 from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store.db import open_engine
 from triggerfish.store.users import count_users
@@ -57,6 +58,7 @@ def serve(settings: ServerSettings) -> None:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=2,
+        http=CoalescingHttpProtocol,  # one write per answer (head and body together)
     )
     _Server(config).run()
 

@@ -9,12 +9,19 @@ import pydantic
 from fastapi import APIRouter, Body, Query, Request
 
 from triggerfish.api import schemas as s
-from triggerfish.api.tasks import ScheduleInfo, ScheduleList, TaskAdded, TaskInfo, TaskList
+from triggerfish.api.tasks import (
+    ScheduleInfo,
+    ScheduleList,
+    TaskAdded,
+    TaskInfo,
+    TaskList,
+    TasksAdded,
+)
 from triggerfish.auth.permissions import SUBMIT
 from triggerfish.engine import access
 from triggerfish.engine import schedules as sched
 from triggerfish.engine import submit as sub
-from triggerfish.errors import NotFound
+from triggerfish.errors import NotFound, ValidationError
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.tasks import TASK_ITEM, ScheduleRequest, TaskRequest
@@ -61,6 +68,39 @@ async def add_task(request: Request, body: Annotated[Any, Body()]) -> TaskAdded:
     answer = await c.engine.acall(sub.submit, jobs, me.name)
     job = answer.jobs[0]
     return TaskAdded(id=job.id, target=req.target, status=job.status)
+
+
+MAX_MANY = 10_000
+
+
+@router.post("/tasks/many", status_code=201, response_model=TasksAdded)
+async def add_tasks(request: Request, body: Annotated[Any, Body()]) -> TasksAdded:
+    """Add several tasks in one call and one commit: ``{"tasks": [task, ...]}``; each is a task
+    of its own, as if added alone. All or nothing: one bad task refuses the call."""
+    c = ctx(request)
+    me = who(request)
+    me.require(SUBMIT, "adding tasks")
+    items = body.get("tasks") if isinstance(body, dict) and set(body) == {"tasks"} else None
+    if not isinstance(items, list) or not items:
+        raise ValidationError('expected {"tasks": [task, ...]} with at least one task',
+                              field="tasks")  # fmt: skip
+    if len(items) > MAX_MANY:
+        raise ValidationError(f"tasks: at most {MAX_MANY} in one call", field="tasks")
+    reqs: list[TaskRequest] = []
+    for i, item in enumerate(items):
+        try:
+            reqs.append(TaskRequest.model_validate(item))
+        except pydantic.ValidationError as exc:
+            raise invalid(exc, f"tasks[{i}]") from None
+    jobs = await asyncio.to_thread(parse_jobs, [r.job() for r in reqs])
+    check_pickle(c, jobs)
+    for nj in jobs:
+        nj.spec.user = me.name
+    added = await c.engine.acall(sub.submit_each, jobs, me.name)
+    return TasksAdded(
+        tasks=[TaskAdded(id=j.id, target=r.target, status=j.status)
+               for j, r in zip(added, reqs, strict=True)]
+    )  # fmt: skip
 
 
 @router.get("/tasks", response_model=TaskList)

@@ -2,9 +2,8 @@
 
 A busy farm writes a few rows per frame: item and job updates, events, counters. Through
 SQLAlchemy Core's statement machinery these cost several times what the database does, so
-they go to the driver directly (``exec_driver_sql`` with positional parameters), with JSON
-columns encoded as SQLAlchemy's JSON type would encode them. On PostgreSQL, several rows to
-insert go as one ``COPY`` (one data stream instead of a statement per row).
+they go to the driver directly (the DBAPI cursor of the transaction's connection, with
+positional parameters), with JSON columns encoded as SQLAlchemy's JSON type would encode them.
 """
 
 from __future__ import annotations
@@ -48,11 +47,8 @@ def _q(name: str) -> str:
 class Statement:
     """One UPDATE … WHERE keys or INSERT, with its column order for positional parameters."""
 
-    def __init__(
-        self, sql: str, columns: Sequence[str], keys: Sequence[str] = (), copy: str | None = None
-    ) -> None:
+    def __init__(self, sql: str, columns: Sequence[str], keys: Sequence[str] = ()) -> None:
         self.sql = sql
-        self.copy = copy  # PostgreSQL inserts: the same rows as one COPY
         self.order = [*columns, *keys]
         self.json = [i for i, c in enumerate(self.order) if c in JSON_COLUMNS]
         self._get = operator.itemgetter(*self.order) if len(self.order) > 1 else None
@@ -72,22 +68,22 @@ class Statement:
             out.append(tuple(values))
         return out
 
-    def run_raw(self, cur: Any, rows: list[Row]) -> None:
-        """On a driver cursor (in a psycopg pipeline: no round trip of its own)."""
-        if rows:
-            cur.executemany(self.sql, self.params(rows))
-
     def run(self, conn: sa.Connection, rows: list[Row]) -> None:
-        if not rows:
-            return
-        if self.copy is not None and len(rows) > 1:
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            with raw.cursor() as cur, cur.copy(self.copy) as copy:
-                for values in self.params(rows):
-                    copy.write_row(values)
-            return
-        conn.exec_driver_sql(self.sql, self.params(rows))
+        """Execute for ``rows`` on the DBAPI cursor of ``conn``, in its open transaction.
+
+        Even ``exec_driver_sql`` costs a few times the driver's own work per statement (an
+        execution context, result set-up), and a commit runs several of these statements.
+        """
+        if rows:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                params = self.params(rows)
+                if len(params) == 1:  # psycopg: executemany is a pipeline of its own
+                    cursor.execute(self.sql, params[0])
+                else:
+                    cursor.executemany(self.sql, params)
+            finally:
+                cursor.close()
 
 
 def update(dialect: str, table: str, columns: Sequence[str], keys: Sequence[str]) -> Statement:
@@ -107,5 +103,4 @@ def insert(dialect: str, table: str, columns: Sequence[str]) -> Statement:
     p = "%s" if dialect == "postgresql" else "?"
     cols = ", ".join(_q(c) for c in columns)
     marks = ", ".join(p for _ in columns)
-    copy = f"COPY {_q(table)} ({cols}) FROM STDIN" if dialect == "postgresql" else None
-    return Statement(f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks})", columns, copy=copy)
+    return Statement(f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks})", columns)

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from triggerfish.errors import StoreError
 from triggerfish.store import rawsql
 from triggerfish.store import tables as t
 from triggerfish.store.changes import Changes, Row
@@ -65,6 +66,7 @@ HOST_MUTABLE = (
 )
 ACTIVE_JOB_STATUSES = ("pending", "running", "blocked", "waiting", "suspended")
 INSERT_CHUNK = 5000
+COPY_FROM = 64  # agenda items in one commit from which PostgreSQL gets them by COPY
 
 
 def _update(table: sa.Table, keys: Sequence[str], cols: Sequence[str]) -> sa.Update:
@@ -82,17 +84,6 @@ def _keyed(rows: list[Row], keys: Sequence[str]) -> list[Row]:
     return out
 
 
-def _hot_only(ch: Changes) -> bool:
-    """Only the statements of ``Store._write_pipelined`` (no inserts of jobs, hosts or agenda,
-    no deletes, timers or schedules)."""
-    return not (
-        ch.host_inserts or ch.job_inserts or ch.sub_inserts or ch.work_inserts
-        or ch.host_updates or ch.sub_deletes or ch.job_deletes or ch.callback_inserts
-        or ch.callback_deletes or ch.timer_upserts or ch.timer_deletes
-        or ch.schedule_upserts or ch.schedule_deletes
-    )  # fmt: skip
-
-
 class Store:
     """Owns the SQLAlchemy engine. Writes come only from the engine thread."""
 
@@ -101,6 +92,8 @@ class Store:
         self.engine = open_engine(url)
         self.dialect = self.engine.dialect.name
         d = self.dialect
+        self._job_ins = rawsql.insert(d, "jobs", [c.name for c in t.jobs.c])
+        self._sub_ins = rawsql.insert(d, "subjobs", [c.name for c in t.subjobs.c])
         self._job_upd = rawsql.update(d, "jobs", JOB_MUTABLE, ["id"])
         self._sub_upd = rawsql.update(d, "subjobs", SUB_MUTABLE, ["job_id", "subid"])
         self._work_upd = rawsql.update(d, "work", WORK_MUTABLE, ["job_id", "name"])
@@ -116,6 +109,8 @@ class Store:
         self._timer_del = rawsql.delete(d, "timers", ["key"])
         self._host_upd = _update(t.hosts, ["name"], HOST_MUTABLE)
         self._conn: sa.Connection | None = None  # the engine thread's own connection
+        dbapi = self.engine.dialect.dbapi
+        self._driver_error: type[Exception] = dbapi.Error if dbapi is not None else Exception
         self._ensure_counters()
 
     def _ensure_counters(self) -> None:
@@ -150,42 +145,29 @@ class Store:
         conn = self._writer()
         try:
             with translated(), conn.begin():
-                if self.dialect == "postgresql" and _hot_only(ch):
-                    self._write_pipelined(conn, ch)
+                if self.dialect == "postgresql" and len(ch.work_inserts) < COPY_FROM:
+                    # every statement in one round trip (COPY cannot be pipelined)
+                    raw: Any = conn.connection.dbapi_connection
+                    with raw.pipeline():
+                        self._write(conn, ch)
                 else:
                     self._write(conn, ch)
-        except BaseException:
+        except BaseException as exc:
             # a connection in an unknown state is not reused: the next commit opens a new one
             self._conn = None
             conn.invalidate()
+            if isinstance(exc, self._driver_error):  # from rawsql, which skips SQLAlchemy
+                logger.exception("store error", extra={"action": "store.error"})
+                raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
             raise
-
-    def _write_pipelined(self, conn: sa.Connection, ch: Changes) -> None:
-        """The usual commit of a busy farm (updates, events, counters, callback runs) on
-        PostgreSQL: every statement sent at once in one pipeline, one round trip in all."""
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with raw.pipeline(), raw.cursor() as cur:
-            if ch.counters:
-                rows = [{"name": k, "value": v} for k, v in ch.counters.items()]
-                self._counter_upd.run_raw(cur, rows)
-            self._job_upd.run_raw(cur, ch.job_updates)
-            self._sub_upd.run_raw(cur, ch.sub_updates)
-            self._work_upd.run_raw(cur, ch.work_updates)
-            self._event_ins.run_raw(cur, ch.events)
-            self._cb_upd.run_raw(cur, ch.callback_updates)
-            self._run_ins.run_raw(cur, ch.run_inserts)
-            self._run_upd.run_raw(cur, ch.run_updates)
 
     def _write(self, conn: sa.Connection, ch: Changes) -> None:
         if ch.counters:
             self._counter_upd.run(conn, [{"name": k, "value": v} for k, v in ch.counters.items()])
         if ch.host_inserts:
             conn.execute(sa.insert(t.hosts), ch.host_inserts)
-        if ch.job_inserts:
-            conn.execute(sa.insert(t.jobs), ch.job_inserts)
-        if ch.sub_inserts:
-            conn.execute(sa.insert(t.subjobs), ch.sub_inserts)
+        self._job_ins.run(conn, ch.job_inserts)
+        self._sub_ins.run(conn, ch.sub_inserts)
         if ch.work_inserts:
             self._insert_work(conn, ch.work_inserts)
         self._job_upd.run(conn, ch.job_updates)
@@ -227,7 +209,7 @@ class Store:
             conn.execute(sa.insert(t.work), rows)
             return
         tuples = [(r["job_id"], r["name"], r["seq"], r["status"], r["retry"]) for r in rows]
-        if self.dialect == "postgresql":
+        if self.dialect == "postgresql" and len(tuples) >= COPY_FROM:
             raw = conn.connection.driver_connection
             assert raw is not None
             with (
@@ -237,9 +219,9 @@ class Store:
                 for tup in tuples:
                     copy.write_row(tup)
         else:
+            marks = ", ".join(["%s" if self.dialect == "postgresql" else "?"] * 5)
             conn.exec_driver_sql(
-                "INSERT INTO work (job_id, name, seq, status, retry) VALUES (?, ?, ?, ?, ?)",
-                tuples,
+                f"INSERT INTO work (job_id, name, seq, status, retry) VALUES ({marks})", tuples
             )
 
     # ------------------------------------------------------------------ engine reads

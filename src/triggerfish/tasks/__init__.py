@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import builtins
 import threading
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +32,7 @@ from triggerfish.tasks.marker import is_task, task
 from triggerfish.tasks.registry import TargetError, register_service, unregister_service
 
 __all__ = [
-    "AmsoilWorker", "TargetError", "TaskFailed", "Tasks", "add", "add_recurring",
+    "AmsoilWorker", "TargetError", "TaskFailed", "Tasks", "add", "add_many", "add_recurring",
     "add_scheduled", "amsoil_worker", "get", "is_task", "list", "register_service", "remove",
     "result", "task", "unregister_service", "wait",
 ]  # fmt: skip
@@ -63,6 +64,12 @@ def _close_defaults() -> None:
 def add(target: Target, params: Any = None, **options: Any) -> int:
     """Run ``target(params)`` as soon as possible; the task id. See :meth:`Tasks.add`."""
     return default().add(target, params, **options)
+
+
+def add_many(target: Target, params: Iterable[Any], **options: Any) -> builtins.list[int]:
+    """One task per item of ``params``, in one call and one commit; their ids. See
+    :meth:`Tasks.add_many`."""
+    return default().add_many(target, params, **options)
 
 
 def add_scheduled(target: Target, params: Any = None, *, at: datetime | float,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal
@@ -108,6 +108,37 @@ class Tasks:
             timeout=timeout, priority=priority, name=name,
         )  # fmt: skip
         return int(self.client.add_task(body)["id"])
+
+    def add_many(
+        self,
+        target: Target,
+        params: Iterable[Any],
+        *,
+        retries: int | None = None,
+        retry_delay: float | None = None,
+        timeout: float | None = None,
+        priority: int | None = None,
+        name: str | None = None,
+        pickle: bool = False,
+    ) -> builtins.list[int]:
+        """One task ``target(p)`` for each ``p`` of ``params``, added in one call (one commit,
+        all or nothing); their ids, in order. Each is a task of its own, as with ``add``."""
+        bodies = [
+            self._body(
+                target,
+                p,
+                pickle=pickle,
+                retries=retries,
+                retry_delay=retry_delay,
+                timeout=timeout,
+                priority=priority,
+                name=name,
+            )
+            for p in params
+        ]
+        if not bodies:
+            return []
+        return [int(t["id"]) for t in self.client.add_tasks(bodies)]
 
     def add_scheduled(
         self, target: Target, params: Any = None, *, at: datetime | float, **options: Any

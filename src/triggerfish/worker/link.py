@@ -29,7 +29,7 @@ from triggerfish.api.schemas import (
     ReportResponse,
 )
 from triggerfish.worker.errors import ProtocolError, Rejected, SessionLost, SupervisorUnreachable
-from triggerfish.worker.transport import KeepAliveTransport
+from triggerfish.worker.transport import KeepAliveTransport, LeanAsyncClient
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -75,7 +75,7 @@ class SupervisorLink:
         self.connect_timeout = connect_timeout
         if transport is None and lean_transport:
             transport = KeepAliveTransport(keepalive_expiry=KEEPALIVE_EXPIRY)
-        self._client = httpx.AsyncClient(
+        self._client = LeanAsyncClient(
             base_url=f"{self.url}/api/v1/workers",
             headers=headers,
             timeout=httpx.Timeout(REQUEST_TIMEOUT, connect=connect_timeout),

@@ -100,8 +100,9 @@ class TaskHost:
             raise HostDied(await self._why(f"{exc}")) from None
         if not line.endswith(b"\n"):
             raise HostDied(await self._why("no answer"))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._drained.wait(), DRAIN_WAIT)
+        if not self._drained.is_set():  # most often the output is complete already
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), DRAIN_WAIT)
         answer: dict[str, Any] = json.loads(line)
         return answer
 

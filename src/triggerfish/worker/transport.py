@@ -102,15 +102,36 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         body = await request.aread()
         data = self._serialize(request, body)
         key = (request.url.host, request.url.port or 80)
+        status, reason, headers, content = await self.roundtrip(
+            key, data, request.method, _timeouts(request), request
+        )
+        return httpx.Response(
+            status,
+            headers=headers,
+            content=content,
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+        )
+
+    async def roundtrip(
+        self,
+        key: tuple[str, int],
+        data: bytes,
+        method: str,
+        timeouts: tuple[float | None, float | None, float | None],
+        request: httpx.Request | None = None,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
+        """Send the serialized request ``data`` to ``key`` (host, port); status, reason,
+        headers and body of the answer. Errors are httpx's (``request`` goes into them)."""
         conn = self._take_idle(key)
         if conn is not None:
             try:
-                return await self._exchange(request, conn, data, key, reused=True)
+                return await self._exchange(conn, data, method, key, timeouts, request, True)
             except _Stale:
                 pass  # the server closed it while idle: the request never reached it
-        conn = await self._connect(request, key)
+        conn = await self._connect(key, timeouts[0], request)
         try:
-            return await self._exchange(request, conn, data, key, reused=False)
+            return await self._exchange(conn, data, method, key, timeouts, request, False)
         except _Stale as exc:
             raise httpx.RemoteProtocolError(
                 "server disconnected without sending a response", request=request
@@ -140,8 +161,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             conn.close()
         return None
 
-    async def _connect(self, request: httpx.Request, key: tuple[str, int]) -> _Conn:
-        connect_timeout, _, _ = _timeouts(request)
+    async def _connect(
+        self, key: tuple[str, int], connect_timeout: float | None, request: httpx.Request | None
+    ) -> _Conn:
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(key[0], key[1], limit=MAX_HEAD), connect_timeout
@@ -154,14 +176,15 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
 
     async def _exchange(
         self,
-        request: httpx.Request,
         conn: _Conn,
         data: bytes,
+        method: str,
         key: tuple[str, int],
-        *,
+        timeouts: tuple[float | None, float | None, float | None],
+        request: httpx.Request | None,
         reused: bool,
-    ) -> httpx.Response:
-        _, write_timeout, read_timeout = _timeouts(request)
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
+        _, write_timeout, read_timeout = timeouts
         keep = False
         got_bytes = False
         try:
@@ -184,7 +207,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                     got_bytes = True
                     head = first + await conn.reader.readuntil(b"\r\n\r\n")
                     status, reason, headers = _parse_head(head[:-4])
-                    body, keep = await self._read_body(conn.reader, request.method, status, headers)
+                    body, keep = await self._read_body(conn.reader, method, status, headers)
             except TimeoutError as exc:
                 raise httpx.ReadTimeout("waiting for the response", request=request) from exc
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
@@ -196,13 +219,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 conn.close()
         if keep:
             self._release(key, conn)
-        return httpx.Response(
-            status,
-            headers=headers,
-            content=body,
-            request=request,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
-        )
+        return status, reason, headers, body
 
     @staticmethod
     async def _read_body(
@@ -243,3 +260,52 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self._idle.clear()
         if self._fallback is not None:
             await self._fallback.aclose()
+
+
+class LeanAsyncClient(httpx.AsyncClient):
+    """``httpx.AsyncClient`` whose plain ``post(path, content=, timeout=)`` over a
+    :class:`KeepAliveTransport` skips httpx's request and response machinery (URL merging,
+    header and cookie handling, auth and redirect flows, event hooks), which costs a worker
+    more than the request itself. The answer is an ``httpx.Response`` as before (without its
+    ``request``); every other call, and every other transport, goes through httpx."""
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any):
+        super().__init__(transport=transport, **kwargs)
+        base = self.base_url
+        self._lean = (
+            transport
+            if isinstance(transport, KeepAliveTransport) and base.scheme == "http"
+            else None
+        )
+        self._key = (base.host, base.port or 80)
+        self._prefix = base.raw_path.rstrip(b"/")
+        lines = [b"host: " + base.netloc + b"\r\n"]
+        lines += [k + b": " + v + b"\r\n" for k, v in self.headers.raw if k.lower() != b"host"]
+        self._head = b"".join(lines)
+
+    async def post(
+        self, url: httpx.URL | str, *, content: Any = None, timeout: Any = None, **kwargs: Any
+    ) -> httpx.Response:
+        plain = (
+            isinstance(url, str)
+            and url.startswith("/")
+            and url.isascii()
+            and isinstance(content, str | bytes)
+        )
+        if self._lean is None or kwargs or not plain:
+            if timeout is not None:
+                kwargs["timeout"] = timeout
+            return await super().post(url, content=content, **kwargs)
+        body = content.encode() if isinstance(content, str) else content
+        t = self.timeout if timeout is None else httpx.Timeout(timeout)
+        data = b"".join([
+            b"POST ", self._prefix, str(url).encode("ascii"), b" HTTP/1.1\r\n", self._head,
+            b"content-length: ", str(len(body)).encode(), b"\r\n\r\n", body,
+        ])  # fmt: skip
+        status, reason, headers, answer = await self._lean.roundtrip(
+            self._key, data, "POST", (t.connect, t.write, t.read)
+        )
+        return httpx.Response(
+            status, headers=headers, content=answer,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+        )  # fmt: skip

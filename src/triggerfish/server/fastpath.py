@@ -1,0 +1,151 @@
+"""The hottest routes as plain ASGI, ahead of FastAPI's routing: adding a task, a worker's report.
+
+One trivial task costs the supervisor two requests (the add, and the worker's report whose
+answer carries the next task). Through FastAPI's router (route matching over every route,
+dependency solving, the exception and telemetry middlewares, response encoding) each of them
+costs several times what the route itself does. ``FastPath`` sits right inside ``TokenAuth`` (so
+the request is authenticated) and serves these two when they are well formed and allowed:
+the same validation (the same pydantic models, ``parse_jobs``), the same engine command, the
+same answer. Anything else — a body that does not validate, a missing permission — is handed
+to FastAPI's route with the body replayed, so errors keep their one format and wording.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pydantic
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from triggerfish.api import schemas as s
+from triggerfish.auth.permissions import SUBMIT, WORKER, Principal
+from triggerfish.engine import submit as sub
+from triggerfish.engine import workers
+from triggerfish.errors import TriggerfishError
+from triggerfish.model.jobspec import parse_jobs
+from triggerfish.model.tasks import TaskRequest, uses_pickle
+from triggerfish.server.context import Ctx
+
+TASKS = "/api/v1/tasks"
+WORKERS = "/api/v1/workers/"
+REPORT = "/report"
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class Fallback(Exception):
+    """Not for the fast path: FastAPI's route answers (with the same body)."""
+
+
+Handler = Callable[[Ctx, Principal, str, bytes], Awaitable[tuple[int, bytes]]]
+
+
+async def add_task(c: Ctx, me: Principal, _path: str, body: bytes) -> tuple[int, bytes]:
+    """``POST /api/v1/tasks``, as ``routes_tasks.add_task`` does it."""
+    if not me.may(SUBMIT):
+        raise Fallback
+    try:
+        req = TaskRequest.model_validate_json(body)
+        jobs = parse_jobs([req.job()])
+    except (pydantic.ValidationError, TriggerfishError):
+        raise Fallback from None
+    if not c.settings.allow_pickle and any(uses_pickle(j.prototype, j.spec.package) for j in jobs):
+        raise Fallback
+    for nj in jobs:
+        nj.spec.user = me.name
+    answer = await c.engine.acall(sub.submit, jobs, me.name)
+    job = answer.jobs[0]
+    out = {"id": job.id, "target": req.target, "status": job.status}
+    return 201, json.dumps(out, separators=(",", ":")).encode()
+
+
+async def report(c: Ctx, me: Principal, path: str, body: bytes) -> tuple[int, bytes]:
+    """``POST /api/v1/workers/{host}/report``, as ``routes_workers.report`` does it."""
+    host = path[len(WORKERS) : -len(REPORT)]
+    if not me.may(WORKER) or not host or "/" in host:
+        raise Fallback
+    try:
+        req = s.ReportRequest.model_validate_json(body)
+    except pydantic.ValidationError:
+        raise Fallback from None
+    resp = await c.engine.acall(workers.report, host, req)
+    return 200, resp.model_dump_json().encode()
+
+
+def route(scope: Scope) -> Handler | None:
+    if scope["method"] != "POST":
+        return None
+    path: str = scope["path"]
+    if path == TASKS:
+        return add_task
+    if path.startswith(WORKERS) and path.endswith(REPORT):
+        return report
+    return None
+
+
+def error_body(exc: TriggerfishError) -> bytes:
+    """What the app's TriggerfishError handler answers (starlette's JSONResponse encoding)."""
+    return json.dumps(
+        {"error": exc.to_dict()}, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ).encode()
+
+
+class FastPath:
+    """ASGI middleware; install it inside ``TokenAuth`` (it reads the principal)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = route(scope) if scope["type"] == "http" else None
+        principal = scope.get("state", {}).get("principal")
+        if handler is None or principal is None:
+            await self.app(scope, receive, send)
+            return
+        body, more = await _read(receive)
+        if more is not None:  # the client went away before sending all of it
+            return
+        c: Ctx = scope["app"].state.ctx
+        try:
+            status, out = await handler(c, principal, scope["path"], body)
+        except Fallback:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        except TriggerfishError as exc:
+            status, out = exc.http_status, error_body(exc)
+        await _answer(send, status, out)
+
+
+async def _read(receive: Receive) -> tuple[bytes, Message | None]:
+    """The whole request body; a disconnect message if the client left first."""
+    chunks: list[bytes] = []
+    while True:
+        msg = await receive()
+        if msg["type"] != "http.request":
+            return b"", msg
+        chunks.append(msg.get("body", b""))
+        if not msg.get("more_body", False):
+            return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    headers: list[tuple[bytes, bytes]] = [
+        *JSON_HEADERS, (b"content-length", str(len(body)).encode()),
+    ]  # fmt: skip
+    start: dict[str, Any] = {"type": "http.response.start", "status": status, "headers": headers}
+    await send(start)
+    await send({"type": "http.response.body", "body": body})
