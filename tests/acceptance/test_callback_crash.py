@@ -85,6 +85,7 @@ def _wait_completed(farm: LocalFarm, job: int, at_least: int, deadline: float) -
             time.sleep(0.02)
 
 
+@pytest.mark.slow  # over 10 s: CI runs it (.ci/run); `python -m pytest -m slow` here
 def test_sigkill_during_a_storm_of_firings_records_each_firing_once(farm: LocalFarm) -> None:
     deadline = time.monotonic() + TIMEOUT
     with farm.client() as c:

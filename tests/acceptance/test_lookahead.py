@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from farms import StartFarm
 
 
@@ -50,6 +51,7 @@ def test_short_items_run_once_each_in_order_with_their_output(
         assert order.index((str(f), "running")) > order.index((str(f - 1), "complete"))
 
 
+@pytest.mark.slow  # over 10 s: CI runs it (.ci/run); `python -m pytest -m slow` here
 def test_a_long_item_gives_the_items_held_behind_it_to_the_other_worker(
     start_farm: StartFarm, db_url: str
 ) -> None:

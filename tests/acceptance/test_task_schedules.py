@@ -136,6 +136,7 @@ def test_skip_and_queue_never_overlap_runs(start_farm: StartFarm, tasks_app: str
         assert b["timestart"] >= a["timecomplete"]  # the next run began after the last ended
 
 
+@pytest.mark.slow  # over 10 s: CI runs it (.ci/run); `python -m pytest -m slow` here
 def test_missed_timers_run_once_after_a_supervisor_sigkill(
     start_farm: StartFarm, tasks_app: str, tmp_path: Path, db_url: str
 ) -> None:

@@ -115,6 +115,7 @@ def test_add_many_adds_tasks_of_their_own_in_one_call(
     assert err.value.status == 422 and err.value.field == "tasks[1].retries"
 
 
+@pytest.mark.slow  # over 10 s: CI runs it (.ci/run); `python -m pytest -m slow` here
 def test_two_workers_run_each_task_once(start_farm: StartFarm, tasks_app: str, tmp_path: Path,
                                         db_url: str) -> None:  # fmt: skip
     farm = start_farm(db_url, workers=2, slots=2)

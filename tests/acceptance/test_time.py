@@ -65,6 +65,7 @@ def farm(tmp_path: Path, db_url: str) -> Iterator[LocalFarm]:
     f.stop()
 
 
+@pytest.mark.slow  # over 10 s: CI runs it (.ci/run); `python -m pytest -m slow` here
 def test_supervisor_killed_across_a_due_time_runs_the_missed_timer_once(farm: LocalFarm) -> None:
     client = farm.client()
     at = int(time.time()) + 3
