@@ -58,7 +58,7 @@ def test_short_items_bring_the_next_ones_held_and_pending(farm: Farm) -> None:
     farm.register("h1")
     first = pull(farm, "h1").assignments
     assert [a.work for a in first] == ["1"] and first[0].after is None  # nothing known yet
-    resp = report(farm, "h1", first[0].token, seconds=0.01)  # 10 ms: 5 ahead (50 ms of work)
+    resp = report(farm, "h1", first[0].token, seconds=0.02)  # 20 ms: 5 ahead (100 ms of work)
     got = chain(resp)
     assert [w for w, _, _ in got] == ["2", "3", "4", "5", "6", "7"]
     # item 2 is the instance's next attempt; 3..7 each run after the one before

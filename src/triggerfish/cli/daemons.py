@@ -238,7 +238,7 @@ def supervisor(
     "--ahead",
     env="WORKER_AHEAD",
     type=click.IntRange(0, 64),  # api.schemas.AHEAD_MAX (not imported: start-up time)
-    default=16,
+    default=64,
     show_default=True,
     help="Short agenda items (under 0.5 s) an instance may hold queued behind its running one, "
     "to run back to back and report together (0: one at a time).",

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from triggerfish.engine.state import State
 
 AHEAD_SECONDS = 0.5  # items that ran longer than this get no lookahead
-AHEAD_HORIZON = 0.05  # seconds of work to hold queued behind the running item
+AHEAD_HORIZON = 0.1  # seconds of work to hold queued behind the running item
 
 
 def wanted(host: HostRT, seconds: float | None) -> int:

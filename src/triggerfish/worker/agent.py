@@ -82,7 +82,7 @@ class WorkerOptions:
     connect_timeout: float = 5.0
     lean_transport: bool = True  # False: httpx's default transport (see worker.transport)
     task_imports: list[str] = field(default_factory=list)  # imported by each task process
-    ahead: int = 16  # lookahead items accepted per instance (0: none)
+    ahead: int = 64  # lookahead items accepted per instance (0: none)
     report_window: float = 0.01  # seconds a report may wait to share its request with others
     release_after: float = 1.0  # queued lookahead items go back if the one before runs longer
 
@@ -648,7 +648,7 @@ def run_worker(
     token: str | None = None,
     grace: float = 5.0,
     task_imports: Sequence[str] = (),
-    ahead: int = 16,
+    ahead: int = 64,
 ) -> int:
     """Run a worker until SIGINT/SIGTERM (a second one kills at once); returns the exit code.
 
