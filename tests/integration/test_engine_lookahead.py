@@ -159,6 +159,12 @@ def test_blocking_the_job_or_registering_again_withdraws_what_is_held(farm: Farm
     farm.register("h1")  # a new session: nothing held any more
     got = pull(farm, "h1").assignments
     assert [a.work for a in got] == ["2"]
+    tok = {w: t for w, _, t in chain(report(farm, "h1", got[0].token))}
+    assert tok["3"] and tok["4"] and tok["5"]  # 3 runs, 4.. held behind it
+    farm.register("h1")  # again: the worker is told to drop what it held
+    resp = pull(farm, "h1")
+    assert {a.work for a in resp.assignments} == {"3"}  # 3 was lost with the old session
+    assert {tok[n] for n in ("4", "5")} <= set(resp.cancel)
 
 
 def test_held_items_are_pending_after_a_restart(farm: Farm) -> None:

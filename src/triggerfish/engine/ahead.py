@@ -141,8 +141,7 @@ def drop_host(state: State, host: HostRT) -> None:
         if sub is not None:
             drop_sub(state, job, sub)
     host.reserved.clear()
-    host.outbox.clear()
-    host.cancel.clear()
+    host.outbox.clear()  # (host.cancel keeps the withdrawn tokens: the worker drops them)
 
 
 def drop_item(state: State, job: JobRT, w: WorkRT) -> None:

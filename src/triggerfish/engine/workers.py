@@ -81,7 +81,7 @@ def _assignment(state: State, a: Attempt, after: str | None = None) -> s.Assignm
         token=a.token, job=job.id, subid=a.subid, work=a.work, pgrp=job.pgrp, name=job.name,
         prototype=job.prototype, package=job.package, env=f.get("env") or {}, cwd=f.get("cwd"),
         frame_start=start, frame_end=end, frame_step=job.step if start is not None else None,
-        after=after, watched=ahead.watched(state, job.id, a.work),
+        after=after, watched=after is None and ahead.watched(state, job.id, a.work),
     )  # fmt: skip
 
 
