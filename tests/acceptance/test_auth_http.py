@@ -244,6 +244,15 @@ def test_worker_tokens_act_as_workers_and_nothing_else(
         report = h.post("/workers/bobs-box/report", json={"session": "s", "reports": []})
         assert report.status_code == 403, report.text
         assert "'worker'" in report.json()["error"]["message"]
+    with raw(farm, tokens["farm-workers"]) as h:  # bad lookahead fields: 422, naming the field
+        for body, field in (
+            ({"session": "s", "reports": []}, "a report carries at least one"),
+            ({"session": "s", "release": ["t"], "ahead": 65}, "ahead"),
+            ({"session": "s", "reports": [{"token": "t", "status": "complete", "seconds": -1}]},
+             "seconds"),
+        ):  # fmt: skip
+            bad = h.post("/workers/w/report", json=body)
+            assert bad.status_code == 422 and field in bad.json()["error"]["message"], bad.text
     with raw(farm, tokens["farm-workers"]) as h:  # a worker cannot submit or control
         assert h.post("/jobs", json=[job("from-worker")]).status_code == 403
         added = h.post("/tasks", json={"target": "os:getcwd"})
