@@ -131,6 +131,23 @@ def test_a_label_that_joins_later_resolves_the_waiting_atom(farm: Farm) -> None:
     assert farm.status(1) == "pending"
 
 
+def test_a_label_that_joins_later_gets_its_own_submit_event(farm: Farm) -> None:
+    # The joining job's submit and pending events are written before the waiting atoms learn
+    # its id: they must still see them, once each.
+    cbs = [{"triggers": "submit-job-late", "code": "unblock-self"},
+           {"triggers": "pending-job-late", "code": "unblock-self", "maximum": 5}]  # fmt: skip
+    resp = farm.submit(job("1", label="waiter", status="blocked", callbacks=cbs[:1]),
+                       job("1", label="counter", status="blocked", callbacks=cbs[1:]))  # fmt: skip
+    assert len(resp.warnings) == 2
+    assert farm.status(1) == "blocked"
+    farm.submit(job("1", label="late", pgrp=1))  # job 3 joins with the label
+    assert (farm.status(1), farm.status(2)) == ("pending", "pending")
+    fired = [e for e in farm.events() if e["name"] == "fired"]
+    assert sorted(e["job"] for e in fired) == [1, 2]  # each callback fired once, not twice
+    [counter] = reads.list_callbacks(farm.db, 2)
+    assert counter["count"] == 1
+
+
 def test_latches_survive_a_restart(farm: Farm) -> None:
     farm.submit(*pipeline())
     farm.register("h1", slots=8)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,9 +117,14 @@ def event_extra(ev: Mapping[str, Any]) -> str | None:
     return None
 
 
-def on_event(state: Any, ev: dict[str, Any], only: set[int] | None = None) -> None:
-    """Latch the atoms an event matches (of the callbacks ``only``, if given); queue the
-    firings."""
+def on_event(
+    state: Any,
+    ev: dict[str, Any],
+    only: set[int] | None = None,
+    atoms: Mapping[int, Collection[int]] | None = None,
+) -> None:
+    """Latch the atoms an event matches (of the callbacks ``only``, if given; of the atoms
+    ``atoms[callback id]``, if given); queue the firings."""
     reg: Registry = state.cbs
     matches = reg.index.match(ev["name"], ev["type"], ev["job"], event_extra(ev))
     if not matches:
@@ -127,6 +132,8 @@ def on_event(state: Any, ev: dict[str, Any], only: set[int] | None = None) -> No
     by_cb: dict[int, list[tuple[int, Mapping[str, str]]]] = {}
     for m in matches:
         if only is not None and m.callback_id not in only:
+            continue
+        if atoms is not None and m.atom_no not in atoms.get(m.callback_id, ()):
             continue
         by_cb.setdefault(m.callback_id, []).append((m.atom_no, m.bindings))
     for cb_id, hits in by_cb.items():
@@ -231,9 +238,13 @@ def _catch_up(state: Any, cb: CallbackRT, only: Iterable[int] | None) -> None:
         state.cbs.dirty.add(cb.id)
 
 
-def label_joined(state: Any, pgrp: int, label: str, job_id: int) -> None:
-    """A job with ``label`` joined ``pgrp``: callbacks waiting for the label start listening."""
+def label_joined(state: Any, pgrp: int, label: str, job_id: int) -> dict[int, tuple[int, ...]]:
+    """A job with ``label`` joined ``pgrp``: callbacks waiting for the label start listening.
+
+    Returns the atoms that now name the job (callback id -> atom numbers): the events the job's
+    own submission wrote before they listened are the caller's to hand them."""
     reg: Registry = state.cbs
+    resolved: dict[int, tuple[int, ...]] = {}
     for cb_id in reg.waiting.pop((pgrp, label), set()):
         cb = reg.callbacks.get(cb_id)
         if cb is None:
@@ -245,8 +256,10 @@ def label_joined(state: Any, pgrp: int, label: str, job_id: int) -> None:
             if key is not None:
                 reg.index.add(cb.id, no, key)
         reg.dirty.add(cb.id)
+        resolved[cb.id] = fresh
         if cb.catchup:
             _catch_up(state, cb, fresh)
+    return resolved
 
 
 def remove_job_callbacks(state: Any, job_id: int) -> None:

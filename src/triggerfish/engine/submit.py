@@ -85,8 +85,11 @@ def submit(
                 name=created.name,
             )
         )
+    joined: dict[int, dict[int, tuple[int, ...]]] = {}  # job id -> the atoms now naming it
     for i in range(len(jobs)):
-        cbx.label_joined(state, pgrps[i], labels[i], ids[i])
+        resolved = cbx.label_joined(state, pgrps[i], labels[i], ids[i])
+        if resolved:
+            joined[ids[i]] = resolved
     added: set[int] = set()
     for i, nj in enumerate(jobs):
         own = [(src, spec, compiled[(i, j)]) for j, (src, spec) in enumerate(nj.callbacks)]
@@ -108,8 +111,12 @@ def submit(
                 )
     # The submission's own events (submit, pending or blocked) happened before its callbacks
     # existed: they see them now, and only they (the others saw them when they happened).
+    # Callbacks that waited for a label of this submission see that job's events too, on the
+    # atoms that name it only (their other atoms saw the events when they happened).
     for ev in state.ch.events[first_event:]:
         cbx.on_event(state, ev, only=added)
+        if ev["job"] in joined:
+            cbx.on_event(state, ev, atoms=joined[ev["job"]])
     return s.SubmitResponse(jobs=out, warnings=warnings)
 
 
