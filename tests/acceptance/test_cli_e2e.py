@@ -107,6 +107,17 @@ def test_kill_modify_remove(tf: Any) -> None:
     assert gone.exit_code == 1 and "does not exist" in gone.stderr
 
 
+def test_modify_after_moves_a_held_job(tf: Any) -> None:
+    [jid] = ids_of(tf("submit", "--after", "+1h", "--", "true"))
+    detail = json.loads(tf("job", str(jid), "--json").stdout)
+    assert detail["status"] == "blocked" and detail["reason"].startswith("held until ")
+    moved = tf("modify", str(jid), "--after", "+1s")
+    assert moved.exit_code == 0, moved.output
+    assert tf("wait", str(jid), "--timeout", "30").exit_code == 0
+    again = tf("modify", str(jid), "--after", "+1h")  # it is no longer held
+    assert again.exit_code == 1 and "is not held until a time" in again.stderr
+
+
 def test_file_submission_is_one_pgrp(tf: Any, tmp_path: Path) -> None:
     path = tmp_path / "jobs.yaml"
     path.write_text(

@@ -57,6 +57,13 @@ CONTROL_COMMANDS = [control_command(action) for action in VERBS]
 @option("--cpus", env="MODIFY_CPUS", type=click.IntRange(min=1), help="New instance count.")
 @option("--name", env="MODIFY_NAME", help="New name.")
 @option(
+    "--after",
+    env="MODIFY_AFTER",
+    metavar="TIME",
+    help="Move the hold of a job submitted with --after: ISO-8601 with zone, Qube time or "
+    "+DURATION (from now).",
+)
+@option(
     "--set",
     "settings",
     env="MODIFY_SET",
@@ -71,6 +78,7 @@ def modify(
     priority: int | None,
     cpus: int | None,
     name: str | None,
+    after: str | None,
     settings: tuple[tuple[str, Any], ...],
     url: str | None,
     token: str | None,
@@ -78,10 +86,10 @@ def modify(
 ) -> None:
     """Change fields of a job: triggerfish modify 12 --priority 10 --set notes='"hi"'."""
     fields: JSON = pairs(settings)
-    given = {"priority": priority, "cpus": cpus, "name": name}
+    given = {"priority": priority, "cpus": cpus, "name": name, "after": after}
     fields.update({k: v for k, v in given.items() if v is not None})
     if not fields:
-        raise click.UsageError("give at least one of --priority, --cpus, --name, --set")
+        raise click.UsageError("give at least one of --priority, --cpus, --name, --after, --set")
     with connect(url, token) as client:
         results = client.modify(str(target), **fields)
     _show(results, as_json)

@@ -265,11 +265,24 @@ def label_joined(state: Any, pgrp: int, label: str, job_id: int) -> dict[int, tu
 def remove_job_callbacks(state: Any, job_id: int) -> None:
     reg: Registry = state.cbs
     for cb_id in [i for i, cb in reg.callbacks.items() if cb.job_id == job_id]:
-        reg.index.remove(cb_id)
-        timetriggers.release(state, reg.callbacks.pop(cb_id))
-        reg.deleted.add(cb_id)
+        _forget(state, cb_id)
     for ids in reg.waiting.values():
         ids.difference_update(reg.deleted)
+
+
+def remove_callback(state: Any, cb_id: int) -> None:
+    """Take one callback out: index, timers, label waits; its row is deleted at commit."""
+    reg: Registry = state.cbs
+    _forget(state, cb_id)
+    for ids in reg.waiting.values():
+        ids.discard(cb_id)
+
+
+def _forget(state: Any, cb_id: int) -> None:
+    reg: Registry = state.cbs
+    reg.index.remove(cb_id)
+    timetriggers.release(state, reg.callbacks.pop(cb_id))
+    reg.deleted.add(cb_id)
 
 
 def restore(state: Any, row: Row, pgrp: int | None, parent: int | None,
@@ -481,7 +494,5 @@ def remove_global(state: Any, callback_id: int) -> None:
     cb = reg.callbacks.get(callback_id)
     if cb is None or cb.job_id is not None:
         raise NotFound(f"there is no global callback {callback_id}", field="callback")
-    reg.index.remove(callback_id)
-    timetriggers.release(state, reg.callbacks.pop(callback_id))
-    reg.deleted.add(callback_id)
+    _forget(state, callback_id)
     state.emit("removed", "callback", data={"callback": callback_id})

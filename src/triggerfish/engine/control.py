@@ -14,7 +14,9 @@ from typing import Any
 import pydantic
 
 from triggerfish.api import schemas as s
+from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.engine import ahead
+from triggerfish.engine import callbacks as cbx
 from triggerfish.engine.callbacks import remove_job_callbacks
 from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
@@ -23,12 +25,14 @@ from triggerfish.errors import Conflict, NotFound, ValidationError
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import MAX_ID, JobSpec
 from triggerfish.model.status import TERMINAL
+from triggerfish.model.when import parse_when, time_atom_text
+from triggerfish.triggers import compile_expr, parse
 
 _TARGET = re.compile(r"^\s*(\d+)\s*(?:([.:])(.*))?$")
 MODIFIABLE = frozenset(
     {"name", "label", "priority", "cpus", "hosts", "omithosts", "groups", "omitgroups",
      "cluster", "retrywork", "retrywork_delay", "retrysubjob", "env", "cwd", "mailaddress",
-     "notes", "data"}
+     "notes", "data", "after"}
 )  # fmt: skip
 
 
@@ -235,6 +239,8 @@ def _job_remove(state: State, job: JobRT, _f: dict[str, Any]) -> str:
 
 def _job_modify(state: State, job: JobRT, fields: dict[str, Any]) -> str:
     changes = _validated_changes(state, job, fields)
+    if "after" in changes:
+        changes["after"] = _move_hold(state, job, changes["after"])
     for key, value in changes.items():
         if key in ("name", "label", "priority"):
             setattr(job, key, value)
@@ -274,6 +280,49 @@ def _validated_changes(state: State, job: JobRT, fields: dict[str, Any]) -> dict
                 field="fields.label",
             )
     return out
+
+
+def _move_hold(state: State, job: JobRT, value: str | int | None) -> str:
+    """Move the time a held job waits for (its ``after``): the callback that releases it gets
+    the new time atom in place of the old one. Returns the new ``after`` text."""
+    old = job.fields.get("after")
+    atom = f"dummy-time-self-{old}"
+    holder = next(
+        (cb for cb in state.cbs.callbacks.values()
+         if cb.job_id == job.id and cb.source == "dependency" and cb.code == "unblock-self"
+         and atom in cb.triggers.split()),
+        None,
+    )  # fmt: skip
+    if job.status != "blocked" or old is None or holder is None:
+        raise Conflict(
+            f"fields.after: job {job.id} is not held until a time (status {job.status}); "
+            "only the hold set by `after` at submission can be moved",
+            field="fields.after",
+        )
+    if value is None:
+        raise ValidationError(
+            "fields.after: give the new time; to release the job now, unblock it",
+            field="fields.after",
+        )
+    try:
+        moment = parse_when(value, state.now)
+    except ValueError as exc:
+        raise ValidationError(f"fields.after: {exc}", field="fields.after") from None
+    text = time_atom_text(moment)
+    triggers = " ".join(
+        f"dummy-time-self-{text}" if part == atom else part for part in holder.triggers.split()
+    )
+    labels = state.store.pgrp_label_ids(job.pgrp) if job.pgrp else {}
+    labels.update({j.label: j.id for j in state.jobs.values() if j.pgrp == job.pgrp})
+    spec = CallbackSpec(triggers=triggers, language=holder.language, code=holder.code,
+                        maximum=holder.latches.maximum, catchup=holder.catchup)  # fmt: skip
+    # the new callback is compiled before the old one goes: a failure changes nothing
+    compiled = compile_expr(parse(triggers), job_id=job.id, parent=job.pid, labels=labels)
+    cbx.remove_callback(state, holder.id)
+    cbx.register(state, spec=spec, source=holder.source, job_id=job.id, pgrp=job.pgrp,
+                 parent=job.pid, labels=labels, user=holder.user, compiled=compiled)  # fmt: skip
+    job.reason = job.reason.replace(f"held until {old}", f"held until {text}")
+    return text
 
 
 def _set_cpus(state: State, job: JobRT, cpus: int) -> None:
