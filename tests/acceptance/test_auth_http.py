@@ -216,6 +216,34 @@ def test_control_of_another_users_job_needs_admin(farm: LocalFarm, tokens: dict[
         assert alice.job(a["id"])["status"] == "killed"
 
 
+def test_joining_another_users_pgrp_needs_admin(farm: LocalFarm, tokens: dict[str, str]) -> None:
+    # A pgrp's labels are a namespace: a job joining it could satisfy the owner's callbacks.
+    wait_for_render = {"triggers": "complete-job-render", "code": "unblock-self"}
+    with (
+        Client(farm.url, token=tokens["alice"]) as alice,
+        Client(farm.url, token=tokens["bob"]) as bob,
+        farm.client() as admin,
+    ):
+        [a] = alice.submit(job("comp", status="blocked", callbacks=[wait_for_render]))
+        settle(admin)
+        before = state(admin)
+        with pytest.raises(
+            ClientError, match=r"jobs\[0\]\.pgrp: pgrp \d+ holds jobs of 'alice'"
+        ) as info:
+            bob.submit(job("render", label="render", pgrp=a["pgrp"]))
+        assert info.value.status == 403
+        assert state(admin) == before
+        [b] = bob.submit(job("mine"))  # his own pgrp: submit suffices
+        [b2] = bob.submit(job("joins", pgrp=b["pgrp"]))
+        assert b2["pgrp"] == b["pgrp"]
+        [c] = alice.submit(job("render", label="render", pgrp=a["pgrp"]))  # hers: fine
+        assert c["pgrp"] == a["pgrp"]
+        [d] = admin.submit(job("admin-joins", pgrp=a["pgrp"]))  # admin: anybody's
+        assert d["pgrp"] == a["pgrp"]
+        admin.wait([a["id"], b["id"], b2["id"], c["id"], d["id"]], timeout=60)
+        assert alice.job(a["id"])["status"] == "complete"
+
+
 def test_global_callbacks_need_their_permission(farm: LocalFarm, tokens: dict[str, str]) -> None:
     with farm.client() as admin:
         settle(admin)

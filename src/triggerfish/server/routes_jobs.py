@@ -23,7 +23,6 @@ from triggerfish.auth.permissions import (
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.engine import access
 from triggerfish.engine import callbacks as cbx
-from triggerfish.engine import submit as sub
 from triggerfish.errors import NotFound, ValidationError
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import NormalizedJob, parse_jobs
@@ -59,7 +58,7 @@ async def submit_jobs(request: Request, body: Annotated[Any, Body()]) -> s.Submi
             nj.spec.user = me.name
     check_pickle(c, jobs)
     universal = await asyncio.to_thread(c.universal.specs)  # re-read if the conf changed
-    return await c.engine.acall(sub.submit, jobs, me.name, universal)
+    return await c.engine.acall(access.submit, jobs, me.name, universal, me)
 
 
 def check_pickle(c: Ctx, jobs: list[NormalizedJob]) -> None:

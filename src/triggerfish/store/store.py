@@ -329,6 +329,14 @@ class Store:
             return None
         return {r.label for r in rows}
 
+    def pgrp_users(self, pgrp: int) -> set[str]:
+        """The owners of the stored jobs of ``pgrp``."""
+        with translated(), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.jobs.c.user).where(t.jobs.c.pgrp == pgrp).distinct()
+            ).all()
+        return {r.user for r in rows}
+
     def scalar(self, stmt: sa.Select[Any]) -> Any:
         with translated(), self.engine.connect() as conn:
             return conn.execute(stmt).scalar()
