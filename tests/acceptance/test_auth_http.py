@@ -244,6 +244,42 @@ def test_joining_another_users_pgrp_needs_admin(farm: LocalFarm, tokens: dict[st
         assert alice.job(a["id"])["status"] == "complete"
 
 
+def test_a_jobs_commands_act_with_its_token(
+    farm: LocalFarm, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    # qb/Client/CLI inside a render script: TRIGGERFISH_URL and TRIGGERFISH_TOKEN are set by
+    # the worker; the token has the job owner's rights and dies with the job.
+    saved = tmp_path / "token"
+    with (
+        Client(farm.url, token=tokens["bob"]) as bob,
+        Client(farm.url, token=tokens["alice"]) as alice,
+    ):
+        [other] = alice.submit(job("alices", status="blocked"))
+        tf = f"{sys.executable} -m triggerfish"
+        script = (
+            f'printf %s "$TRIGGERFISH_TOKEN" > {saved} && '
+            f"{tf} submit --name from-inside -- true && "
+            f"! {tf} kill {other['id']}"  # alice's job: bob's job token may not
+        )
+        [parent] = bob.submit({"name": "spawner", "package": {"cmdline": script}})
+        assert bob.wait([parent["id"]], timeout=60) == {parent["id"]: "complete"}
+        [child] = bob.jobs(name="from-inside")
+        assert child["user"] == "bob" and child["pgrp"] != parent["pgrp"]
+        assert alice.job(other["id"])["status"] == "blocked"
+    token = saved.read_text()
+    assert token.startswith(f"tfjob_{parent['id']}_")
+    with raw(farm, token) as h:  # the job is finished: its token no longer works
+        r = h.get("/jobs")
+        assert r.status_code == 401 and "unknown API token" in r.text
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    blocked = {"name": "held", "status": "blocked", "package": {"cmdline": "true"}}
+    with Client(farm.url, token=tokens["bob"]) as bob:
+        [held] = bob.submit(blocked)
+        with raw(farm, forged.replace(f"_{parent['id']}_", f"_{held['id']}_")) as h:
+            assert h.get("/jobs").status_code == 401  # a MAC made for another job
+        bob.kill(held["id"])
+
+
 def test_global_callbacks_need_their_permission(farm: LocalFarm, tokens: dict[str, str]) -> None:
     with farm.client() as admin:
         settle(admin)

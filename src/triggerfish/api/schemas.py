@@ -192,6 +192,9 @@ class Assignment(BaseModel):
     after: str | None = None
     # a callback waits on its end (e.g. a dependent frame): the worker reports it at once
     watched: bool = False
+    # the job's token (TRIGGERFISH_TOKEN of the command or task): its owner's rights, valid
+    # while the job is not finished (see auth.jobtokens)
+    api_token: str | None = None
 
 
 AHEAD_MAX = 64  # items a worker may hold queued behind each running one

@@ -26,6 +26,7 @@ KIND_USER = "user"
 KIND_WORKER = "worker"
 KIND_LOCAL = "local"  # the supervisor's own admin token (a file in its data dir)
 KIND_RUN = "run"  # a callback run's short-lived token, with its owner's rights
+KIND_JOB = "job"  # a job's token, given to its commands and tasks, with its owner's rights
 
 
 def check_permissions(perms: Iterable[str]) -> tuple[str, ...]:
@@ -70,6 +71,7 @@ class Principal:
 
     def describe(self) -> str:
         what = {KIND_WORKER: "worker token", KIND_RUN: "the callback run of user",
+                KIND_JOB: "a job of user",
                 KIND_LOCAL: "local admin"}.get(self.kind, "user")  # fmt: skip
         return f"{what} {self.name!r}"
 

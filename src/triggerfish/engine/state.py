@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from triggerfish.auth.jobtokens import JobKeys
 from triggerfish.callbacks.universal import read_qcb
 from triggerfish.engine import ahead, timeouts
 from triggerfish.engine.callbacks import Registry, on_event, restore
@@ -63,6 +64,8 @@ class State:
         self.cbs = Registry()
         # the actions of a universal .qcb file (the supervisor sets its cached lookup)
         self.qcb_actions: Callable[[str], list[str]] = read_qcb
+        # makes the job tokens handed out with assignments (the supervisor sets it)
+        self.job_keys: JobKeys | None = None
         self.timers = Timers()
         self.schedules = Schedules()
         self._reset_dirty()

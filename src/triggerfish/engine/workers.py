@@ -82,6 +82,7 @@ def _assignment(state: State, a: Attempt, after: str | None = None) -> s.Assignm
         prototype=job.prototype, package=job.package, env=f.get("env") or {}, cwd=f.get("cwd"),
         frame_start=start, frame_end=end, frame_step=job.step if start is not None else None,
         after=after, watched=after is None and ahead.watched(state, job.id, a.work),
+        api_token=None if state.job_keys is None else state.job_keys.token(job.id, job.user),
     )  # fmt: skip
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +24,7 @@ from triggerfish.engine import callbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.errors import TriggerfishError
 from triggerfish.model.invalid import describe
+from triggerfish.model.status import TERMINAL
 from triggerfish.server import routes_jobs, routes_tasks, routes_users, routes_workers
 from triggerfish.server.auth import Authority, TokenAuth
 from triggerfish.server.context import Ctx
@@ -68,6 +69,19 @@ def _lookup(store: Store) -> Any:
     return lookup
 
 
+def _job_owner(state: Any) -> Callable[[int], str | None]:
+    """Job id -> its owner while the job is not finished (what a job token is good for).
+
+    Called on the event loop: a single dict lookup and attribute reads of the engine's state,
+    which the GIL keeps whole while the engine thread changes it."""
+
+    def owner(job_id: int) -> str | None:
+        job = state.jobs.get(job_id)
+        return None if job is None or job.status in TERMINAL else str(job.user)
+
+    return owner
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,6 +119,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         universal = UniversalCallbacks(settings.universal_dirs)
         await asyncio.to_thread(universal.start)
         engine.state.qcb_actions = universal.qcb_actions
+        engine.state.job_keys = auth.job_keys
+        auth.job_owner = _job_owner(engine.state)
         await asyncio.to_thread(engine.start)
         gc_policy = GcPolicy(settings.gc_freeze_every, settings.gc_full_every)
         gc_policy.start()

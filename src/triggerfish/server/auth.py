@@ -3,8 +3,9 @@
 ``TokenAuth`` (ASGI middleware) refuses any ``/api/`` request without a known bearer token
 (401) before a route runs, so a refused request changes nothing; the routes then check
 permissions (403) with :func:`who`. ``Authority`` holds what a token stands for: the users
-and worker tokens of the database (cached here, by token hash), the local admin token, and
-the short-lived tokens of callback runs (in memory only, revoked when the run ends).
+and worker tokens of the database (cached here, by token hash), the local admin token, the
+short-lived tokens of callback runs (in memory only, revoked when the run ends), and the job
+tokens of running jobs' commands and tasks (checked by their MAC, see ``auth.jobtokens``).
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ import getpass
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from triggerfish.auth.jobtokens import PREFIX as JOB_PREFIX
+from triggerfish.auth.jobtokens import JobKeys
 from triggerfish.auth.permissions import (
     ADMIN,
+    KIND_JOB,
     KIND_LOCAL,
     KIND_RUN,
     KIND_WORKER,
@@ -59,6 +63,9 @@ class Authority:
         self._by_name: dict[str, tuple[str, Principal]] = {}
         self._runs: dict[str, Principal] = {}
         self.changes = asyncio.Lock()  # one change of the users at a time (the cache follows)
+        self.job_keys = JobKeys(local_token)
+        # job id -> its owner while the job is not finished (None otherwise); set by the app
+        self.job_owner: Callable[[int], str | None] = lambda _job_id: None
 
     def load(self, rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
@@ -81,12 +88,22 @@ class Authority:
                 self._by_hash.pop(old[0], None)
 
     def authenticate(self, token: str) -> Principal | None:
+        if token.startswith(JOB_PREFIX):
+            return self._job(token)
         h = hash_token(token)
         if same_hash(h, self._local_hash):
             return self.local
         with self._lock:
             p = self._by_hash.get(h) or self._runs.get(h)
         return p
+
+    def _job(self, token: str) -> Principal | None:
+        """A job token: valid while its job is not finished, with its owner's rights."""
+        job_id = self.job_keys.job_of(token)
+        owner = None if job_id is None else self.job_owner(job_id)
+        if job_id is None or owner is None or not self.job_keys.valid(token, job_id, owner):
+            return None
+        return Principal(owner, self.rights_of(owner).permissions, KIND_JOB)
 
     def rights_of(self, owner: str) -> Principal:
         """What a callback of ``owner`` may do: the user's permissions; admin for the local

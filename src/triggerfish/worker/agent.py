@@ -132,6 +132,7 @@ class Worker:
             grace=options.grace,
             drain_timeout=options.drain_timeout,
             task_env=self._task_env(options),
+            url=options.url,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_early = False

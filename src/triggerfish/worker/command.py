@@ -97,7 +97,9 @@ def command_env(a: Assignment, base: Mapping[str, str]) -> dict[str, str]:
     env = dict(base)  # a plain dict copies fast (os.environ decodes every entry)
     for name in PRIVATE_ENV:
         env.pop(name, None)
-    env.update(a.env)
+    if a.api_token is not None:  # the job's token: its owner's rights while the job runs
+        env["TRIGGERFISH_TOKEN"] = a.api_token
+    env.update(a.env)  # a token the job's env names itself wins
     env["QBJOBID"] = str(a.job)
     env["QBSUBID"] = str(a.subid)
     env["QBPGRPID"] = str(a.pgrp)

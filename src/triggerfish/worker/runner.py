@@ -97,6 +97,7 @@ class Runner:
         drain_timeout: float = 2.0,
         kill_leftovers: bool = True,
         task_env: dict[str, str] | None = None,
+        url: str | None = None,
     ) -> None:
         self._sink = sink or _ignore_output
         self.grace = grace
@@ -105,6 +106,8 @@ class Runner:
         self._active: dict[str, _Attempt] = {}
         self.tasks = TaskPool(self._sink, grace=grace, env=task_env)
         self._base_env = dict(os.environ)  # the commands' environment, read once
+        if url is not None:  # commands may talk to the supervisor (qb, Client): their job's token
+            self._base_env["TRIGGERFISH_URL"] = url
 
     @property
     def tokens(self) -> list[str]:
