@@ -55,6 +55,7 @@ class ServerSettings:
     gc_freeze_every: float = 10.0  # seconds; 0: Python's default garbage collection
     gc_full_every: float = 600.0  # seconds between full collections (with freezing on)
     allow_pickle: bool = False  # tasks may carry pickled params
+    retention: float = 0.0  # seconds after which finished jobs (and the like) go; 0: never
 
     @property
     def url(self) -> str:

@@ -15,7 +15,7 @@ import click
 from triggerfish.auth.tokens import find_token
 from triggerfish.cli.local import free_port
 from triggerfish.cli.options import option
-from triggerfish.cli.params import KeyValue, pairs
+from triggerfish.cli.params import DurationType, KeyValue, pairs
 from triggerfish.errors import TriggerfishError
 from triggerfish.settings import DEFAULT_PORT, ServerSettings, default_data_dir, supervisor_url
 
@@ -111,6 +111,11 @@ def server_options(f: Any) -> Any:
 @option("--allow-pickle", env="ALLOW_PICKLE", is_flag=True, default=False,
         help="Accept tasks whose params are pickled (only where every client is trusted: "
         "unpickling runs code on the workers).")  # fmt: skip
+@option("--retention", env="RETENTION", type=DurationType(), default="0", show_default=True,
+        metavar="DURATION",
+        help="Delete finished jobs (with their work, events, callback runs and logs) this long "
+        "after their last change, and events of no job this long after they happened: 30d, "
+        "12h, 90s (0: keep everything).")  # fmt: skip
 @option("--callback-user", env="CALLBACK_USER", default=None, metavar="USER",
         help="OS user that callback code runs as (the supervisor must run as root) "
         "[default: the supervisor's own user].")  # fmt: skip
@@ -134,6 +139,7 @@ def supervisor(
     gc_freeze_every: float,
     gc_full_every: float,
     allow_pickle: bool,
+    retention: float,
     callback_user: str | None,
 ) -> None:
     """Run the supervisor: the HTTP API, the engine and the database (blocks).
@@ -165,6 +171,7 @@ def supervisor(
         gc_freeze_every=gc_freeze_every,
         gc_full_every=gc_full_every,
         allow_pickle=allow_pickle,
+        retention=retention,
         callback_user=callback_user,
     )
     entry_point("triggerfish.server.main", "serve")(settings)

@@ -9,13 +9,15 @@ import click
 
 from triggerfish.client.targets import Target, parse_target
 from triggerfish.errors import ValidationError
+from triggerfish.model.when import parse_duration
 
 if TYPE_CHECKING:  # click >= 8.2 types ParamType by its value; older ones cannot subscript it
     _PairParam = click.ParamType[tuple[str, Any]]
     _ListParam = click.ParamType[list[str]]
     _TargetParam = click.ParamType[Target]
+    _FloatParam = click.ParamType[float]
 else:
-    _PairParam = _ListParam = _TargetParam = click.ParamType
+    _PairParam = _ListParam = _TargetParam = _FloatParam = click.ParamType
 
 
 def json_or_string(text: str) -> Any:
@@ -72,6 +74,22 @@ class TargetType(_TargetParam):
             return parse_target(str(value))
         except ValidationError as exc:
             self.fail(exc.message, param, ctx)
+
+
+class DurationType(_FloatParam):
+    """``30d``, ``12h``, ``1h30m``, ``90s`` or ``90`` -> seconds."""
+
+    name = "DURATION"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float | int):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def pairs(items: tuple[tuple[str, Any], ...] | None) -> dict[str, Any]:

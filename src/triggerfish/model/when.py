@@ -49,6 +49,18 @@ def parse_when(value: str | int, now: float) -> datetime:
     return moment
 
 
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of ``30d``, ``12h``, ``1h30m``, ``90s`` or ``90``; ValueError otherwise."""
+    m = _DURATION.match(text.strip())
+    if m is None or not any(m.groups()):
+        raise ValueError(f"expected a duration (30d, 12h, 1h30m, 90s), got {text!r}")
+    d, h, mi, sec = (float(g) if g else 0.0 for g in m.groups())
+    return d * 86400 + h * 3600 + mi * 60 + sec
+
+
 def _qube(seconds: int) -> datetime:
     if seconds < 0 or seconds > 10**11:
         raise ValueError(f"Qube time {seconds} is out of range")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from triggerfish.callbacks.pool import PoolSettings, RunnerPool
 from triggerfish.callbacks.universal import UniversalCallbacks
 from triggerfish.engine import callbacks
 from triggerfish.engine.loop import Engine
+from triggerfish.engine.retention import PURGE_JOBS, purge
 from triggerfish.errors import TriggerfishError
 from triggerfish.model.invalid import describe
 from triggerfish.model.status import TERMINAL
@@ -67,6 +69,26 @@ def _lookup(store: Store) -> Any:
         return job, None if w is None else convert.work_info(w).model_dump()
 
     return lookup
+
+
+async def _sweep(c: Ctx, retention: float) -> None:
+    """Retention: every tenth of it (at most hourly), delete what is older than it."""
+    interval = min(3600.0, max(1.0, retention / 10))
+    while True:
+        try:
+            cutoff = time.time() - retention
+            while True:
+                gone = await c.engine.acall(purge, cutoff)
+                c.hub.forget()  # events of no job may have gone too
+                if gone:
+                    await asyncio.to_thread(c.logs.remove_jobs, gone)
+                    logger.info("retention: %d finished jobs deleted", len(gone),
+                                extra={"action": "retention.purge", "jobs": len(gone)})  # fmt: skip
+                if len(gone) < PURGE_JOBS:
+                    break
+        except TriggerfishError:
+            logger.exception("retention sweep failed", extra={"action": "retention.error"})
+        await asyncio.sleep(interval)
 
 
 def _job_owner(state: Any) -> Callable[[int], str | None]:
@@ -133,9 +155,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
         logger.info(
             "supervisor ready", extra={"action": "supervisor.ready", "db": store.url.split("@")[-1]}
         )
+        sweeper = None
+        if settings.retention > 0:
+            sweeper = asyncio.create_task(_sweep(app.state.ctx, settings.retention))
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
             gc_policy.stop()
             universal.stop()
             pool.close()

@@ -34,6 +34,12 @@ class Hub:
         self._recent = []
         self._recent_from = seq
 
+    def forget(self) -> None:
+        """Drop the events kept in memory (retention deleted some from the store): earlier
+        events are read from the store until memory fills again."""
+        self._recent_from += len(self._recent)
+        self._recent = []
+
     def recent(
         self, after: int, limit: int, job: int | None, types: Collection[str] | None
     ) -> list[dict[str, Any]] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -35,6 +36,11 @@ class LogStore:
                 stamp = time.strftime("%Y-%m-%d %H:%M:%S")
                 fh.write(f"=== attempt {token} on {host} at {stamp} ===\n")
             fh.write(data)
+
+    def remove_jobs(self, jobs: list[int]) -> None:
+        """Delete the logs of ``jobs`` (retention)."""
+        for job in jobs:
+            shutil.rmtree(self.root / str(job), ignore_errors=True)
 
     def read(self, job: int, unit: str, stream: str) -> str:
         p = self.path(job, unit, stream)

@@ -31,6 +31,10 @@ class Changes:
     timer_deletes: list[str] = field(default_factory=list)
     schedule_upserts: list[Row] = field(default_factory=list)  # insert or replace, by id
     schedule_deletes: list[int] = field(default_factory=list)
+    # retention: finished jobs to delete with everything of theirs, and the time before which
+    # events and callback runs of no job go
+    purge_jobs: list[int] = field(default_factory=list)
+    purge_before: float | None = None
 
     def empty(self) -> bool:
         return not any(
@@ -56,5 +60,7 @@ class Changes:
                 self.timer_deletes,
                 self.schedule_upserts,
                 self.schedule_deletes,
+                self.purge_jobs,
+                self.purge_before is not None,
             )
         )

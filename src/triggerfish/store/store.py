@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from triggerfish.errors import StoreError
+from triggerfish.model.status import TERMINAL
 from triggerfish.store import rawsql
 from triggerfish.store import tables as t
 from triggerfish.store.changes import Changes, Row
@@ -201,6 +202,8 @@ class Store:
             conn.execute(sa.delete(t.schedules).where(t.schedules.c.id.in_(ids)))
             if ch.schedule_upserts:
                 conn.execute(sa.insert(t.schedules), ch.schedule_upserts)
+        if ch.purge_jobs or ch.purge_before is not None:
+            _purge(conn, ch.purge_jobs, ch.purge_before)
 
     def _insert_work(self, conn: sa.Connection, rows: list[Row]) -> None:
         """New agenda items: a fast path, since one job may bring 100,000 of them."""
@@ -329,6 +332,17 @@ class Store:
             return None
         return {r.label for r in rows}
 
+    def finished_before(self, cutoff: float, limit: int) -> list[int]:
+        """Ids of finished jobs (complete, failed, killed) last changed before ``cutoff``."""
+        with translated(), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.jobs.c.id)
+                .where(t.jobs.c.status.in_(sorted(TERMINAL)), t.jobs.c.lastupdate < cutoff)
+                .order_by(t.jobs.c.id)
+                .limit(limit)
+            ).all()
+        return [int(r.id) for r in rows]
+
     def pgrp_users(self, pgrp: int) -> set[str]:
         """The owners of the stored jobs of ``pgrp``."""
         with translated(), self.engine.connect() as conn:
@@ -340,3 +354,17 @@ class Store:
     def scalar(self, stmt: sa.Select[Any]) -> Any:
         with translated(), self.engine.connect() as conn:
             return conn.execute(stmt).scalar()
+
+
+def _purge(conn: sa.Connection, job_ids: list[int], before: float | None) -> None:
+    """Retention: delete ``job_ids`` with everything of theirs, and the events and callback
+    runs of no job older than ``before``."""
+    if job_ids:
+        for column in (t.events.c.job, t.callback_runs.c.job_id, t.callbacks.c.job_id,
+                       t.work.c.job_id, t.subjobs.c.job_id, t.jobs.c.id):  # fmt: skip
+            conn.execute(sa.delete(column.table).where(column.in_(job_ids)))
+    if before is not None:
+        conn.execute(sa.delete(t.events).where(t.events.c.job.is_(None), t.events.c.time < before))
+        runs = t.callback_runs
+        old = sa.and_(runs.c.job_id.is_(None), runs.c.ended.is_not(None), runs.c.ended < before)
+        conn.execute(sa.delete(runs).where(old))
