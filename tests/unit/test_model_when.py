@@ -11,7 +11,7 @@ import pytest
 
 from triggerfish.errors import ValidationError
 from triggerfish.model.jobspec import parse_jobs
-from triggerfish.model.when import parse_when, time_atom_text
+from triggerfish.model.when import parse_duration, parse_when, time_atom_text
 from triggerfish.triggers import parse
 
 NOW = 1_800_000_000.0
@@ -109,3 +109,28 @@ def test_timeouts_and_qube_timelimits() -> None:
     with pytest.raises(ValidationError) as info:
         parse_jobs([_job(timeout=0)])
     assert info.value.message.startswith("jobs[0].timeout")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30d", 30 * 86400.0), ("12h", 43200.0), ("1h30m", 5400.0), ("90s", 90.0), ("90", 90.0),
+     ("0", 0.0), ("1.5s", 1.5)],
+)  # fmt: skip
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "d", "30 days", "-5s", "1w", "+5m"])
+def test_bad_durations_say_what_is_expected(text: str) -> None:
+    with pytest.raises(ValueError, match=r"expected a duration \(30d, 12h, 1h30m, 90s\)"):
+        parse_duration(text)
+
+
+def test_the_supervisor_refuses_a_bad_retention() -> None:
+    from click.testing import CliRunner
+
+    from triggerfish.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["supervisor", "--retention", "a month"])
+    assert result.exit_code == 2
+    assert "--retention" in result.output and "expected a duration" in result.output
