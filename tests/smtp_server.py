@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from triggerfish.cli.local import free_port
 
@@ -40,11 +42,37 @@ class Inbox:
         raise AssertionError(f"{len(self.messages)} mails arrived, expected {count}")
 
 
+class Login:
+    """aiosmtpd authenticator: one user and password; remembers who logged in."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user, self.password = user, password
+        self.logins: list[str] = []
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                 auth_data: Any) -> AuthResult:  # fmt: skip
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+            self.user.encode(),
+            self.password.encode(),
+        )
+        if ok:
+            self.logins.append(self.user)
+        return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535
+
+
 @contextmanager
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
+def smtp_server(
+    tls: ssl.SSLContext | None = None, login: Login | None = None
+) -> Iterator[tuple[Inbox, int]]:
+    """A server on 127.0.0.1; with ``tls`` it requires STARTTLS, with ``login`` AUTH (over TLS)."""
     inbox = Inbox()
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    extra: dict[str, Any] = {}
+    if tls is not None:
+        extra.update(tls_context=tls, require_starttls=True)
+    if login is not None:
+        extra.update(authenticator=login, auth_required=True, auth_require_tls=True)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **extra)
     controller.start()
     try:
         yield inbox, port

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import queue
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smtp_server import smtp_server
+import trustme
+from smtp_server import Login, smtp_server
 
 from triggerfish.callbacks.mail import SmtpSettings
 from triggerfish.callbacks.pool import PoolSettings, RunnerPool
@@ -189,6 +191,34 @@ def test_mail_sends_the_items_status_to_the_job_s_addresses() -> None:
         job_ev = _spec("mail", event={"seq": 50, "name": "done", "type": "job", "job": 7})
         _run(PoolSettings(url="http://x:1", smtp=smtp), job_ev, _job_lookup)
         assert inbox.wait_for(2)[1]["Subject"] == "triggerfish: job 7 (shot) running"
+
+
+def test_mail_over_starttls_with_a_login(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # a site CA the system does not know: trusted through SSL_CERT_FILE, as docs/callbacks.md says
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    ca_file = tmp_path / "site-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    login = Login("farm", "s3cret")
+    with smtp_server(tls=server_tls, login=login) as (inbox, port):
+        smtp = SmtpSettings(host="127.0.0.1", port=port, sender="farm@example.com", tls=True,
+                            user="farm", password="s3cret")  # fmt: skip
+        # without the CA the certificate is refused, and the run says so
+        _, status, _, error = _run(PoolSettings(url="http://x:1", smtp=smtp), _spec("mail"),
+                                   _job_lookup)  # fmt: skip
+        assert status == "failed" and "CERTIFICATE_VERIFY_FAILED" in (error or "")
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        _, status, out, error = _run(PoolSettings(url="http://x:1", smtp=smtp), _spec("mail"),
+                                     _job_lookup)  # fmt: skip
+        assert (status, error) == ("complete", None), out
+        [msg] = inbox.wait_for(1)
+        assert msg["Subject"] == "triggerfish: work 7:5 (shot) complete"
+        assert login.logins == ["farm"]
+        bad = SmtpSettings(host="127.0.0.1", port=port, tls=True, user="farm", password="wrong")
+        _, status, _, error = _run(PoolSettings(url="http://x:1", smtp=bad, timeout=5),
+                                   _spec("mail"), _job_lookup)  # fmt: skip
+        assert status == "failed" and "535" in (error or ""), error  # refused, and said so
 
 
 def test_mail_to_a_server_that_is_not_there_fails_the_run_saying_why() -> None:
