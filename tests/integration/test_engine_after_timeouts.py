@@ -111,6 +111,20 @@ def test_timeout_events_and_timelimit_failures(farm: Farm) -> None:
     assert stored_timers(farm) == []
 
 
+def test_an_item_failed_by_its_timelimit_is_retried_as_retrywork_says(farm: Farm) -> None:
+    farm.submit(job(["hung"], agenda_timelimit=0.5, retrywork=1))
+    farm.register("h1")
+    [first] = farm.pull("h1").assignments
+    assert wait_until(lambda: farm.work(1, "hung")["retry"] == 1, timeout=15)
+    assert farm.work(1, "hung")["status"] == "pending"
+    [second] = farm.pull("h1", running=[]).assignments  # the worker dropped the killed one
+    assert second.work == "hung" and second.token != first.token
+    assert wait_until(lambda: farm.work(1, "hung")["status"] == "failed", timeout=15)
+    assert farm.status(1) == "failed"
+    names = [e["name"] for e in farm.events(1) if e["type"] == "work"]
+    assert names.count("timeout") == 2 and names.count("retry") == 1
+
+
 def test_timeout_timers_survive_a_restart(farm: Farm) -> None:
     farm.submit(job(["a"], agenda_timeout=1.0))
     farm.register("h1")

@@ -20,7 +20,7 @@ from triggerfish.engine import callbacks as cbx
 from triggerfish.engine.callbacks import remove_job_callbacks
 from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
-from triggerfish.engine.workers import drop
+from triggerfish.engine.workers import drop, failed_attempt
 from triggerfish.errors import Conflict, NotFound, ValidationError
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import MAX_ID, JobSpec
@@ -495,14 +495,18 @@ def callback_work_action(state: State, job: JobRT, w: WorkRT, verb: str) -> str:
         new = "complete" if verb == "complete" else "failed"
         if w.status in TERMINAL:
             return f"skipped: {verb} {t.text}: it has already ended ({w.status})"
-        if w.status == "running":
+        running = w.status == "running"
+        if running:
             _stop(state, job, w.token)
             sub = job.subs.get(w.subid) if w.subid is not None else None
             if sub is not None and sub.work == w.name:
                 sub.work = None
                 state.set_sub(job, sub, "pending", quiet=True)
             w.token = None
-        state.set_work(job, w, new)
+        if running and verb == "fail":  # the attempt failed: retrywork applies, as to any
+            failed_attempt(state, job, w, {"reason": "failed by a callback"})
+        else:
+            state.set_work(job, w, new)
         state.derive(job)
         return f"{verb} {t.text}: {w.status}"
     why = _check(verb, t)

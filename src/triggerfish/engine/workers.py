@@ -10,7 +10,7 @@ from typing import Any
 from triggerfish.api import schemas as s
 from triggerfish.engine import ahead
 from triggerfish.engine.dispatch import dispatch, start_next
-from triggerfish.engine.objects import Attempt, HostRT, JobRT
+from triggerfish.engine.objects import Attempt, HostRT, JobRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.errors import TriggerfishError
 
@@ -226,13 +226,27 @@ def _result(r: s.Report) -> dict[str, Any]:
     return res
 
 
+def failed_attempt(state: State, job: JobRT, w: WorkRT, data: dict[str, Any] | None) -> None:
+    """An attempt of ``w`` failed: ``retrying`` while ``retrywork`` allows (after
+    ``retrywork_delay``), else ``failed``."""
+    if w.retry >= int(job.fields.get("retrywork", 0)):
+        state.set_work(job, w, "failed", data=data)
+        return
+    w.retry += 1
+    delay = float(job.fields.get("retrywork_delay", 0.0))
+    if delay > 0:
+        w.retry_at = state.now + delay
+        heapq.heappush(state.retry_heap, (w.retry_at, job.id, w.name, None))
+    state.set_work(job, w, "retrying", data=data)
+    if delay <= 0:
+        state.set_work(job, w, "pending", quiet=True)
+
+
 def _finish(state: State, host: HostRT, job: JobRT, a: Attempt, r: s.Report) -> None:
     sub = job.subs.get(a.subid)
     data: dict[str, Any] | None = {"exit_code": r.exit_code} if r.exit_code is not None else None
     if r.error:
         data = {**(data or {}), "error": r.error}
-    retries = int(job.fields.get("retrywork", 0))
-    delay = float(job.fields.get("retrywork_delay", 0.0))
     if a.work is not None:
         w = job.work[a.work]
         w.exit_code = r.exit_code
@@ -240,17 +254,8 @@ def _finish(state: State, host: HostRT, job: JobRT, a: Attempt, r: s.Report) -> 
         w.token = None
         if r.status == "complete":
             state.set_work(job, w, "complete", data=data)
-        elif w.retry < retries:
-            w.retry += 1
-            if delay > 0:
-                w.retry_at = state.now + delay
-                heapq.heappush(state.retry_heap, (w.retry_at, job.id, w.name, None))
-                state.set_work(job, w, "retrying", data=data)
-            else:
-                state.set_work(job, w, "retrying", data=data)
-                state.set_work(job, w, "pending", quiet=True)
         else:
-            state.set_work(job, w, "failed", data=data)
+            failed_attempt(state, job, w, data)
         if sub is not None:
             sub.work = None
             nxt = start_next(state, host, job, sub)
