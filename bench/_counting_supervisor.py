@@ -55,6 +55,7 @@ class Counters:
         self.sql = 0
         self.batches0 = 0
         self.commands0 = 0
+        self.commits0 = 0
         self.gc: dict[int, list[float]] = {0: [0, 0.0], 1: [0, 0.0], 2: [0, 0.0]}
 
 
@@ -96,13 +97,19 @@ class Counting:
         eng = self._engine()
         batches = (eng.batches - self.c.batches0) if eng is not None else 0
         commands = (eng.commands - self.c.commands0) if eng is not None else 0
+        commits = (getattr(eng, "commits", 0) - self.c.commits0) if eng is not None else 0
         events = eng.state.event_seq if eng is not None else 0
         return {
             "requests": {k: {"count": v[0], "seconds": v[1]} for k, v in self.c.requests.items()},
             "answers": dict(self.c.answers),
             "sql": self.c.sql,
             "gc": {f"gen{g}": {"count": v[0], "seconds": v[1]} for g, v in self.c.gc.items()},
-            "engine": {"batches": batches, "commands": commands, "event_seq": events},
+            "engine": {
+                "batches": batches,
+                "commands": commands,
+                "commits": commits,
+                "event_seq": events,
+            },
         }
 
     async def _answer(self, send: Send, body: dict[str, Any]) -> None:
@@ -136,6 +143,7 @@ class Counting:
             self.c = Counters()
             if eng is not None:
                 self.c.batches0, self.c.commands0 = eng.batches, eng.commands
+                self.c.commits0 = getattr(eng, "commits", 0)
             await self._answer(send, {"reset": True})
             return
         key = f"{scope['method']} {route(path)}"

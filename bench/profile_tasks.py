@@ -157,6 +157,7 @@ def run(args: argparse.Namespace, *, spying: bool) -> str:
         eng = counts["engine"]
         per += [
             ["engine batches", f"{eng['batches'] / n:.2f}"],
+            ["engine commits", f"{eng.get('commits', 0) / n:.2f}"],
             ["engine commands", f"{eng['commands'] / n:.2f}"],
             ["SQL statements", f"{counts['sql'] / n:.2f}"],
             ["events (whole run)", f"{eng['event_seq'] / n:.2f}"],

@@ -366,6 +366,31 @@ def test_a_new_token_replaces_the_old_and_removal_revokes(
     assert "no user 'temp'" in cli_run(farm, "users", "remove", "temp").stderr
 
 
+def test_a_replaced_or_removed_token_is_refused_at_once_on_task_adds(
+    farm: LocalFarm, tokens: dict[str, str]
+) -> None:
+    """Task adds take the fast path, where a token already checked is not hashed again: a
+    new token, or the user's removal, still refuses the old one from the next request on."""
+    assert cli_run(farm, "users", "add", "quick", "--perm", "submit").exit_code == 0
+    result = cli_run(farm, "users", "token", "quick", "--json")
+    assert result.exit_code == 0, result.output
+    first = json.loads(result.stdout)["token"]
+    task = {"target": "os:getcwd", "params": None}
+    with raw(farm, first) as h:
+        for _ in range(3):
+            assert h.post("/tasks", json=task).status_code == 201
+        result = cli_run(farm, "users", "token", "quick", "--json")  # a new token
+        assert result.exit_code == 0, result.output
+        second = json.loads(result.stdout)["token"]
+        refused = h.post("/tasks", json=task)
+        assert refused.status_code == 401 and refused.json()["error"]["field"] == "token"
+    with raw(farm, second) as h:
+        for _ in range(3):
+            assert h.post("/tasks", json=task).status_code == 201
+        assert cli_run(farm, "users", "remove", "quick").exit_code == 0
+        assert h.post("/tasks", json=task).status_code == 401
+
+
 def _run_of(c: Client, job_id: int) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

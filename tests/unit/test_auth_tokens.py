@@ -31,7 +31,7 @@ from triggerfish.auth.tokens import (
 )
 from triggerfish.callbacks.runenv import callback_env
 from triggerfish.errors import Forbidden, ValidationError
-from triggerfish.server.auth import Authority
+from triggerfish.server.auth import SEEN_MAX, Authority
 
 
 def row(name: str, perms: list[str], token: str, kind: str = "user") -> dict[str, object]:
@@ -118,6 +118,39 @@ def test_run_tokens_carry_the_owners_rights_and_are_revoked() -> None:
     assert auth.run_tokens == 1
     auth.revoke_run_token(token)
     assert auth.authenticate(token) is None and auth.run_tokens == 0
+
+
+def test_a_token_checked_before_is_refused_at_once_after_a_change() -> None:
+    """Tokens already checked are remembered (not hashed again); every change of a user or
+    revocation of a run token applies to the very next check."""
+    auth = Authority("tf_local", "op")
+    auth.load([row("alice", ["submit"], "tf_alice"), row("bob", ["submit"], "tf_bob")])
+    for _ in range(3):  # checked, then remembered
+        alice = auth.authenticate("tf_alice")
+        assert alice is not None and alice.permissions == {"submit"}
+        assert auth.authenticate("tf_local") is auth.local
+    auth.put(row("alice", ["admin"], "tf_alice"))  # same token, other rights
+    alice = auth.authenticate("tf_alice")
+    assert alice is not None and alice.permissions == {"admin"}
+    auth.put(row("alice", ["admin"], "tf_alice2"))  # a new token: the old one is refused
+    assert auth.authenticate("tf_alice") is None
+    assert auth.authenticate("tf_alice2") is not None
+    assert auth.authenticate("tf_bob") is not None
+    auth.drop("bob")
+    assert auth.authenticate("tf_bob") is None
+    token = auth.issue_run_token("alice")
+    assert auth.authenticate(token) is not None and auth.authenticate(token) is not None
+    auth.revoke_run_token(token)
+    assert auth.authenticate(token) is None
+    assert auth.authenticate("tf_nobody") is None and auth.authenticate("tf_nobody") is None
+
+
+def test_the_memory_of_checked_tokens_is_bounded() -> None:
+    auth = Authority("tf_local", "op")
+    for _ in range(SEEN_MAX + 10):
+        token = auth.issue_run_token("alice")
+        assert auth.authenticate(token) is not None
+    assert len(auth._seen) <= SEEN_MAX
 
 
 def test_the_local_token_file_is_made_private_once(tmp_path: Path) -> None:

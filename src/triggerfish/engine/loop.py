@@ -125,6 +125,7 @@ class Engine:
         self._stopping = False
         self.batches = 0
         self.commands = 0
+        self.commits = 0  # batches that wrote something
         self._outbox: list[AsyncReply] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -333,6 +334,7 @@ class Engine:
                 )
                 self._recover(batch, err)
                 return
+            self.commits += 1
         st.labels_added.clear()
         if finished:
             st.evict_finished(finished)

@@ -37,6 +37,7 @@ from triggerfish.auth.tokens import bearer, hash_token, new_token, same_hash
 from triggerfish.errors import Unauthorized
 
 logger = logging.getLogger(__name__)
+SEEN_MAX = 4096  # tokens remembered as already checked (emptied when full)
 
 
 def local_admin_name() -> str:
@@ -62,6 +63,10 @@ class Authority:
         self._by_hash: dict[str, Principal] = {}
         self._by_name: dict[str, tuple[str, Principal]] = {}
         self._runs: dict[str, Principal] = {}
+        # presented token -> principal, so that a known token is not hashed again on every
+        # request; emptied by every change of what a token stands for (a user added, changed
+        # or dropped, a run token revoked), under the same lock: a change applies at once
+        self._seen: dict[str, Principal] = {}
         self.changes = asyncio.Lock()  # one change of the users at a time (the cache follows)
         self.job_keys = JobKeys(local_token)
         # job id -> its owner while the job is not finished (None otherwise); set by the app
@@ -80,21 +85,33 @@ class Authority:
                 self._by_hash.pop(old[0], None)
             self._by_name[p.name] = (row["token_hash"], p)
             self._by_hash[row["token_hash"]] = p
+            self._seen.clear()
 
     def drop(self, name: str) -> None:
         with self._lock:
             old = self._by_name.pop(name, None)
             if old is not None:
                 self._by_hash.pop(old[0], None)
+            self._seen.clear()
 
     def authenticate(self, token: str) -> Principal | None:
-        if token.startswith(JOB_PREFIX):
+        if token.startswith(JOB_PREFIX):  # never remembered: valid only while its job runs
             return self._job(token)
+        seen = self._seen.get(token)  # (a dict read is atomic; a change empties it first)
+        if seen is not None:
+            return seen
         h = hash_token(token)
         if same_hash(h, self._local_hash):
-            return self.local
-        with self._lock:
-            p = self._by_hash.get(h) or self._runs.get(h)
+            p: Principal | None = self.local
+        else:
+            with self._lock:
+                p = self._by_hash.get(h) or self._runs.get(h)
+        if p is not None:
+            with self._lock:  # not cached if the users changed since the lookup above
+                if (self._by_hash.get(h) or self._runs.get(h) or self.local) is p:
+                    if len(self._seen) >= SEEN_MAX:
+                        self._seen.clear()
+                    self._seen[token] = p
         return p
 
     def _job(self, token: str) -> Principal | None:
@@ -130,6 +147,7 @@ class Authority:
     def revoke_run_token(self, token: str) -> None:
         with self._lock:
             self._runs.pop(hash_token(token), None)
+            self._seen.clear()
 
     @property
     def run_tokens(self) -> int:
