@@ -1,9 +1,14 @@
 """The process tasks run in: ``python -m triggerfish.tasks.host`` (started by a worker).
 
 It runs one task at a time, as long as the worker keeps it. Requests come as JSON lines on
-stdin (``{"target", "params", "encoding"}``); each answer is one JSON line on the original
-stdout (``{"ok": true, "value"}`` or ``{"ok": false, "error", "traceback"}``). What the task
-prints, on either stream, goes to stderr, which the worker keeps as the task's output. A task
+stdin (``{"target", "params", "encoding"}``); each answer is one JSON line (``{"ok": true,
+"value"}`` or ``{"ok": false, "error", "traceback"}``). What the task prints, on either
+stream, goes to stderr, which the worker keeps as the task's output. After a task, the end of
+its output and its answer go out on stderr in one write: the worker's marker (a random
+string it passes in ``TRIGGERFISH_TASK_MARK``, taken out of the environment before any task
+runs), then the answer line. An answer too long for one atomic pipe write (``PIPE_BUF``: a
+thread of the task could still be printing) goes on the original stdout instead, the marker
+followed by an empty line. So the worker wakes once per task, not once per pipe. A task
 that exits the process or crashes it ends this process only; the worker starts another.
 
 The modules named in ``TRIGGERFISH_TASK_IMPORTS`` (comma- or space-separated; the worker's
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import sys
 import traceback
 from typing import IO, Any
@@ -22,7 +28,8 @@ from triggerfish.model.tasks import ParamsError, decode_params
 from triggerfish.tasks.registry import TargetError, resolve
 
 IMPORTS_ENV = "TRIGGERFISH_TASK_IMPORTS"
-DONE = b"\x00"
+MARK_ENV = "TRIGGERFISH_TASK_MARK"
+ATOMIC = select.PIPE_BUF  # a pipe write up to this size is never interleaved with another
 
 
 def _import_setup() -> str | None:
@@ -65,7 +72,18 @@ def run_one(req: dict[str, Any], setup_error: str | None = None) -> dict[str, An
     return {"ok": True, "value": value}
 
 
-def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+def marker(nonce: str) -> bytes:
+    """What ends a task's output: NUL, the worker's random nonce, NUL."""
+    return b"\x00" + nonce.encode("ascii") + b"\x00"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def serve(requests: IO[bytes], answers: IO[bytes], mark: bytes) -> None:
     setup_error = _import_setup()
     for line in requests:
         if not line.strip():
@@ -78,9 +96,13 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
             answer = run_one(req, setup_error)
         sys.stdout.flush()
         sys.stderr.flush()
-        os.write(2, DONE)  # the worker knows the task's output is complete
-        answers.write(json.dumps(answer).encode() + b"\n")
-        answers.flush()
+        data = json.dumps(answer).encode() + b"\n"
+        if len(mark) + len(data) <= ATOMIC:
+            os.write(2, mark + data)  # the output is complete, and here is the answer
+        else:
+            _write_all(2, mark + b"\n")  # the output is complete; the answer is on stdout
+            answers.write(data)
+            answers.flush()
 
 
 def main() -> int:
@@ -91,7 +113,11 @@ def main() -> int:
     os.dup2(devnull, 0)
     os.close(devnull)
     sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
-    serve(requests, answers)
+    nonce = os.environ.pop(MARK_ENV, "")
+    if not nonce:
+        print(f"{MARK_ENV} is not set (this process is started by a worker)", file=sys.stderr)
+        return 2
+    serve(requests, answers, marker(nonce))
     return 0
 
 

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -23,14 +24,15 @@ from typing import Any
 
 from triggerfish.api.schemas import Assignment, Report
 from triggerfish.errors import TriggerfishError
+from triggerfish.tasks.host import MARK_ENV, marker
 from triggerfish.worker.exits import describe_exit
 from triggerfish.worker.process import Stream
 
 logger = logging.getLogger(__name__)
 
 Sink = Callable[[str, Stream, str], None]
-DONE = b"\x00"  # the task process writes it on its output after each task's last byte
-ANSWER_LIMIT = 64 * 1024 * 1024  # one answer line (the return value or traceback)
+ANSWER_LIMIT = 64 * 1024 * 1024  # one answer line on stdout (the return value or traceback)
+MARKED_LIMIT = 64 * 1024  # an answer after the marker is at most PIPE_BUF bytes
 PRIVATE_ENV = ("TRIGGERFISH_TOKEN", "TRIGGERFISH_WORKER_TOKEN")
 DRAIN_WAIT = 2.0
 
@@ -40,26 +42,34 @@ class HostDied(TriggerfishError):
 
 
 class TaskHost:
-    """One task process, its answer pipe and the reader of its output."""
+    """One task process, its pipes and the reader of its output.
 
-    def __init__(self, proc: asyncio.subprocess.Process, sink: Sink) -> None:
+    The output (stderr) carries what the task prints, then, at the end of each task, the
+    marker and the answer line (``tasks.host``): one read of the worker per task. An empty
+    answer line after the marker means the answer is on stdout (a long one).
+    """
+
+    def __init__(self, proc: asyncio.subprocess.Process, sink: Sink, mark: bytes) -> None:
         self.proc = proc
         self._sink = sink
+        self._mark = mark
         self.token: str | None = None
         self.killed: str | None = None
-        self._drained = asyncio.Event()
+        self._answer: asyncio.Future[bytes | None] | None = None
+        self._drained = asyncio.Event()  # the output has ended (the process is gone)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._reader = asyncio.create_task(self._read_output(), name=f"task-output-{proc.pid}")
 
     @classmethod
     async def start(cls, env: Mapping[str, str], sink: Sink) -> TaskHost:
+        nonce = secrets.token_hex(16)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "triggerfish.tasks.host",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=dict(env), start_new_session=True,
-            limit=ANSWER_LIMIT,
+            stderr=asyncio.subprocess.PIPE, env={**env, MARK_ENV: nonce},
+            start_new_session=True, limit=ANSWER_LIMIT,
         )  # fmt: skip
-        return cls(proc, sink)
+        return cls(proc, sink, marker(nonce))
 
     @property
     def alive(self) -> bool:
@@ -68,17 +78,55 @@ class TaskHost:
     async def _read_output(self) -> None:
         stream = self.proc.stderr
         assert stream is not None
-        while True:
-            data = await stream.read(64 * 1024)
-            if not data:
-                self._emit(self._decoder.decode(b"", final=True))
-                self._drained.set()
-                return
-            while DONE in data:
-                before, _, data = data.partition(DONE)
-                self._emit(self._decoder.decode(before))
-                self._drained.set()
-            self._emit(self._decoder.decode(data))
+        mark = self._mark
+        held = b""  # the start of a marker, maybe, or of an answer line
+        answer: list[bytes] | None = None  # after a marker: the answer line so far
+        size = 0
+        try:
+            while True:
+                data = await stream.read(64 * 1024)
+                if not data:
+                    if answer is None:
+                        self._emit(self._decoder.decode(held))
+                    self._emit(self._decoder.decode(b"", final=True))
+                    return
+                buf = held + data if held else data
+                held = b""
+                while buf:
+                    if answer is not None:  # the answer line, up to its newline
+                        end = buf.find(b"\n")
+                        if end < 0:
+                            answer.append(buf)
+                            size += len(buf)
+                            if size > MARKED_LIMIT:
+                                self._settle(None)  # not an answer: the host is broken
+                                self.kill("the task process wrote an unreadable answer")
+                                answer = None
+                            break
+                        answer.append(buf[:end])
+                        self._settle(b"".join(answer))
+                        answer, size, buf = None, 0, buf[end + 1 :]
+                        continue
+                    at = buf.find(mark)
+                    if at >= 0:
+                        self._emit(self._decoder.decode(buf[:at]))
+                        answer, buf = [], buf[at + len(mark) :]
+                        continue
+                    # no whole marker: hold back what may be the start of one
+                    nul = buf.rfind(b"\x00", max(0, len(buf) - len(mark) + 1))
+                    if nul >= 0 and mark.startswith(buf[nul:]):
+                        buf, held = buf[:nul], buf[nul:]
+                    self._emit(self._decoder.decode(buf))
+                    break
+        finally:
+            self._drained.set()
+            self._settle(None)
+
+    def _settle(self, line: bytes | None) -> None:
+        """The answer of the current task: its line, b"" (on stdout), None (no answer)."""
+        fut, self._answer = self._answer, None
+        if fut is not None and not fut.done():
+            fut.set_result(line)
 
     def _emit(self, text: str) -> None:
         if text and self.token is not None:
@@ -91,19 +139,26 @@ class TaskHost:
         """Send one task; its answer. HostDied if the process ends first."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.token = token
-        self._drained.clear()
+        fut = self._answer = asyncio.get_running_loop().create_future()
+        if self._drained.is_set():
+            self._settle(None)
         try:
             self.proc.stdin.write(json.dumps(request).encode() + b"\n")
             await self.proc.stdin.drain()
-            line = await self.proc.stdout.readline()
+            line = await fut
+            if line == b"":  # a long answer: on stdout
+                line = await self.proc.stdout.readline()
+                if not line.endswith(b"\n"):
+                    line = None
         except (ConnectionError, BrokenPipeError, ValueError) as exc:
             raise HostDied(await self._why(f"{exc}")) from None
-        if not line.endswith(b"\n"):
+        if line is None:
             raise HostDied(await self._why("no answer"))
-        if not self._drained.is_set():  # most often the output is complete already
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), DRAIN_WAIT)
-        answer: dict[str, Any] = json.loads(line)
+        try:
+            answer: dict[str, Any] = json.loads(line)
+        except ValueError:
+            self.kill("the task process wrote an unreadable answer")
+            raise HostDied("the task process wrote an unreadable answer") from None
         return answer
 
     async def _why(self, fallback: str) -> str:
