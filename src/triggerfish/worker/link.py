@@ -73,6 +73,7 @@ class SupervisorLink:
             headers["authorization"] = f"Bearer {token}"
         self.url = url.rstrip("/")
         self.connect_timeout = connect_timeout
+        self._timeouts: dict[float, httpx.Timeout] = {}
         if transport is None and lean_transport:
             transport = KeepAliveTransport(keepalive_expiry=KEEPALIVE_EXPIRY)
         self._client = LeanAsyncClient(
@@ -128,14 +129,15 @@ class SupervisorLink:
         timeout: float = REQUEST_TIMEOUT,
         session_scoped: bool = True,
     ) -> bytes:
+        limits = self._timeouts.get(timeout)
+        if limits is None:
+            limits = self._timeouts[timeout] = httpx.Timeout(timeout, connect=self.connect_timeout)
         try:
-            resp = await self._client.post(
-                path,
-                content=body.model_dump_json(),
-                timeout=httpx.Timeout(timeout, connect=self.connect_timeout),
-            )
+            resp = await self._client.post_ok(path, content=body.model_dump_json(), timeout=limits)
         except httpx.RequestError as exc:
             raise SupervisorUnreachable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
+        if isinstance(resp, bytes):  # a success, on the lean path
+            return resp
         status = resp.status_code
         if status < 300:
             return resp.content

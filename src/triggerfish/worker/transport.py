@@ -286,6 +286,34 @@ class LeanAsyncClient(httpx.AsyncClient):
     async def post(
         self, url: httpx.URL | str, *, content: Any = None, timeout: Any = None, **kwargs: Any
     ) -> httpx.Response:
+        got = await self._lean_post(url, content, timeout, kwargs)
+        if isinstance(got, httpx.Response):
+            return got
+        status, reason, headers, answer = got
+        return httpx.Response(
+            status, headers=headers, content=answer,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+        )  # fmt: skip
+
+    async def post_ok(
+        self, url: httpx.URL | str, *, content: Any = None, timeout: Any = None, **kwargs: Any
+    ) -> bytes | httpx.Response:
+        """:meth:`post`, but a success (2xx) on the lean path is answered with its body alone
+        (no ``httpx.Response`` made for it); any other answer is an ``httpx.Response``."""
+        got = await self._lean_post(url, content, timeout, kwargs)
+        if isinstance(got, httpx.Response):
+            return got
+        status, reason, headers, answer = got
+        if 200 <= status < 300:
+            return answer
+        return httpx.Response(
+            status, headers=headers, content=answer,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+        )  # fmt: skip
+
+    async def _lean_post(
+        self, url: httpx.URL | str, content: Any, timeout: Any, kwargs: dict[str, Any]
+    ) -> httpx.Response | tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
         plain = (
             isinstance(url, str)
             and url.startswith("/")
@@ -302,10 +330,4 @@ class LeanAsyncClient(httpx.AsyncClient):
             b"POST ", self._prefix, str(url).encode("ascii"), b" HTTP/1.1\r\n", self._head,
             b"content-length: ", str(len(body)).encode(), b"\r\n\r\n", body,
         ])  # fmt: skip
-        status, reason, headers, answer = await self._lean.roundtrip(
-            self._key, data, "POST", (t.connect, t.write, t.read)
-        )
-        return httpx.Response(
-            status, headers=headers, content=answer,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
-        )  # fmt: skip
+        return await self._lean.roundtrip(self._key, data, "POST", (t.connect, t.write, t.read))
