@@ -91,3 +91,20 @@ def test_a_failed_commit_of_reports_changes_nothing_and_the_engine_goes_on(farm:
     farm.report("h1", a.token)
     assert farm.work_statuses(1)["1"] == "complete"
     assert farm.run_all("h1") == 1 and farm.status(1) == "complete"
+
+
+def test_counters_written_only_when_changed_stay_right_after_a_failed_commit(farm: Farm) -> None:
+    """A commit writes only the counters that changed since the last commit; one that fails
+    (its counters with it) does not count as written: after a restart, new ids and event
+    numbers follow the stored ones, none reused."""
+    farm.submit(job("1"))
+    with pytest.raises(StoreError):
+        _unstorable(farm, job("1"))  # would have made job 2 (and its counter 2)
+    assert farm.submit(job("1")).jobs[0].id == 2  # the same counter value, written this time
+    farm.register("h1", 1)  # a commit with events only: the job id counter is unchanged
+    farm.restart()
+    assert farm.submit(job("1")).jobs[0].id == 3
+    farm.restart()
+    assert farm.submit(job("1")).jobs[0].id == 4
+    seqs = [e["seq"] for e in reads.list_events(farm.db, after=0, limit=10_000)]
+    assert seqs == list(range(1, len(seqs) + 1))

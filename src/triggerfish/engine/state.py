@@ -59,6 +59,7 @@ class State:
         self.retry_heap: list[tuple[float, int, str | None, int | None]] = []
         self.next_job_id = 1
         self.event_seq = 0
+        self._counters_stored: dict[str, int] = {}  # unknown until ``load``: all are written
         self.now = time.time()
         self.labels_added: dict[int, set[str]] = {}
         self.cbs = Registry()
@@ -98,6 +99,7 @@ class State:
         self.labels_added.clear()
         self._reset_dirty()
         counters = self.store.counters()
+        self._counters_stored = dict(counters)  # what the store holds (only changes are written)
         self.next_job_id = counters["job_id"] + 1
         self.event_seq = counters["event_seq"]
         self.cbs = Registry()
@@ -411,13 +413,17 @@ class State:
         ch = self.ch
         removed = self.removed
         if self.counters_dirty:
-            ch.counters = {
+            now = {
                 "job_id": self.next_job_id - 1,
                 "event_seq": self.event_seq,
                 "callback_id": self.cbs.next_id - 1,
                 "run_id": self.cbs.next_run - 1,
                 "schedule_id": self.schedules.next_id - 1,
             }
+            stored = self._counters_stored
+            ch.counters = {k: v for k, v in now.items() if stored.get(k) != v}
+            # a commit that fails reloads the state, and this with it (``load``)
+            stored.update(ch.counters)
         (
             ch.callback_inserts,
             ch.callback_updates,
