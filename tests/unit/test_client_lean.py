@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -103,3 +104,48 @@ def test_a_post_without_an_answer_fails_and_is_not_sent_again(server: Server) ->
     with Client(server.url, token="tf_x") as c, pytest.raises(ClientError, match="cannot reach"):
         c.add_task({"target": "m:f"})
     assert len(server.bodies) == 1
+
+
+def _serve_raw(answers: list[bytes]) -> tuple[str, list[bytes], threading.Thread]:
+    """A server on a real socket that reads one request per answer and writes the answer's
+    bytes as they are (one connection; it closes after the last answer)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    got: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, listener:
+            for answer in answers:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                while len(body) < length:
+                    body += conn.recv(65536)
+                got.append(head + b"\r\n\r\n" + body)
+                conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", got, thread
+
+
+def test_the_lean_post_reads_chunked_and_interim_answers() -> None:
+    answers = [
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n"
+        b"transfer-encoding: chunked\r\n\r\n"
+        b'5\r\n{"id"\r\n8;ext=1\r\n: 7, "st\r\n11\r\natus": "pending"}\r\n0\r\n\r\n',
+        b'HTTP/1.1 201 Created\r\ncontent-length: 9\r\nconnection: close\r\n\r\n{"id": 8}',
+    ]
+    url, got, thread = _serve_raw(answers)
+    with Client(url, token="tf_x") as c:
+        assert c.add_task({"target": "m:f"}) == {"id": 7, "status": "pending"}
+        assert c.add_task({"target": "m:g"}) == {"id": 8}  # the same connection, then closed
+    thread.join(10)
+    head, _, body = got[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /api/v1/tasks HTTP/1.1"
+    assert b"Authorization: Bearer tf_x" in lines and b"Content-Type: application/json" in lines
+    assert json.loads(body) == {"target": "m:f"} and len(got) == 2

@@ -1,10 +1,13 @@
-"""A lean keep-alive JSON POST for the client's hot calls (adding tasks), on ``http.client``.
+"""A lean keep-alive JSON POST for the client's hot calls (adding tasks), on a plain socket.
 
 Through httpx a small POST costs the client about 2 ms of CPU here, several times what the
 request needs; an application adding tasks one by one pays that for every task. ``LeanPost``
-keeps a few idle ``http.client`` connections (one per thread using it at a time) and sends a
-request with its body in one write. Only for ``http://`` URLs without a proxy; the client uses
-httpx for everything else.
+keeps a few idle keep-alive connections (one per thread using it at a time), sends a request
+with its body in one write (``http.client`` sends the head and the body in two, so the server
+may wake twice) and reads the answer with a minimal HTTP/1.1 parser (status line, the headers
+it needs, a ``Content-Length`` or chunked body). Errors are ``OSError`` or
+``http.client.HTTPException``, as from ``http.client``. Only for ``http://`` URLs without a
+proxy; the client uses httpx for everything else.
 
 A POST is never sent twice: a connection is reused only while it is young (below the
 server's keep-alive timeout) and the server has not closed it (nothing to read on it), and a
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import http.client
 import select
+import socket
 import threading
 import time
 import urllib.request
@@ -23,27 +27,105 @@ from urllib.parse import urlsplit
 
 IDLE_LIMIT = 4.0  # seconds; uvicorn closes idle keep-alive connections after 5
 MAX_IDLE = 8
+MAX_LINE = 65536  # a status or header line (as http.client)
+MAX_HEADERS = 100
 
 
 class _Conn:
-    __slots__ = ("http", "idle_since")
+    __slots__ = ("idle_since", "rfile", "sock")
 
-    def __init__(self, conn: http.client.HTTPConnection) -> None:
-        self.http = conn
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self.sock = socket.create_connection((host, port), timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rfile = self.sock.makefile("rb")
         self.idle_since = time.monotonic()
 
     def usable(self) -> bool:
         """Young enough, and the server has not closed it (EOF would make it readable)."""
         if time.monotonic() - self.idle_since > IDLE_LIMIT:
             return False
-        sock = self.http.sock
-        if sock is None:
-            return False
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
+            readable, _, _ = select.select([self.sock], [], [], 0)
         except (OSError, ValueError):
             return False
         return not readable
+
+    def close(self) -> None:
+        self.rfile.close()
+        self.sock.close()
+
+    def _line(self) -> bytes:
+        line = self.rfile.readline(MAX_LINE + 1)
+        if len(line) > MAX_LINE:
+            raise http.client.LineTooLong("header line")
+        return line
+
+    def exchange(self, request: bytes, timeout: float) -> tuple[int, bytes, bool]:
+        """Send ``request``; the answer's status, body, and whether the server keeps the
+        connection open."""
+        self.sock.settimeout(timeout)
+        self.sock.sendall(request)
+        while True:
+            line = self._line()
+            if not line:
+                raise http.client.RemoteDisconnected("the server closed the connection "
+                                                     "without answering")  # fmt: skip
+            version, _, rest = line.partition(b" ")
+            try:
+                status = int(rest[:3])
+            except ValueError:
+                raise http.client.BadStatusLine(repr(line)) from None
+            if not version.startswith(b"HTTP/1.") or not 100 <= status <= 999:
+                raise http.client.BadStatusLine(repr(line))
+            keep = version != b"HTTP/1.0"
+            length: int | None = None
+            chunked = False
+            for _ in range(MAX_HEADERS + 1):
+                header = self._line()
+                if header in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = header.partition(b":")
+                name, value = name.strip().lower(), value.strip().lower()
+                if name == b"content-length":
+                    try:
+                        length = int(value)
+                    except ValueError:
+                        raise http.client.HTTPException(f"bad content-length {value!r}") from None
+                elif name == b"connection":
+                    keep = value != b"close" if keep else value == b"keep-alive"
+                elif name == b"transfer-encoding":
+                    chunked = b"chunked" in value
+            else:
+                raise http.client.HTTPException(f"more than {MAX_HEADERS} headers")
+            if not header:
+                raise http.client.RemoteDisconnected("the answer ended in its headers")
+            if status >= 200:
+                break  # (1xx: an interim answer; the real one follows)
+        if chunked:
+            return status, self._chunked(), keep
+        if length is None:
+            return status, self.rfile.read(), False  # up to the end of the connection
+        body = self.rfile.read(length)
+        if len(body) < length:
+            raise http.client.IncompleteRead(body, length - len(body))
+        return status, body, keep
+
+    def _chunked(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            line = self._line()
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise http.client.IncompleteRead(b"".join(parts)) from None
+            if size == 0:
+                while self._line() not in (b"\r\n", b"\n", b""):  # trailers
+                    pass
+                return b"".join(parts)
+            chunk = self.rfile.read(size + 2)
+            if len(chunk) < size + 2:
+                raise http.client.IncompleteRead(b"".join(parts) + chunk[:size])
+            parts.append(chunk[:size])
 
 
 def usable_for(url: str) -> bool:
@@ -65,20 +147,26 @@ class LeanPost:
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         self.base = parts.path.rstrip("/")
-        self.headers = {**headers, "Content-Type": "application/json"}
         self.timeout = timeout
+        netloc = self.host if ":" not in self.host else f"[{self.host}]"
+        if self.port != 80:
+            netloc += f":{self.port}"
+        lines = [f"Host: {netloc}", "Accept-Encoding: identity"]
+        lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() != "content-type"]
+        lines.append("Content-Type: application/json")
+        self._head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
         self._idle: list[_Conn] = []
         self._lock = threading.Lock()
 
-    def _take(self) -> _Conn:
+    def _take(self, timeout: float) -> _Conn:
         while True:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
-                return _Conn(http.client.HTTPConnection(self.host, self.port, timeout=self.timeout))
+                return _Conn(self.host, self.port, timeout)
             if conn.usable():
                 return conn
-            conn.http.close()
+            conn.close()
 
     def _give(self, conn: _Conn) -> None:
         conn.idle_since = time.monotonic()
@@ -86,30 +174,29 @@ class LeanPost:
             if len(self._idle) < MAX_IDLE:
                 self._idle.append(conn)
                 return
-        conn.http.close()
+        conn.close()
 
     def post(self, path: str, body: bytes, timeout: float | None = None) -> tuple[int, bytes]:
         """Status and body of the answer; OSError or http.client.HTTPException on failure."""
-        conn = self._take()
+        wait = self.timeout if timeout is None else timeout
+        request = b"".join([
+            b"POST ", (self.base + path).encode("ascii"), b" HTTP/1.1\r\n", self._head,
+            b"Content-Length: ", str(len(body)).encode(), b"\r\n\r\n", body,
+        ])  # fmt: skip
+        conn = self._take(wait)
         try:
-            if conn.http.sock is not None:
-                conn.http.sock.settimeout(self.timeout if timeout is None else timeout)
-            else:
-                conn.http.timeout = self.timeout if timeout is None else timeout
-            conn.http.request("POST", self.base + path, body=body, headers=self.headers)
-            resp = conn.http.getresponse()
-            data = resp.read()
+            status, data, keep = conn.exchange(request, wait)
         except BaseException:
-            conn.http.close()
+            conn.close()
             raise
-        if resp.will_close:
-            conn.http.close()
-        else:
+        if keep:
             self._give(conn)
-        return resp.status, data
+        else:
+            conn.close()
+        return status, data
 
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:
-            conn.http.close()
+            conn.close()
