@@ -7,8 +7,8 @@ Runs the same work as ``tasks_throughput.py`` (one client adding N trivial tasks
 then waiting until every result is stored) on a LocalFarm:
 
 1. **counting** (unless ``--no-count``): the supervisor runs under bench/_counting_supervisor.py;
-   HTTP requests, engine batches (write transactions) and commands, SQL statements and events per
-   task.
+   HTTP requests, engine batches, commits (batches that wrote) and commands, SQL statements and
+   events per task.
 2. **CPU per process**: user+system CPU of the client (this process), the supervisor, each
    worker and each worker's task processes, per task. No profiler attached.
 3. **sampling** (unless ``--no-spy``): ``py-spy record --gil --nonblocking`` on the supervisor,
