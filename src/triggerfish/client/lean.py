@@ -4,8 +4,8 @@ Through httpx a small POST costs the client about 2 ms of CPU here, several time
 request needs; an application adding tasks one by one pays that for every task. ``LeanPost``
 keeps a few idle keep-alive connections (one per thread using it at a time), sends a request
 with its body in one write (``http.client`` sends the head and the body in two, so the server
-may wake twice) and reads the answer with a minimal HTTP/1.1 parser (status line, the headers
-it needs, a ``Content-Length`` or chunked body). Errors are ``OSError`` or
+may wake twice) and reads the answer with httptools' parser (llhttp, as uvicorn's server does).
+Errors are ``OSError`` or
 ``http.client.HTTPException``, as from ``http.client``. Only for ``http://`` URLs without a
 proxy; the client uses httpx for everything else.
 
@@ -25,19 +25,38 @@ import time
 import urllib.request
 from urllib.parse import urlsplit
 
+import httptools
+
 IDLE_LIMIT = 4.0  # seconds; uvicorn closes idle keep-alive connections after 5
 MAX_IDLE = 8
-MAX_LINE = 65536  # a status or header line (as http.client)
-MAX_HEADERS = 100
+RECV_SIZE = 65536
+
+
+class _Answer:
+    """What httptools' parser tells of one answer (its callbacks)."""
+
+    __slots__ = ("body", "done", "keep", "parser")
+
+    def __init__(self) -> None:
+        self.body: list[bytes] = []
+        self.done = False
+        self.keep = False
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_body(self, data: bytes) -> None:
+        self.body.append(data)
+
+    def on_message_complete(self) -> None:
+        self.done = True
+        self.keep = self.parser.should_keep_alive()  # (reset once feed_data returns)
 
 
 class _Conn:
-    __slots__ = ("idle_since", "rfile", "sock")
+    __slots__ = ("idle_since", "sock")
 
     def __init__(self, host: str, port: int, timeout: float) -> None:
         self.sock = socket.create_connection((host, port), timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.rfile = self.sock.makefile("rb")
         self.idle_since = time.monotonic()
 
     def usable(self) -> bool:
@@ -51,81 +70,31 @@ class _Conn:
         return not readable
 
     def close(self) -> None:
-        self.rfile.close()
         self.sock.close()
-
-    def _line(self) -> bytes:
-        line = self.rfile.readline(MAX_LINE + 1)
-        if len(line) > MAX_LINE:
-            raise http.client.LineTooLong("header line")
-        return line
 
     def exchange(self, request: bytes, timeout: float) -> tuple[int, bytes, bool]:
         """Send ``request``; the answer's status, body, and whether the server keeps the
-        connection open."""
+        connection open. The answer is parsed by httptools (llhttp, as uvicorn's server)."""
         self.sock.settimeout(timeout)
         self.sock.sendall(request)
+        answer = _Answer()
+        parser = answer.parser
         while True:
-            line = self._line()
-            if not line:
-                raise http.client.RemoteDisconnected("the server closed the connection "
-                                                     "without answering")  # fmt: skip
-            version, _, rest = line.partition(b" ")
+            data = self.sock.recv(RECV_SIZE)
             try:
-                status = int(rest[:3])
-            except ValueError:
-                raise http.client.BadStatusLine(repr(line)) from None
-            if not version.startswith(b"HTTP/1.") or not 100 <= status <= 999:
-                raise http.client.BadStatusLine(repr(line))
-            keep = version != b"HTTP/1.0"
-            length: int | None = None
-            chunked = False
-            for _ in range(MAX_HEADERS + 1):
-                header = self._line()
-                if header in (b"\r\n", b"\n", b""):
-                    break
-                name, _, value = header.partition(b":")
-                name, value = name.strip().lower(), value.strip().lower()
-                if name == b"content-length":
-                    try:
-                        length = int(value)
-                    except ValueError:
-                        raise http.client.HTTPException(f"bad content-length {value!r}") from None
-                elif name == b"connection":
-                    keep = value != b"close" if keep else value == b"keep-alive"
-                elif name == b"transfer-encoding":
-                    chunked = b"chunked" in value
-            else:
-                raise http.client.HTTPException(f"more than {MAX_HEADERS} headers")
-            if not header:
-                raise http.client.RemoteDisconnected("the answer ended in its headers")
-            if status >= 200:
-                break  # (1xx: an interim answer; the real one follows)
-        if chunked:
-            return status, self._chunked(), keep
-        if length is None:
-            return status, self.rfile.read(), False  # up to the end of the connection
-        body = self.rfile.read(length)
-        if len(body) < length:
-            raise http.client.IncompleteRead(body, length - len(body))
-        return status, body, keep
-
-    def _chunked(self) -> bytes:
-        parts: list[bytes] = []
-        while True:
-            line = self._line()
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise http.client.IncompleteRead(b"".join(parts)) from None
-            if size == 0:
-                while self._line() not in (b"\r\n", b"\n", b""):  # trailers
-                    pass
-                return b"".join(parts)
-            chunk = self.rfile.read(size + 2)
-            if len(chunk) < size + 2:
-                raise http.client.IncompleteRead(b"".join(parts) + chunk[:size])
-            parts.append(chunk[:size])
+                parser.feed_data(data)
+            except httptools.HttpParserError as exc:
+                raise http.client.HTTPException(f"bad answer from the server: {exc}") from None
+            if not data and not answer.done:
+                raise http.client.RemoteDisconnected(
+                    "the server closed the connection without a whole answer"
+                )
+            if answer.done:
+                status = parser.get_status_code()
+                if status >= 200:
+                    return status, b"".join(answer.body), answer.keep
+                answer.done = False  # an interim (1xx) answer: the real one follows
+                answer.body.clear()
 
 
 def usable_for(url: str) -> bool:
