@@ -353,7 +353,8 @@ class ChildProcess:
             if self._fds[i] >= 0:
                 self._drain(i)
                 self._close_pipe(i)
-        self._on_exit()
+        if not self._exit_seen:
+            self._on_exit()
 
 
 def _kill_now(popen: subprocess.Popen[bytes]) -> None:
