@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from triggerfish.api.schemas import Assignment, Report
+from triggerfish.worker import process
 from triggerfish.worker.command import Frames, build_command, frame_values, substitute
 from triggerfish.worker.errors import CommandError
 from triggerfish.worker.process import Stream
@@ -262,6 +263,27 @@ def test_output_of_kept_leftovers_is_read_until_they_close_the_pipes(
     assert report.status == "complete"
     assert out.text("stdout") == "early\nlate\n"
     assert not [r for r in caplog.records if "pipes still open" in r.getMessage()]
+
+
+@pytest.mark.parametrize("cwd", [None, "/"])
+def test_without_pidfd_the_exit_is_seen_by_a_waiting_thread(
+    cwd: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What other systems than Linux do (and Linux before 5.3).
+    monkeypatch.setattr(process, "PIDFD", False)
+    report, out = run(assignment("echo out; echo err >&2; exit 5", cwd=cwd))
+    assert (report.status, report.exit_code) == ("failed", 5)
+    assert (out.text("stdout"), out.text("stderr")) == ("out\n", "err\n")
+
+    async def cancelled() -> Report:
+        runner = Runner(Output(), grace=5.0)
+        task = asyncio.create_task(runner.run(assignment("sleep 60", cwd=cwd)))
+        await until(lambda: runner.pid("tok-1"))
+        runner.cancel("tok-1")
+        return await asyncio.wait_for(task, 5.0)
+
+    report = asyncio.run(cancelled())
+    assert report.exit_code == -signal.SIGTERM
 
 
 def test_bad_working_directory_is_a_failed_report(tmp_path: Path) -> None:
