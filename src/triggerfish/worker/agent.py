@@ -2,7 +2,8 @@
 
 One asyncio loop and one keep-alive HTTP client. The long poll (``pull``) is always open and is
 also the heartbeat; it lists the tokens this worker runs or has not had acknowledged. Each
-attempt runs as a task: the command, then its output flushed, then its report queued. One
+attempt runs in a task: the command, then its output flushed, then its report queued (the
+lookahead items queued behind it then run in the same task, one after the other). One
 reporter sends the queued reports, several at once when several are waiting, and retries until
 the supervisor acknowledges them. When the supervisor no longer knows the session (404/410) the
 worker registers again and carries on; the supervisor, which is the authority, answers the old
