@@ -390,3 +390,15 @@ def test_the_runner_leaves_no_file_descriptors_behind() -> None:
     before = len(os.listdir("/proc/self/fd"))
     asyncio.run(go())
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_child_process_that_cannot_be_watched_is_killed_and_reaped() -> None:
+    # Outside a running event loop the process object cannot be made: the command, already
+    # started, must not be left running (nor as a zombie).
+    me = psutil.Process()
+    before = {p.pid for p in me.children()}
+    with pytest.raises(RuntimeError):
+        process.ChildProcess.spawn(
+            ["/bin/sh", "-c", "sleep 60"], cwd=None, env=dict(os.environ), on_output=print
+        )
+    assert {p.pid for p in me.children()} == before

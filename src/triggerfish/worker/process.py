@@ -168,9 +168,7 @@ class ChildProcess:
         try:
             return cls(pid, (r_out, r_err), on_output)
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            _reap_now(pid)
             raise
 
     # ------------------------------------------------------------------ output
@@ -355,6 +353,18 @@ class ChildProcess:
                 self._close_pipe(i)
         if not self._exit_seen:
             self._on_exit()
+
+
+def _reap_now(pid: int) -> None:
+    """Kill ``pid``'s group and reap it, unless it has been reaped already (Linux)."""
+    try:  # (a zombie keeps its group id reserved: WNOWAIT leaves it one)
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return  # reaped already (ChildProcess.close): its group id may be someone else's now
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _kill_now(popen: subprocess.Popen[bytes]) -> None:
