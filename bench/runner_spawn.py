@@ -4,8 +4,9 @@
 
 Runs ``true`` ``--items`` times, one after the other, through the worker's ``Runner`` (as a
 ``cmdrange`` item: substitution, environment, ``posix_spawn`` in a new session, two output
-pipes and a pidfd watched by the event loop, reaping) on uvloop (``--asyncio``: the standard
-loop), then the same number of bare ``os.posix_spawn("/bin/sh", ["-c", "true"])`` + ``waitpid``.
+pipes read at its end (the loop watches them only from 10 ms on) and a pidfd watched by the
+event loop, reaping) on uvloop (``--asyncio``: the standard loop), then the same number of
+bare ``os.posix_spawn("/bin/sh", ["-c", "true"])`` + ``waitpid``.
 Prints the CPU time of this process (the parent: the children's time is not counted) per
 command, and commands per second.
 """

@@ -83,6 +83,21 @@ def test_failed_job_exit_codes(tf: Any) -> None:
     assert "oops" in both.stdout
 
 
+def test_logs_of_a_running_item_then_of_its_end(tf: Any) -> None:
+    # The worker reads a command's output while it runs (not only when it ends).
+    [jid] = ids_of(tf("submit", "--", "echo started; echo warming >&2; sleep 60; echo never"))
+    deadline = time.monotonic() + 30
+    while "started" not in tf("logs", f"{jid}.0").stdout and time.monotonic() < deadline:
+        time.sleep(0.1)
+    running = json.loads(tf("job", str(jid), "--json").stdout)
+    assert running["status"] == "running"
+    assert tf("logs", f"{jid}.0").stdout.rstrip().endswith("started")
+    assert tf("logs", f"{jid}.0", "--stream", "stderr").stdout.rstrip().endswith("warming")
+    assert tf("kill", str(jid)).exit_code == 0
+    assert json.loads(tf("wait", str(jid), "--json").stdout) == {str(jid): "killed"}
+    assert "never" not in tf("logs", f"{jid}.0", "--stream", "both").stdout
+
+
 def test_blocked_job_wait_timeout_then_unblock(tf: Any) -> None:
     [jid] = ids_of(tf("submit", "--status", "blocked", "--", "true"))
     result = tf("wait", str(jid), "--timeout", "0.5")

@@ -402,6 +402,29 @@ def test_cancel_kills_the_process_group(stub: Stub, tmp_path: Path) -> None:
         assert w.stop() == 0
 
 
+def test_items_held_behind_a_cancelled_one_still_run_in_order(stub: Stub) -> None:
+    # Lookahead: b waits behind a, c behind b (the worker runs such a chain in one task).
+    stub.slots = 3
+    w = WorkerThread(stub.url)
+    try:
+        stub.push(
+            job("a", "echo a; sleep 60"),
+            job("b", "echo b", after="a"),
+            job("c", "echo c; exit 3", after="b"),
+        )
+        wait_until(lambda: stub.stdout("a") == "a\n", what="output of a")
+        assert not stub.logs or {c.token for c in stub.logs} == {"a"}  # b and c wait
+        stub.cancel_token("a")
+        assert "cancelled" in stub.report_of("a")["error"]
+        assert stub.report_of("b")["status"] == "complete"
+        assert stub.report_of("c")["error"] == "exited with 3"
+        assert [t for _, t, _ in stub.reports] == ["a", "b", "c"]
+        assert (stub.stdout("b"), stub.stdout("c")) == ("b\n", "c\n")
+        wait_until(lambda: w.worker.running == [], what="nothing left running or unacknowledged")
+    finally:
+        assert w.stop() == 0
+
+
 def test_refused_registration_ends_with_exit_code_2(stub: Stub) -> None:
     stub.refuse_register = 403
     w = WorkerThread(stub.url)

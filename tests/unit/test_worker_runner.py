@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -15,6 +16,7 @@ import psutil
 import pytest
 
 from triggerfish.api.schemas import Assignment, Report
+from triggerfish.worker import process
 from triggerfish.worker.command import Frames, build_command, frame_values, substitute
 from triggerfish.worker.errors import CommandError
 from triggerfish.worker.process import Stream
@@ -216,6 +218,74 @@ def test_output_is_decoded_as_utf8_with_replacement_across_reads() -> None:
     assert out.text("stdout") == "é \ufffd\n"
 
 
+def test_output_arrives_while_the_command_runs() -> None:
+    # Short commands have their output read when they end; a command that runs on has its
+    # pipes watched and streamed (what `triggerfish logs` shows of a running item).
+    out = Output()
+
+    async def go() -> tuple[str, str, Report]:
+        runner = Runner(out, grace=1.0)
+        task = asyncio.create_task(
+            runner.run(assignment("echo first; echo oops >&2; sleep 0.5; echo second; sleep 60"))
+        )
+        first = await until(lambda: out.text("stdout"))
+        err = await until(lambda: out.text("stderr"))
+        assert runner.pid("tok-1") is not None  # still running
+        await until(lambda: "second" in out.text("stdout"))
+        runner.cancel("tok-1")
+        return first, err, await asyncio.wait_for(task, 5.0)
+
+    first, err, report = asyncio.run(go())
+    assert (first, err) == ("first\n", "oops\n")
+    assert out.text("stdout") == "first\nsecond\n"
+    assert report.status == "failed"
+
+
+@pytest.mark.parametrize("cwd", [None, "/"])  # posix_spawn (Linux) and Popen
+def test_more_output_than_a_pipe_holds_at_once_is_all_read(cwd: str | None) -> None:
+    # 1 MB written at once, before the loop watches the pipes: the command waits for the
+    # reader, which comes; nothing is lost and nothing hangs.
+    cmd = "head -c 1000000 /dev/zero | tr '\\0' x; head -c 300000 /dev/zero | tr '\\0' y >&2"
+    report, out = run(assignment(cmd, cwd=cwd))
+    assert report.status == "complete", out.text("stderr")[:200]
+    assert out.text("stdout") == "x" * 1_000_000
+    assert out.text("stderr") == "y" * 300_000
+
+
+def test_output_of_kept_leftovers_is_read_until_they_close_the_pipes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The shell ends at once; its background child writes later, to the same pipe, and the
+    # runner notices when it closes it (not only when the drain timeout has passed).
+    cmd = "(sleep 0.3; echo late) & echo early"
+    with caplog.at_level(logging.WARNING, logger="triggerfish.worker.runner"):
+        report, out = run(assignment(cmd), kill_leftovers=False, drain_timeout=10.0)
+    assert report.status == "complete"
+    assert out.text("stdout") == "early\nlate\n"
+    assert not [r for r in caplog.records if "pipes still open" in r.getMessage()]
+
+
+@pytest.mark.parametrize("cwd", [None, "/"])
+def test_without_pidfd_the_exit_is_seen_by_a_waiting_thread(
+    cwd: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What other systems than Linux do (and Linux before 5.3).
+    monkeypatch.setattr(process, "PIDFD", False)
+    report, out = run(assignment("echo out; echo err >&2; exit 5", cwd=cwd))
+    assert (report.status, report.exit_code) == ("failed", 5)
+    assert (out.text("stdout"), out.text("stderr")) == ("out\n", "err\n")
+
+    async def cancelled() -> Report:
+        runner = Runner(Output(), grace=5.0)
+        task = asyncio.create_task(runner.run(assignment("sleep 60", cwd=cwd)))
+        await until(lambda: runner.pid("tok-1"))
+        runner.cancel("tok-1")
+        return await asyncio.wait_for(task, 5.0)
+
+    report = asyncio.run(cancelled())
+    assert report.exit_code == -signal.SIGTERM
+
+
 def test_bad_working_directory_is_a_failed_report(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     report, _ = run(assignment("true", cwd=str(missing)))
@@ -320,3 +390,15 @@ def test_the_runner_leaves_no_file_descriptors_behind() -> None:
     before = len(os.listdir("/proc/self/fd"))
     asyncio.run(go())
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_child_process_that_cannot_be_watched_is_killed_and_reaped() -> None:
+    # Outside a running event loop the process object cannot be made: the command, already
+    # started, must not be left running (nor as a zombie).
+    me = psutil.Process()
+    before = {p.pid for p in me.children()}
+    with pytest.raises(RuntimeError):
+        process.ChildProcess.spawn(
+            ["/bin/sh", "-c", "sleep 60"], cwd=None, env=dict(os.environ), on_output=print
+        )
+    assert {p.pid for p in me.children()} == before

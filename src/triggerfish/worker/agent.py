@@ -2,7 +2,8 @@
 
 One asyncio loop and one keep-alive HTTP client. The long poll (``pull``) is always open and is
 also the heartbeat; it lists the tokens this worker runs or has not had acknowledged. Each
-attempt runs as a task: the command, then its output flushed, then its report queued. One
+attempt runs in a task: the command, then its output flushed, then its report queued (the
+lookahead items queued behind it then run in the same task, one after the other). One
 reporter sends the queued reports, several at once when several are waiting, and retries until
 the supervisor acknowledges them. When the supervisor no longer knows the session (404/410) the
 worker registers again and carries on; the supervisor, which is the authority, answers the old
@@ -364,7 +365,7 @@ class Worker:
 
     def _launch(self, a: Assignment) -> None:
         self._began[a.token] = asyncio.get_running_loop().time()
-        self._attempts[a.token] = asyncio.create_task(self._attempt(a), name=f"attempt-{a.token}")
+        self._attempts[a.token] = asyncio.create_task(self._chain(a), name=f"attempt-{a.token}")
 
     def _unqueue(self, token: str) -> None:
         """A queued lookahead item is withdrawn: the one after it moves up in its place."""
@@ -379,20 +380,21 @@ class Worker:
         else:
             self._launch(self._queued.pop(after))
 
-    def _go_on(self, token: str, watched: bool = False) -> None:
-        """``token`` has ended: start what is queued behind it, or ask for work at once.
+    def _go_on(self, token: str, watched: bool = False) -> Assignment | None:
+        """``token`` has ended: the item queued behind it (for the caller to start), if any.
 
         Its report waits for others (``report_window``) unless the instance has nothing left
-        to run or a callback waits on this end (``watched``)."""
+        to run or a callback waits on this end (``watched``); when nothing is queued behind
+        the next one, the report goes at once, to ask for more work."""
         if watched:
             self._report_now.set()
         after = self._next.pop(token, None)
         if after is None or self._stopping.is_set():
             self._report_now.set()  # an instance with nothing left to run: no waiting
-            return
-        self._launch(self._queued.pop(after))
+            return None
         if after not in self._next:
             self._report_now.set()  # the last one queued: ask for more now
+        return self._queued.pop(after)
 
     def _release_chain(self, token: str) -> None:
         after = self._next.pop(token, None)
@@ -421,34 +423,59 @@ class Worker:
 
     # ------------------------------------------------------------------ attempts
 
-    async def _attempt(self, a: Assignment) -> None:
-        token = a.token
+    async def _chain(self, a: Assignment) -> None:
+        """Run ``a``, then the lookahead items queued behind it one after the other, in this
+        one task (a task per item costs more than the shortest commands)."""
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        after = await self._attempt(a)
+        while after is not None:
+            self._began[after.token] = loop.time()
+            self._attempts[after.token] = task
+            after = await self._attempt(after)
+
+    async def _attempt(self, a: Assignment) -> Assignment | None:
+        """Run one attempt; returns the item queued behind it, to run next."""
         try:
-            if self._stopping.is_set():
-                return
-            if token in self._cancel_early:
-                report = failed(token, f"{CANCELLED} before the command started")
-            else:
-                try:
-                    report = await self._runner.run(a)
-                    report.seconds = asyncio.get_running_loop().time() - self._began[token]
-                except Exception as exc:
-                    logger.exception(
-                        "attempt %s failed inside the worker",
-                        token,
-                        extra={"action": "attempt_error", "token": token},
-                    )
-                    report = failed(token, f"worker error: {exc}")
+            await self._run_attempt(a)
+        except BaseException:
+            after = self._ended(a)
+            if after is not None:
+                self._launch(after)  # (this task is being cancelled)
+            raise
+        return self._ended(a)
+
+    def _ended(self, a: Assignment) -> Assignment | None:
+        token = a.token
+        self._attempts.pop(token, None)
+        self._began.pop(token, None)
+        self._cancel_early.discard(token)
+        return self._go_on(token, a.watched)
+
+    async def _run_attempt(self, a: Assignment) -> None:
+        token = a.token
+        if self._stopping.is_set():
+            return
+        if token in self._cancel_early:
+            report = failed(token, f"{CANCELLED} before the command started")
+        else:
+            try:
+                report = await self._runner.run(a)
+                report.seconds = asyncio.get_running_loop().time() - self._began[token]
+            except Exception as exc:
+                logger.exception(
+                    "attempt %s failed inside the worker",
+                    token,
+                    extra={"action": "attempt_error", "token": token},
+                )
+                report = failed(token, f"worker error: {exc}")
+        if self._sink.pending(token):
             await self._sink.flush(token)
-            if token in self._stopped_tokens:
-                return  # killed because the worker stops: not a failure of the command
-            self._unacked[token] = report
-            self._report_ready.set()
-        finally:
-            self._attempts.pop(token, None)
-            self._began.pop(token, None)
-            self._cancel_early.discard(token)
-            self._go_on(token, a.watched)
+        if token in self._stopped_tokens:
+            return  # killed because the worker stops: not a failure of the command
+        self._unacked[token] = report
+        self._report_ready.set()
 
     async def _post_log(self, token: str, stream: Stream, text: str) -> None:
         backoff = Backoff()

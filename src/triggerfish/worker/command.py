@@ -92,20 +92,27 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
     return _pattern(tuple(values)).sub(lambda m: values[m.group(0)], text)
 
 
-def command_env(a: Assignment, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` + the job's env + the Qube variables of the attempt (which win)."""
+def command_env(
+    a: Assignment, base: Mapping[str, str], values: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """``base`` + the job's env + the Qube variables of the attempt (which win).
+
+    ``values``: the unpadded :func:`frame_values` of ``a``, when the caller has them."""
     env = dict(base)  # a plain dict copies fast (os.environ decodes every entry)
     for name in PRIVATE_ENV:
         env.pop(name, None)
     if a.api_token is not None:  # the job's token: its owner's rights while the job runs
         env["TRIGGERFISH_TOKEN"] = a.api_token
-    env.update(a.env)  # a token the job's env names itself wins
+    if a.env:
+        env.update(a.env)  # a token the job's env names itself wins
     env["QBJOBID"] = str(a.job)
     env["QBSUBID"] = str(a.subid)
     env["QBPGRPID"] = str(a.pgrp)
-    frames = frames_of(a)
-    if frames is not None:
-        env.update(frame_values(frames))
+    if values is None:
+        frames = frames_of(a)
+        values = frame_values(frames) if frames is not None else None
+    if values is not None:
+        env.update(values)
     if a.work is not None:
         env["TRIGGERFISH_WORK"] = a.work
     return env
@@ -119,7 +126,11 @@ def build_command(a: Assignment, base_env: Mapping[str, str] | None = None) -> C
     if not isinstance(text, str) or not text.strip():
         raise CommandError("package.cmdline: missing or not a string", field="package.cmdline")
     frames = frames_of(a)
+    values: dict[str, str] | None = None
     if frames is not None:
-        text = substitute(text, frame_values(frames, padding_of(a.package)))
-    env = command_env(a, os.environ if base_env is None else base_env)
+        values = frame_values(frames)
+        padding = padding_of(a.package)
+        if "QB_FRAME_" in text:  # (all of FRAME_VARS start so)
+            text = substitute(text, frame_values(frames, padding) if padding else values)
+    env = command_env(a, os.environ if base_env is None else base_env, values)
     return Command([SHELL, "-c", text], env, a.cwd)

@@ -105,7 +105,8 @@ class LogSink:
 
     def pending(self, token: str) -> bool:
         """Whether output of ``token`` is buffered or being sent."""
-        return any((token, s) in self._buffers for s in STREAMS)
+        buffers = self._buffers
+        return (token, "stdout") in buffers or (token, "stderr") in buffers
 
     async def flush(self, token: str) -> None:
         """Send all output of ``token`` and wait until it has gone; then forget the attempt."""

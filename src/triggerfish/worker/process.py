@@ -4,11 +4,17 @@ On Linux a command without a working directory of its own starts with ``os.posix
 vfork and exec in C, several times cheaper than ``subprocess.Popen``'s Python set-up); other
 commands, and other systems, go through ``Popen``. The output of both pipes is read on the
 event loop (non-blocking reads, no thread) and handed to a callback as text, decoded
-incrementally as UTF-8 with replacement. The exit of the process
-is noticed through a pidfd on Linux (no thread, no SIGCHLD handler) or a thread blocked in
-``waitid(WNOWAIT)`` elsewhere; both leave the process a zombie, so that its process group id
-cannot be reused while the caller still signals the group. :meth:`ChildProcess.reap` collects
-the exit status afterwards.
+incrementally as UTF-8 with replacement. The exit of the process is noticed through a pidfd on
+Linux (no thread, no SIGCHLD handler) or a thread blocked in ``waitid(WNOWAIT)`` elsewhere;
+both leave the process a zombie, so that its process group id cannot be reused while the
+caller still signals the group. :meth:`ChildProcess.reap` collects the exit status afterwards.
+
+The per-command cost matters (a farm may run thousands of short commands a second), so the
+work per command is kept small: one object, a decoder only for a stream that printed something,
+and the pipes watched by the loop only once the command has run for :data:`WATCH_AFTER`
+seconds. A command that ends sooner (most short frames) costs one loop registration, its pidfd;
+what it printed is read when it ends. A command that prints more than a pipe holds (64 KiB)
+within that time waits for the rest of it, then streams as usual.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import IO, Literal
 
 logger = logging.getLogger(__name__)
 
@@ -35,80 +41,62 @@ RESTORED_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name)
 )
 POSIX_SPAWN = sys.platform == "linux" and hasattr(os, "posix_spawn")
-
-
-class _Pipe:
-    """One output pipe of the child, read whenever the loop says it is readable."""
-
-    def __init__(
-        self, stream: Stream, fd: int, closer: Callable[[], None], owner: ChildProcess
-    ) -> None:
-        self.stream: Stream = stream
-        self.fd = fd
-        self.closer = closer
-        self.owner = owner
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.open = True
-        os.set_blocking(self.fd, False)
-
-    def on_readable(self) -> None:
-        try:
-            data = os.read(self.fd, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
-            self.owner.emit(self.stream, self.decoder.decode(data))
-        else:
-            self.close()
-
-    def drain(self) -> None:
-        """Read what is buffered in the pipe now, without waiting for more."""
-        while self.open:
-            try:
-                data = os.read(self.fd, READ_SIZE)
-            except (BlockingIOError, OSError):
-                return
-            if not data:
-                return
-            self.owner.emit(self.stream, self.decoder.decode(data))
-
-    def close(self) -> None:
-        if not self.open:
-            return
-        self.open = False
-        self.owner.loop.remove_reader(self.fd)
-        self.closer()
-        self.owner.emit(self.stream, self.decoder.decode(b"", final=True))
-        self.owner.pipe_closed()
+PIDFD = sys.platform == "linux" and hasattr(os, "pidfd_open")
+STREAMS: tuple[Stream, Stream] = ("stdout", "stderr")
+WATCH_AFTER = 0.01  # seconds before the loop watches a command's output pipes
+_Decoder = codecs.getincrementaldecoder("utf-8")
 
 
 class ChildProcess:
     """A running command in its own session (process group id = pid)."""
 
+    __slots__ = (
+        "_decoders",
+        "_exit_seen",
+        "_exited",
+        "_fds",
+        "_files",
+        "_on_output",
+        "_pidfd",
+        "_pipe_timer",
+        "_pipes_done",
+        "_watching",
+        "loop",
+        "pid",
+        "popen",
+        "returncode",
+    )
+
     def __init__(
         self,
         pid: int,
-        out: tuple[int, Callable[[], None]],
-        err: tuple[int, Callable[[], None]],
+        fds: tuple[int, int],
         on_output: OutputCallback,
         popen: subprocess.Popen[bytes] | None = None,
     ) -> None:
-        """``out``/``err``: the read end of each pipe and how to close it; ``popen`` when the
-        process was started by ``Popen`` (which then also reaps it)."""
+        """``fds``: the read ends of the stdout and stderr pipes, owned from now on (closed
+        with the ``popen``'s file objects when ``popen`` is given: it started the process and
+        then also reaps it)."""
         self.loop = asyncio.get_running_loop()
         self.popen = popen
         self.pid = pid
-        self._on_output = on_output
-        self._exited: asyncio.Future[None] = self.loop.create_future()
-        self._pipes_done: asyncio.Future[None] = self.loop.create_future()
-        self._pidfd = -1
         self.returncode: int | None = None
-        self._pipes = [_Pipe("stdout", *out, self), _Pipe("stderr", *err, self)]
+        self._on_output = on_output
+        self._fds = list(fds)
+        self._files: tuple[IO[bytes] | None, ...] = (
+            (popen.stdout, popen.stderr) if popen is not None else ()
+        )
+        self._decoders: list[codecs.IncrementalDecoder | None] = [None, None]
+        self._exited: asyncio.Future[None] = self.loop.create_future()
+        self._exit_seen = False
+        self._pipes_done: asyncio.Future[None] | None = None
+        self._pidfd = -1
+        self._watching = False
+        self._pipe_timer: asyncio.TimerHandle | None = None
         try:
-            for pipe in self._pipes:
-                self.loop.add_reader(pipe.fd, pipe.on_readable)
+            for fd in fds:
+                os.set_blocking(fd, False)
+            self._pipe_timer = self.loop.call_later(WATCH_AFTER, self._watch_pipes)
             self._watch_exit()
         except BaseException:
             self.close()
@@ -139,10 +127,8 @@ class ChildProcess:
             bufsize=0,
         )
         assert popen.stdout is not None and popen.stderr is not None
-        out = (popen.stdout.fileno(), popen.stdout.close)
-        err = (popen.stderr.fileno(), popen.stderr.close)
         try:
-            return cls(popen.pid, out, err, on_output, popen)
+            return cls(popen.pid, (popen.stdout.fileno(), popen.stderr.fileno()), on_output, popen)
         except BaseException:
             _kill_now(popen)
             raise
@@ -153,16 +139,16 @@ class ChildProcess:
     ) -> ChildProcess | None:
         """``posix_spawn`` in a new session with stdin from /dev/null and both outputs piped;
         None (use Popen) in the odd case where a pipe end lands on fd 0-2."""
-        fds = [*os.pipe(), *os.pipe()]  # non-inheritable: only the dup2 copies reach the child
-        r_out, w_out, r_err, w_err = fds
-        if min(fds) <= 2:
-            for fd in fds:
+        r_out, w_out = os.pipe()  # non-inheritable: only the dup2 copies reach the child
+        r_err, w_err = os.pipe()
+        if min(r_out, w_out, r_err, w_err) <= 2:
+            for fd in (r_out, w_out, r_err, w_err):
                 os.close(fd)
             return None
         try:
             pid = os.posix_spawn(
                 argv[0],
-                list(argv),
+                argv if isinstance(argv, list) else list(argv),
                 env,
                 file_actions=[
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -173,44 +159,110 @@ class ChildProcess:
                 setsigdef=RESTORED_SIGNALS,
             )
         except BaseException:
-            for fd in fds:
-                os.close(fd)
+            os.close(r_out)
+            os.close(r_err)
             raise
-        os.close(w_out)
-        os.close(w_err)
+        finally:
+            os.close(w_out)
+            os.close(w_err)
         try:
-            return cls(pid, (r_out, _closer(r_out)), (r_err, _closer(r_err)), on_output)
+            return cls(pid, (r_out, r_err), on_output)
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            _reap_now(pid)
             raise
 
     # ------------------------------------------------------------------ output
 
-    def emit(self, stream: Stream, text: str) -> None:
+    def _watch_pipes(self) -> None:
+        """From now on the loop reads each pipe as soon as it is readable."""
+        self._stop_pipe_timer()
+        if self._watching:
+            return
+        self._watching = True
+        for i, fd in enumerate(self._fds):
+            if fd >= 0:
+                self.loop.add_reader(fd, self._on_readable, i)
+
+    def _stop_pipe_timer(self) -> None:
+        if self._pipe_timer is not None:
+            self._pipe_timer.cancel()
+            self._pipe_timer = None
+
+    def _on_readable(self, i: int) -> None:
+        try:
+            data = os.read(self._fds[i], READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._emit(i, data)
+        else:
+            self._close_pipe(i)
+
+    def _emit(self, i: int, data: bytes, final: bool = False) -> None:
+        decoder = self._decoders[i]
+        if decoder is None:
+            if not data:
+                return  # nothing was printed on this stream
+            decoder = self._decoders[i] = _Decoder(errors="replace")
+        text = decoder.decode(data, final)
         if not text:
             return
         try:
-            self._on_output(stream, text)
+            self._on_output(STREAMS[i], text)
         except Exception:
             logger.exception("output callback failed", extra={"action": "output_callback"})
 
-    def pipe_closed(self) -> None:
-        if not any(p.open for p in self._pipes) and not self._pipes_done.done():
-            self._pipes_done.set_result(None)
+    def _drain(self, i: int) -> None:
+        """Read what is buffered in pipe ``i`` now, without waiting for more; close it at EOF."""
+        while self._fds[i] >= 0:
+            try:
+                data = os.read(self._fds[i], READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close_pipe(i)
+                return
+            self._emit(i, data)
+
+    def _close_pipe(self, i: int) -> None:
+        fd = self._fds[i]
+        if fd < 0:
+            return
+        self._fds[i] = -1
+        if self._watching:
+            self.loop.remove_reader(fd)
+        if self.popen is None:
+            os.close(fd)
+        else:
+            file = self._files[i]
+            if file is not None:
+                file.close()
+        self._emit(i, b"", final=True)
+        if self._fds[0] < 0 and self._fds[1] < 0:
+            done = self._pipes_done
+            if done is not None and not done.done():
+                done.set_result(None)
 
     async def pipes_closed(self, timeout: float) -> bool:
         """Wait until every writer of both pipes has gone (EOF), at most ``timeout`` seconds."""
-        if self._pipes_done.done():
+        self._drain(0)
+        self._drain(1)
+        if self._fds[0] < 0 and self._fds[1] < 0:
             return True
+        self._watch_pipes()
+        if self._pipes_done is None:
+            self._pipes_done = self.loop.create_future()
         await asyncio.wait([self._pipes_done], timeout=max(0.0, timeout))
-        return self._pipes_done.done()
+        return self._fds[0] < 0 and self._fds[1] < 0
 
     # ------------------------------------------------------------------ exit
 
     def _watch_exit(self) -> None:
-        if sys.platform == "linux":
+        if PIDFD:
             try:
                 self._pidfd = os.pidfd_open(self.pid)
             except OSError:
@@ -234,12 +286,21 @@ class ChildProcess:
             self.loop.remove_reader(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = -1
+        self._stop_pipe_timer()  # what is left in the pipes is read by pipes_closed()
+        self._exit_seen = True
         if not self._exited.done():
             self._exited.set_result(None)
 
     async def exited(self) -> None:
-        """Wait until the process has ended (it stays a zombie until :meth:`reap`)."""
-        await asyncio.shield(self._exited)
+        """Wait until the process has ended (it stays a zombie until :meth:`reap`).
+
+        One caller at a time; cancelling it leaves the process running (:meth:`close` kills
+        it), and a later call waits again."""
+        if self._exit_seen:
+            return
+        if self._exited.done():  # the last waiter was cancelled
+            self._exited = self.loop.create_future()
+        await self._exited
 
     def reap(self) -> int:
         """Collect the exit status (negative: killed by that signal). Call after exited()."""
@@ -282,17 +343,28 @@ class ChildProcess:
 
     def close(self) -> None:
         """Release everything; kills and reaps the group if it is still there."""
+        self._stop_pipe_timer()
         if self.returncode is None:
             self.signal_group(signal.SIGKILL)
             self.returncode = self._wait()
-        for pipe in self._pipes:
-            pipe.drain()
-            pipe.close()
-        self._on_exit()
+        for i in (0, 1):
+            if self._fds[i] >= 0:
+                self._drain(i)
+                self._close_pipe(i)
+        if not self._exit_seen:
+            self._on_exit()
 
 
-def _closer(fd: int) -> Callable[[], None]:
-    return lambda: os.close(fd)
+def _reap_now(pid: int) -> None:
+    """Kill ``pid``'s group and reap it, unless it has been reaped already (Linux)."""
+    try:  # (a zombie keeps its group id reserved: WNOWAIT leaves it one)
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return  # reaped already (ChildProcess.close): its group id may be someone else's now
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _kill_now(popen: subprocess.Popen[bytes]) -> None:

@@ -72,7 +72,20 @@ def describe_spawn_error(exc: BaseException, cwd: str | None) -> str:
     return f"cannot start the command: {exc}"
 
 
-@dataclass
+class _Emit:
+    """The output callback of one attempt: ``sink`` with the attempt's token."""
+
+    __slots__ = ("sink", "token")
+
+    def __init__(self, sink: OutputSink, token: str) -> None:
+        self.sink = sink
+        self.token = token
+
+    def __call__(self, stream: Stream, text: str) -> None:
+        self.sink(self.token, stream, text)
+
+
+@dataclass(slots=True)
 class _Attempt:
     token: str
     child: ChildProcess
@@ -131,14 +144,9 @@ class Runner:
             command = build_command(assignment, self._base_env)
         except CommandError as exc:
             return failed(token, exc.message)
-        sink = self._sink
-
-        def emit(stream: Stream, text: str) -> None:
-            sink(token, stream, text)
-
         try:
             child = ChildProcess.spawn(
-                command.argv, cwd=command.cwd, env=command.env, on_output=emit
+                command.argv, cwd=command.cwd, env=command.env, on_output=_Emit(self._sink, token)
             )
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             error = describe_spawn_error(exc, command.cwd)
@@ -151,17 +159,18 @@ class Runner:
             return failed(token, error)
         attempt = _Attempt(token, child)
         self._active[token] = attempt
-        logger.debug(
-            "started %s as pid %s",
-            token,
-            child.pid,
-            extra={
-                "action": "attempt_start",
-                "token": token,
-                "job": assignment.job,
-                "pid": child.pid,
-            },
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "started %s as pid %s",
+                token,
+                child.pid,
+                extra={
+                    "action": "attempt_start",
+                    "token": token,
+                    "job": assignment.job,
+                    "pid": child.pid,
+                },
+            )
         try:
             return await self._finish(attempt)
         finally:
@@ -190,6 +199,12 @@ class Runner:
             )
         report = outcome(attempt.token, returncode, attempt.cancelled)
         level = logging.DEBUG if report.status == "complete" else logging.INFO
+        if logger.isEnabledFor(level):
+            self._log_end(attempt, report, returncode, level)
+        return report
+
+    @staticmethod
+    def _log_end(attempt: _Attempt, report: Report, returncode: int, level: int) -> None:
         logger.log(
             level,
             "%s %s%s",
@@ -198,7 +213,6 @@ class Runner:
             f": {report.error}" if report.error else "",
             extra={"action": "attempt_end", "token": attempt.token, "exit_code": returncode},
         )
-        return report
 
     def cancel(self, token: str, reason: str = CANCELLED) -> bool:
         """SIGTERM the attempt's process group, SIGKILL after ``grace``; False if unknown."""
