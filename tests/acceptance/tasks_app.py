@@ -65,3 +65,11 @@ register_service("greeter", Greeter)
 def kinds(params: Any) -> str:
     """The type of the params (pickle carries what JSON cannot)."""
     return type(params).__name__
+
+
+@task
+def spawn(params: Any) -> int:
+    """Add an ``echo`` task as this task's owner (its job token); the new task's id."""
+    from triggerfish import tasks
+
+    return tasks.add("tasks_app:echo", params)

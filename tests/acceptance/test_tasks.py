@@ -171,3 +171,21 @@ def test_client_lists_and_removes_tasks(
         with pytest.raises(ClientError) as err:
             tasks.get(tid)
         assert err.value.status == 404
+
+
+def test_a_task_adds_tasks_as_its_owner(start_farm: StartFarm, tasks_app: str) -> None:
+    # one task process runs both spawners in turn: each sees its own job token
+    farm = start_farm(None, workers=1, slots=1)
+    with farm.client() as admin:
+        tokens = {name: admin.add_user(name, ["submit"])["token"] for name in ("ann", "bob")}
+    from triggerfish.client.client import Client
+
+    children = {}
+    for name, token in tokens.items():
+        with Client(farm.url, token=token) as c, Tasks(c) as tasks:
+            spawner = tasks.add(f"{APP}:spawn", name)
+            children[name] = tasks.result(spawner, timeout=60)
+            assert tasks.result(children[name], timeout=60) == {"got": name}
+    with farm.client() as admin:
+        owners = {name: admin.job(tid)["user"] for name, tid in children.items()}
+    assert owners == {"ann": "ann", "bob": "bob"}

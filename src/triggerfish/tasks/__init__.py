@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import os
 import threading
 from collections.abc import Iterable
 from datetime import datetime
@@ -37,26 +38,33 @@ __all__ = [
     "result", "task", "unregister_service", "wait",
 ]  # fmt: skip
 
-_defaults: dict[str, Tasks] = {}
+_defaults: dict[str, tuple[str | None, Tasks]] = {}
 _lock = threading.Lock()
 
 
 def default() -> Tasks:
-    """The Tasks of the supervisor named by ``TRIGGERFISH_URL`` now (one per URL)."""
+    """The Tasks of the supervisor named by ``TRIGGERFISH_URL`` now (one per URL), with the
+    token of ``TRIGGERFISH_TOKEN`` now (inside a task: that task's own, which changes from
+    one task to the next)."""
     url = supervisor_url()
+    token = os.environ.get("TRIGGERFISH_TOKEN")
     with _lock:
-        tasks = _defaults.get(url)
-        if tasks is None:
-            from triggerfish.client.client import Client
+        known = _defaults.get(url)
+        if known is not None and known[0] == token:
+            return known[1]
+        from triggerfish.client.client import Client
 
-            tasks = _defaults[url] = Tasks(Client(url))
+        if known is not None:
+            known[1].client.close()
+        tasks = Tasks(Client(url))
+        _defaults[url] = (token, tasks)
         return tasks
 
 
 @atexit.register
 def _close_defaults() -> None:
     with _lock:
-        for tasks in _defaults.values():
+        for _, tasks in _defaults.values():
             tasks.client.close()
         _defaults.clear()
 

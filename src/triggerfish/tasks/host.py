@@ -30,6 +30,7 @@ from triggerfish.tasks.registry import TargetError, resolve
 IMPORTS_ENV = "TRIGGERFISH_TASK_IMPORTS"
 MARK_ENV = "TRIGGERFISH_TASK_MARK"
 ATOMIC = select.PIPE_BUF  # a pipe write up to this size is never interleaved with another
+TOKEN_ENV = "TRIGGERFISH_TOKEN"  # set to the running task's job token
 
 
 def _import_setup() -> str | None:
@@ -57,6 +58,11 @@ def run_one(req: dict[str, Any], setup_error: str | None = None) -> dict[str, An
         params = decode_params(req.get("params"), str(req.get("encoding", "json")))
     except ParamsError as exc:
         return {"ok": False, "error": f"target {target!r}: {exc}", "traceback": None}
+    token = req.get("api_token")
+    if isinstance(token, str):  # the task's own job token: tasks.add() in a task works
+        os.environ[TOKEN_ENV] = token
+    else:
+        os.environ.pop(TOKEN_ENV, None)
     try:
         value = fn(params)
     except SystemExit as exc:

@@ -226,6 +226,8 @@ class TaskPool:
             "params": a.package.get("params"),
             "encoding": a.package.get("encoding", "json"),
         }
+        if a.api_token is not None:  # tasks may add tasks, as the task's owner
+            request["api_token"] = a.api_token
         timeout = a.package.get("timeout")
         try:
             host = await self._acquire()
