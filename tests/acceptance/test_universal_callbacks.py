@@ -217,3 +217,35 @@ def test_the_seed_universal_callbacks_on_a_running_farm(
         farm.check()
     finally:
         farm.stop()
+
+
+def test_universal_callbacks_attach_to_tasks_too(
+    tmp_path: Path, tasks_app: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SPEC §5: "they attach to every job submitted"; a task is a job (prototype task), and so
+    # is each run of a scheduled task
+    out = tmp_path / "out"
+    out.mkdir()
+    ucb = tmp_path / "farm" / "callback"
+    ucb.mkdir(parents=True)
+    (ucb / "callbacks.conf").write_text("seen.py = done-job-self\n")
+    (ucb / "seen.py").write_text(
+        f"import qb\nj = qb.jobinfo('-id', qb.jobid())[0]\n"
+        f"open({str(out / 'seen.txt')!r}, 'a').write('%s %s\\n' % (j['prototype'], j['status']))\n"
+    )
+    from triggerfish.tasks import Tasks
+
+    with LocalFarm(workers=1, slots=2, data_dir=tmp_path / "farm", grace=5.0) as farm, \
+            farm.client() as c, Tasks(c) as tasks:  # fmt: skip
+        now = tasks.add("tasks_app:echo", 1)
+        later = tasks.add_scheduled("tasks_app:echo", 2, at=time.time() + 1)
+        assert tasks.result(now, timeout=60) == {"got": 1}
+        assert tasks.result(later, timeout=60) == {"got": 2}
+        for tid, count in ((now, 1), (later, 2)):  # later: its hold's release, then seen.py
+            runs = _runs_ended(c, tid, count)
+            assert [r["status"] for r in runs] == ["complete"] * count, runs
+            shown = c.callbacks(tid)["callbacks"]
+            assert [Path(cb["code"]).name for cb in shown if cb["source"] == "universal"] == [
+                "seen.py"
+            ]
+    assert _lines(out / "seen.txt") == ["task complete", "task complete"]

@@ -189,6 +189,7 @@ class UniversalCallbacks:
         self.check_every = check_every
         self._lock = threading.Lock()
         self._conf = Conf(dirs=[str(d) for d in self.dirs])
+        self._specs: tuple[CallbackSpec, ...] = ()
         self._stamp: tuple[Any, ...] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -216,6 +217,7 @@ class UniversalCallbacks:
         conf = read_conf(self.dirs)
         # what the new conf names (a file may have become a line, or stopped being one)
         self._conf, self._stamp = conf, _stamp(self._watched(conf))
+        self._specs = tuple(conf.specs())
         for p in conf.problems:
             logger.warning(
                 "universal callback %s line %d skipped: %s", p.conf, p.line, p.error,
@@ -229,6 +231,12 @@ class UniversalCallbacks:
     def specs(self) -> list[CallbackSpec]:
         """The callbacks to attach to a job submitted now."""
         return self.current().specs()
+
+    def cached_specs(self) -> tuple[CallbackSpec, ...]:
+        """The callbacks to attach, as last read (no file is looked at: the timer thread and
+        :meth:`specs` keep them fresh); for the engine's own submissions (tasks, scheduled
+        and recurring runs), which must not wait for the disk."""
+        return self._specs
 
     def qcb_actions(self, path: str) -> list[str]:
         """The qube actions of a ``.qcb`` file as last read (an error when it went bad)."""

@@ -10,10 +10,11 @@ import bisect
 import heapq
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from triggerfish.auth.jobtokens import JobKeys
+from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.callbacks.universal import read_qcb
 from triggerfish.engine import ahead, timeouts
 from triggerfish.engine.callbacks import Registry, on_event, restore
@@ -65,6 +66,8 @@ class State:
         self.cbs = Registry()
         # the actions of a universal .qcb file (the supervisor sets its cached lookup)
         self.qcb_actions: Callable[[str], list[str]] = read_qcb
+        # the universal callbacks to attach to a job submitted now (the supervisor sets it)
+        self.universal_specs: Callable[[], Sequence[CallbackSpec]] = tuple
         # makes the job tokens handed out with assignments (the supervisor sets it)
         self.job_keys: JobKeys | None = None
         self.timers = Timers()

@@ -30,9 +30,15 @@ def _labels(state: State, pgrp: int, first_id: int) -> set[str]:
 
 
 def submit(
-    state: State, jobs: list[NormalizedJob], user: str, universal: Sequence[CallbackSpec] = ()
+    state: State,
+    jobs: list[NormalizedJob],
+    user: str,
+    universal: Sequence[CallbackSpec] | None = None,
 ) -> s.SubmitResponse:
-    """Create the jobs, their callbacks and ``universal`` (attached to every job)."""
+    """Create the jobs, their callbacks and ``universal`` (attached to every job; None: the
+    universal callbacks as the supervisor last read them, ``state.universal_specs``)."""
+    if universal is None:
+        universal = state.universal_specs()
     first = state.next_job_id
     ids = list(range(first, first + len(jobs)))
     pgrps = [j.spec.pgrp if j.spec.pgrp is not None else first for j in jobs]

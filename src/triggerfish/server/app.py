@@ -142,6 +142,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         universal = UniversalCallbacks(settings.universal_dirs)
         await asyncio.to_thread(universal.start)
         engine.state.qcb_actions = universal.qcb_actions
+        engine.state.universal_specs = universal.cached_specs
         engine.state.job_keys = auth.job_keys
         auth.job_owner = _job_owner(engine.state)
         await asyncio.to_thread(engine.start)
