@@ -9,6 +9,14 @@ dropped afterwards; log level warning), submits one cmdrange job of N frames of 
 ``Client.wait``. Around that window it reads the CPU time (user + system) of the supervisor
 process and of the worker processes (not their children, the commands).
 
+On PostgreSQL it also reads, over the same window, the CPU time of the server processes (the
+server runs on the same machine): "PG backends" are the backends serving the supervisor's
+connections (found in ``pg_stat_activity`` by the supervisor's client ports; a backend that
+appears during the window counts whole, one that exits is lost), "PG aux" the server's own
+processes (postmaster, WAL writer, checkpointer, background writer, autovacuum; shared with
+anything else using the server at the time).
+Statements and commits per frame: ``bench/profile_throughput.py`` (its counting run).
+
 In the same repeat, a bare loop spawns as many ``true`` commands with the same parallelism,
 three ways: a ThreadPoolExecutor of WxS threads doing ``subprocess.run(["true"])``, the same
 threads doing ``os.posix_spawn`` + ``waitpid``, and asyncio subprocesses behind a semaphore of
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -30,7 +39,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psutil
-from _common import Stat, code_line, code_state, database, machine, say, stats, stores, table
+import sqlalchemy as sa
+from _common import (
+    PG_URL,
+    Stat,
+    code_line,
+    code_state,
+    database,
+    machine,
+    say,
+    stats,
+    stores,
+    table,
+)
 
 from triggerfish.cli.local import LocalFarm
 
@@ -41,6 +62,83 @@ GOAL_SUP_CPU = 0.5  # seconds of supervisor CPU per 1,000 frames
 def cpu_seconds(proc: psutil.Process) -> float:
     t = proc.cpu_times()
     return float(t.user + t.system)
+
+
+# ---------------------------------------------------------------- the PostgreSQL server
+
+
+AUX = ("writer", "checkpointer", "autovacuum", "walwriter", "launcher")  # in process titles
+
+
+class PgServer:
+    """CPU time of the PostgreSQL server processes and the server's counters, around a window."""
+
+    def __init__(self, supervisor: psutil.Process, db_url: str) -> None:
+        self.sup = supervisor
+        self.schema = db_url.rsplit("search_path%3D", 1)[-1]
+        self.eng = sa.create_engine(PG_URL)
+
+    def close(self) -> None:
+        self.eng.dispose()
+
+    def _backends(self) -> set[int]:
+        """PIDs of the backends serving the supervisor's connections to the server."""
+        ports = {
+            c.laddr.port
+            for c in self.sup.net_connections(kind="tcp")
+            if c.raddr and c.raddr.port == 5432
+        }
+        if not ports:
+            return set()
+        with self.eng.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT pid, client_port FROM pg_stat_activity WHERE client_port IS NOT NULL"
+                )
+            ).all()
+        return {int(pid) for pid, port in rows if port in ports}
+
+    @staticmethod
+    def _aux() -> dict[int, psutil.Process]:
+        """The server's own processes (not client backends): postmaster and background ones."""
+        out = {}
+        for p in psutil.process_iter(["name", "cmdline"]):
+            try:
+                cmd = " ".join(p.info["cmdline"] or [])
+            except (psutil.Error, TypeError):
+                continue
+            if p.info["name"] != "postgres":
+                continue
+            background = any(w in cmd for w in AUX)
+            if background or not cmd.startswith("postgres: "):  # or the postmaster
+                out[p.pid] = p
+        return out
+
+    def _cpu(self, pids: set[int]) -> dict[int, float]:
+        out = {}
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                out[pid] = cpu_seconds(psutil.Process(pid))
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        back = self._backends()
+        aux = self._aux()
+        return {
+            "backends": self._cpu(back),
+            "aux": self._cpu(set(aux)),
+        }
+
+    def window(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
+        """CPU seconds of the backends and of the aux processes between two snapshots."""
+
+        def diff(x: dict[int, float], y: dict[int, float]) -> float:
+            return sum(v - x.get(pid, 0.0) for pid, v in y.items())
+
+        return {
+            "pg_backend_cpu": diff(a["backends"], b["backends"]),
+            "pg_aux_cpu": diff(a["aux"], b["aux"]),
+        }
 
 
 # ---------------------------------------------------------------- the bare loops
@@ -116,7 +214,10 @@ def farm_run(store: str, frames: int, workers: int, slots: int, chunk: int) -> d
         sup = psutil.Process(farm.supervisor.pid)
         wks = [psutil.Process(p.pid) for p in farm.workers]
         me = psutil.Process()
+        pg = PgServer(sup, db_url) if db_url is not None else None
         with farm.client(timeout=120.0) as client:
+            client.jobs()  # the supervisor has its connections open before the first snapshot
+            pg0 = pg.snapshot() if pg is not None else None
             sup0 = cpu_seconds(sup)
             wk0 = sum(cpu_seconds(w) for w in wks)
             me0 = cpu_seconds(me)
@@ -129,7 +230,12 @@ def farm_run(store: str, frames: int, workers: int, slots: int, chunk: int) -> d
             me1 = cpu_seconds(me)
             sup1 = cpu_seconds(sup)
             wk1 = sum(cpu_seconds(w) for w in wks)
+            pg_cpu = pg.snapshot() if pg is not None else None
             summary = client.job(submitted["id"], agenda=False)
+        server: dict[str, float] = {}
+        if pg is not None and pg0 is not None and pg_cpu is not None:
+            server = pg.window(pg0, pg_cpu)
+            pg.close()
         if status[submitted["id"]] != "complete":
             raise RuntimeError(f"the job ended {status}: {summary}")
     items = -(-frames // chunk)
@@ -143,6 +249,8 @@ def farm_run(store: str, frames: int, workers: int, slots: int, chunk: int) -> d
         "client_cpu_per_1k": (me1 - me0) * per_k,  # this process: submit + Client.wait
         "sup_busy": (sup1 - sup0) / elapsed,  # cores the supervisor kept busy
         "machine_busy": busy(sys0, sys1),  # share of all the machine's CPUs in use
+        "pg_backend_cpu_per_1k": server.get("pg_backend_cpu", float("nan")) * per_k,
+        "pg_aux_cpu_per_1k": server.get("pg_aux_cpu", float("nan")) * per_k,
     }
 
 
@@ -164,6 +272,12 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
             f"[{store} {i}/{args.repeat}] triggerfish: {row['frames_per_s']:.0f} frames/s, "
             f"supervisor {row['sup_cpu_per_1k']:.3f} s CPU/1k frames, "
             f"workers {row['workers_cpu_per_1k']:.3f} s CPU/1k frames"
+            + (
+                f", PG backends {row['pg_backend_cpu_per_1k']:.3f} + aux "
+                f"{row['pg_aux_cpu_per_1k']:.3f} s CPU/1k frames"
+                if store == "postgresql"
+                else ""
+            )
         )
         farm_rows.append(row)
         bare = {name: fn(items, parallel) for name, fn in BARE.items()}
@@ -194,6 +308,8 @@ def report_markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> 
         f"supervisor CPU s/1k frames (goal ≤ {GOAL_SUP_CPU})",
         "workers CPU s/1k frames",
         "client CPU s/1k frames",
+        "PG backends CPU s/1k frames",
+        "PG aux CPU s/1k frames",
         "supervisor busy (cores)",
         "machine busy",
         "wall s",
@@ -210,6 +326,14 @@ def report_markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> 
                 tf["sup_cpu_per_1k"].fmt(3),
                 tf["workers_cpu_per_1k"].fmt(3),
                 tf["client_cpu_per_1k"].fmt(3),
+                *(
+                    (
+                        tf["pg_backend_cpu_per_1k"].fmt(3),
+                        tf["pg_aux_cpu_per_1k"].fmt(3),
+                    )
+                    if r["store"] == "postgresql"
+                    else ("-", "-")
+                ),
                 tf["sup_busy"].fmt(2),
                 f"{100 * tf['machine_busy'].median:.0f}%",
                 tf["seconds"].fmt(2),
