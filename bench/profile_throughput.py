@@ -113,6 +113,16 @@ def counting_run(args: argparse.Namespace) -> str:
         ["SQL statements sent by the driver", str(counts["sent"]), f"{counts['sent'] / n:.2f}"],
         ["events in the log (whole run)", str(eng["event_seq"]), f"{eng['event_seq'] / n:.2f}"],
     ]
+    commits = sorted(counts["commit_s"])
+    if commits:
+        pick = [commits[min(len(commits) - 1, int(q * len(commits)))] for q in (0.5, 0.9, 0.99)]
+        per.append(
+            [
+                "Store.flush wall ms (write + commit): median / p90 / p99 / max",
+                " / ".join(f"{1000 * x:.1f}" for x in (*pick, commits[-1])),
+                "",
+            ]
+        )
     for kind, rows_ in sorted(counts["flush"].items()):
         per.append([f"rows written: {kind}", str(rows_), f"{rows_ / n:.2f}"])
     for gen, v in counts["gc"].items():

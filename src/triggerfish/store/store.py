@@ -109,6 +109,8 @@ class Store:
         self._timer_del = rawsql.delete(d, "timers", ["key"])
         self._host_upd = _update(t.hosts, ["name"], HOST_MUTABLE)
         self._conn: sa.Connection | None = None  # the engine thread's own connection
+        # counter values known to be committed: a commit writes only those that changed
+        self._counters_stored: dict[str, int] = {}
         dbapi = self.engine.dialect.dbapi
         self._driver_error: type[Exception] = dbapi.Error if dbapi is not None else Exception
         self._ensure_counters()
@@ -143,15 +145,16 @@ class Store:
     def flush(self, ch: Changes) -> None:
         """Write one group commit in one transaction; all of it or nothing."""
         conn = self._writer()
+        counters = {k: v for k, v in ch.counters.items() if self._counters_stored.get(k) != v}
         try:
             with translated(), conn.begin():
                 if self.dialect == "postgresql" and len(ch.work_inserts) < COPY_FROM:
                     # every statement in one round trip (COPY cannot be pipelined)
                     raw: Any = conn.connection.dbapi_connection
                     with raw.pipeline():
-                        self._write(conn, ch)
+                        self._write(conn, ch, counters)
                 else:
-                    self._write(conn, ch)
+                    self._write(conn, ch, counters)
         except BaseException as exc:
             # a connection in an unknown state is not reused: the next commit opens a new one
             self._conn = None
@@ -160,10 +163,11 @@ class Store:
                 logger.exception("store error", extra={"action": "store.error"})
                 raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
             raise
+        self._counters_stored.update(counters)
 
-    def _write(self, conn: sa.Connection, ch: Changes) -> None:
-        if ch.counters:
-            self._counter_upd.run(conn, [{"name": k, "value": v} for k, v in ch.counters.items()])
+    def _write(self, conn: sa.Connection, ch: Changes, counters: dict[str, int]) -> None:
+        if counters:
+            self._counter_upd.run(conn, [{"name": k, "value": v} for k, v in counters.items()])
         if ch.host_inserts:
             conn.execute(sa.insert(t.hosts), ch.host_inserts)
         self._job_ins.run(conn, ch.job_inserts)
