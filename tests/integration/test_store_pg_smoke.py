@@ -19,3 +19,40 @@ def test_schema_is_created_and_upgrade_is_idempotent(db_url: str) -> None:
         "schedule_id": 0,
     }
     again.close()
+
+
+def test_batched_updates_find_rows_by_key_on_postgresql(pg_url: str) -> None:
+    """A commit's rows of one kind go as one statement; its (generic, prepared) plan must look
+    the rows up by primary key, not hash-join a whole table of thousands of rows."""
+    store = Store(pg_url)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO jobs SELECT g, 1, NULL, g::text, 'n', 'u', 1, 'complete', "
+                    "'cmdrange', 1, 1, '', 1, '{}', '{}', '{}', 1, NULL, NULL, 1 "
+                    "FROM generate_series(1, 5000) g"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO work (job_id, name, seq, status, retry) "
+                    "SELECT 1, g::text, g, 'complete', 0 FROM generate_series(1, 5000) g"
+                )
+            )
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("ANALYZE jobs"))
+            conn.execute(sa.text("ANALYZE work"))
+        for stmt, index in ((store._job_upd, "jobs_pkey"), (store._work_upd, "work_pkey")):
+            assert stmt.batch is not None
+            with store.engine.begin() as conn:
+                conn.execute(sa.text("SET LOCAL plan_cache_mode = force_generic_plan"))
+                sql = stmt.batch.replace("%s", "$1")
+                conn.exec_driver_sql(f"PREPARE batch_plan(json) AS {sql}")
+                plan = "\n".join(
+                    r[0] for r in conn.exec_driver_sql("EXPLAIN EXECUTE batch_plan('[]')")
+                )
+                conn.exec_driver_sql("DEALLOCATE batch_plan")
+            assert f"Index Scan using {index}" in plan, plan
+    finally:
+        store.close()
