@@ -6,8 +6,8 @@ SQLAlchemy listener that counts the statements run through SQLAlchemy, a count o
 statements the driver sends to the database (psycopg: its cursors' ``execute``, each row of
 ``executemany``, ``copy``; SQLite: ``set_trace_callback`` on every connection), a wrapper
 around ``Store.flush`` that counts the rows of each kind of change it writes and times each
-call (the writes and the commit), and a ``gc.callbacks`` timer of the cyclic garbage
-collector. Two extra paths, answered by the middleware itself:
+call (wall and thread CPU time: the writes and the commit), and a ``gc.callbacks`` timer of
+the cyclic garbage collector. Two extra paths, answered by the middleware itself:
 
     GET  /bench/counts   → {"requests", "answers", "sql", "sent", "flush", "commit_s",
                             "gc",
@@ -62,6 +62,7 @@ class Counters:
         self.sent = 0  # statements the driver sent to the database
         self.flush: dict[str, int] = {}  # rows written by Store.flush, by kind of change
         self.commit_s: list[float] = []  # wall time of each Store.flush (write + commit)
+        self.commit_cpu = 0.0  # CPU time of the engine thread in Store.flush, in all
         self.batches0 = 0
         self.commands0 = 0
         self.gc: dict[int, list[float]] = {0: [0, 0.0], 1: [0, 0.0], 2: [0, 0.0]}
@@ -146,8 +147,9 @@ class Counting:
             for k, v in vars(ch).items():
                 if v:
                     self.c.flush[k] = self.c.flush.get(k, 0) + len(v)
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.thread_time()
             flush(ch)
+            self.c.commit_cpu += time.thread_time() - cpu
             self.c.commit_s.append(time.perf_counter() - began)
 
         store.flush = counted
@@ -164,6 +166,7 @@ class Counting:
             "sent": self.c.sent,
             "flush": dict(self.c.flush),
             "commit_s": list(self.c.commit_s),
+            "commit_cpu": self.c.commit_cpu,
             "gc": {f"gen{g}": {"count": v[0], "seconds": v[1]} for g, v in self.c.gc.items()},
             "engine": {"batches": batches, "commands": commands, "event_seq": events},
         }

@@ -123,6 +123,14 @@ def counting_run(args: argparse.Namespace) -> str:
                 "",
             ]
         )
+        cpu = counts["commit_cpu"]
+        per.append(
+            [
+                "Store.flush CPU ms of the engine thread (in all, per commit)",
+                f"{1000 * cpu:.0f} ({1000 * cpu / len(commits):.2f})",
+                f"{1000 * cpu / n:.3f}",
+            ]
+        )
     for kind, rows_ in sorted(counts["flush"].items()):
         per.append([f"rows written: {kind}", str(rows_), f"{rows_ / n:.2f}"])
     for gen, v in counts["gc"].items():

@@ -197,3 +197,36 @@ def insert(dialect: str, table: str, columns: Sequence[str]) -> Statement:
             f"INSERT INTO {_q(table)} ({cols}) SELECT {values} FROM {_recordset(table, columns)}"
         )
     return Statement(f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks})", columns, (), batch)
+
+
+class Together:
+    """Several batched PostgreSQL statements (on different tables) as one statement: each a
+    data-modifying ``WITH`` clause, run exactly once, with its rows as one JSON parameter (an
+    empty array when there are none). The hot kinds of change of a group commit (counters, job,
+    instance and item updates, events) so cost one execution, prepared once, not five.
+
+    The clauses see the same snapshot and run in no defined order: they must not touch the
+    same table, nor rows that another clause of the statement writes.
+    """
+
+    def __init__(self, statements: Sequence[Statement]) -> None:
+        parts = []
+        for i, s in enumerate(statements):
+            if s.batch is None:
+                raise ValueError("Together takes PostgreSQL batch statements only")
+            parts.append(f"s{i} AS ({s.batch})")
+        self.statements = list(statements)
+        self.sql = f"WITH {', '.join(parts)} SELECT 1"
+
+    def run(self, conn: sa.Connection, rows: Sequence[list[Row]]) -> None:
+        """Execute with ``rows[i]`` for ``statements[i]``; nothing when every list is empty."""
+        if not any(rows):
+            return
+        params = tuple(
+            s.batch_param(r) if r else "[]" for s, r in zip(self.statements, rows, strict=True)
+        )
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.sql, params)
+        finally:
+            cursor.close()

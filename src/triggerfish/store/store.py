@@ -108,6 +108,12 @@ class Store:
         self._timer_ins = rawsql.insert(d, "timers", [c.name for c in t.timers.c])
         self._timer_del = rawsql.delete(d, "timers", ["key"])
         self._host_upd = _update(t.hosts, ["name"], HOST_MUTABLE)
+        # PostgreSQL: the hot kinds of change in one statement (on separate tables)
+        self._hot: rawsql.Together | None = None
+        if d == "postgresql":
+            self._hot = rawsql.Together(
+                [self._counter_upd, self._job_upd, self._sub_upd, self._work_upd, self._event_ins]
+            )
         self._conn: sa.Connection | None = None  # the engine thread's own connection
         # counter values known to be committed: a commit writes only those that changed
         self._counters_stored: dict[str, int] = {}
@@ -166,17 +172,23 @@ class Store:
         self._counters_stored.update(counters)
 
     def _write(self, conn: sa.Connection, ch: Changes, counters: dict[str, int]) -> None:
-        if counters:
-            self._counter_upd.run(conn, [{"name": k, "value": v} for k, v in counters.items()])
+        counter_rows = [{"name": k, "value": v} for k, v in counters.items()]
+        hot = self._hot
+        if hot is None:
+            self._counter_upd.run(conn, counter_rows)
         if ch.host_inserts:
             conn.execute(sa.insert(t.hosts), ch.host_inserts)
         self._job_ins.run(conn, ch.job_inserts)
         self._sub_ins.run(conn, ch.sub_inserts)
         if ch.work_inserts:
             self._insert_work(conn, ch.work_inserts)
-        self._job_upd.run(conn, ch.job_updates)
-        self._sub_upd.run(conn, ch.sub_updates)
-        self._work_upd.run(conn, ch.work_updates)
+        if hot is None:
+            self._job_upd.run(conn, ch.job_updates)
+            self._sub_upd.run(conn, ch.sub_updates)
+            self._work_upd.run(conn, ch.work_updates)
+        else:  # the events too: no statement below touches them
+            rows = [counter_rows, ch.job_updates, ch.sub_updates, ch.work_updates, ch.events]
+            hot.run(conn, rows)
         if ch.host_updates:
             conn.execute(self._host_upd, _keyed(ch.host_updates, ["name"]))
         for job_id, subid in ch.sub_deletes:
@@ -188,7 +200,8 @@ class Store:
             conn.execute(sa.delete(t.work).where(t.work.c.job_id.in_(ids)))
             conn.execute(sa.delete(t.subjobs).where(t.subjobs.c.job_id.in_(ids)))
             conn.execute(sa.delete(t.jobs).where(t.jobs.c.id.in_(ids)))
-        self._event_ins.run(conn, ch.events)
+        if hot is None:
+            self._event_ins.run(conn, ch.events)
         self._cb_ins.run(conn, ch.callback_inserts)
         self._cb_upd.run(conn, ch.callback_updates)
         if ch.callback_deletes:
