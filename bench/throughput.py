@@ -2,6 +2,7 @@
 
     python bench/throughput.py [--frames 5000] [--workers 2] [--slots 1] [--chunk 1]
                                [--store sqlite|postgresql|both] [--repeat 3] [--json]
+                               [--idle]
 
 Each repeat starts a fresh LocalFarm (fresh temporary data dir; on PostgreSQL a fresh schema,
 dropped afterwards; log level warning), submits one cmdrange job of N frames of ``true`` with
@@ -16,6 +17,11 @@ appears during the window counts whole, one that exits is lost), "PG aux" the se
 processes (postmaster, WAL writer, checkpointer, background writer, autovacuum; shared with
 anything else using the server at the time).
 Statements and commits per frame: ``bench/profile_throughput.py`` (its counting run).
+
+``--idle``: a thread of this process also samples, about every millisecond, whether each
+worker has a command running (its children in ``/proc/PID/task/*/children``) and reports the
+share of samples in which a worker had none: the time its slot stood idle, waiting for work
+or spent by the worker between two commands (it costs this process some CPU; Linux only).
 
 In the same repeat, a bare loop spawns as many ``true`` commands with the same parallelism,
 three ways: a ThreadPoolExecutor of WxS threads doing ``subprocess.run(["true"])``, the same
@@ -33,6 +39,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -141,6 +148,51 @@ class PgServer:
         }
 
 
+# ---------------------------------------------------------------- idle workers
+
+
+def running_children(pid: int) -> int:
+    n = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                n += len(f.read().split())
+    except OSError:
+        pass
+    return n
+
+
+class IdleSampler:
+    """Samples, about every ms, which workers have no command running."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.samples = 0
+        self.idle = [0] * len(pids)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples += 1
+            for i, pid in enumerate(self.pids):
+                if running_children(pid) == 0:
+                    self.idle[i] += 1
+            time.sleep(0.001)
+
+    def __enter__(self) -> IdleSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def share(self) -> float:
+        """The mean share of samples in which a worker had no command running."""
+        return sum(self.idle) / (self.samples * len(self.pids)) if self.samples else float("nan")
+
+
 # ---------------------------------------------------------------- the bare loops
 
 
@@ -197,7 +249,9 @@ BARE: dict[str, Callable[[int, int], float]] = {
 # ---------------------------------------------------------------- triggerfish
 
 
-def farm_run(store: str, frames: int, workers: int, slots: int, chunk: int) -> dict[str, float]:
+def farm_run(
+    store: str, frames: int, workers: int, slots: int, chunk: int, idle: bool = False
+) -> dict[str, float]:
     """One fresh farm, one job; the measurements of the submit → complete window."""
     cpus = workers * slots
     job = {
@@ -222,9 +276,13 @@ def farm_run(store: str, frames: int, workers: int, slots: int, chunk: int) -> d
             wk0 = sum(cpu_seconds(w) for w in wks)
             me0 = cpu_seconds(me)
             sys0 = psutil.cpu_times()
+            sampler = IdleSampler([w.pid for w in wks] if idle else [])
             began = time.perf_counter()
-            [submitted] = client.submit(job)
-            status = client.wait(submitted["id"], timeout=600.0)
+            with contextlib.ExitStack() as stack:
+                if idle:
+                    stack.enter_context(sampler)
+                [submitted] = client.submit(job)
+                status = client.wait(submitted["id"], timeout=600.0)
             elapsed = time.perf_counter() - began
             sys1 = psutil.cpu_times()
             me1 = cpu_seconds(me)
@@ -251,6 +309,7 @@ def farm_run(store: str, frames: int, workers: int, slots: int, chunk: int) -> d
         "machine_busy": busy(sys0, sys1),  # share of all the machine's CPUs in use
         "pg_backend_cpu_per_1k": server.get("pg_backend_cpu", float("nan")) * per_k,
         "pg_aux_cpu_per_1k": server.get("pg_aux_cpu", float("nan")) * per_k,
+        "workers_idle": sampler.share(),  # --idle: share of time a worker ran no command
     }
 
 
@@ -267,7 +326,7 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
     farm_rows: list[dict[str, float]] = []
     bare_rows: list[dict[str, float]] = []
     for i in range(1, args.repeat + 1):
-        row = farm_run(store, args.frames, args.workers, args.slots, args.chunk)
+        row = farm_run(store, args.frames, args.workers, args.slots, args.chunk, args.idle)
         say(
             f"[{store} {i}/{args.repeat}] triggerfish: {row['frames_per_s']:.0f} frames/s, "
             f"supervisor {row['sup_cpu_per_1k']:.3f} s CPU/1k frames, "
@@ -278,6 +337,7 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
                 if store == "postgresql"
                 else ""
             )
+            + (f", workers idle {100 * row['workers_idle']:.0f}%" if args.idle else "")
         )
         farm_rows.append(row)
         bare = {name: fn(items, parallel) for name, fn in BARE.items()}
@@ -314,6 +374,8 @@ def report_markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> 
         "machine busy",
         "wall s",
     ]
+    if args.idle:
+        head.append("workers idle (no command running)")
     rows = []
     for r in results:
         tf: dict[str, Stat] = r["triggerfish"]
@@ -339,6 +401,8 @@ def report_markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> 
                 tf["seconds"].fmt(2),
             ]
         )
+        if args.idle:
+            rows[-1].append(f"{100 * tf['workers_idle'].median:.0f}%")
     bare_head = ["store", *BARE]
     bare_rows = [[r["store"], *(r["bare"][k].fmt(0) for k in BARE)] for r in results]
     return (
@@ -359,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="sqlite")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument("--idle", action="store_true", help="sample how long workers ran no command")
     args = p.parse_args(argv)
     code = code_state()
     if args.frames < 1 or args.workers < 1 or args.slots < 1 or args.chunk < 1 or args.repeat < 1:
