@@ -22,7 +22,7 @@ def test_schema_is_created_and_upgrade_is_idempotent(db_url: str) -> None:
 
 
 def test_batched_updates_find_rows_by_key_on_postgresql(pg_url: str) -> None:
-    """A commit's rows of one kind go as one statement; its (generic, prepared) plan must look
+    """A commit's hot rows go as one statement; its (generic, prepared) plan must look
     the rows up by primary key, not hash-join a whole table of thousands of rows."""
     store = Store(pg_url)
     try:
@@ -41,18 +41,33 @@ def test_batched_updates_find_rows_by_key_on_postgresql(pg_url: str) -> None:
                 )
             )
         with store.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO subjobs (job_id, subid, status, retry) "
+                    "SELECT g, 0, 'complete', 0 FROM generate_series(1, 5000) g"
+                )
+            )
+        with store.engine.begin() as conn:
             conn.execute(sa.text("ANALYZE jobs"))
             conn.execute(sa.text("ANALYZE work"))
-        for stmt, index in ((store._job_upd, "jobs_pkey"), (store._work_upd, "work_pkey")):
-            assert stmt.batch is not None
-            with store.engine.begin() as conn:
-                conn.execute(sa.text("SET LOCAL plan_cache_mode = force_generic_plan"))
-                sql = stmt.batch.replace("%s", "$1")
-                conn.exec_driver_sql(f"PREPARE batch_plan(json) AS {sql}")
-                plan = "\n".join(
-                    r[0] for r in conn.exec_driver_sql("EXPLAIN EXECUTE batch_plan('[]')")
-                )
-                conn.exec_driver_sql("DEALLOCATE batch_plan")
+            conn.execute(sa.text("ANALYZE subjobs"))
+        hot = store._hot
+        assert hot is not None
+        n = len(hot.statements)
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("SET LOCAL plan_cache_mode = force_generic_plan"))
+            sql = hot.sql
+            for i in range(1, n + 1):  # psycopg's %s, in order, as $1 … $n
+                sql = sql.replace("%s", f"${i}", 1)
+            types = ", ".join(["json"] * n)
+            conn.exec_driver_sql(f"PREPARE batch_plan({types}) AS {sql}")
+            args = ", ".join(["'[]'"] * n)
+            plan = "\n".join(
+                r[0] for r in conn.exec_driver_sql(f"EXPLAIN EXECUTE batch_plan({args})")
+            )
+            conn.exec_driver_sql("DEALLOCATE batch_plan")
+        for index in ("jobs_pkey", "work_pkey", "subjobs_pkey"):
             assert f"Index Scan using {index}" in plan, plan
+        assert "Seq Scan on jobs" not in plan and "Seq Scan on work" not in plan, plan
     finally:
         store.close()
