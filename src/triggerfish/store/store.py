@@ -94,6 +94,7 @@ class Store:
         d = self.dialect
         self._job_ins = rawsql.insert(d, "jobs", [c.name for c in t.jobs.c])
         self._sub_ins = rawsql.insert(d, "subjobs", [c.name for c in t.subjobs.c])
+        self._work_ins = rawsql.insert(d, "work", [c.name for c in t.work.c])
         self._job_upd = rawsql.update(d, "jobs", JOB_MUTABLE, ["id"])
         self._sub_upd = rawsql.update(d, "subjobs", SUB_MUTABLE, ["job_id", "subid"])
         self._work_upd = rawsql.update(d, "work", WORK_MUTABLE, ["job_id", "name"])
@@ -222,11 +223,11 @@ class Store:
     def _insert_work(self, conn: sa.Connection, rows: list[Row]) -> None:
         """New agenda items: a fast path, since one job may bring 100,000 of them."""
         fresh = all(r["status"] in ("pending", "blocked", "complete") for r in rows)
-        if not fresh:
-            conn.execute(sa.insert(t.work), rows)
+        if not fresh or len(rows) < COPY_FROM:  # a few (tasks): one statement on PostgreSQL
+            self._work_ins.run(conn, rows)
             return
         tuples = [(r["job_id"], r["name"], r["seq"], r["status"], r["retry"]) for r in rows]
-        if self.dialect == "postgresql" and len(tuples) >= COPY_FROM:
+        if self.dialect == "postgresql":
             raw = conn.connection.driver_connection
             assert raw is not None
             with (
@@ -236,9 +237,8 @@ class Store:
                 for tup in tuples:
                     copy.write_row(tup)
         else:
-            marks = ", ".join(["%s" if self.dialect == "postgresql" else "?"] * 5)
             conn.exec_driver_sql(
-                f"INSERT INTO work (job_id, name, seq, status, retry) VALUES ({marks})", tuples
+                "INSERT INTO work (job_id, name, seq, status, retry) VALUES (?, ?, ?, ?, ?)", tuples
             )
 
     # ------------------------------------------------------------------ engine reads
