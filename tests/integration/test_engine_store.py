@@ -121,18 +121,6 @@ def test_flush_is_all_or_nothing(store: Store) -> None:
     assert reads.list_events(store.engine) == []
 
 
-def test_counters_of_a_failed_commit_are_written_by_the_next(store: Store) -> None:
-    """A commit writes only the counters that changed since the last commit that succeeded."""
-    store.flush(Changes(counters={"job_id": 1, "event_seq": 0}, job_inserts=[job_row(1, "a")]))
-    bad = Changes(counters={"job_id": 2, "event_seq": 0}, job_inserts=[job_row(2, "a")])
-    with pytest.raises(StoreError):  # 'a' is taken in pgrp 1
-        store.flush(bad)
-    store.flush(Changes(counters={"job_id": 2, "event_seq": 0}, job_inserts=[job_row(2, "b")]))
-    assert store.counters()["job_id"] == 2
-    store.flush(Changes(counters={"job_id": 2, "event_seq": 1}, events=[event_row(1, 2)]))
-    assert store.counters()["job_id"] == 2 and store.counters()["event_seq"] == 1
-
-
 def test_event_seq_is_unique(store: Store) -> None:
     store.flush(Changes(events=[event_row(1)]))
     with pytest.raises(StoreError):

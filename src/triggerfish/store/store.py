@@ -116,8 +116,6 @@ class Store:
                 [self._counter_upd, self._job_upd, self._sub_upd, self._work_upd, self._event_ins]
             )
         self._conn: sa.Connection | None = None  # the engine thread's own connection
-        # counter values known to be committed: a commit writes only those that changed
-        self._counters_stored: dict[str, int] = {}
         dbapi = self.engine.dialect.dbapi
         self._driver_error: type[Exception] = dbapi.Error if dbapi is not None else Exception
         self._ensure_counters()
@@ -152,16 +150,15 @@ class Store:
     def flush(self, ch: Changes) -> None:
         """Write one group commit in one transaction; all of it or nothing."""
         conn = self._writer()
-        counters = {k: v for k, v in ch.counters.items() if self._counters_stored.get(k) != v}
         try:
             with translated(), conn.begin():
                 if self.dialect == "postgresql" and len(ch.work_inserts) < COPY_FROM:
                     # every statement in one round trip (COPY cannot be pipelined)
                     raw: Any = conn.connection.dbapi_connection
                     with raw.pipeline():
-                        self._write(conn, ch, counters)
+                        self._write(conn, ch)
                 else:
-                    self._write(conn, ch, counters)
+                    self._write(conn, ch)
         except BaseException as exc:
             # a connection in an unknown state is not reused: the next commit opens a new one
             self._conn = None
@@ -170,10 +167,9 @@ class Store:
                 logger.exception("store error", extra={"action": "store.error"})
                 raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
             raise
-        self._counters_stored.update(counters)
 
-    def _write(self, conn: sa.Connection, ch: Changes, counters: dict[str, int]) -> None:
-        counter_rows = [{"name": k, "value": v} for k, v in counters.items()]
+    def _write(self, conn: sa.Connection, ch: Changes) -> None:
+        counter_rows = [{"name": k, "value": v} for k, v in ch.counters.items()]
         hot = self._hot
         if hot is None:
             self._counter_upd.run(conn, counter_rows)
