@@ -2,10 +2,16 @@
 
 Runs the normal supervisor command line, with one pure-ASGI middleware around the app that
 counts requests and their wall time per endpoint (and what the worker endpoints answered), a
-SQLAlchemy listener that counts the statements sent to the database, and a ``gc.callbacks``
-timer of the cyclic garbage collector. Two extra paths, answered by the middleware itself:
+SQLAlchemy listener that counts the statements run through SQLAlchemy, a count of the
+statements the driver sends to the database (psycopg: its cursors' ``execute``, each row of
+``executemany``, ``copy``; SQLite: ``set_trace_callback`` on every connection), a wrapper
+around ``Store.flush`` that counts the rows of each kind of change it writes and times each
+call (wall and thread CPU time: the writes and the commit), and a ``gc.callbacks`` timer of
+the cyclic garbage collector. Two extra paths, answered by the middleware itself:
 
-    GET  /bench/counts   → {"requests", "answers", "sql", "gc", "engine": {"batches", ...}}
+    GET  /bench/counts   → {"requests", "answers", "sql", "sent", "flush", "commit_s",
+                            "gc",
+                            "engine": {"batches", ...}}
     POST /bench/reset    → zero the counters (call just before submitting)
 """
 
@@ -53,6 +59,10 @@ class Counters:
         # worker answers by content: "pull: assignments", "pull: cancel", "pull: empty", ...
         self.answers: dict[str, int] = {}
         self.sql = 0
+        self.sent = 0  # statements the driver sent to the database
+        self.flush: dict[str, int] = {}  # rows written by Store.flush, by kind of change
+        self.commit_s: list[float] = []  # wall time of each Store.flush (write + commit)
+        self.commit_cpu = 0.0  # CPU time of the engine thread in Store.flush, in all
         self.batches0 = 0
         self.commands0 = 0
         self.commits0 = 0
@@ -91,7 +101,59 @@ class Counting:
             self.c.sql += 1
 
         sa.event.listen(ctx.store.engine, "before_cursor_execute", count)
+        self._count_sent(ctx.store)
+        self._count_flush(ctx.store)
         self._listening = True
+
+    def _count_sent(self, store: Any) -> None:
+        if store.dialect == "postgresql":
+            import psycopg
+
+            c = self
+
+            def wrap(name: str, rows: bool) -> None:
+                orig = getattr(psycopg.Cursor, name)
+
+                def counted(cur: Any, query: Any, params: Any = None, *a: Any, **k: Any) -> Any:
+                    if rows:
+                        params = list(params or ())
+                        c.c.sent += len(params)
+                    else:
+                        c.c.sent += 1
+                    return orig(cur, query, params, *a, **k)
+
+                setattr(psycopg.Cursor, name, counted)
+
+            wrap("execute", False)
+            wrap("executemany", True)
+            wrap("copy", False)
+            return
+
+        def trace(_sql: str) -> None:
+            self.c.sent += 1
+
+        def hook(dbapi_conn: Any, *_: Any) -> None:
+            dbapi_conn.set_trace_callback(trace)
+
+        sa.event.listen(store.engine, "connect", hook)
+        sa.event.listen(store.engine, "checkout", hook)
+        writer = store._conn  # the engine thread's connection, already checked out
+        if writer is not None:
+            hook(writer.connection.dbapi_connection)
+
+    def _count_flush(self, store: Any) -> None:
+        flush = store.flush
+
+        def counted(ch: Any) -> None:
+            for k, v in vars(ch).items():
+                if v:
+                    self.c.flush[k] = self.c.flush.get(k, 0) + len(v)
+            began, cpu = time.perf_counter(), time.thread_time()
+            flush(ch)
+            self.c.commit_cpu += time.thread_time() - cpu
+            self.c.commit_s.append(time.perf_counter() - began)
+
+        store.flush = counted
 
     def snapshot(self) -> dict[str, Any]:
         eng = self._engine()
@@ -103,6 +165,10 @@ class Counting:
             "requests": {k: {"count": v[0], "seconds": v[1]} for k, v in self.c.requests.items()},
             "answers": dict(self.c.answers),
             "sql": self.c.sql,
+            "sent": self.c.sent,
+            "flush": dict(self.c.flush),
+            "commit_s": list(self.c.commit_s),
+            "commit_cpu": self.c.commit_cpu,
             "gc": {f"gen{g}": {"count": v[0], "seconds": v[1]} for g, v in self.c.gc.items()},
             "engine": {
                 "batches": batches,

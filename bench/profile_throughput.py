@@ -4,7 +4,7 @@
     python bench/profile_throughput.py [--frames 5000] [--workers 2] [--slots 1] [--chunk 1]
                                        [--store sqlite|postgresql] [--rate 400]
                                        [--out bench/profiles] [--svg] [--workers-too]
-                                       [--native] [--no-count]
+                                       [--native] [--no-count] [--no-spy]
 
 Two runs of the throughput job (one cmdrange job of N frames of ``true``, ``cpus`` = WxS,
 followed with ``Client.wait``), each on a fresh LocalFarm:
@@ -109,9 +109,30 @@ def counting_run(args: argparse.Namespace) -> str:
     per = [
         ["engine batches (write transactions)", str(eng["batches"]), f"{eng['batches'] / n:.2f}"],
         ["engine commands", str(eng["commands"]), f"{eng['commands'] / n:.2f}"],
-        ["SQL statements (writes and reads)", str(counts["sql"]), f"{counts['sql'] / n:.2f}"],
+        ["SQL statements through SQLAlchemy", str(counts["sql"]), f"{counts['sql'] / n:.2f}"],
+        ["SQL statements sent by the driver", str(counts["sent"]), f"{counts['sent'] / n:.2f}"],
         ["events in the log (whole run)", str(eng["event_seq"]), f"{eng['event_seq'] / n:.2f}"],
     ]
+    commits = sorted(counts["commit_s"])
+    if commits:
+        pick = [commits[min(len(commits) - 1, int(q * len(commits)))] for q in (0.5, 0.9, 0.99)]
+        per.append(
+            [
+                "Store.flush wall ms (write + commit): median / p90 / p99 / max",
+                " / ".join(f"{1000 * x:.1f}" for x in (*pick, commits[-1])),
+                "",
+            ]
+        )
+        cpu = counts["commit_cpu"]
+        per.append(
+            [
+                "Store.flush CPU ms of the engine thread (in all, per commit)",
+                f"{1000 * cpu:.0f} ({1000 * cpu / len(commits):.2f})",
+                f"{1000 * cpu / n:.3f}",
+            ]
+        )
+    for kind, rows_ in sorted(counts["flush"].items()):
+        per.append([f"rows written: {kind}", str(rows_), f"{rows_ / n:.2f}"])
     for gen, v in counts["gc"].items():
         per.append(
             [
@@ -345,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--svg", action="store_true", help="also record a flame graph (third run)")
     p.add_argument("--workers-too", action="store_true", help="also profile the first worker")
     p.add_argument("--no-count", action="store_true", help="skip the counting run")
+    p.add_argument("--no-spy", action="store_true", help="only the counting run (no py-spy)")
     p.add_argument(
         "--native",
         action="store_true",
@@ -357,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_count:
         print(counting_run(args))
         print()
+    if args.no_spy:
+        print(code_line(code))
+        return 0
     sampling_run(args, "raw")
     if args.svg:
         sampling_run(args, "flamegraph")

@@ -2,12 +2,26 @@
 
     python bench/throughput.py [--frames 5000] [--workers 2] [--slots 1] [--chunk 1]
                                [--store sqlite|postgresql|both] [--repeat 3] [--json]
+                               [--idle]
 
 Each repeat starts a fresh LocalFarm (fresh temporary data dir; on PostgreSQL a fresh schema,
 dropped afterwards; log level warning), submits one cmdrange job of N frames of ``true`` with
 ``cpus`` = workers x slots, and measures from just before ``Client.submit`` to the return of
 ``Client.wait``. Around that window it reads the CPU time (user + system) of the supervisor
 process and of the worker processes (not their children, the commands).
+
+On PostgreSQL it also reads, over the same window, the CPU time of the server processes (the
+server runs on the same machine): "PG backends" are the backends serving the supervisor's
+connections (found in ``pg_stat_activity`` by the supervisor's client ports; a backend that
+appears during the window counts whole, one that exits is lost), "PG aux" the server's own
+processes (postmaster, WAL writer, checkpointer, background writer, autovacuum; shared with
+anything else using the server at the time).
+Statements and commits per frame: ``bench/profile_throughput.py`` (its counting run).
+
+``--idle``: a thread of this process also samples, about every millisecond, whether each
+worker has a command running (its children in ``/proc/PID/task/*/children``) and reports the
+share of samples in which a worker had none: the time its slot stood idle, waiting for work
+or spent by the worker between two commands (it costs this process some CPU; Linux only).
 
 In the same repeat, a bare loop spawns as many ``true`` commands with the same parallelism,
 three ways: a ThreadPoolExecutor of WxS threads doing ``subprocess.run(["true"])``, the same
@@ -19,18 +33,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psutil
-from _common import Stat, code_line, code_state, database, machine, say, stats, stores, table
+import sqlalchemy as sa
+from _common import (
+    PG_URL,
+    Stat,
+    code_line,
+    code_state,
+    database,
+    machine,
+    say,
+    stats,
+    stores,
+    table,
+)
 
 from triggerfish.cli.local import LocalFarm
 
@@ -41,6 +69,128 @@ GOAL_SUP_CPU = 0.5  # seconds of supervisor CPU per 1,000 frames
 def cpu_seconds(proc: psutil.Process) -> float:
     t = proc.cpu_times()
     return float(t.user + t.system)
+
+
+# ---------------------------------------------------------------- the PostgreSQL server
+
+
+AUX = ("writer", "checkpointer", "autovacuum", "walwriter", "launcher")  # in process titles
+
+
+class PgServer:
+    """CPU time of the PostgreSQL server processes and the server's counters, around a window."""
+
+    def __init__(self, supervisor: psutil.Process, db_url: str) -> None:
+        self.sup = supervisor
+        self.schema = db_url.rsplit("search_path%3D", 1)[-1]
+        self.eng = sa.create_engine(PG_URL)
+
+    def close(self) -> None:
+        self.eng.dispose()
+
+    def _backends(self) -> set[int]:
+        """PIDs of the backends serving the supervisor's connections to the server."""
+        ports = {
+            c.laddr.port
+            for c in self.sup.net_connections(kind="tcp")
+            if c.raddr and c.raddr.port == 5432
+        }
+        if not ports:
+            return set()
+        with self.eng.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT pid, client_port FROM pg_stat_activity WHERE client_port IS NOT NULL"
+                )
+            ).all()
+        return {int(pid) for pid, port in rows if port in ports}
+
+    @staticmethod
+    def _aux() -> dict[int, psutil.Process]:
+        """The server's own processes (not client backends): postmaster and background ones."""
+        out = {}
+        for p in psutil.process_iter(["name", "cmdline"]):
+            try:
+                cmd = " ".join(p.info["cmdline"] or [])
+            except (psutil.Error, TypeError):
+                continue
+            if p.info["name"] != "postgres":
+                continue
+            background = any(w in cmd for w in AUX)
+            if background or not cmd.startswith("postgres: "):  # or the postmaster
+                out[p.pid] = p
+        return out
+
+    def _cpu(self, pids: set[int]) -> dict[int, float]:
+        out = {}
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                out[pid] = cpu_seconds(psutil.Process(pid))
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        back = self._backends()
+        aux = self._aux()
+        return {
+            "backends": self._cpu(back),
+            "aux": self._cpu(set(aux)),
+        }
+
+    def window(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
+        """CPU seconds of the backends and of the aux processes between two snapshots."""
+
+        def diff(x: dict[int, float], y: dict[int, float]) -> float:
+            return sum(v - x.get(pid, 0.0) for pid, v in y.items())
+
+        return {
+            "pg_backend_cpu": diff(a["backends"], b["backends"]),
+            "pg_aux_cpu": diff(a["aux"], b["aux"]),
+        }
+
+
+# ---------------------------------------------------------------- idle workers
+
+
+def running_children(pid: int) -> int:
+    n = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                n += len(f.read().split())
+    except OSError:
+        pass
+    return n
+
+
+class IdleSampler:
+    """Samples, about every ms, which workers have no command running."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.samples = 0
+        self.idle = [0] * len(pids)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples += 1
+            for i, pid in enumerate(self.pids):
+                if running_children(pid) == 0:
+                    self.idle[i] += 1
+            time.sleep(0.001)
+
+    def __enter__(self) -> IdleSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def share(self) -> float:
+        """The mean share of samples in which a worker had no command running."""
+        return sum(self.idle) / (self.samples * len(self.pids)) if self.samples else float("nan")
 
 
 # ---------------------------------------------------------------- the bare loops
@@ -99,7 +249,9 @@ BARE: dict[str, Callable[[int, int], float]] = {
 # ---------------------------------------------------------------- triggerfish
 
 
-def farm_run(store: str, frames: int, workers: int, slots: int, chunk: int) -> dict[str, float]:
+def farm_run(
+    store: str, frames: int, workers: int, slots: int, chunk: int, idle: bool = False
+) -> dict[str, float]:
     """One fresh farm, one job; the measurements of the submit → complete window."""
     cpus = workers * slots
     job = {
@@ -116,20 +268,32 @@ def farm_run(store: str, frames: int, workers: int, slots: int, chunk: int) -> d
         sup = psutil.Process(farm.supervisor.pid)
         wks = [psutil.Process(p.pid) for p in farm.workers]
         me = psutil.Process()
+        pg = PgServer(sup, db_url) if db_url is not None else None
         with farm.client(timeout=120.0) as client:
+            client.jobs()  # the supervisor has its connections open before the first snapshot
+            pg0 = pg.snapshot() if pg is not None else None
             sup0 = cpu_seconds(sup)
             wk0 = sum(cpu_seconds(w) for w in wks)
             me0 = cpu_seconds(me)
             sys0 = psutil.cpu_times()
+            sampler = IdleSampler([w.pid for w in wks] if idle else [])
             began = time.perf_counter()
-            [submitted] = client.submit(job)
-            status = client.wait(submitted["id"], timeout=600.0)
+            with contextlib.ExitStack() as stack:
+                if idle:
+                    stack.enter_context(sampler)
+                [submitted] = client.submit(job)
+                status = client.wait(submitted["id"], timeout=600.0)
             elapsed = time.perf_counter() - began
             sys1 = psutil.cpu_times()
             me1 = cpu_seconds(me)
             sup1 = cpu_seconds(sup)
             wk1 = sum(cpu_seconds(w) for w in wks)
+            pg_cpu = pg.snapshot() if pg is not None else None
             summary = client.job(submitted["id"], agenda=False)
+        server: dict[str, float] = {}
+        if pg is not None and pg0 is not None and pg_cpu is not None:
+            server = pg.window(pg0, pg_cpu)
+            pg.close()
         if status[submitted["id"]] != "complete":
             raise RuntimeError(f"the job ended {status}: {summary}")
     items = -(-frames // chunk)
@@ -143,6 +307,9 @@ def farm_run(store: str, frames: int, workers: int, slots: int, chunk: int) -> d
         "client_cpu_per_1k": (me1 - me0) * per_k,  # this process: submit + Client.wait
         "sup_busy": (sup1 - sup0) / elapsed,  # cores the supervisor kept busy
         "machine_busy": busy(sys0, sys1),  # share of all the machine's CPUs in use
+        "pg_backend_cpu_per_1k": server.get("pg_backend_cpu", float("nan")) * per_k,
+        "pg_aux_cpu_per_1k": server.get("pg_aux_cpu", float("nan")) * per_k,
+        "workers_idle": sampler.share(),  # --idle: share of time a worker ran no command
     }
 
 
@@ -159,11 +326,18 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
     farm_rows: list[dict[str, float]] = []
     bare_rows: list[dict[str, float]] = []
     for i in range(1, args.repeat + 1):
-        row = farm_run(store, args.frames, args.workers, args.slots, args.chunk)
+        row = farm_run(store, args.frames, args.workers, args.slots, args.chunk, args.idle)
         say(
             f"[{store} {i}/{args.repeat}] triggerfish: {row['frames_per_s']:.0f} frames/s, "
             f"supervisor {row['sup_cpu_per_1k']:.3f} s CPU/1k frames, "
             f"workers {row['workers_cpu_per_1k']:.3f} s CPU/1k frames"
+            + (
+                f", PG backends {row['pg_backend_cpu_per_1k']:.3f} + aux "
+                f"{row['pg_aux_cpu_per_1k']:.3f} s CPU/1k frames"
+                if store == "postgresql"
+                else ""
+            )
+            + (f", workers idle {100 * row['workers_idle']:.0f}%" if args.idle else "")
         )
         farm_rows.append(row)
         bare = {name: fn(items, parallel) for name, fn in BARE.items()}
@@ -194,10 +368,14 @@ def report_markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> 
         f"supervisor CPU s/1k frames (goal ≤ {GOAL_SUP_CPU})",
         "workers CPU s/1k frames",
         "client CPU s/1k frames",
+        "PG backends CPU s/1k frames",
+        "PG aux CPU s/1k frames",
         "supervisor busy (cores)",
         "machine busy",
         "wall s",
     ]
+    if args.idle:
+        head.append("workers idle (no command running)")
     rows = []
     for r in results:
         tf: dict[str, Stat] = r["triggerfish"]
@@ -210,11 +388,21 @@ def report_markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> 
                 tf["sup_cpu_per_1k"].fmt(3),
                 tf["workers_cpu_per_1k"].fmt(3),
                 tf["client_cpu_per_1k"].fmt(3),
+                *(
+                    (
+                        tf["pg_backend_cpu_per_1k"].fmt(3),
+                        tf["pg_aux_cpu_per_1k"].fmt(3),
+                    )
+                    if r["store"] == "postgresql"
+                    else ("-", "-")
+                ),
                 tf["sup_busy"].fmt(2),
                 f"{100 * tf['machine_busy'].median:.0f}%",
                 tf["seconds"].fmt(2),
             ]
         )
+        if args.idle:
+            rows[-1].append(f"{100 * tf['workers_idle'].median:.0f}%")
     bare_head = ["store", *BARE]
     bare_rows = [[r["store"], *(r["bare"][k].fmt(0) for k in BARE)] for r in results]
     return (
@@ -235,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="sqlite")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument("--idle", action="store_true", help="sample how long workers ran no command")
     args = p.parse_args(argv)
     code = code_state()
     if args.frames < 1 or args.workers < 1 or args.slots < 1 or args.chunk < 1 or args.repeat < 1:

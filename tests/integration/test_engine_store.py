@@ -128,6 +128,60 @@ def test_event_seq_is_unique(store: Store) -> None:
     assert len(reads.list_events(store.engine)) == 1
 
 
+def test_many_rows_of_each_shape_round_trip(store: Store) -> None:
+    """A commit with several rows per kind of change (on PostgreSQL: one statement per kind,
+    the rows as one JSON parameter) stores every value as it was given."""
+    jobs = [job_row(1, "a"), job_row(2, "b")]
+    items = [work_row(1, f"it\u00e9m {i}", i) for i in range(4)]
+    store.flush(Changes(job_inserts=jobs, work_inserts=items))
+    first = work_row(1, "it\u00e9m 1", 1) | {"status": "running", "host": "h1", "token": "t"}
+    results: list[Any] = ["text", None, {"k": [1, 2.5, None]}]
+    updates = [
+        work_row(1, "it\u00e9m 0", 0)
+        | {"status": "complete", "exit_code": 5.0, "result": results[0], "timestart": 0.1},
+        first,
+        work_row(1, "it\u00e9m 2", 2) | {"status": "failed", "result": results[1], "retry": 2},
+        work_row(1, "it\u00e9m 1", 1) | {"status": "complete", "result": results[2]},  # wins
+    ]
+    job_updates = [
+        jobs[0] | {"status": "running", "todotally": {"complete": 1, "running": 1}},
+        jobs[1] | {"reason": 'it\'s "quoted"', "fields": {"x": "y"}, "timestart": 1e-300},
+    ]
+    events = [event_row(1, 1), event_row(2, 1) | {"data": None}, event_row(3) | {"data": "s"}]
+    store.flush(
+        Changes(
+            counters={"event_seq": 3},
+            job_updates=job_updates,
+            work_updates=updates,
+            events=events,
+            timer_upserts=[
+                {"key": k, "due": 1.5, "kind": "k", "payload": {"n": i}}
+                for i, k in enumerate(("t1", "t2", "t3"))
+            ],
+        )
+    )
+    store.flush(Changes(timer_deletes=["t1", "t3", "t1"]))
+    loaded = store.load_job(1)
+    assert loaded is not None
+    row, _, got = loaded
+    assert row["status"] == "running" and row["todotally"] == {"complete": 1, "running": 1}
+    assert [(w["status"], w["result"], w["exit_code"]) for w in got] == [
+        ("complete", "text", 5),
+        ("complete", {"k": [1, 2.5, None]}, None),
+        ("failed", None, None),
+        ("pending", None, None),
+    ]
+    assert got[0]["timestart"] == 0.1 and got[2]["retry"] == 2 and got[1]["host"] is None
+    other = store.load_job(2)
+    assert other is not None
+    assert other[0]["reason"] == 'it\'s "quoted"' and other[0]["fields"] == {"x": "y"}
+    assert other[0]["timestart"] == 1e-300
+    stored = sorted(reads.list_events(store.engine), key=lambda e: e["seq"])
+    assert [e["data"] for e in stored] == [{"k": [1, "two"]}, None, "s"]
+    assert store.counters()["event_seq"] == 3
+    assert [(t["key"], t["payload"]) for t in store.load_timers()] == [("t2", {"n": 1})]
+
+
 def test_big_agenda_is_written_in_chunks(store: Store) -> None:
     rows = [work_row(1, str(i), i) for i in range(12_345)]
     store.flush(Changes(job_inserts=[job_row(1, "a")], work_inserts=rows))

@@ -95,6 +95,7 @@ class Store:
         d = self.dialect
         self._job_ins = rawsql.insert(d, "jobs", [c.name for c in t.jobs.c])
         self._sub_ins = rawsql.insert(d, "subjobs", [c.name for c in t.subjobs.c])
+        self._work_ins = rawsql.insert(d, "work", [c.name for c in t.work.c])
         self._job_upd = rawsql.update(d, "jobs", JOB_MUTABLE, ["id"])
         self._sub_upd = rawsql.update(d, "subjobs", SUB_MUTABLE, ["job_id", "subid"])
         self._work_upd = rawsql.update(d, "work", WORK_MUTABLE, ["job_id", "name"])
@@ -109,6 +110,12 @@ class Store:
         self._timer_ins = rawsql.insert(d, "timers", [c.name for c in t.timers.c])
         self._timer_del = rawsql.delete(d, "timers", ["key"])
         self._host_upd = _update(t.hosts, ["name"], HOST_MUTABLE)
+        # PostgreSQL: the hot kinds of change in one statement (on separate tables)
+        self._hot: rawsql.Together | None = None
+        if d == "postgresql":
+            self._hot = rawsql.Together(
+                [self._counter_upd, self._job_upd, self._sub_upd, self._work_upd, self._event_ins]
+            )
         self._conn: sa.Connection | None = None  # the engine thread's own connection
         dbapi = self.engine.dialect.dbapi
         self._driver_error: type[Exception] = dbapi.Error if dbapi is not None else Exception
@@ -163,17 +170,23 @@ class Store:
             raise
 
     def _write(self, conn: sa.Connection, ch: Changes) -> None:
-        if ch.counters:
-            self._counter_upd.run(conn, [{"name": k, "value": v} for k, v in ch.counters.items()])
+        counter_rows = [{"name": k, "value": v} for k, v in ch.counters.items()]
+        hot = self._hot
+        if hot is None:
+            self._counter_upd.run(conn, counter_rows)
         if ch.host_inserts:
             conn.execute(sa.insert(t.hosts), ch.host_inserts)
         self._job_ins.run(conn, ch.job_inserts)
         self._sub_ins.run(conn, ch.sub_inserts)
         if ch.work_inserts:
             self._insert_work(conn, ch.work_inserts)
-        self._job_upd.run(conn, ch.job_updates)
-        self._sub_upd.run(conn, ch.sub_updates)
-        self._work_upd.run(conn, ch.work_updates)
+        if hot is None:
+            self._job_upd.run(conn, ch.job_updates)
+            self._sub_upd.run(conn, ch.sub_updates)
+            self._work_upd.run(conn, ch.work_updates)
+        else:  # the events too: no statement below touches them
+            rows = [counter_rows, ch.job_updates, ch.sub_updates, ch.work_updates, ch.events]
+            hot.run(conn, rows)
         if ch.host_updates:
             conn.execute(self._host_upd, _keyed(ch.host_updates, ["name"]))
         for job_id, subid in ch.sub_deletes:
@@ -185,7 +198,8 @@ class Store:
             conn.execute(sa.delete(t.work).where(t.work.c.job_id.in_(ids)))
             conn.execute(sa.delete(t.subjobs).where(t.subjobs.c.job_id.in_(ids)))
             conn.execute(sa.delete(t.jobs).where(t.jobs.c.id.in_(ids)))
-        self._event_ins.run(conn, ch.events)
+        if hot is None:
+            self._event_ins.run(conn, ch.events)
         self._cb_ins.run(conn, ch.callback_inserts)
         self._cb_upd.run(conn, ch.callback_updates)
         if ch.callback_deletes:
@@ -208,11 +222,11 @@ class Store:
     def _insert_work(self, conn: sa.Connection, rows: list[Row]) -> None:
         """New agenda items: a fast path, since one job may bring 100,000 of them."""
         fresh = all(r["status"] in ("pending", "blocked", "complete") for r in rows)
-        if not fresh:
-            conn.execute(sa.insert(t.work), rows)
+        if not fresh or len(rows) < COPY_FROM:  # a few (tasks): one statement on PostgreSQL
+            self._work_ins.run(conn, rows)
             return
         tuples = [(r["job_id"], r["name"], r["seq"], r["status"], r["retry"]) for r in rows]
-        if self.dialect == "postgresql" and len(tuples) >= COPY_FROM:
+        if self.dialect == "postgresql":
             raw = conn.connection.driver_connection
             assert raw is not None
             with (
@@ -222,9 +236,8 @@ class Store:
                 for tup in tuples:
                     copy.write_row(tup)
         else:
-            marks = ", ".join(["%s" if self.dialect == "postgresql" else "?"] * 5)
             conn.exec_driver_sql(
-                f"INSERT INTO work (job_id, name, seq, status, retry) VALUES ({marks})", tuples
+                "INSERT INTO work (job_id, name, seq, status, retry) VALUES (?, ?, ?, ?, ?)", tuples
             )
 
     # ------------------------------------------------------------------ engine reads
