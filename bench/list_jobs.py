@@ -45,12 +45,13 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - began
 
 
-def run_cli(*args: str) -> None:
+def run_cli(farm: LocalFarm, *args: str) -> None:
+    """``triggerfish ARGS`` as a user on this machine: the farm's URL and admin token file."""
     subprocess.run(
         [sys.executable, "-m", "triggerfish", *args],
         stdout=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
-        env=child_env(),
+        env={**child_env(), **farm.client_env()},
         check=True,
     )
 
@@ -100,9 +101,9 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
                 raise RuntimeError("the API did not list every job")
 
         cases: dict[str, Callable[[], None]] = {
-            "cli_table": lambda: run_cli("jobs", "--url", url, "--limit", limit),
-            "cli_json": lambda: run_cli("jobs", "--url", url, "--limit", limit, "--json"),
-            "cli_startup": lambda: run_cli("--version"),
+            "cli_table": lambda: run_cli(farm, "jobs", "--url", url, "--limit", limit),
+            "cli_json": lambda: run_cli(farm, "jobs", "--url", url, "--limit", limit, "--json"),
+            "cli_startup": lambda: run_cli(farm, "--version"),
             "api": api,
         }
         api()  # one warm-up call: the first read of a fresh supervisor compiles its queries
