@@ -189,16 +189,22 @@ class ChildProcess:
             self._pipe_timer = None
 
     def _on_readable(self, i: int) -> None:
+        self._read_once(i)
+
+    def _read_once(self, i: int) -> bool:
+        """One read of pipe ``i``: its data passed on (True), or nothing there now, or EOF (the
+        pipe closed)."""
         try:
             data = os.read(self._fds[i], READ_SIZE)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             data = b""
-        if data:
-            self._emit(i, data)
-        else:
+        if not data:
             self._close_pipe(i)
+            return False
+        self._emit(i, data)
+        return True
 
     def _emit(self, i: int, data: bytes, final: bool = False) -> None:
         decoder = self._decoders[i]
@@ -216,17 +222,8 @@ class ChildProcess:
 
     def _drain(self, i: int) -> None:
         """Read what is buffered in pipe ``i`` now, without waiting for more; close it at EOF."""
-        while self._fds[i] >= 0:
-            try:
-                data = os.read(self._fds[i], READ_SIZE)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self._close_pipe(i)
-                return
-            self._emit(i, data)
+        while self._fds[i] >= 0 and self._read_once(i):
+            pass
 
     def _close_pipe(self, i: int) -> None:
         fd = self._fds[i]
