@@ -8,6 +8,7 @@ PostgreSQL they skip with a message, except under CI=true, where they fail.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,3 +65,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'triggerfish.db'}"
     else:
         yield request.getfixturevalue("pg_url")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C works in the processes the tests start, however the suite itself was started: a
+    shell without job control starts a background command (``.ci/run &``) with SIGINT ignored,
+    every child inherits that, and Python then installs no KeyboardInterrupt handler
+    (``events --follow`` would not stop on SIGINT)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -181,7 +181,7 @@ def test_events_follow_prints_new_events(farm: LocalFarm) -> None:
         assert any(e["job"] == job["id"] and e["name"] == "submit" for e in seen)
     finally:
         proc.send_signal(signal.SIGINT)
-        try:  # (once, under CI load, it had not ended 10 s after the SIGINT: more time, and why)
+        try:
             _, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
