@@ -104,6 +104,7 @@ class JobRT:
     subs: dict[int, SubRT] = field(default_factory=dict)
     tally: dict[str, int] = field(default_factory=empty_tally)
     pending: list[tuple[int, str]] = field(default_factory=list)  # heap of (seq, name)
+    api_token: str | None = None  # the job's token, made at its first assignment (an HMAC)
 
     @property
     def has_agenda(self) -> bool:

@@ -82,8 +82,15 @@ def _assignment(state: State, a: Attempt, after: str | None = None) -> s.Assignm
         prototype=job.prototype, package=job.package, env=f.get("env") or {}, cwd=f.get("cwd"),
         frame_start=start, frame_end=end, frame_step=job.step if start is not None else None,
         after=after, watched=after is None and ahead.watched(state, job.id, a.work),
-        api_token=None if state.job_keys is None else state.job_keys.token(job.id, job.user),
+        api_token=_job_token(state, job),
     )  # fmt: skip
+
+
+def _job_token(state: State, job: JobRT) -> str | None:
+    """The job's token (see auth.jobtokens), made once per job: owner and id never change."""
+    if job.api_token is None and state.job_keys is not None:
+        job.api_token = state.job_keys.token(job.id, job.user)
+    return job.api_token
 
 
 def pull(
