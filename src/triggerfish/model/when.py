@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from triggerfish.triggers.vocabulary import QB_TIME_EPOCH_OFFSET
 
-_RELATIVE = re.compile(r"^\+(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 _EXPECTED = (
     "an ISO-8601 time with zone (2026-12-01T18:00+01:00), Qube seconds, "
     "or +DURATION (+90s, +5m, +2h, +1d)"
@@ -35,11 +35,10 @@ def parse_when(value: str | int, now: float) -> datetime:
     if text.isdigit():
         return _qube(int(text))
     if text.startswith("+"):
-        m = _RELATIVE.match(text)
-        if m is None or text == "+" or not any(m.groups()):
-            raise ValueError(f"expected {_EXPECTED}, got {value!r}")
-        d, h, mi, sec = (float(g) if g else 0.0 for g in m.groups())
-        return datetime.fromtimestamp(now + d * 86400 + h * 3600 + mi * 60 + sec, UTC)
+        try:
+            return datetime.fromtimestamp(now + parse_duration(text[1:]), UTC)
+        except ValueError:
+            raise ValueError(f"expected {_EXPECTED}, got {value!r}") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -47,9 +46,6 @@ def parse_when(value: str | int, now: float) -> datetime:
     if moment.utcoffset() is None:
         raise ValueError(f"{value!r} has no zone: add one (Z or +hh:mm)")
     return moment
-
-
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
 
 def parse_duration(text: str) -> float:
