@@ -204,6 +204,37 @@ class Farm:
         return out
 
 
+# ---------------------------------------------------------------------- lookahead workers
+
+
+def pull_ahead(
+    farm: Farm, host: str, ahead: int = 8, running: list[str] | None = None
+) -> s.PullResponse:
+    req = s.PullRequest(session=farm.sessions[host], running=running or [], wait=0, ahead=ahead)
+    return farm.run(wk.pull, host, req)
+
+
+def report_ahead(
+    farm: Farm,
+    host: str,
+    *tokens: str,
+    seconds: float = 0.002,
+    ahead: int = 8,
+    status: str = "complete",
+    release: list[str] | None = None,
+) -> s.ReportResponse:
+    reps = [
+        s.Report(
+            token=t, status=status, exit_code=0 if status == "complete" else 1, seconds=seconds
+        )  # type: ignore[arg-type]
+        for t in tokens
+    ]
+    req = s.ReportRequest(
+        session=farm.sessions[host], reports=reps, release=release or [], ahead=ahead
+    )
+    return farm.run(wk.report, host, req)
+
+
 def wait_until(pred: Callable[[], bool], timeout: float = 10.0, every: float = 0.05) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

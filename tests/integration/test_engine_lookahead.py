@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from helpers_engine import Farm, job
+from helpers_engine import pull_ahead as pull
+from helpers_engine import report_ahead as report
 
 from triggerfish.api import schemas as s
 from triggerfish.engine import workers as wk
@@ -21,32 +23,6 @@ def farm(db_url: str) -> Iterator[Farm]:
     f = Farm(db_url)
     yield f
     f.stop()
-
-
-def pull(farm: Farm, host: str, ahead: int = 8, running: list[str] | None = None) -> s.PullResponse:
-    req = s.PullRequest(session=farm.sessions[host], running=running or [], wait=0, ahead=ahead)
-    return farm.run(wk.pull, host, req)
-
-
-def report(
-    farm: Farm,
-    host: str,
-    *tokens: str,
-    seconds: float = 0.002,
-    ahead: int = 8,
-    status: str = "complete",
-    release: list[str] | None = None,
-) -> s.ReportResponse:
-    reps = [
-        s.Report(
-            token=t, status=status, exit_code=0 if status == "complete" else 1, seconds=seconds
-        )  # type: ignore[arg-type]
-        for t in tokens
-    ]
-    req = s.ReportRequest(
-        session=farm.sessions[host], reports=reps, release=release or [], ahead=ahead
-    )
-    return farm.run(wk.report, host, req)
 
 
 def chain(resp: s.ReportResponse) -> list[tuple[str | None, str | None, str]]:

@@ -71,7 +71,7 @@ class Stub:
     ignored: list[str] = field(default_factory=list)
     logs: list[LogChunk] = field(default_factory=list)
     order: list[tuple[str, str]] = field(default_factory=list)  # ("log"|"report", token)
-    cancel: set[str] = field(default_factory=set)
+    cancel: dict[str, None] = field(default_factory=dict)  # to send, in this order
 
     def __post_init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -108,7 +108,7 @@ class Stub:
         self.call(lambda: self.queue.extend(assignments))
 
     def cancel_token(self, token: str) -> None:
-        self.call(lambda: self.cancel.add(token))
+        self.call(lambda: self.cancel.setdefault(token))
 
     def forget_session(self) -> None:
         def forget() -> None:
@@ -164,7 +164,9 @@ class Stub:
                 if body.session != stub.session:
                     return gone_410()
                 cancel = [t for t in body.running if t not in stub.outstanding or t in stub.cancel]
-                stub.cancel -= set(cancel)
+                cancel += [t for t in stub.cancel if t not in cancel]  # queued ones too
+                for t in cancel:
+                    stub.cancel.pop(t, None)
                 free = stub.slots - len(stub.outstanding)
                 give, stub.queue = stub.queue[:free], stub.queue[free:]
                 stub.outstanding.update(a.token for a in give)
@@ -421,6 +423,36 @@ def test_items_held_behind_a_cancelled_one_still_run_in_order(stub: Stub) -> Non
         assert [t for _, t, _ in stub.reports] == ["a", "b", "c"]
         assert (stub.stdout("b"), stub.stdout("c")) == ("b\n", "c\n")
         wait_until(lambda: w.worker.running == [], what="nothing left running or unacknowledged")
+    finally:
+        assert w.stop() == 0
+
+
+def test_a_whole_queued_chain_withdrawn_at_once_never_runs(stub: Stub) -> None:
+    # The supervisor withdraws b, c and d (held behind a) in one answer, first to last: the
+    # worker drops them all, runs none of them, and goes on serving.
+    stub.slots = 4
+    w = WorkerThread(stub.url)
+    try:
+        stub.push(
+            job("a", "echo a; sleep 60"),
+            job("b", "echo b", after="a"),
+            job("c", "echo c", after="b"),
+            job("d", "echo d", after="c"),
+        )
+        wait_until(lambda: stub.stdout("a") == "a\n", what="output of a")
+
+        def withdraw() -> None:
+            stub.cancel.update(dict.fromkeys(("b", "c", "d")))
+
+        stub.call(withdraw)
+        wait_until(lambda: not stub.cancel, what="b, c and d withdrawn")
+        time.sleep(0.2)
+        stub.cancel_token("a")
+        assert "cancelled" in stub.report_of("a")["error"]
+        stub.push(job("e", "echo e"))
+        assert stub.report_of("e")["status"] == "complete"
+        assert [t for _, t, _ in stub.reports] == ["a", "e"]
+        assert {c.token for c in stub.logs} <= {"a", "e"}
     finally:
         assert w.stop() == 0
 

@@ -105,11 +105,11 @@ def claim(state: State, host: HostRT, job: JobRT, sub: SubRT) -> tuple[Attempt, 
         host.reserved.pop(a.token, None)
         item = job.work.get(a.work) if a.work is not None else None
         if item is None or item.reserved != a.token:
-            _withdrawn(state, host, a.token)
+            withdrawn(state, host, a.token)
             continue
         item.reserved = None
         if item.status != "pending":
-            _withdrawn(state, host, a.token)
+            withdrawn(state, host, a.token)
             continue
         return a, item
     return None
@@ -122,9 +122,9 @@ def drop_sub(state: State, job: JobRT | None, sub: SubRT) -> None:
         host = state.hosts.get(a.host)
         if host is not None:
             host.reserved.pop(a.token, None)
-            _withdrawn(state, host, a.token)
+            withdrawn(state, host, a.token)
         if job is not None:
-            _unhold(state, job, a)
+            unhold(state, job, a)
 
 
 def drop_job(state: State, job: JobRT) -> None:
@@ -156,7 +156,7 @@ def drop_item(state: State, job: JobRT, w: WorkRT) -> None:
                 host = state.hosts.get(a.host)
                 if host is not None:
                     host.reserved.pop(a.token, None)
-                    _withdrawn(state, host, a.token)
+                    withdrawn(state, host, a.token)
                 return
 
 
@@ -177,11 +177,11 @@ def release(state: State, host: HostRT, tokens: list[str]) -> None:
             continue
         for b in sub.ahead[at:]:
             host.reserved.pop(b.token, None)
-            _unhold(state, job, b)
+            unhold(state, job, b)
         del sub.ahead[at:]
 
 
-def _unhold(state: State, job: JobRT, a: Attempt) -> None:
+def unhold(state: State, job: JobRT, a: Attempt) -> None:
     item = job.work.get(a.work) if a.work is not None else None
     if item is not None and item.reserved == a.token:
         item.reserved = None
@@ -191,6 +191,6 @@ def _unhold(state: State, job: JobRT, a: Attempt) -> None:
             state.update_runnable(job)
 
 
-def _withdrawn(state: State, host: HostRT, token: str) -> None:
+def withdrawn(state: State, host: HostRT, token: str) -> None:
     host.cancel.append(token)
     state.wake_hosts.add(host.name)

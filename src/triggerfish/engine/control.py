@@ -15,7 +15,7 @@ import pydantic
 
 from triggerfish.api import schemas as s
 from triggerfish.callbacks.spec import CallbackSpec
-from triggerfish.engine import ahead
+from triggerfish.engine import ahead, nextjobs
 from triggerfish.engine import callbacks as cbx
 from triggerfish.engine.callbacks import remove_job_callbacks
 from triggerfish.engine.objects import JobRT, SubRT, WorkRT
@@ -220,6 +220,7 @@ def _job_requeue(state: State, job: JobRT, _f: dict[str, Any]) -> str:
 
 def _job_remove(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     ahead.drop_job(state, job)
+    nextjobs.drop_job(state, job)
     for w in job.work.values():
         if w.status == "running":
             _stop(state, job, w.token)

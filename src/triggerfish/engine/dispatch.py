@@ -9,7 +9,7 @@ from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 
 
-def _start(
+def start(
     state: State,
     host: HostRT,
     job: JobRT,
@@ -70,11 +70,11 @@ def start_next(state: State, host: HostRT, job: JobRT, sub: SubRT) -> Attempt | 
         return None
     held = ahead.claim(state, host, job, sub)
     if held is not None:
-        return _start(state, host, job, sub, held[1], held[0])
+        return start(state, host, job, sub, held[1], held[0])
     item = job.pop_pending()
     if item is None:
         return None
-    return _start(state, host, job, sub, item)
+    return start(state, host, job, sub, item)
 
 
 def dispatch(state: State, host: HostRT) -> list[Attempt]:
@@ -98,9 +98,9 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
                 item = job.pop_pending()
                 if item is None:
                     break
-                out.append(_start(state, host, job, sub, item))
+                out.append(start(state, host, job, sub, item))
             else:
-                out.append(_start(state, host, job, sub, None))
+                out.append(start(state, host, job, sub, None))
             free -= 1
         state.update_runnable(job)
     return out

@@ -219,6 +219,8 @@ class HostRT:
     reserved: dict[str, Attempt] = field(default_factory=dict)  # its lookahead attempts
     outbox: list[tuple[Attempt, str]] = field(default_factory=list)  # (new lookahead, after)
     cancel: list[str] = field(default_factory=list)  # lookahead tokens withdrawn, to tell it
+    # whole jobs held behind an attempt (engine.nextjobs): the token they follow -> in order
+    chains: dict[str, list[Attempt]] = field(default_factory=dict)
 
     def row(self) -> Row:
         return {

@@ -16,7 +16,7 @@ from typing import Any
 from triggerfish.auth.jobtokens import JobKeys
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.callbacks.universal import read_qcb
-from triggerfish.engine import ahead, timeouts
+from triggerfish.engine import ahead, nextjobs, timeouts
 from triggerfish.engine.callbacks import Registry, on_event, restore
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.schedrt import Schedules
@@ -56,6 +56,7 @@ class State:
         self.hosts: dict[str, HostRT] = {}
         self.attempts: dict[str, Attempt] = {}
         self.runnable: set[int] = set()
+        self.held_jobs: dict[int, Attempt] = {}  # job id -> its hold behind another job (nextjobs)
         self._order: list[JobRT] | None = None
         self.retry_heap: list[tuple[float, int, str | None, int | None]] = []
         self.next_job_id = 1
@@ -97,6 +98,7 @@ class State:
         self.hosts.clear()
         self.attempts.clear()
         self.runnable.clear()
+        self.held_jobs.clear()
         self._order = None
         self.retry_heap.clear()
         self.labels_added.clear()
@@ -230,7 +232,10 @@ class State:
         if old == status:
             return
         if w.reserved is not None:
-            ahead.drop_item(self, job, w)
+            if job.id in self.held_jobs:
+                nextjobs.drop_job(self, job, requeue=False)
+            else:
+                ahead.drop_item(self, job, w)
         w.status = status
         if job.work:
             job.tally[old] -= 1
@@ -309,6 +314,7 @@ class State:
         job.status = status
         if status not in ("pending", "running"):
             ahead.drop_job(self, job)
+            nextjobs.drop_job(self, job)
         if status in TERMINAL:
             job.timecomplete = self.now
             self.finished.add(job.id)

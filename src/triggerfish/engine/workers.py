@@ -8,8 +8,8 @@ import secrets
 from typing import Any
 
 from triggerfish.api import schemas as s
-from triggerfish.engine import ahead
-from triggerfish.engine.dispatch import dispatch, start_next
+from triggerfish.engine import ahead, nextjobs
+from triggerfish.engine.dispatch import dispatch, start, start_next
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.errors import TriggerfishError
@@ -41,6 +41,7 @@ def register(state: State, req: s.RegisterRequest) -> s.RegisterResponse:
         for a in list(host.attempts.values()):
             lose(state, a, "the worker registered again")
         ahead.drop_host(state, host)
+        nextjobs.drop_host(state, host)
         host.slots = req.slots
         host.properties = req.properties
         host.groups = req.groups
@@ -157,6 +158,8 @@ def drop(state: State, a: Attempt, *, reported: bool = False) -> None:
     host = state.hosts.get(a.host)
     if host is None or host.attempts.pop(a.token, None) is None:
         return
+    if host.chains:
+        nextjobs.drop_chain(state, host, a.token)
     if reported:
         host.finished[a.token] = None
         if len(host.finished) > FINISHED_MEMORY:
@@ -207,23 +210,67 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
     host.ahead = req.ahead
     out = s.ReportResponse()
     if req.release:
-        ahead.release(state, host, req.release)
+        rest = [t for t in req.release if not _released_job(state, host, t)]
+        ahead.release(state, host, rest)
+    want = 0  # jobs to hold behind what this host runs next (engine.nextjobs)
     for r in req.reports:
         a = host.attempts.get(r.token)
         if a is None:
             out.ignored.append(r.token)
             continue
         out.accepted.append(r.token)
+        chain = host.chains.pop(a.token, None)  # jobs held behind it: the next one starts
         drop(state, a, reported=True)
         job = state.jobs.get(a.job_id)
         if job is not None:
-            _finish(state, host, job, a, r)
+            _finish(state, host, job, a, r, follow=bool(chain))
+        if r.status == "complete":
+            want = max(want, ahead.wanted(host, r.seconds))
+        if chain:
+            nxt = _claim_job(state, host, chain)
+            if nxt is not None:
+                nextjobs.hold(state, host, nxt, want)
     fresh = [a for a in host.attempts.values() if a.delivered is None]
     out.assignments = _deliver(state, host, fresh)
+    if want:
+        # what was just handed out (no job held behind it yet) gets the next jobs behind it
+        for asg in out.assignments:
+            nxt = host.attempts.get(asg.token) if asg.after is None else None
+            if nxt is not None and nxt.token not in host.chains and _alone(state, nxt):
+                nextjobs.hold(state, host, nxt, want)
+        out.assignments.extend(_assignment(state, a, after) for a, after in host.outbox)
+        host.outbox.clear()
     if host.cancel:
         out.cancel = list(host.cancel)
         host.cancel.clear()
     return out
+
+
+def _released_job(state: State, host: HostRT, token: str) -> bool:
+    a = host.reserved.get(token)
+    return a is not None and nextjobs.release(state, host, a)
+
+
+def _claim_job(state: State, host: HostRT, chain: list[Attempt]) -> Attempt | None:
+    """Start the first valid job held behind an attempt that ended (the worker has started it
+    already); what was held behind it stays held behind it."""
+    got = nextjobs.claim(state, host, chain)
+    if got is None:
+        return None
+    held, job, sub, item, rest = got
+    a = start(state, host, job, sub, item, held)
+    nextjobs.rekey(host, a.token, rest)
+    return a
+
+
+def _alone(state: State, a: Attempt) -> bool:
+    """Whether nothing of its own job can follow ``a`` on its slot (no item held behind it,
+    none pending): only then may other jobs be held behind it."""
+    job = state.jobs.get(a.job_id)
+    if job is None or a.work is None:
+        return False
+    sub = job.subs.get(a.subid)
+    return sub is not None and not sub.ahead and not job.has_pending()
 
 
 def _result(r: s.Report) -> dict[str, Any]:
@@ -249,7 +296,11 @@ def failed_attempt(state: State, job: JobRT, w: WorkRT, data: dict[str, Any] | N
         state.set_work(job, w, "pending", quiet=True)
 
 
-def _finish(state: State, host: HostRT, job: JobRT, a: Attempt, r: s.Report) -> None:
+def _finish(
+    state: State, host: HostRT, job: JobRT, a: Attempt, r: s.Report, *, follow: bool = False
+) -> None:
+    """Record the end of ``a``; its instance goes on with the job's next item unless other
+    jobs were held behind it (``follow``: the worker runs those next)."""
     sub = job.subs.get(a.subid)
     data: dict[str, Any] | None = {"exit_code": r.exit_code} if r.exit_code is not None else None
     if r.error:
@@ -265,7 +316,7 @@ def _finish(state: State, host: HostRT, job: JobRT, a: Attempt, r: s.Report) -> 
             failed_attempt(state, job, w, data)
         if sub is not None:
             sub.work = None
-            nxt = start_next(state, host, job, sub)
+            nxt = None if follow else start_next(state, host, job, sub)
             if nxt is not None:
                 want = ahead.wanted(host, r.seconds) if r.status == "complete" else 0
                 if want or sub.ahead:
@@ -303,6 +354,7 @@ def check_hosts(state: State, timeout: float) -> None:
             for a in list(host.attempts.values()):
                 lose(state, a, f"host {host.name} is down")
             ahead.drop_host(state, host)
+            nextjobs.drop_host(state, host)
 
 
 def fire_retries(state: State) -> None:

@@ -369,15 +369,17 @@ class Worker:
 
     def _unqueue(self, token: str) -> None:
         """A queued lookahead item is withdrawn: the one after it moves up in its place."""
-        a = self._queued.pop(token)
+        del self._queued[token]
         after = self._next.pop(token, None)
-        if self._next.get(a.after or "") == token:
-            del self._next[a.after or ""]
-        if after is None:
-            return
-        if a.after is not None and (a.after in self._attempts or a.after in self._queued):
-            self._next[a.after] = after
-        else:
+        # the one it runs after now (not always ``after`` of its assignment: a chain is
+        # re-linked when one of its items is withdrawn)
+        before = next((t for t, nxt in self._next.items() if nxt == token), None)
+        if before is not None:
+            if after is None:
+                del self._next[before]
+            else:
+                self._next[before] = after
+        elif after is not None:  # the one before it has ended: the next one starts now
             self._launch(self._queued.pop(after))
 
     def _go_on(self, token: str, watched: bool = False) -> Assignment | None:
