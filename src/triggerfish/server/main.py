@@ -13,6 +13,7 @@ from triggerfish.callbacks.osuser import resolve
 from triggerfish.errors import TriggerfishError
 from triggerfish.server.app import create_app
 from triggerfish.server.coalesce import CoalescingHttpProtocol
+from triggerfish.server.fastpath import Front
 from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store.db import open_engine
 from triggerfish.store.users import count_users
@@ -52,7 +53,7 @@ def serve(settings: ServerSettings) -> None:
     preflight(settings)
     app = create_app(settings)
     config = uvicorn.Config(
-        app,
+        Front(app),  # the fast path's routes past FastAPI's per-request telemetry
         host=settings.bind,
         port=settings.port,
         log_level=settings.log_level,

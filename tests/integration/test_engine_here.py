@@ -1,0 +1,98 @@
+"""``Engine.acall_here``: commands applied on the calling asyncio loop's thread (SQLite), the
+real engine and store, no HTTP.
+
+The commands that arrive in one turn of the loop share one commit; while the engine thread is
+at work they go to it instead; on PostgreSQL they always do. Either way every caller gets the
+answer of its own command, only after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from helpers_engine import Farm, job
+
+from triggerfish.engine import submit as sub
+from triggerfish.engine.loop import Engine
+from triggerfish.model.jobspec import parse_jobs
+
+
+@pytest.fixture
+def farm(db_url: str) -> Iterator[Farm]:
+    f = Farm(db_url)
+    yield f
+    f.stop()
+
+
+def engine(farm: Farm) -> Engine:
+    assert farm.eng is not None
+    return farm.eng
+
+
+async def add(eng: Engine, name: str) -> Any:
+    return await eng.acall_here(sub.submit, parse_jobs([job("1", name=name)]), "alice")
+
+
+def test_commands_of_one_loop_turn_share_one_commit(farm: Farm) -> None:
+    eng = engine(farm)
+    before = eng.commits
+
+    async def three() -> list[Any]:
+        return list(await asyncio.gather(add(eng, "a"), add(eng, "b"), add(eng, "c")))
+
+    answers = asyncio.run(three())
+    assert [a.jobs[0].id for a in answers] == [1, 2, 3]  # each its own answer, in order
+    assert [farm.job(i)["name"] for i in (1, 2, 3)] == ["a", "b", "c"]  # committed
+    if eng.inline:
+        assert eng.commits == before + 1
+    else:  # PostgreSQL: the engine thread's group commit
+        assert eng.commits >= before + 1
+
+
+def test_while_the_engine_thread_works_commands_go_to_it(farm: Farm) -> None:
+    eng = engine(farm)
+    release = threading.Event()
+    holding = threading.Event()
+
+    def busy(_state: object) -> None:  # a slow command on the engine thread
+        holding.set()
+        release.wait(10)
+
+    slow = eng.call(busy)
+    assert holding.wait(10)
+
+    async def while_busy() -> Any:
+        task = asyncio.ensure_future(add(eng, "queued"))
+        await asyncio.sleep(0.1)
+        assert not task.done()  # it waits for the engine thread: nothing ran on this loop
+        release.set()
+        return await task
+
+    answer = asyncio.run(while_busy())
+    slow.result(10)
+    assert farm.job(answer.jobs[0].id)["name"] == "queued"
+
+
+def test_a_refused_command_fails_alone(farm: Farm) -> None:
+    eng = engine(farm)
+
+    def refuse(_state: object) -> None:
+        from triggerfish.errors import ValidationError
+
+        raise ValidationError("no", field="x")
+
+    async def both() -> tuple[Any, BaseException | None]:
+        good = asyncio.ensure_future(add(eng, "kept"))
+        try:
+            await eng.acall_here(refuse)
+        except Exception as exc:
+            return await good, exc
+        return await good, None
+
+    answer, err = asyncio.run(both())
+    assert err is not None and "no" in str(err)
+    assert farm.job(answer.jobs[0].id)["name"] == "kept"
