@@ -76,7 +76,7 @@ async def pull(request: Request, host: str) -> Response:
     while True:
         ev = c.hub.host_event(host)
         ev.clear()
-        resp = await c.engine.acall(workers.pull, host, body, arrived)
+        resp = await c.engine.acall_here(workers.pull, host, body, arrived)
         left = deadline - time.monotonic()
         if resp.assignments or resp.cancel or left <= 0 or c.hub.closing:
             return _json(resp)
@@ -90,7 +90,7 @@ async def pull(request: Request, host: str) -> Response:
 async def report(request: Request, host: str) -> Response:
     """Finished attempts; the answer carries the host's next work."""
     body = await _body(request, s.ReportRequest)
-    return _json(await ctx(request).engine.acall(workers.report, host, body))
+    return _json(await ctx(request).engine.acall_here(workers.report, host, body))
 
 
 @router.post("/{host}/log", openapi_extra=_doc(s.LogChunk))
