@@ -178,3 +178,19 @@ def test_jobs_a_callback_waits_on_and_multi_item_jobs_are_not_held(farm: Farm) -
     farm.submit(job("1-3"), job("1"))  # 6 has three items
     got = handed(report(farm, "h1", got[0][2], seconds=0.001))
     assert [(j, after is None) for j, after, _ in got] == [(3, True), (4, False)]
+
+
+def test_modifying_a_held_job_withdraws_the_hold(farm: Farm) -> None:
+    singles(farm, 4)
+    farm.register("h1")
+    first = pull(farm, "h1").assignments[0]
+    tok = {j: t for j, _, t in handed(report(farm, "h1", first.token))}
+    assert set(tok) == {2, 3, 4}
+    farm.control("modify", 3, fields={"omithosts": ["h1"]})
+    resp = pull(farm, "h1", running=[tok[2]])
+    assert tok[3] in resp.cancel and farm.status(3) == "pending"
+    farm.register("h2")
+    assert [a.job for a in pull(farm, "h2").assignments] == [3]
+    # h1 goes on with 4 after 2, as held
+    report(farm, "h1", tok[2])
+    assert farm.status(4) == "running" and farm.work(4, "1")["token"] == tok[4]

@@ -240,6 +240,7 @@ def _job_remove(state: State, job: JobRT, _f: dict[str, Any]) -> str:
 
 def _job_modify(state: State, job: JobRT, fields: dict[str, Any]) -> str:
     changes = _validated_changes(state, job, fields)
+    nextjobs.drop_job(state, job)  # held for a host as it was: placement may change
     if "after" in changes:
         changes["after"] = _move_hold(state, job, changes["after"])
     for key, value in changes.items():
