@@ -16,6 +16,7 @@ from helpers_engine import pull_ahead as pull
 from helpers_engine import report_ahead as report
 
 from triggerfish.api import schemas as s
+from triggerfish.engine import nextjobs
 
 
 @pytest.fixture
@@ -137,17 +138,48 @@ def test_a_lost_or_stopped_attempt_gives_back_the_jobs_held_behind_it(farm: Farm
     assert [a.job for a in pull(farm, "h2").assignments] == [4]
 
 
-def test_held_jobs_are_pending_after_a_restart(farm: Farm) -> None:
+def test_held_jobs_stay_held_for_their_host_across_a_restart(farm: Farm) -> None:
+    # a task run twice may do its work twice: the hold is written down, and a restarted
+    # supervisor leaves the job to the worker that may have started it from its queue
     singles(farm, 4)
     farm.register("h1")
     first = pull(farm, "h1").assignments[0]
     tok = {j: t for j, _, t in handed(report(farm, "h1", first.token))}
+    assert set(tok) == {2, 3, 4}
+    held = farm.work(3, "1")
+    assert (held["status"], held["token"], held["host"]) == ("pending", tok[3], "h1")
     farm.restart()
     assert farm.status(2) == "running" and all(farm.status(j) == "pending" for j in (3, 4))
+    farm.register("h2")
+    assert pull(farm, "h2").assignments == []  # 3 and 4 are h1's
+    # h1 lists 3 (it started it when 2 ended): 3 runs under its token, nothing is cancelled
     resp = pull(farm, "h1", running=[tok[2], tok[3]])
-    assert tok[3] in resp.cancel and tok[2] not in resp.cancel
-    got = report(farm, "h1", tok[2]).assignments
-    assert got[0].job == 3 and got[0].after is None and got[0].token != tok[3]
+    assert resp.cancel == [] and resp.assignments == []
+    assert farm.status(3) == "running" and farm.work(3, "1")["token"] == tok[3]
+    report(farm, "h1", tok[2], tok[3])
+    # 4 is reported without having been listed: it ran too
+    assert report(farm, "h1", tok[4]).accepted == [tok[4]]
+    assert [farm.status(j) for j in (2, 3, 4)] == ["complete"] * 3
+    for j in (3, 4):  # assigned once, to h1; run once
+        assert [e["host"] for e in farm.events(job=j) if e["name"] == "assigned"] == ["h1"]
+        assert farm.names(job=j, type_="work") == ["running", "complete", "done"]
+
+
+def test_holds_read_back_go_back_when_their_worker_says_nothing_of_them(
+    farm: Farm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    singles(farm, 4)
+    farm.register("h1")
+    first = pull(farm, "h1").assignments[0]
+    tok = {j: t for j, _, t in handed(report(farm, "h1", first.token))}
+    monkeypatch.setattr(nextjobs, "ADOPT_GRACE", 0.0)  # (15 s by default)
+    farm.restart()
+    resp = pull(farm, "h1", running=[tok[2]])  # the worker had lost its queue
+    assert {tok[3], tok[4]} <= set(resp.cancel)
+    assert farm.work(3, "1")["token"] is None and farm.work(3, "1")["host"] is None
+    farm.register("h2")
+    got = pull(farm, "h2").assignments
+    assert [a.job for a in got] == [3] and got[0].token != tok[3]
 
 
 def test_each_slot_holds_only_an_even_share_of_the_runnable_jobs(farm: Farm) -> None:

@@ -80,7 +80,7 @@ def start_next(state: State, host: HostRT, job: JobRT, sub: SubRT) -> Attempt | 
 def dispatch(state: State, host: HostRT) -> list[Attempt]:
     """Fill the host's free slots with the most urgent eligible work."""
     out: list[Attempt] = []
-    if host.state != "active":
+    if host.state != "active" or host.adopt:  # (adopt: it may run jobs held before a restart)
         return out
     free = host.free
     if free <= 0 or not state.runnable:

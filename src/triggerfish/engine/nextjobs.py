@@ -19,7 +19,14 @@ item left to run (more would mix with the job's own lookahead), no callback wait
 end (those are reported at once), and no more than an even share of the runnable jobs per
 active slot of the farm, so that other hosts get theirs. A hold that is no longer valid when
 it comes up (the job or its item changed, the host went away) is withdrawn: the item goes
-back to pending and the worker is told to cancel the token. Nothing here is stored.
+back to pending and the worker is told to cancel the token.
+
+Unlike an item held by plain lookahead, a held job is written down: its item keeps the hold's
+token and host while it is pending. A task is not a frame: run twice, it may do its work twice.
+So after a restart of the supervisor, such an item is not handed to anyone else: it stays
+held for its host (``HostRT.adopt``), which gets no new work meanwhile, and it is claimed when
+the worker reports or lists its token (it started it from its queue), or given back when the
+worker has said nothing of it for ``ADOPT_GRACE`` seconds (it never had it, or gave it back).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
     from triggerfish.engine.state import State
 
 JOB_END_EVENTS = ("complete", "failed", "done")
+ADOPT_GRACE = 15.0  # seconds a hold read back after a restart waits for its worker
 
 
 def share(state: State) -> int:
@@ -45,7 +53,7 @@ def share(state: State) -> int:
 def hold(state: State, host: HostRT, behind: Attempt, want: int) -> None:
     """Hold the next jobs for ``host`` behind ``behind`` (and what is held behind it already)
     until ``want`` are held, in dispatch order; stop at the first job that cannot be held."""
-    if want <= 0 or host.state != "active" or behind.token not in host.attempts:
+    if want <= 0 or host.state != "active" or host.adopt or behind.token not in host.attempts:
         return
     chain = host.chains.get(behind.token, [])
     want = min(want, len(chain) + share(state))
@@ -65,6 +73,7 @@ def hold(state: State, host: HostRT, behind: Attempt, want: int) -> None:
         a = Attempt(secrets.token_hex(8), host.name, job.id, sub.subid, item.name)
         a.delivered = state.now
         item.reserved = a.token
+        _write_hold(state, job, item, a)
         host.outbox.append((a, chain[-1].token if chain else behind.token))
         chain.append(a)
         host.reserved[a.token] = a
@@ -114,7 +123,7 @@ def claim(
         if job is None or item is None or item.reserved != a.token:
             ahead.withdrawn(state, host, a.token)
             continue
-        item.reserved = None
+        _erase_hold(state, job, a)
         sub = job.subs.get(a.subid)
         if sub is None or sub.status != "pending" or sub.subid >= job.cpus:
             sub = job.idle_sub()
@@ -125,9 +134,10 @@ def claim(
             or host.state != "active"
             or not job.eligible(host)
         ):
-            ahead.unhold(state, job, a)
+            ahead.unhold(state, job, a)  # pending again (if it still is), for anyone
             ahead.withdrawn(state, host, a.token)
             continue
+        item.reserved = None
         return a, job, sub, item, chain
     return None
 
@@ -158,6 +168,9 @@ def drop_job(state: State, job: JobRT, *, requeue: bool = True) -> None:
         _unchain(host, a)
         host.reserved.pop(a.token, None)
         ahead.withdrawn(state, host, a.token)
+    if host is not None:
+        host.adopt.pop(a.token, None)
+    _erase_hold(state, job, a)
     if requeue:
         ahead.unhold(state, job, a)
     elif a.work is not None and (w := job.work.get(a.work)) is not None and w.reserved == a.token:
@@ -177,6 +190,8 @@ def release(state: State, host: HostRT, a: Attempt) -> bool:
 def drop_host(state: State, host: HostRT) -> None:
     for token in list(host.chains):
         drop_chain(state, host, token)
+    for a in list(host.adopt.values()):
+        _forget(state, host, a)
 
 
 def _unchain(host: HostRT, a: Attempt) -> None:
@@ -191,8 +206,65 @@ def _unchain(host: HostRT, a: Attempt) -> None:
 def _forget(state: State, host: HostRT, a: Attempt) -> None:
     """Off the books, its item pending again."""
     host.reserved.pop(a.token, None)
+    host.adopt.pop(a.token, None)
     if state.held_jobs.get(a.job_id) is a:
         del state.held_jobs[a.job_id]
     job = state.jobs.get(a.job_id)
     if job is not None:
+        _erase_hold(state, job, a)
         ahead.unhold(state, job, a)
+
+
+def _write_hold(state: State, job: JobRT, item: WorkRT, a: Attempt) -> None:
+    """The hold goes into the item's row (still pending): its token, host and instance."""
+    item.token, item.host, item.subid = a.token, a.host, a.subid
+    state.touch_work(job, item)
+
+
+def _erase_hold(state: State, job: JobRT, a: Attempt) -> None:
+    item = job.work.get(a.work) if a.work is not None else None
+    if item is not None and item.token == a.token and item.status == "pending":
+        item.token = item.host = None
+        state.touch_work(job, item)
+
+
+# ------------------------------------------------------------------ after a restart
+
+
+def restore(state: State, job: JobRT, item: WorkRT) -> None:
+    """Loading: a pending item with a token was held for a host when the supervisor stopped.
+    It stays held for that host (if it is still up) until the worker reports or lists it."""
+    host = state.hosts.get(item.host or "")
+    token = item.token
+    if host is None or host.state != "active" or token is None or job.id in state.held_jobs:
+        item.token = item.host = None
+        state.touch_work(job, item)
+        return
+    a = Attempt(token, host.name, job.id, item.subid or 0, item.name)
+    a.delivered = state.now
+    item.reserved = token
+    host.reserved[token] = a
+    host.adopt[token] = a
+    state.held_jobs[job.id] = a
+
+
+def adopt(state: State, host: HostRT, token: str) -> tuple[Attempt, JobRT, SubRT, WorkRT] | None:
+    """The worker reports or lists ``token``, held for it before a restart: it started it from
+    its queue. Taken off the books for the caller to start, if still valid (else withdrawn)."""
+    a = host.adopt.pop(token, None)
+    if a is None:
+        return None
+    got = claim(state, host, [a])
+    if got is None:
+        return None
+    held, job, sub, item, _rest = got
+    return held, job, sub, item
+
+
+def expire(state: State, host: HostRT) -> None:
+    """Give back the holds read back after a restart that the worker has not claimed in
+    ``ADOPT_GRACE`` seconds (it never had them, or dropped them)."""
+    limit = state.now - ADOPT_GRACE
+    for a in [a for a in host.adopt.values() if (a.delivered or 0) < limit]:
+        _forget(state, host, a)
+        ahead.withdrawn(state, host, a.token)

@@ -221,6 +221,9 @@ class HostRT:
     cancel: list[str] = field(default_factory=list)  # lookahead tokens withdrawn, to tell it
     # whole jobs held behind an attempt (engine.nextjobs): the token they follow -> in order
     chains: dict[str, list[Attempt]] = field(default_factory=dict)
+    # jobs it held when the supervisor (re)started, read back from the store: each is claimed
+    # when the worker reports or lists its token, given back if it does not in time
+    adopt: dict[str, Attempt] = field(default_factory=dict)
 
     def row(self) -> Row:
         return {

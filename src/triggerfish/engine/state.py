@@ -94,6 +94,7 @@ class State:
     # ------------------------------------------------------------------ loading
 
     def load(self) -> None:
+        self.now = time.time()
         self.jobs.clear()
         self.hosts.clear()
         self.attempts.clear()
@@ -147,6 +148,8 @@ class State:
                 self._restore_attempt(w.token, w.host, job.id, w.subid, w.name)
             elif w.status == "retrying" and w.retry_at is not None:
                 heapq.heappush(self.retry_heap, (w.retry_at, job.id, w.name, None))
+            elif w.status == "pending" and w.token:  # held for a host (engine.nextjobs)
+                nextjobs.restore(self, job, w)
         self.update_runnable(job)
         return job
 
@@ -241,6 +244,7 @@ class State:
             job.tally[old] -= 1
             job.tally[status] = job.tally.get(status, 0) + 1
         if status == "pending":
+            w.token = None  # (a hold's token is set on a pending item afterwards)
             job.push_pending(w)
             self.work_available = True
         if status in TERMINAL:

@@ -110,6 +110,8 @@ def pull(
         host.state = "active"
         state.touch_host(host)
         state.emit("up", "host", host=host.name)
+    if host.adopt:
+        _adopt(state, host, req.running)
     listed = set(req.running)
     # tokens the worker still lists but that are no longer its to run (a report of the worker's
     # own that crossed this long poll is no reason to cancel anything; a lookahead attempt it
@@ -212,6 +214,8 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
     if req.release:
         rest = [t for t in req.release if not _released_job(state, host, t)]
         ahead.release(state, host, rest)
+    if host.adopt:
+        _adopt(state, host, [r.token for r in req.reports])
     want = 0  # jobs to hold behind what this host runs next (engine.nextjobs)
     for r in req.reports:
         a = host.attempts.get(r.token)
@@ -244,6 +248,17 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
         out.cancel = list(host.cancel)
         host.cancel.clear()
     return out
+
+
+def _adopt(state: State, host: HostRT, tokens: list[str]) -> None:
+    """Jobs held for this host before a restart that it reports or lists: it runs them (they
+    start now, under their tokens); those it has said nothing of for too long go back."""
+    for token in tokens:
+        got = nextjobs.adopt(state, host, token)
+        if got is not None:
+            held, job, sub, item = got
+            start(state, host, job, sub, item, held)
+    nextjobs.expire(state, host)
 
 
 def _released_job(state: State, host: HostRT, token: str) -> bool:
