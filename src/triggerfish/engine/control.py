@@ -255,6 +255,7 @@ def _job_modify(state: State, job: JobRT, fields: dict[str, Any]) -> str:
     job.fields = dict(job.fields)
     state.reorder()
     state.touch_job(job)
+    state.respec.add(job.id)  # its whole row is written, not only what changes as it runs
     state.work_available = True
     state.emit("modified", "job", job=job.id, data={"fields": sorted(changes)})
     state.update_runnable(job)

@@ -149,6 +149,14 @@ class JobRT:
             "timecomplete": self.timecomplete, "lastupdate": self.lastupdate,
         }  # fmt: skip
 
+    def hot_row(self) -> Row:
+        """The columns that change as the job runs (``store.JOB_HOT``), with its id."""
+        return {
+            "id": self.id, "priority": self.priority, "status": self.status, "cpus": self.cpus,
+            "reason": self.reason, "todotally": dict(self.tally), "timestart": self.timestart,
+            "timecomplete": self.timecomplete, "lastupdate": self.lastupdate,
+        }  # fmt: skip
+
     @classmethod
     def from_rows(cls, r: Row, subs: list[Row], items: list[Row]) -> JobRT:
         job = cls(

@@ -79,6 +79,7 @@ class State:
         self.ch = Changes()
         self.new_jobs: set[int] = set()
         self.dirty_jobs: set[int] = set()
+        self.respec: set[int] = set()  # dirty jobs whose spec (label, name, fields…) changed
         self.new_subs: dict[tuple[int, int], SubRT] = {}
         self.dirty_subs: dict[tuple[int, int], SubRT] = {}
         self.new_work: list[WorkRT] = []
@@ -455,10 +456,15 @@ class State:
         for key, s in self.new_subs.items():
             if key[0] not in gone and key[0] not in self.new_jobs:
                 ch.sub_inserts.append(s.row())
+        respec = self.respec
         for job_id in self.dirty_jobs - self.new_jobs - gone:
             dirty = self.jobs.get(job_id)
-            if dirty is not None:
-                ch.job_updates.append(dirty.row())
+            if dirty is None:
+                continue
+            if job_id in respec:
+                ch.job_respecs.append(dirty.row())
+            else:
+                ch.job_updates.append(dirty.hot_row())
         ch.sub_updates = [s.row() for k, s in self.dirty_subs.items() if k[0] not in gone]
         ch.work_updates = [w.row() for k, w in self.dirty_work.items() if k[0] not in gone]
         ch.job_deletes = [j for j in removed if j not in self.new_jobs]

@@ -12,7 +12,8 @@ Row = dict[str, Any]
 class Changes:
     counters: dict[str, int] = field(default_factory=dict)
     job_inserts: list[Row] = field(default_factory=list)
-    job_updates: list[Row] = field(default_factory=list)
+    job_updates: list[Row] = field(default_factory=list)  # JOB_HOT columns only (and ``id``)
+    job_respecs: list[Row] = field(default_factory=list)  # whole rows: the spec changed too
     job_deletes: list[int] = field(default_factory=list)
     sub_inserts: list[Row] = field(default_factory=list)
     sub_updates: list[Row] = field(default_factory=list)
@@ -42,6 +43,7 @@ class Changes:
                 self.counters,
                 self.job_inserts,
                 self.job_updates,
+                self.job_respecs,
                 self.job_deletes,
                 self.sub_inserts,
                 self.sub_updates,

@@ -17,6 +17,17 @@ from triggerfish.store.db import open_engine, translated
 
 logger = logging.getLogger(__name__)
 
+# what changes as a job runs; the rest of JOB_MUTABLE only when it is modified (job_respecs)
+JOB_HOT = (
+    "priority",
+    "status",
+    "cpus",
+    "reason",
+    "todotally",
+    "timestart",
+    "timecomplete",
+    "lastupdate",
+)
 JOB_MUTABLE = (
     "label",
     "name",
@@ -97,6 +108,7 @@ class Store:
         self._sub_ins = rawsql.insert(d, "subjobs", [c.name for c in t.subjobs.c])
         self._work_ins = rawsql.insert(d, "work", [c.name for c in t.work.c])
         self._job_upd = rawsql.update(d, "jobs", JOB_MUTABLE, ["id"])
+        self._job_hot = rawsql.update(d, "jobs", JOB_HOT, ["id"])
         self._sub_upd = rawsql.update(d, "subjobs", SUB_MUTABLE, ["job_id", "subid"])
         self._work_upd = rawsql.update(d, "work", WORK_MUTABLE, ["job_id", "name"])
         self._counter_upd = rawsql.update(d, "counters", ["value"], ["name"])
@@ -114,7 +126,7 @@ class Store:
         self._hot: rawsql.Together | None = None
         if d == "postgresql":
             self._hot = rawsql.Together(
-                [self._counter_upd, self._job_upd, self._sub_upd, self._work_upd, self._event_ins]
+                [self._counter_upd, self._job_hot, self._sub_upd, self._work_upd, self._event_ins]
             )
         self._conn: sa.Connection | None = None  # the engine thread's own connection
         dbapi = self.engine.dialect.dbapi
@@ -180,8 +192,9 @@ class Store:
         self._sub_ins.run(conn, ch.sub_inserts)
         if ch.work_inserts:
             self._insert_work(conn, ch.work_inserts)
+        self._job_upd.run(conn, ch.job_respecs)
         if hot is None:
-            self._job_upd.run(conn, ch.job_updates)
+            self._job_hot.run(conn, ch.job_updates)
             self._sub_upd.run(conn, ch.sub_updates)
             self._work_upd.run(conn, ch.work_updates)
         else:  # the events too: no statement below touches them
