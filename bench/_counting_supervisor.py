@@ -30,6 +30,7 @@ from fastapi import FastAPI
 from triggerfish.cli.main import main
 from triggerfish.server import app as server_app
 from triggerfish.server import main as server_main
+from triggerfish.server.fastpath import Front
 from triggerfish.settings import ServerSettings
 
 Scope = MutableMapping[str, Any]
@@ -233,11 +234,17 @@ class Counting:
 
 
 def create_app(settings: ServerSettings) -> Any:
-    return Counting(server_app.create_app(settings))
+    return Counting(Front(server_app.create_app(settings)))
 
 
-# serve() calls the create_app it imported: replace that name in its module.
+def _as_is(app: Any) -> Any:
+    return app
+
+
+# serve() calls the create_app it imported: replace that name in its module; the counting
+# middleware goes outside the server's Front (which create_app above puts in already).
 server_main.create_app = create_app  # type: ignore[attr-defined]
+server_main.Front = _as_is  # type: ignore[attr-defined,assignment]
 
 if __name__ == "__main__":
     main()
