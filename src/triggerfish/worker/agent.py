@@ -298,6 +298,10 @@ class Worker:
             )
             self._registered.clear()
             self._lost.set()
+            # lookahead items not started were held for that session: the supervisor has
+            # given them back, and may hand them to another host
+            self._queued.clear()
+            self._next.clear()
 
     # ------------------------------------------------------------------ pull
 
