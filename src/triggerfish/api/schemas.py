@@ -187,8 +187,9 @@ class Assignment(BaseModel):
     frame_start: int | None = None
     frame_end: int | None = None
     frame_step: int | None = None
-    # lookahead: the token of the attempt (of the same instance) after whose end this one runs;
-    # the item is held for this worker, and the supervisor counts it running from that end
+    # lookahead: the token of the attempt (on the same slot: of the same instance, or another
+    # job's) after whose end this one runs; the item is held for this worker, and the
+    # supervisor counts it running from that end
     after: str | None = None
     # a callback waits on its end (e.g. a dependent frame): the worker reports it at once
     watched: bool = False
