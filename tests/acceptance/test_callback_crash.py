@@ -32,6 +32,7 @@ import pytest
 
 from triggerfish.cli.local import LocalFarm
 from triggerfish.client.client import Client
+from triggerfish.client.errors import WaitTimeout
 
 FRAMES = 2500  # frames of the source job; 4 callbacks fire on each: 10,000 firings
 KILL_AT = (1 / 3, 2 / 3)  # SIGKILL the supervisor when this share of the frames has completed
@@ -85,6 +86,20 @@ def _wait_completed(farm: LocalFarm, job: int, at_least: int, deadline: float) -
             time.sleep(0.02)
 
 
+def _stuck(client: Client, farm: LocalFarm, job: int) -> str:
+    """What a source that did not finish in time was left with: its unfinished items and the
+    ends of the logs (a failure seen once in CI, never here: this is what to look at)."""
+    items = [w for w in client.job(job)["agenda"] if w["status"] != "complete"]
+    lines = [f"source not finished in time; {len(items)} item(s) not complete, the first:"]
+    lines += [f"  {w}" for w in items[:10]]
+    for name in ("supervisor", *farm.worker_names):
+        path = farm.log_path(name)
+        if path is not None and path.exists():
+            tail = path.read_text(errors="replace").splitlines()[-15:]
+            lines += [f"--- {name} log, last lines:", *tail]
+    return "\n".join(lines)
+
+
 @pytest.mark.slow  # over 10 s: CI runs it (.ci/run); `python -m pytest -m slow` here
 def test_sigkill_during_a_storm_of_firings_records_each_firing_once(farm: LocalFarm) -> None:
     deadline = time.monotonic() + TIMEOUT
@@ -103,7 +118,10 @@ def test_sigkill_during_a_storm_of_firings_records_each_firing_once(farm: LocalF
     # the crashes did happen in the middle of the storm
     assert 0 < at_kill[0] < at_kill[1] < FRAMES, at_kill
     with farm.client(timeout=60) as c:
-        final = c.wait([source], timeout=max(1.0, deadline - time.monotonic()))
+        try:
+            final = c.wait([source], timeout=max(1.0, deadline - time.monotonic()))
+        except WaitTimeout:
+            pytest.fail(_stuck(c, farm, source))
         assert final == {source: "complete"}
         events = c.all_events()
         shown = {label: c.callbacks(i, runs=100_000) for label, i in ids.items()}
