@@ -192,6 +192,7 @@ def test_a_task_adds_tasks_as_its_owner(start_farm: StartFarm, tasks_app: str) -
     assert owners == {"ann": "ann", "bob": "bob"}
 
 
+@pytest.mark.slow  # about 10 s per store: CI runs it (.ci/run); `python -m pytest -m slow` here
 def test_tasks_held_ahead_run_once_across_a_supervisor_crash(
     start_farm: StartFarm, tasks_app: str, tmp_path: Path, db_url: str
 ) -> None:
