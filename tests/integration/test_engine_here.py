@@ -18,7 +18,9 @@ from helpers_engine import Farm, job
 
 from triggerfish.engine import submit as sub
 from triggerfish.engine.loop import Engine
+from triggerfish.errors import StoreError
 from triggerfish.model.jobspec import parse_jobs
+from triggerfish.store import reads
 
 
 @pytest.fixture
@@ -96,3 +98,28 @@ def test_a_refused_command_fails_alone(farm: Farm) -> None:
     answer, err = asyncio.run(both())
     assert err is not None and "no" in str(err)
     assert farm.job(answer.jobs[0].id)["name"] == "kept"
+
+
+def test_a_command_caught_by_the_shutdown_is_refused_not_lost(farm: Farm) -> None:
+    eng = engine(farm)
+    inline = eng.inline
+
+    async def during_stop() -> BaseException | None:
+        task = asyncio.ensure_future(add(eng, "late"))
+        await asyncio.sleep(0)  # queued: on SQLite for the end of this turn of the loop
+        eng.stop()  # the engine thread ends before the loop runs the batch
+        try:
+            await asyncio.wait_for(task, 10)
+        except StoreError as exc:
+            return exc
+        return None
+
+    err = asyncio.run(during_stop())
+    farm.eng = None  # stopped already
+    assert farm.store is not None
+    stored = reads.list_jobs(farm.store.engine)
+    if inline:  # the loop's batch came after the stop: refused
+        assert err is not None and "shutting down" in str(err)
+    # (PostgreSQL: the engine thread took it before it stopped, or refused it)
+    # the answer tells the truth: refused and not stored, or stored
+    assert (err is None) == (len(stored) == 1), (err, stored)

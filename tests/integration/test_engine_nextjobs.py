@@ -35,6 +35,13 @@ def singles(farm: Farm, n: int, **fields: object) -> None:
     farm.submit(*[job("1", **fields) for _ in range(n)])
 
 
+def first_ends(farm: Farm) -> dict[int, str]:
+    """h1 (registered) takes the first job and reports it ended quickly: the token of each job
+    it was handed in the answer (the next one, and those held behind it)."""
+    first = pull(farm, "h1").assignments[0]
+    return {j: t for j, _, t in handed(report(farm, "h1", first.token))}
+
+
 def test_short_jobs_bring_the_next_jobs_held_and_pending(farm: Farm) -> None:
     singles(farm, 6)
     farm.register("h1")
@@ -84,8 +91,7 @@ def test_long_jobs_and_workers_without_lookahead_get_nothing_held(farm: Farm) ->
 def test_a_held_job_killed_is_withdrawn_and_the_chain_goes_on(farm: Farm) -> None:
     singles(farm, 6)
     farm.register("h1")
-    first = pull(farm, "h1").assignments[0]
-    tok = {j: t for j, _, t in handed(report(farm, "h1", first.token))}
+    tok = first_ends(farm)
     farm.control("kill", 4)
     resp = pull(farm, "h1", running=[tok[2]])
     assert tok[4] in resp.cancel  # the worker drops it from its queue
@@ -101,8 +107,7 @@ def test_a_held_job_killed_is_withdrawn_and_the_chain_goes_on(farm: Farm) -> Non
 def test_released_jobs_go_back_to_pending_for_other_hosts(farm: Farm) -> None:
     singles(farm, 5)
     farm.register("h1")
-    first = pull(farm, "h1").assignments[0]
-    tok = {j: t for j, _, t in handed(report(farm, "h1", first.token))}
+    tok = first_ends(farm)
     assert set(tok) == {2, 3, 4, 5}
     # job 2 runs long on h1: the worker gives back what it holds behind it
     resp = report(farm, "h1", release=[tok[3], tok[4], tok[5]])
@@ -119,8 +124,7 @@ def test_released_jobs_go_back_to_pending_for_other_hosts(farm: Farm) -> None:
 def test_a_lost_or_stopped_attempt_gives_back_the_jobs_held_behind_it(farm: Farm) -> None:
     singles(farm, 8)
     farm.register("h1")
-    first = pull(farm, "h1").assignments[0]
-    tok = {j: t for j, _, t in handed(report(farm, "h1", first.token))}
+    tok = first_ends(farm)
     assert set(tok) == {2, 3, 4, 5, 6, 7, 8}
     farm.control("kill", 2)  # the running one: the worker would go on to 3 on its own
     resp = pull(farm, "h1", running=[])
@@ -143,8 +147,7 @@ def test_held_jobs_stay_held_for_their_host_across_a_restart(farm: Farm) -> None
     # supervisor leaves the job to the worker that may have started it from its queue
     singles(farm, 4)
     farm.register("h1")
-    first = pull(farm, "h1").assignments[0]
-    tok = {j: t for j, _, t in handed(report(farm, "h1", first.token))}
+    tok = first_ends(farm)
     assert set(tok) == {2, 3, 4}
     held = farm.work(3, "1")
     assert (held["status"], held["token"], held["host"]) == ("pending", tok[3], "h1")
@@ -170,8 +173,7 @@ def test_holds_read_back_go_back_when_their_worker_says_nothing_of_them(
 ) -> None:
     singles(farm, 4)
     farm.register("h1")
-    first = pull(farm, "h1").assignments[0]
-    tok = {j: t for j, _, t in handed(report(farm, "h1", first.token))}
+    tok = first_ends(farm)
     monkeypatch.setattr(nextjobs, "ADOPT_GRACE", 0.0)  # (15 s by default)
     farm.restart()
     resp = pull(farm, "h1", running=[tok[2]])  # the worker had lost its queue
@@ -215,8 +217,7 @@ def test_jobs_a_callback_waits_on_and_multi_item_jobs_are_not_held(farm: Farm) -
 def test_modifying_a_held_job_withdraws_the_hold(farm: Farm) -> None:
     singles(farm, 4)
     farm.register("h1")
-    first = pull(farm, "h1").assignments[0]
-    tok = {j: t for j, _, t in handed(report(farm, "h1", first.token))}
+    tok = first_ends(farm)
     assert set(tok) == {2, 3, 4}
     farm.control("modify", 3, fields={"omithosts": ["h1"]})
     resp = pull(farm, "h1", running=[tok[2]])

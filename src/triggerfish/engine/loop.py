@@ -206,7 +206,13 @@ class Engine:
         batch, self._here = self._here, []
         if not batch:
             return
-        if self._stopping or not self._lock.acquire(blocking=False):
+        if self._stopping:  # the engine thread may have answered its last command already
+            for _, _, reply in batch:
+                reply.set_exception(StoreError("the supervisor is shutting down"))
+            with self._lock:
+                self._send_replies()
+            return
+        if not self._lock.acquire(blocking=False):
             for item in batch:  # the engine thread is at work: it takes them next
                 self._queue.put(item)  # type: ignore[arg-type]
             return

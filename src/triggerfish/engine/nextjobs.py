@@ -46,6 +46,8 @@ ADOPT_GRACE = 15.0  # seconds a hold read back after a restart waits for its wor
 
 def share(state: State) -> int:
     """How many runnable jobs one slot may hold: an even share per active slot."""
+    if not state.runnable:  # (the usual case without a backlog: no walk over the hosts)
+        return 0
     slots = sum(h.slots for h in state.hosts.values() if h.state == "active")
     return len(state.runnable) // slots if slots else 0
 
