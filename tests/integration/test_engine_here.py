@@ -123,3 +123,35 @@ def test_a_command_caught_by_the_shutdown_is_refused_not_lost(farm: Farm) -> Non
     # (PostgreSQL: the engine thread took it before it stopped, or refused it)
     # the answer tells the truth: refused and not stored, or stored
     assert (err is None) == (len(stored) == 1), (err, stored)
+
+
+def test_begin_here_calls_back_after_the_commit_and_on_refusal(farm: Farm) -> None:
+    """The HTTP fast lane's entry: no task and no future, a function called on the loop."""
+    eng = engine(farm)
+    jobs = parse_jobs([job("1", name="called-back")])
+
+    async def go() -> list[tuple[Any, BaseException | None, list[dict[str, Any]]]]:
+        got: list[tuple[Any, BaseException | None, list[dict[str, Any]]]] = []
+        done = asyncio.Event()
+
+        def then(value: Any, exc: BaseException | None) -> None:
+            assert farm.store is not None  # committed before the answer: visible to a reader
+            got.append((value, exc, reads.list_jobs(farm.store.engine)))
+            done.set()
+
+        eng.begin_here(sub.submit, (jobs, "alice"), then)
+        await asyncio.wait_for(done.wait(), 10)
+        eng.stop()  # now a command is refused, through the same function
+        done.clear()
+        eng.begin_here(sub.submit, (parse_jobs([job("1", name="late")]), "alice"), then)
+        await asyncio.wait_for(done.wait(), 10)
+        return got
+
+    first, second = asyncio.run(go())
+    farm.eng = None
+    value, exc, stored = first
+    assert exc is None and [j["name"] for j in stored] == ["called-back"]
+    assert value.jobs[0].id == stored[0]["id"]
+    value, exc, stored = second
+    assert value is None and isinstance(exc, StoreError) and "shutting down" in str(exc)
+    assert [j["name"] for j in stored] == ["called-back"]  # the refused one stored nothing

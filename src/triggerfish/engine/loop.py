@@ -53,11 +53,18 @@ class AsyncReply:
     each loop in one ``call_soon_threadsafe`` instead of one thread hop per command.
     """
 
-    __slots__ = ("_done", "_outbox", "exc", "fut", "loop", "value")
+    __slots__ = ("_done", "_outbox", "exc", "fut", "loop", "then", "value")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, outbox: list[AsyncReply]) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        outbox: list[AsyncReply],
+        then: Callable[[Any, BaseException | None], None] | None = None,
+    ) -> None:
         self.loop = loop
-        self.fut: asyncio.Future[Any] = loop.create_future()
+        # either an asyncio future to await, or a function called on the loop with the answer
+        self.then = then
+        self.fut: asyncio.Future[Any] | None = loop.create_future() if then is None else None
         self._outbox = outbox
         self._done = False
         self.value: Any = None
@@ -75,7 +82,15 @@ class AsyncReply:
         self._outbox.append(self)
 
     def settle(self) -> None:
-        """On the loop: complete the asyncio future (unless its caller went away)."""
+        """On the loop: complete the asyncio future (unless its caller went away), or call
+        ``then``."""
+        if self.fut is None:
+            assert self.then is not None
+            try:
+                self.then(self.value, self.exc)
+            except Exception:  # the caller's bug must not keep the other answers back
+                logger.exception("reply callback failed", extra={"action": "engine.reply"})
+            return
         if self.fut.cancelled():
             return
         if self.exc is not None:
@@ -181,6 +196,7 @@ class Engine:
         if self._stopping:
             raise StoreError("the supervisor is shutting down")
         self._queue.put((fn, args, reply))  # type: ignore[arg-type]
+        assert reply.fut is not None
         result: T = await reply.fut
         return result
 
@@ -190,16 +206,35 @@ class Engine:
         committed together at the end of it, without two thread hand-offs per command (a
         SQLite commit takes well under a millisecond). When the engine thread is busy, or on
         PostgreSQL (a commit is a network round trip), the commands go to the engine thread."""
-        if not self.inline or self._stopping or self._thread is None:
-            return await self.acall(fn, *args)
-        loop = asyncio.get_running_loop()
-        reply = AsyncReply(loop, self._outbox)
+        reply = AsyncReply(asyncio.get_running_loop(), self._outbox)
+        self._begin_here(fn, args, reply)
+        assert reply.fut is not None
+        result: T = await reply.fut
+        return result
+
+    def begin_here(
+        self,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        then: Callable[[T | None, BaseException | None], None],
+    ) -> None:
+        """As :meth:`acall_here`, from a plain function running on the loop: ``then(result,
+        None)`` or ``then(None, error)`` is called on the loop once the command is committed
+        or refused (no task, no future: the server's HTTP fast lane answers from it)."""
+        self._begin_here(fn, args, AsyncReply(asyncio.get_running_loop(), self._outbox, then))
+
+    def _begin_here(self, fn: Callable[..., Any], args: tuple[Any, ...], reply: AsyncReply) -> None:
+        if self._stopping:
+            reply.exc = StoreError("the supervisor is shutting down")  # not via the outbox:
+            reply.loop.call_soon(reply.settle)  # that belongs to whoever holds the lock
+            return
+        if not self.inline or self._thread is None:
+            self._queue.put((fn, args, reply))  # type: ignore[arg-type]
+            return
         self._here.append((fn, args, reply))
         if not self._here_scheduled:
             self._here_scheduled = True
-            loop.call_soon(self._run_here, loop)
-        result: T = await reply.fut
-        return result
+            reply.loop.call_soon(self._run_here, reply.loop)
 
     def _run_here(self, loop: asyncio.AbstractEventLoop) -> None:
         self._here_scheduled = False

@@ -13,7 +13,7 @@ to FastAPI's route with the body replayed, so errors keep their one format and w
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pydantic
@@ -38,10 +38,13 @@ class Fallback(Exception):
     """Not for the fast path: FastAPI's route answers (with the same body)."""
 
 
-Handler = Callable[[Ctx, Principal, str, bytes], Awaitable[tuple[int, bytes]]]
+Render = Callable[[Any], tuple[int, bytes]]
+# (the engine command, its arguments, the answer made of its result)
+Prepared = tuple[Callable[..., Any], tuple[Any, ...], Render]
+Prepare = Callable[[Ctx, Principal, str, bytes], Prepared]
 
 
-async def add_task(c: Ctx, me: Principal, _path: str, body: bytes) -> tuple[int, bytes]:
+def add_task(c: Ctx, me: Principal, _path: str, body: bytes) -> Prepared:
     """``POST /api/v1/tasks``, as ``routes_tasks.add_task`` does it."""
     if not me.may(SUBMIT):
         raise Fallback
@@ -54,13 +57,17 @@ async def add_task(c: Ctx, me: Principal, _path: str, body: bytes) -> tuple[int,
         raise Fallback
     for nj in jobs:
         nj.spec.user = me.name
-    answer = await c.engine.acall_here(sub.submit, jobs, me.name)
-    job = answer.jobs[0]
-    out = {"id": job.id, "target": req.target, "status": job.status}
-    return 201, json.dumps(out, separators=(",", ":")).encode()
+    target = req.target
+
+    def render(answer: s.SubmitResponse) -> tuple[int, bytes]:
+        job = answer.jobs[0]
+        out = {"id": job.id, "target": target, "status": job.status}
+        return 201, json.dumps(out, separators=(",", ":")).encode()
+
+    return sub.submit, (jobs, me.name), render
 
 
-async def report(c: Ctx, me: Principal, path: str, body: bytes) -> tuple[int, bytes]:
+def report(c: Ctx, me: Principal, path: str, body: bytes) -> Prepared:
     """``POST /api/v1/workers/{host}/report``, as ``routes_workers.report`` does it."""
     host = path[len(WORKERS) : -len(REPORT)]
     if not me.may(WORKER) or not host or "/" in host:
@@ -69,19 +76,25 @@ async def report(c: Ctx, me: Principal, path: str, body: bytes) -> tuple[int, by
         req = s.ReportRequest.model_validate_json(body)
     except pydantic.ValidationError:
         raise Fallback from None
-    resp = await c.engine.acall_here(workers.report, host, req)
+    return workers.report, (host, req), _render_report
+
+
+def _render_report(resp: s.ReportResponse) -> tuple[int, bytes]:
     return 200, resp.model_dump_json().encode()
 
 
-def route(scope: Scope) -> Handler | None:
-    if scope["method"] != "POST":
+def route_of(method: str, path: str) -> Prepare | None:
+    if method != "POST":
         return None
-    path: str = scope["path"]
     if path == TASKS:
         return add_task
     if path.startswith(WORKERS) and path.endswith(REPORT):
         return report
     return None
+
+
+def route(scope: Scope) -> Prepare | None:
+    return route_of(scope["method"], scope["path"])
 
 
 def error_body(exc: TriggerfishError) -> bytes:
@@ -134,7 +147,8 @@ class FastPath:
             return
         c: Ctx = scope["app"].state.ctx
         try:
-            status, out = await handler(c, principal, scope["path"], body)
+            fn, args, render = handler(c, principal, scope["path"], body)
+            status, out = render(await c.engine.acall_here(fn, *args))
         except Fallback:
             await self.app(scope, _replay(body, receive), send)
             return

@@ -12,7 +12,7 @@ from triggerfish.auth.tokens import is_loopback
 from triggerfish.callbacks.osuser import resolve
 from triggerfish.errors import TriggerfishError
 from triggerfish.server.app import create_app
-from triggerfish.server.coalesce import CoalescingHttpProtocol
+from triggerfish.server.fastlane import FastLaneProtocol
 from triggerfish.server.fastpath import Front
 from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store.db import open_engine
@@ -59,7 +59,9 @@ def serve(settings: ServerSettings) -> None:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=2,
-        http=CoalescingHttpProtocol,  # one write per answer (head and body together)
+        # one write per answer (head and body together); the fast path's routes answered by
+        # the protocol itself, without an ASGI cycle
+        http=FastLaneProtocol,
     )
     _Server(config).run()
 
