@@ -121,6 +121,49 @@ def test_flush_is_all_or_nothing(store: Store) -> None:
     assert reads.list_events(store.engine) == []
 
 
+def test_one_commit_inserts_and_updates_a_table_and_the_next_commit_follows_a_failed_one(
+    store: Store,
+) -> None:
+    """What a task's add and a worker's report write (on PostgreSQL: one statement in
+    autocommit mode): new rows and updates of other rows of the same tables, together."""
+    store.flush(Changes(counters={"job_id": 1}, job_inserts=[job_row(1, "a")],
+                        work_inserts=[work_row(1, "1", 0)]))  # fmt: skip
+    hot = {**{k: job_row(1, "a")[k] for k in JOB_HOT}, "id": 1, "status": "running"}
+    item = {**work_row(1, "1", 0), "status": "running", "host": "h1", "token": "t1"}
+    sub = {"job_id": 2, "subid": 0, "status": "pending", "host": None, "token": None,
+           "retry": 0, "work": None, "exit_code": None, "retry_at": None, "timestart": None,
+           "timecomplete": None}  # fmt: skip
+    store.flush(Changes(
+        counters={"job_id": 2, "event_seq": 2},
+        job_inserts=[job_row(2, "b")], job_updates=[hot],
+        sub_inserts=[sub], work_inserts=[work_row(2, "1", 0)], work_updates=[item],
+        events=[event_row(1, 1), event_row(2, 2)],
+    ))  # fmt: skip
+    assert store.counters()["job_id"] == 2 and store.counters()["event_seq"] == 2
+    assert [(j["id"], j["status"]) for j in reads.list_jobs(store.engine)] == [
+        (1, "running"), (2, "pending"),
+    ]  # fmt: skip
+    got = reads.get_work(store.engine, 1, "1")
+    assert got is not None and (got["status"], got["host"], got["token"]) == (
+        "running", "h1", "t1",
+    )  # fmt: skip
+    loaded = store.load_job(2)
+    assert loaded is not None and [s["subid"] for s in loaded[1]] == [0]
+    assert [w["name"] for w in loaded[2]] == ["1"]
+    with pytest.raises(StoreError):  # event 2 exists: none of this commit is kept
+        store.flush(Changes(counters={"job_id": 3}, job_inserts=[job_row(3, "c")],
+                            job_updates=[{**hot, "status": "complete"}],
+                            events=[event_row(2)]))  # fmt: skip
+    assert store.counters()["job_id"] == 2
+    assert [(j["id"], j["status"]) for j in reads.list_jobs(store.engine)] == [
+        (1, "running"), (2, "pending"),
+    ]  # fmt: skip
+    store.flush(Changes(counters={"job_id": 3, "event_seq": 3}, job_inserts=[job_row(3, "c")],
+                        events=[event_row(3, 3)]))  # fmt: skip
+    assert [j["id"] for j in reads.list_jobs(store.engine)] == [1, 2, 3]
+    assert len(reads.list_events(store.engine)) == 3
+
+
 def test_event_seq_is_unique(store: Store) -> None:
     store.flush(Changes(events=[event_row(1)]))
     with pytest.raises(StoreError):

@@ -205,8 +205,9 @@ class Together:
     empty array when there are none). The hot kinds of change of a group commit (counters, job,
     instance and item updates, events) so cost one execution, prepared once, not five.
 
-    The clauses see the same snapshot and run in no defined order: they must not touch the
-    same table, nor rows that another clause of the statement writes.
+    The clauses see the same snapshot and run in no defined order: they must not touch rows
+    that another clause of the statement writes (an insert and an update of one table are
+    fine: a group commit never updates a row it inserts).
     """
 
     def __init__(self, statements: Sequence[Statement]) -> None:
@@ -220,13 +221,15 @@ class Together:
 
     def run(self, conn: sa.Connection, rows: Sequence[list[Row]]) -> None:
         """Execute with ``rows[i]`` for ``statements[i]``; nothing when every list is empty."""
+        self.run_on(conn.connection.dbapi_connection, rows)
+
+    def run_on(self, raw: Any, rows: Sequence[list[Row]]) -> None:
+        """As :meth:`run`, on a driver connection (in autocommit mode the statement is the
+        transaction)."""
         if not any(rows):
             return
         params = tuple(
             s.batch_param(r) if r else "[]" for s, r in zip(self.statements, rows, strict=True)
         )
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with raw.cursor() as cursor:
             cursor.execute(self.sql, params)
-        finally:
-            cursor.close()

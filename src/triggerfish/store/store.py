@@ -81,6 +81,18 @@ INSERT_CHUNK = 5000
 COPY_FROM = 64  # agenda items in one commit from which PostgreSQL gets them by COPY
 
 
+def _only_hot(ch: Changes) -> bool:
+    """Only what ``Store._whole`` writes: counters, new and updated jobs, instances and a few
+    items, events."""
+    return len(ch.work_inserts) < COPY_FROM and not (
+        ch.job_respecs or ch.job_deletes or ch.sub_deletes or ch.host_inserts
+        or ch.host_updates or ch.callback_inserts or ch.callback_updates
+        or ch.callback_deletes or ch.run_inserts or ch.run_updates or ch.timer_upserts
+        or ch.timer_deletes or ch.schedule_upserts or ch.schedule_deletes or ch.purge_jobs
+        or ch.purge_before is not None
+    )  # fmt: skip
+
+
 def _update(table: sa.Table, keys: Sequence[str], cols: Sequence[str]) -> sa.Update:
     cond = [table.c[k] == sa.bindparam(f"k_{k}") for k in keys]
     return sa.update(table).where(*cond).values({c: sa.bindparam(c) for c in cols})
@@ -128,6 +140,16 @@ class Store:
             self._hot = rawsql.Together(
                 [self._counter_upd, self._job_hot, self._sub_upd, self._work_upd, self._event_ins]
             )
+        # PostgreSQL: a commit of only these kinds of change (a task added, a report) is one
+        # statement on a connection in autocommit mode: atomic as a statement, one round trip,
+        # no BEGIN and COMMIT (the inserts and updates of a table touch different rows)
+        self._whole: rawsql.Together | None = None
+        if d == "postgresql":
+            self._whole = rawsql.Together(
+                [self._counter_upd, self._job_ins, self._job_hot, self._sub_ins, self._sub_upd,
+                 self._work_ins, self._work_upd, self._event_ins]
+            )  # fmt: skip
+        self._auto: Any = None  # the pool's connection in autocommit mode, for those
         self._conn: sa.Connection | None = None  # the engine thread's own connection
         dbapi = self.engine.dialect.dbapi
         self._driver_error: type[Exception] = dbapi.Error if dbapi is not None else Exception
@@ -151,6 +173,9 @@ class Store:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._auto is not None:
+            self._auto.invalidate()  # not back to the pool in autocommit mode
+            self._auto = None
         self.engine.dispose()
 
     def _writer(self) -> sa.Connection:
@@ -162,6 +187,9 @@ class Store:
 
     def flush(self, ch: Changes) -> None:
         """Write one group commit in one transaction; all of it or nothing."""
+        if self._whole is not None and _only_hot(ch):
+            self._flush_whole(self._whole, ch)
+            return
         conn = self._writer()
         try:
             with translated(), conn.begin():
@@ -179,6 +207,32 @@ class Store:
             if isinstance(exc, self._driver_error):  # from rawsql, which skips SQLAlchemy
                 logger.exception("store error", extra={"action": "store.error"})
                 raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
+            raise
+
+    def _flush_whole(self, whole: rawsql.Together, ch: Changes) -> None:
+        """The commit as one statement in autocommit mode (PostgreSQL)."""
+        counter_rows = [{"name": k, "value": v} for k, v in ch.counters.items()]
+        rows = [counter_rows, ch.job_inserts, ch.job_updates, ch.sub_inserts, ch.sub_updates,
+                ch.work_inserts, ch.work_updates, ch.events]  # fmt: skip
+        try:
+            if self._auto is None:
+                auto: Any = self.engine.raw_connection()
+                try:
+                    auto.driver_connection.autocommit = True
+                except BaseException:
+                    auto.invalidate()
+                    raise
+                self._auto = auto
+            whole.run_on(self._auto.driver_connection, rows)
+        except BaseException as exc:
+            if self._auto is not None:  # in an unknown state: the next commit opens another
+                self._auto.invalidate()
+                self._auto = None
+            if isinstance(exc, self._driver_error):
+                logger.exception("store error", extra={"action": "store.error"})
+                raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
+            if isinstance(exc, sa.exc.SQLAlchemyError):
+                raise StoreError(f"database error: {exc}") from exc
             raise
 
     def _write(self, conn: sa.Connection, ch: Changes) -> None:
