@@ -218,18 +218,32 @@ class Together:
             parts.append(f"s{i} AS ({s.batch})")
         self.statements = list(statements)
         self.sql = f"WITH {', '.join(parts)} SELECT 1"
+        # the same with $1, $2, … for a raw cursor: psycopg parses a query for its %s marks
+        # on every execution unless it is short enough for its cache (4 KiB), and this may not
+        pieces = self.sql.split("%s")
+        self.raw_sql = pieces[0] + "".join(f"${i}{p}" for i, p in enumerate(pieces[1:], 1))
+
+    def _params(self, rows: Sequence[list[Row]]) -> tuple[str, ...]:
+        return tuple(
+            s.batch_param(r) if r else "[]" for s, r in zip(self.statements, rows, strict=True)
+        )
 
     def run(self, conn: sa.Connection, rows: Sequence[list[Row]]) -> None:
         """Execute with ``rows[i]`` for ``statements[i]``; nothing when every list is empty."""
-        self.run_on(conn.connection.dbapi_connection, rows)
-
-    def run_on(self, raw: Any, rows: Sequence[list[Row]]) -> None:
-        """As :meth:`run`, on a driver connection (in autocommit mode the statement is the
-        transaction)."""
         if not any(rows):
             return
-        params = tuple(
-            s.batch_param(r) if r else "[]" for s, r in zip(self.statements, rows, strict=True)
-        )
-        with raw.cursor() as cursor:
-            cursor.execute(self.sql, params)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.sql, self._params(rows))
+        finally:
+            cursor.close()
+
+    def run_on(self, raw: Any, rows: Sequence[list[Row]]) -> None:
+        """As :meth:`run`, on a psycopg connection (in autocommit mode the statement is the
+        transaction), through a raw cursor (no parsing of the query text)."""
+        if not any(rows):
+            return
+        import psycopg  # PostgreSQL only
+
+        with psycopg.RawCursor(raw) as cursor:
+            cursor.execute(self.raw_sql, self._params(rows))
