@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from helpers_engine import Farm, job
 
+from triggerfish.engine import loop
 from triggerfish.engine import submit as sub
 from triggerfish.engine.loop import Engine
 from triggerfish.errors import StoreError
@@ -155,3 +157,32 @@ def test_begin_here_calls_back_after_the_commit_and_on_refusal(farm: Farm) -> No
     value, exc, stored = second
     assert value is None and isinstance(exc, StoreError) and "shutting down" in str(exc)
     assert [j["name"] for j in stored] == ["called-back"]  # the refused one stored nothing
+
+
+def test_a_timer_set_on_the_loop_thread_wakes_the_sleeping_engine_thread(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine thread sleeps until its next timer or host check; a command applied on the
+    loop's thread that sets an earlier timer must wake it, or the timer fires only at the
+    next check. That check is put an hour away here, so a missed wake-up cannot pass."""
+    monkeypatch.setattr(loop, "HOST_CHECK_EVERY", 3600.0)
+    farm = Farm(db_url)
+    try:
+        eng = engine(farm)
+        time.sleep(0.2)  # the engine thread is asleep, until the host check an hour away
+
+        async def add_held() -> Any:
+            jobs = parse_jobs([job("1", name="held", after="+0.5s")])
+            return await eng.acall_here(sub.submit, jobs, "alice")
+
+        answer = asyncio.run(add_held())
+        job_id = answer.jobs[0].id
+        assert farm.status(job_id) == "blocked"
+        deadline = time.monotonic() + 30  # the timer is due in 0.5 s; the host check in 1 h
+        while farm.status(job_id) != "pending":
+            assert time.monotonic() < deadline, "the held job was not released"
+            time.sleep(0.05)
+        [ev] = [e for e in farm.events(job_id) if e["type"] == "time"]
+        assert ev["time"] >= ev["data"]["due"]  # never early
+    finally:
+        farm.stop()
