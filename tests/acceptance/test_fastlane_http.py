@@ -15,6 +15,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -251,3 +252,33 @@ def test_the_client_library_uses_the_lane_and_gets_the_same_answers(farm: LocalF
         got = c.add_task({**TASK, "params": [3, 4]})
         assert got["target"] == "tasks_app:add" and got["status"] == "pending"
         assert c.job(got["id"])["name"] == "tasks_app:add"
+
+
+def test_an_idle_workers_long_poll_is_answered_when_a_task_comes(tmp_path: Path) -> None:
+    """A pull that waits (in a task of its own on the lane) is woken by the add of a task and
+    answered with it; its refusals are the app's."""
+    with LocalFarm(workers=0, data_dir=tmp_path / "farm", grace=5.0) as farm:
+        with farm.client() as admin:
+            token = str(admin.add_user("poll-workers", worker=True)["token"])
+        reg = one(farm, request("/api/v1/workers/register",
+                                dump({"name": "lanehost", "slots": 1}), token=token))  # fmt: skip
+        assert reg[0] == 200, reg
+        session = json.loads(reg[2])["session"]
+        path = "/api/v1/workers/lanehost/pull"
+        status, _, out = one(farm, request(path, dump({"session": session, "wait": 0}),
+                                           token=token))  # fmt: skip
+        assert (status, json.loads(out)) == (200, {"assignments": [], "cancel": []})
+        with connect(farm) as waiting:
+            waiting.sendall(request(path, dump({"session": session, "wait": 30}), token=token))
+            time.sleep(0.3)  # the pull runs, finds nothing and waits
+            added = one(farm, request("/api/v1/tasks", dump(TASK), token=farm.token))
+            assert added[0] == 201
+            status, _, out = Reader(waiting).answer()
+        assert status == 200
+        [assignment] = json.loads(out)["assignments"]
+        assert assignment["job"] == json.loads(added[2])["id"]
+        for body in (dump({"session": "stale", "wait": 0}), dump({"session": session, "wait": 99})):
+            lane = one(farm, request(path, body, token=token))
+            app = one(farm, request(path, body, token=token, chunked=True))
+            assert lane[0] in (410, 422), lane
+            assert (lane[0], json.loads(lane[2])) == (app[0], json.loads(app[2]))

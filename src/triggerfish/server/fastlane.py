@@ -1,19 +1,22 @@
-"""The fast path's two routes answered by the HTTP protocol itself, without an ASGI cycle.
+"""The fast path's routes answered by the HTTP protocol itself, without an ASGI cycle.
 
 A trivial task costs the supervisor two requests: the add, and the worker's report whose
-answer carries the next task. Through uvicorn each of them builds an ASGI scope and a
-request-response cycle, starts an asyncio task, passes ASGI messages through the middlewares
-and builds the answer's head from ASGI headers; for these two routes that costs more than the
-route's own work. Here uvicorn's HTTP protocol (with its coalesced writes) is kept for every
-connection and every other request; a request that is
+answer carries the next task (and, with more workers than work, an idle worker's pull).
+Through uvicorn each of them builds an ASGI scope and a request-response cycle, starts an
+asyncio task, passes ASGI messages through the middlewares and builds the answer's head from
+ASGI headers; for these routes that costs more than the route's own work. Here uvicorn's HTTP
+protocol (with its coalesced writes) is kept for every connection and every other request; a
+request that is
 
-- ``POST /api/v1/tasks`` or ``POST /api/v1/workers/{host}/report``,
+- ``POST /api/v1/tasks``, ``POST /api/v1/workers/{host}/report`` or ``…/pull`` (a long poll:
+  it waits in a task of its own),
 - with a ``content-length`` body of at most ``MAX_BODY`` (no chunked body, no
   ``expect: 100-continue``, no upgrade),
 - and not behind an unanswered request on the same connection (pipelining keeps its order),
 
 is read by the protocol, checked by the same token check and :mod:`fastpath` code, handed to
-the engine with :meth:`Engine.begin_here`, and answered from its callback. Anything else, or
+the engine with :meth:`Engine.begin_here`, and answered from its callback (a pull: from its
+task). Anything else, or
 anything the fast path will not answer itself (a missing or unknown token, a body that does not
 validate, a missing permission), becomes an ordinary uvicorn request-response cycle with the body
 already read, so the app answers it with its one error format.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from http import HTTPStatus
 from typing import Any
 
@@ -49,6 +53,10 @@ def status_line(status: int) -> bytes:
             phrase = ""
         line = _STATUS[status] = f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
     return line
+
+
+def _as_is(answer: tuple[int, bytes]) -> tuple[int, bytes]:
+    return answer
 
 
 class _NoEvent:
@@ -156,18 +164,37 @@ class FastLaneProtocol(CoalescingHttpProtocol):
             self._to_app(lane, body)
             return
         try:
-            fn, args, render = lane.prepare(c, principal, lane.path, body)
+            prepared = lane.prepare(c, principal, lane.path, body)
         except Fallback:
             self._to_app(lane, body)
             return
         except TriggerfishError as exc:
             self._answer(lane, exc.http_status, error_body(exc))
             return
+        if not isinstance(prepared, tuple):  # it may wait (a long poll): a task of its own
+            self._await(lane, prepared)
+            return
+        fn, args, render = prepared
 
         def then(value: Any, exc: BaseException | None) -> None:
             self._answered(lane, render, value, exc)
 
         c.engine.begin_here(fn, args, then)
+
+    def _await(self, lane: Lane, answer: Coroutine[Any, Any, tuple[int, bytes]]) -> None:
+        tasks: set[Any] = self.tasks
+
+        def done(task: asyncio.Task[tuple[int, bytes]]) -> None:
+            tasks.discard(task)
+            if task.cancelled():  # the server is going down without waiting: no answer
+                lane.response_complete = True
+                return
+            exc = task.exception()
+            self._answered(lane, _as_is, None if exc else task.result(), exc)
+
+        task = self.loop.create_task(answer)
+        task.add_done_callback(done)
+        tasks.add(task)  # uvicorn's shutdown waits for it (long polls end at once then)
 
     def _answered(self, lane: Lane, render: Render, value: Any, exc: BaseException | None) -> None:
         try:

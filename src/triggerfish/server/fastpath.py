@@ -1,19 +1,22 @@
-"""The hottest routes as plain ASGI, ahead of FastAPI's routing: adding a task, a worker's report.
+"""The hottest routes as plain ASGI, ahead of FastAPI's routing: adding a task, a worker's report
+and pull.
 
 One trivial task costs the supervisor two requests (the add, and the worker's report whose
-answer carries the next task). Through FastAPI's router (route matching over every route,
-dependency solving, the exception and telemetry middlewares, response encoding) each of them
-costs several times what the route itself does. ``FastPath`` sits right inside ``TokenAuth`` (so
-the request is authenticated) and serves these two when they are well formed and allowed:
-the same validation (the same pydantic models, ``parse_jobs``), the same engine command, the
-same answer. Anything else — a body that does not validate, a missing permission — is handed
-to FastAPI's route with the body replayed, so errors keep their one format and wording.
+answer carries the next task; with more workers than work, an idle worker's pull). Through
+FastAPI's router (route matching over every route, dependency solving, the exception and
+telemetry middlewares, response encoding) each of them costs several times what the route
+itself does. ``FastPath`` sits right inside ``TokenAuth`` (so the request is authenticated) and
+serves these when they are well formed and allowed: the same validation (the same pydantic
+models, ``parse_jobs``), the same engine command, the same answer. Anything else — a body that
+does not validate, a missing permission — is handed to FastAPI's route with the body replayed,
+so errors keep their one format and wording. The server's HTTP protocol answers the same
+requests with the same code before they become ASGI requests at all (``fastlane``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pydantic
@@ -27,10 +30,12 @@ from triggerfish.errors import TriggerfishError
 from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.tasks import TaskRequest, uses_pickle
 from triggerfish.server.context import Ctx
+from triggerfish.server.longpoll import long_pull
 
 TASKS = "/api/v1/tasks"
 WORKERS = "/api/v1/workers/"
 REPORT = "/report"
+PULL = "/pull"
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -39,8 +44,11 @@ class Fallback(Exception):
 
 
 Render = Callable[[Any], tuple[int, bytes]]
-# (the engine command, its arguments, the answer made of its result)
-Prepared = tuple[Callable[..., Any], tuple[Any, ...], Render]
+# (the engine command, its arguments, the answer made of its result); or, for a request that
+# may wait (a worker's long poll), the coroutine that answers it
+Prepared = (
+    tuple[Callable[..., Any], tuple[Any, ...], Render] | Coroutine[Any, Any, tuple[int, bytes]]
+)
 Prepare = Callable[[Ctx, Principal, str, bytes], Prepared]
 
 
@@ -83,13 +91,33 @@ def _render_report(resp: s.ReportResponse) -> tuple[int, bytes]:
     return 200, resp.model_dump_json().encode()
 
 
+def pull(c: Ctx, me: Principal, path: str, body: bytes) -> Prepared:
+    """``POST /api/v1/workers/{host}/pull``, as ``routes_workers.pull`` does it."""
+    host = path[len(WORKERS) : -len(PULL)]
+    if not me.may(WORKER) or not host or "/" in host:
+        raise Fallback
+    try:
+        req = s.PullRequest.model_validate_json(body)
+    except pydantic.ValidationError:
+        raise Fallback from None
+    return _pull(c, host, req)
+
+
+async def _pull(c: Ctx, host: str, req: s.PullRequest) -> tuple[int, bytes]:
+    resp = await long_pull(c, host, req)
+    return 200, resp.model_dump_json().encode()
+
+
 def route_of(method: str, path: str) -> Prepare | None:
     if method != "POST":
         return None
     if path == TASKS:
         return add_task
-    if path.startswith(WORKERS) and path.endswith(REPORT):
-        return report
+    if path.startswith(WORKERS):
+        if path.endswith(REPORT):
+            return report
+        if path.endswith(PULL):
+            return pull
     return None
 
 
@@ -147,8 +175,12 @@ class FastPath:
             return
         c: Ctx = scope["app"].state.ctx
         try:
-            fn, args, render = handler(c, principal, scope["path"], body)
-            status, out = render(await c.engine.acall_here(fn, *args))
+            prepared = handler(c, principal, scope["path"], body)
+            if isinstance(prepared, tuple):
+                fn, args, render = prepared
+                status, out = render(await c.engine.acall_here(fn, *args))
+            else:
+                status, out = await prepared
         except Fallback:
             await self.app(scope, _replay(body, receive), send)
             return

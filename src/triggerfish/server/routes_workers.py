@@ -9,7 +9,6 @@ pydantic's JSON codec directly rather than through FastAPI's generic validation 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any, TypeVar
 
 import pydantic
@@ -20,6 +19,7 @@ from triggerfish.api import schemas as s
 from triggerfish.engine import workers
 from triggerfish.server.auth import require_worker
 from triggerfish.server.context import ctx
+from triggerfish.server.longpoll import long_pull
 
 router = APIRouter(
     prefix="/api/v1/workers", tags=["workers"], dependencies=[Depends(require_worker)]
@@ -69,21 +69,8 @@ async def register(request: Request) -> Response:
 @router.post("/{host}/pull", response_model=s.PullResponse, openapi_extra=_doc(s.PullRequest))
 async def pull(request: Request, host: str) -> Response:
     """Work for the host's free slots, and tokens to cancel; waits up to ``wait`` seconds."""
-    c = ctx(request)
     body = await _body(request, s.PullRequest)
-    arrived = time.time()
-    deadline = time.monotonic() + body.wait
-    while True:
-        ev = c.hub.host_event(host)
-        ev.clear()
-        resp = await c.engine.acall_here(workers.pull, host, body, arrived)
-        left = deadline - time.monotonic()
-        if resp.assignments or resp.cancel or left <= 0 or c.hub.closing:
-            return _json(resp)
-        try:
-            await asyncio.wait_for(ev.wait(), left)
-        except TimeoutError:
-            return _json(resp)
+    return _json(await long_pull(ctx(request), host, body))
 
 
 @router.post("/{host}/report", response_model=s.ReportResponse, openapi_extra=_doc(s.ReportRequest))
