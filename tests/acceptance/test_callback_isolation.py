@@ -48,6 +48,7 @@ def _ended(c: Client, job: int, timeout: float = 120) -> dict[str, Any]:
     raise AssertionError(f"the run of job {job} did not end: {c.callbacks(job)}")
 
 
+@pytest.mark.slow  # 10 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_bad_callbacks_in_every_language_cost_only_their_run(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 from farms import StartFarm
 
 from triggerfish.cli.local import LocalFarm
@@ -62,6 +63,7 @@ def test_pgrp_of_three_cmdrange_jobs_runs_to_the_end(
         assert (j["id"], "submit") in job_events and (j["id"], "done") in job_events
 
 
+@pytest.mark.slow  # 10 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_supervisor_sigkill_loses_nothing(
     start_farm: StartFarm, tmp_path: Path, db_url: str
 ) -> None:

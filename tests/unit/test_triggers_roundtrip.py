@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -84,6 +85,7 @@ def trees() -> st.SearchStrategy[Expr]:
     )
 
 
+@pytest.mark.slow  # 10 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 @settings(max_examples=300, deadline=None)
 @given(trees())
 def test_unparse_then_parse_gives_the_same_tree(tree: Expr) -> None:
