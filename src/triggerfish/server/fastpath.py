@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,6 +37,9 @@ WORKERS = "/api/v1/workers/"
 REPORT = "/report"
 PULL = "/pull"
 JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 class Fallback(Exception):
@@ -75,15 +78,23 @@ def add_task(c: Ctx, me: Principal, _path: str, body: bytes) -> Prepared:
     return sub.submit, (jobs, me.name), render
 
 
-def report(c: Ctx, me: Principal, path: str, body: bytes) -> Prepared:
-    """``POST /api/v1/workers/{host}/report``, as ``routes_workers.report`` does it."""
-    host = path[len(WORKERS) : -len(REPORT)]
+def _worker_request(
+    me: Principal, path: str, tail: str, body: bytes, model: type[M]
+) -> tuple[str, M]:
+    """The host named in ``/api/v1/workers/{host}{tail}`` and the body, for a worker token;
+    anything else is the app's to answer."""
+    host = path[len(WORKERS) : -len(tail)]
     if not me.may(WORKER) or not host or "/" in host:
         raise Fallback
     try:
-        req = s.ReportRequest.model_validate_json(body)
+        return host, model.model_validate_json(body)
     except pydantic.ValidationError:
         raise Fallback from None
+
+
+def report(c: Ctx, me: Principal, path: str, body: bytes) -> Prepared:
+    """``POST /api/v1/workers/{host}/report``, as ``routes_workers.report`` does it."""
+    host, req = _worker_request(me, path, REPORT, body, s.ReportRequest)
     return workers.report, (host, req), _render_report
 
 
@@ -93,13 +104,7 @@ def _render_report(resp: s.ReportResponse) -> tuple[int, bytes]:
 
 def pull(c: Ctx, me: Principal, path: str, body: bytes) -> Prepared:
     """``POST /api/v1/workers/{host}/pull``, as ``routes_workers.pull`` does it."""
-    host = path[len(WORKERS) : -len(PULL)]
-    if not me.may(WORKER) or not host or "/" in host:
-        raise Fallback
-    try:
-        req = s.PullRequest.model_validate_json(body)
-    except pydantic.ValidationError:
-        raise Fallback from None
+    host, req = _worker_request(me, path, PULL, body, s.PullRequest)
     return _pull(c, host, req)
 
 
