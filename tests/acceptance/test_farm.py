@@ -98,6 +98,7 @@ def test_supervisor_sigkill_loses_nothing(
     assert set(done.values()) == {1} and len(done) == 60  # each frame completed exactly once
 
 
+@pytest.mark.slow  # 8 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_worker_sigkill_mid_frame_runs_the_frame_on_the_other_worker(
     start_farm: StartFarm, tmp_path: Path, db_url: str
 ) -> None:

@@ -92,6 +92,7 @@ def _one(c: Client, code: str) -> dict[str, Any]:
     raise AssertionError("the run never ended")
 
 
+@pytest.mark.slow  # 8 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_a_bad_callback_costs_only_its_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRIGGERFISH_CALLBACK_TIMEOUT", "2")
     farm = _farm(tmp_path).start()

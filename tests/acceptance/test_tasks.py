@@ -34,6 +34,7 @@ def test_result_traceback_and_output(start_farm: StartFarm, tasks_app: str, tmp_
     assert info["traceback"] in str(failed.value)
 
 
+@pytest.mark.slow  # 8 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_poison_tasks_fail_alone_and_stay_failed(
     start_farm: StartFarm, tasks_app: str, tmp_path: Path, db_url: str
 ) -> None:

@@ -116,6 +116,7 @@ def _cli(farm: LocalFarm, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
 
 
+@pytest.mark.slow  # 8 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_the_seed_universal_callbacks_on_a_running_farm(
     tmp_path: Path, db_url: str, smtp: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
