@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ from helpers_engine import Farm, job
 from triggerfish.errors import StoreError
 from triggerfish.store import reads
 from triggerfish.store.changes import Changes
-from triggerfish.store.store import JOB_HOT, Store
+from triggerfish.store.store import COPY_FROM, JOB_HOT, WHOLE_KINDS, Store, _only_hot
 
 
 @pytest.fixture
@@ -295,3 +296,18 @@ def test_name_glob_is_case_sensitive_like_exact_names(
     farm.submit(job("1", name="Beauty"), job("1", name="beauty"))
     assert [j["name"] for j in reads.list_jobs(farm.db, name="Beauty")] == ["Beauty"]
     assert [j["name"] for j in reads.list_jobs(farm.db, name="Beau*")] == ["Beauty"]
+
+
+def test_only_the_hot_kinds_of_change_go_as_one_statement() -> None:
+    """PostgreSQL writes a commit as one statement only when it holds nothing else: every
+    other kind of change (a kind added later too) sends it through a transaction."""
+    hot = Changes(counters={"job_id": 1}, job_inserts=[job_row(1, "a")],
+                  work_inserts=[work_row(1, "1", 0)], events=[event_row(1)])  # fmt: skip
+    assert _only_hot(hot)
+    for f in dataclasses.fields(Changes):
+        if f.name in WHOLE_KINDS:
+            continue
+        other = dataclasses.replace(hot, **{f.name: 0.0 if f.name == "purge_before" else [1]})
+        assert not _only_hot(other), f.name
+    many = [work_row(1, str(i), i) for i in range(COPY_FROM)]  # COPY: not in one statement
+    assert not _only_hot(dataclasses.replace(hot, work_inserts=many))

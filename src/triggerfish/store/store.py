@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from triggerfish.errors import StoreError
 from triggerfish.model.status import TERMINAL
 from triggerfish.store import rawsql
 from triggerfish.store import tables as t
@@ -81,16 +81,24 @@ INSERT_CHUNK = 5000
 COPY_FROM = 64  # agenda items in one commit from which PostgreSQL gets them by COPY
 
 
+# what ``Store._whole`` writes; a commit with any other kind of change takes a transaction
+WHOLE_KINDS = frozenset(
+    {"counters", "job_inserts", "job_updates", "sub_inserts", "sub_updates", "work_inserts",
+     "work_updates", "events"}
+)  # fmt: skip
+_OTHER_KINDS = tuple(f.name for f in dataclasses.fields(Changes) if f.name not in WHOLE_KINDS)
+
+
 def _only_hot(ch: Changes) -> bool:
     """Only what ``Store._whole`` writes: counters, new and updated jobs, instances and a few
-    items, events."""
-    return len(ch.work_inserts) < COPY_FROM and not (
-        ch.job_respecs or ch.job_deletes or ch.sub_deletes or ch.host_inserts
-        or ch.host_updates or ch.callback_inserts or ch.callback_updates
-        or ch.callback_deletes or ch.run_inserts or ch.run_updates or ch.timer_upserts
-        or ch.timer_deletes or ch.schedule_upserts or ch.schedule_deletes or ch.purge_jobs
-        or ch.purge_before is not None
-    )  # fmt: skip
+    items, events (a kind of change added to ``Changes`` later is not one of them)."""
+    if len(ch.work_inserts) >= COPY_FROM:
+        return False
+    for name in _OTHER_KINDS:
+        value = getattr(ch, name)
+        if value is not None and value != [] and value != {}:
+            return False
+    return True
 
 
 def _update(table: sa.Table, keys: Sequence[str], cols: Sequence[str]) -> sa.Update:
@@ -151,8 +159,6 @@ class Store:
             )  # fmt: skip
         self._auto: Any = None  # the pool's connection in autocommit mode, for those
         self._conn: sa.Connection | None = None  # the engine thread's own connection
-        dbapi = self.engine.dialect.dbapi
-        self._driver_error: type[Exception] = dbapi.Error if dbapi is not None else Exception
         self._ensure_counters()
 
     def _ensure_counters(self) -> None:
@@ -200,13 +206,10 @@ class Store:
                         self._write(conn, ch)
                 else:
                     self._write(conn, ch)
-        except BaseException as exc:
+        except BaseException:  # (translated: a driver's error is a StoreError now)
             # a connection in an unknown state is not reused: the next commit opens a new one
             self._conn = None
             conn.invalidate()
-            if isinstance(exc, self._driver_error):  # from rawsql, which skips SQLAlchemy
-                logger.exception("store error", extra={"action": "store.error"})
-                raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
             raise
 
     def _flush_whole(self, whole: rawsql.Together, ch: Changes) -> None:
@@ -215,25 +218,24 @@ class Store:
         rows = [counter_rows, ch.job_inserts, ch.job_updates, ch.sub_inserts, ch.sub_updates,
                 ch.work_inserts, ch.work_updates, ch.events]  # fmt: skip
         try:
-            if self._auto is None:
-                auto: Any = self.engine.raw_connection()
-                try:
-                    auto.driver_connection.autocommit = True
-                except BaseException:
-                    auto.invalidate()
-                    raise
-                self._auto = auto
-            whole.run_on(self._auto.driver_connection, rows)
-        except BaseException as exc:
+            with translated():
+                if self._auto is None:
+                    self._auto = self._autocommit_connection()
+                whole.run_on(self._auto.driver_connection, rows)
+        except BaseException:  # (translated: a driver's error is a StoreError now)
             if self._auto is not None:  # in an unknown state: the next commit opens another
                 self._auto.invalidate()
                 self._auto = None
-            if isinstance(exc, self._driver_error):
-                logger.exception("store error", extra={"action": "store.error"})
-                raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
-            if isinstance(exc, sa.exc.SQLAlchemyError):
-                raise StoreError(f"database error: {exc}") from exc
             raise
+
+    def _autocommit_connection(self) -> Any:
+        auto: Any = self.engine.raw_connection()
+        try:
+            auto.driver_connection.autocommit = True
+        except BaseException:
+            auto.invalidate()
+            raise
+        return auto
 
     def _write(self, conn: sa.Connection, ch: Changes) -> None:
         counter_rows = [{"name": k, "value": v} for k, v in ch.counters.items()]
