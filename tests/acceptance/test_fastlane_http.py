@@ -189,12 +189,16 @@ def test_what_the_lane_hands_on_gets_the_apps_own_answer(
         ("/api/v1/workers/h/report", dump({"session": "x"}), worker_token),  # 422
         ("/api/v1/workers/h/report", dump({"session": "x", "reports": []}), farm.token),
     ]
-    for path, body, token in cases:
-        lane = one(farm, request(path, body, token=token))
-        app = one(farm, request(path, body, token=token, chunked=True))
-        assert lane[0] >= 400, (path, body, lane)
-        assert (lane[0], json.loads(lane[2])) == (app[0], json.loads(app[2])), (path, body)
-        assert set(json.loads(lane[2])) == {"error"}, lane
+    with farm.client() as admin:
+        before = (admin.jobs(limit=100_000), admin.events(limit=10_000))
+        for path, body, token in cases:
+            lane = one(farm, request(path, body, token=token))
+            app = one(farm, request(path, body, token=token, chunked=True))
+            assert lane[0] >= 400, (path, body, lane)
+            assert (lane[0], json.loads(lane[2])) == (app[0], json.loads(app[2])), (path, body)
+            assert set(json.loads(lane[2])) == {"error"}, lane
+        # refused, so nothing of them is stored: no job, no event
+        assert (admin.jobs(limit=100_000), admin.events(limit=10_000)) == before
 
 
 def test_a_report_for_an_unknown_host_is_refused_by_the_engine(

@@ -71,15 +71,16 @@ class Lane:
     answered, so that a pipelined request waits behind it in uvicorn's own queue."""
 
     __slots__ = (
-        "body", "disconnected", "keep_alive", "path", "prepare", "raw_path",
+        "body", "ctx", "disconnected", "keep_alive", "path", "prepare", "raw_path",
         "response_complete", "scope", "token",
     )  # fmt: skip
     message_event = _NoEvent()
 
     def __init__(
-        self, prepare: Prepare, scope: Any, path: str, raw_path: bytes, token: str | None,
-        keep_alive: bool,
+        self, ctx: Ctx, prepare: Prepare, scope: Any, path: str, raw_path: bytes,
+        token: str | None, keep_alive: bool,
     ) -> None:  # fmt: skip
+        self.ctx = ctx
         self.prepare = prepare
         self.scope = scope
         self.path = path
@@ -117,7 +118,10 @@ class FastLaneProtocol(CoalescingHttpProtocol):
             return None
         path = raw.decode("ascii", "replace")
         prepare = route_of("POST", path)
-        if prepare is None or self.parser.should_upgrade() or self._ctx() is None:
+        if prepare is None or self.parser.should_upgrade():
+            return None
+        c = self._ctx()
+        if c is None:  # not started yet
             return None
         length = -1
         token = None
@@ -137,7 +141,7 @@ class FastLaneProtocol(CoalescingHttpProtocol):
         keep_alive = version != "1.0" and self.parser.should_keep_alive()
         if version != "1.1":
             self.scope["http_version"] = version
-        return Lane(prepare, self.scope, path, raw, token, keep_alive)
+        return Lane(c, prepare, self.scope, path, raw, token, keep_alive)
 
     def on_body(self, body: bytes) -> None:
         lane = self.cycle
@@ -158,9 +162,9 @@ class FastLaneProtocol(CoalescingHttpProtocol):
     def _dispatch(self, lane: Lane) -> None:
         body = lane.body[0] if len(lane.body) == 1 else b"".join(lane.body)
         lane.body = []
-        c = self._ctx()
-        principal = c.auth.authenticate(lane.token) if c is not None and lane.token else None
-        if c is None or principal is None:  # TokenAuth answers 401
+        c = lane.ctx
+        principal = c.auth.authenticate(lane.token) if lane.token else None
+        if principal is None:  # TokenAuth answers 401
             self._to_app(lane, body)
             return
         try:
