@@ -1,7 +1,8 @@
 """``triggerfish supervisor`` with counters, for bench/profile_throughput.py (not for users).
 
 Runs the normal supervisor command line, with one pure-ASGI middleware around the app that
-counts requests and their wall time per endpoint (and what the worker endpoints answered), a
+counts requests and their wall time per endpoint (and what the worker endpoints answered; the
+requests the server's fast lane answers without the app are counted by a subclass of it), a
 SQLAlchemy listener that counts the statements run through SQLAlchemy, a count of the
 statements the driver sends to the database (psycopg: its cursors' ``execute``, each row of
 ``executemany``, ``copy``; SQLite: ``set_trace_callback`` on every connection), a wrapper
