@@ -141,7 +141,7 @@ class Front:
     """The ASGI app the server runs: the fast path's requests go straight to the app's
     middleware stack (``TokenAuth`` → ``FastPath``), past ``FastAPI.__call__``, whose per-request
     telemetry probe (an OpenTelemetry tracer lookup and several environment reads) costs more
-    than routing them; so these two routes are not traced. Everything else, the lifespan
+    than routing them; so these routes are not traced. Everything else, the lifespan
     included, goes to the FastAPI app as it is."""
 
     def __init__(self, app: Any) -> None:
