@@ -214,7 +214,7 @@ def _alive(pid: int) -> bool:
     try:  # a zombie that nobody reaped yet is dead for our purpose
         with open(f"/proc/{pid}/stat") as fh:
             return fh.read().split()[2] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # (gone between open and read: ESRCH)
         return False
 
 

@@ -23,6 +23,7 @@ async def long_pull(c: Ctx, host: str, body: s.PullRequest) -> s.PullResponse:
         if resp.assignments or resp.cancel or left <= 0 or c.hub.closing:
             return resp
         try:
-            await asyncio.wait_for(ev.wait(), left)
+            async with asyncio.timeout(left):
+                await ev.wait()
         except TimeoutError:
             return resp

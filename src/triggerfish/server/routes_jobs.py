@@ -271,7 +271,8 @@ async def events(
         if rows or left <= 0 or c.hub.closing:
             break
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), left)
+            async with asyncio.timeout(left):
+                await changed.wait()
     last = rows[-1]["seq"] if rows else max(after, c.hub.event_seq if job is None else after)
     head = max(c.hub.event_seq, last)
     return s.EventsResponse(events=[convert.event_info(r) for r in rows], last=last, head=head)

@@ -238,7 +238,8 @@ class Worker:
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake up when the worker is asked to stop."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
     async def _register(self) -> RegisterResponse | None:
         backoff = Backoff()
@@ -311,7 +312,7 @@ class Worker:
         idle = Backoff()
         fast_empty = 0
         wait = min(60.0, max(0.5, session.heartbeat))
-        while True:
+        while not self._stopping.is_set():  # (the stop cancels this task too)
             req = PullRequest(
                 session=session.session, running=self.running, wait=wait, ahead=self.options.ahead
             )
@@ -522,11 +523,12 @@ class Worker:
     async def _report_loop(self, session: RegisterResponse) -> None:
         backoff = Backoff()
         window = self.options.report_window
-        while True:
+        while not self._stopping.is_set():
             await self._report_ready.wait()
             if window > 0 and not self._report_now.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._report_now.wait(), window)
+                    async with asyncio.timeout(window):
+                        await self._report_now.wait()
             self._report_ready.clear()
             self._report_now.clear()
             batch = self._batch()
@@ -634,7 +636,8 @@ class Worker:
         pending = self._unacked or self._releases
         if pending and session is not None and self._registered.is_set() and not self._force:
             try:
-                await asyncio.wait_for(self._deliver(session), self.options.shutdown_timeout)
+                async with asyncio.timeout(self.options.shutdown_timeout):
+                    await self._deliver(session)
             except TimeoutError:
                 pass
             except (Rejected, SessionLost) as exc:

@@ -163,11 +163,13 @@ class TaskHost:
 
     async def _why(self, fallback: str) -> str:
         try:
-            code = await asyncio.wait_for(self.proc.wait(), 5.0)
+            async with asyncio.timeout(5.0):
+                code = await self.proc.wait()
         except TimeoutError:
             return f"the task process stopped answering ({fallback})"
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._drained.wait(), DRAIN_WAIT)
+            async with asyncio.timeout(DRAIN_WAIT):
+                await self._drained.wait()
         if self.killed is not None:
             return self.killed
         return f"the task process ended: {describe_exit(code) or 'exited with 0'}"
@@ -190,7 +192,8 @@ class TaskHost:
     async def close(self) -> None:
         self.kill("worker stopping")
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.proc.wait(), 5.0)
+            async with asyncio.timeout(5.0):
+                await self.proc.wait()
         self._reader.cancel()
         with contextlib.suppress(BaseException):
             await self._reader
@@ -236,7 +239,8 @@ class TaskPool:
         self._busy[token] = host
         try:
             if isinstance(timeout, int | float) and timeout > 0:
-                answer = await asyncio.wait_for(host.call(token, request), float(timeout))
+                async with asyncio.timeout(float(timeout)):
+                    answer = await host.call(token, request)
             else:
                 answer = await host.call(token, request)
         except TimeoutError:

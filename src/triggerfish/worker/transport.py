@@ -165,9 +165,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self, key: tuple[str, int], connect_timeout: float | None, request: httpx.Request | None
     ) -> _Conn:
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(key[0], key[1], limit=MAX_HEAD), connect_timeout
-            )
+            async with asyncio.timeout(connect_timeout):
+                reader, writer = await asyncio.open_connection(key[0], key[1], limit=MAX_HEAD)
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connecting to {key[0]}:{key[1]}", request=request) from exc
         except OSError as exc:
@@ -190,7 +189,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         try:
             conn.writer.write(data)
             try:
-                await asyncio.wait_for(conn.writer.drain(), write_timeout)
+                async with asyncio.timeout(write_timeout):
+                    await conn.writer.drain()
             except TimeoutError as exc:
                 raise httpx.WriteTimeout("writing the request", request=request) from exc
             try:
