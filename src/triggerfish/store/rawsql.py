@@ -15,7 +15,6 @@ prepares it on the server after a few uses.
 
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +23,7 @@ import sqlalchemy as sa
 
 from triggerfish.store import tables
 from triggerfish.store.changes import Row
+from triggerfish.store.jsontext import dumps
 
 JSON_COLUMNS = frozenset(
     {
@@ -45,7 +45,7 @@ JSON_COLUMNS = frozenset(
 
 
 def _encoded(value: Any) -> str | None:
-    return json.dumps(value) if value is not None else None
+    return dumps(value) if value is not None else None
 
 
 def _q(name: str) -> str:
@@ -124,7 +124,7 @@ class Statement:
         if self._key is not None:
             key = self._key
             rows = list({key(r): r for r in rows}.values())
-        return json.dumps([{c: r[c] for c in order} for r in rows])
+        return dumps([{c: r[c] for c in order} for r in rows])
 
     def params(self, rows: list[Row]) -> list[tuple[Any, ...]]:
         if self._get is None:  # one column: itemgetter would not give a tuple
@@ -137,7 +137,7 @@ class Statement:
             values = list(get(r))
             for i in at:
                 if values[i] is not None:
-                    values[i] = json.dumps(values[i])
+                    values[i] = dumps(values[i])
             out.append(tuple(values))
         return out
 

@@ -94,7 +94,13 @@ hosts = sa.Table(
 events = sa.Table(
     "events",
     metadata,
-    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    # on SQLite the rowid itself (INTEGER PRIMARY KEY): no separate index for the key
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
     sa.Column("time", sa.Float, nullable=False),
     sa.Column("name", sa.String(64), nullable=False),
     sa.Column("type", sa.String(16), nullable=False),
