@@ -3,7 +3,7 @@ procrastinate, run the same way.
 
     python bench/tasks_throughput.py [--tasks 2000] [--workers 1,2] [--repeat 1]
         [--systems triggerfish-sqlite,triggerfish-postgresql,huey,rq,celery-redis,
-                   celery-rabbitmq,procrastinate] [--json]
+                   celery-rabbitmq,procrastinate] [--json] [--batch N]
 
 For each system and worker count: start W worker processes of one slot each (huey: one
 consumer with W worker processes; celery: one worker with --concurrency W, prefork), wait
@@ -15,6 +15,9 @@ to a file and returns it: after each run the file must hold each number exactly 
 "Result stored": triggerfish keeps the return value in the task's work item; huey in its
 SQLite result store; rq and celery in Redis; procrastinate keeps no return value, so its end is
 every job in status ``succeeded``.
+
+``--batch N`` (triggerfish only, not the way the peers run): the tasks are added N at a time
+with ``tasks.add_many``, one request and one commit for each N.
 """
 
 from __future__ import annotations
@@ -121,8 +124,11 @@ def run_triggerfish(store: str, workers: int, tmp: Path, runs: Path) -> Iterator
             Tasks(client) as api,
         ):  # fmt: skip
 
-            def add(i: int) -> None:
-                api.add("tf_app:record", i)
+            def add(i: int | list[int]) -> None:
+                if isinstance(i, list):  # --batch: one add_many for several
+                    api.add_many("tf_app:record", i)
+                else:
+                    api.add("tf_app:record", i)
 
             def done(n: int) -> bool:
                 return not client.jobs(status="active", limit=1)
@@ -327,7 +333,7 @@ def cpu(pids: list[int]) -> float:
     return total
 
 
-def one_run(name: str, n: int, workers: int) -> dict[str, float]:
+def one_run(name: str, n: int, workers: int, batch: int = 1) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-tasks-"))
     runs = tmp / "runs.txt"
     try:
@@ -335,8 +341,12 @@ def one_run(name: str, n: int, workers: int) -> dict[str, float]:
             cpu0 = cpu(pids)
             me0 = psutil.Process().cpu_times()
             began = time.perf_counter()
-            for i in range(n):
-                add(i)
+            if batch > 1:
+                for k in range(0, n, batch):
+                    add(list(range(k, min(n, k + batch))))
+            else:
+                for i in range(n):
+                    add(i)
             added = time.perf_counter()
             wait_until(lambda: done(n), DONE_TIMEOUT, f"{name}: results", every=0.01)
             ended = time.perf_counter()
@@ -358,11 +368,11 @@ def one_run(name: str, n: int, workers: int) -> dict[str, float]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def isolated_run(name: str, n: int, workers: int) -> dict[str, float]:
+def isolated_run(name: str, n: int, workers: int, batch: int = 1) -> dict[str, float]:
     """One run in a fresh Python process (each system imports and configures its client)."""
     out = subprocess.run([sys.executable, __file__, "--one", name, "--tasks", str(n),
-                          "--workers", str(workers)], capture_output=True, text=True,
-                         check=False, cwd=BENCH)  # fmt: skip
+                          "--workers", str(workers), "--batch", str(batch)],
+                         capture_output=True, text=True, check=False, cwd=BENCH)  # fmt: skip
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "?")
     result: dict[str, float] = json.loads(out.stdout)
@@ -376,11 +386,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--batch", type=int, default=1,
+                    help="triggerfish only: add the tasks this many at a time with "
+                         "tasks.add_many (not the way the peers are run)")  # fmt: skip
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: one run, JSON on stdout
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one_run(args.one, args.tasks, int(args.workers))))
+        print(json.dumps(one_run(args.one, args.tasks, int(args.workers), args.batch)))
         return
+    if args.batch > 1 and any(not x.startswith("triggerfish-") for x in args.systems.split(",")):
+        raise SystemExit("--batch: for the triggerfish systems only")
     code = code_state()
     say(f"machine: {machine()}")
     results: list[dict[str, Any]] = []
@@ -390,14 +405,15 @@ def main() -> None:
             for r in range(args.repeat):
                 say(f"{name}, {w} worker(s), {args.tasks} tasks, run {r + 1}/{args.repeat} ...")
                 try:
-                    rows.append(isolated_run(name, args.tasks, w))
+                    rows.append(isolated_run(name, args.tasks, w, args.batch))
                 except Exception as exc:  # one system failing must not hide the others
                     say(f"  {name} failed: {exc!r}")
                     break
                 say("  " + json.dumps({k: round(v, 2) for k, v in rows[-1].items()}))
             if rows:
                 st = {k: Stat([r[k] for r in rows]) for k in rows[0]}
-                results.append({"system": name, "workers": w, **st})
+                label = name if args.batch <= 1 else f"{name} (add_many of {args.batch})"
+                results.append({"system": label, "workers": w, **st})
     if args.json:
         print(json.dumps([{k: (v.as_dict() if isinstance(v, Stat) else v) for k, v in r.items()}
                           for r in results], indent=2))  # fmt: skip
