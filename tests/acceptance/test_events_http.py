@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from farms import StartFarm
 
@@ -35,6 +36,7 @@ def _same(c: Client, db: sa.Engine, **kw: Any) -> int:
     return compared
 
 
+@pytest.mark.slow  # 6-8 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_events_from_memory_and_from_the_store_are_the_store_s(
     start_farm: StartFarm, db_url: str
 ) -> None:

@@ -119,6 +119,7 @@ def test_a_bad_callback_costs_only_its_run(tmp_path: Path, monkeypatch: pytest.M
         farm.stop()
 
 
+@pytest.mark.slow  # 6-8 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_global_callbacks_fire_survive_a_restart_and_can_be_removed(tmp_path: Path) -> None:
     farm = _farm(tmp_path).start()
     try:

@@ -12,6 +12,7 @@ from triggerfish.cli.local import LocalFarm
 from triggerfish.errors import ClientError
 
 
+@pytest.mark.slow  # 6-8 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_old_finished_jobs_and_their_logs_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

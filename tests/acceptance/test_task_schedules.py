@@ -36,6 +36,7 @@ def _dues(c: Client, schedule: int) -> list[float]:
     return out
 
 
+@pytest.mark.slow  # 6-8 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_scheduled_task_never_runs_early(start_farm: StartFarm, tasks_app: str, tmp_path: Path,
                                          db_url: str) -> None:  # fmt: skip
     farm = start_farm(db_url, workers=1)
@@ -52,6 +53,7 @@ def test_scheduled_task_never_runs_early(start_farm: StartFarm, tasks_app: str, 
     assert runs["late"] >= at and runs["now"] < at
 
 
+@pytest.mark.slow  # 6-8 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_recurring_added_twice_runs_only_the_second(
     start_farm: StartFarm,
     tasks_app: str,
@@ -112,6 +114,7 @@ def test_recurring_runs_stay_on_the_fixed_rate(start_farm: StartFarm, tasks_app:
     assert all(ran >= due for ran, due in zip(runs, dues, strict=True))  # never early
 
 
+@pytest.mark.slow  # 6-8 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 @pytest.mark.parametrize("policy", ["skip", "queue"])
 def test_skip_and_queue_never_overlap_runs(start_farm: StartFarm, tasks_app: str, tmp_path: Path,
                                            policy: str) -> None:  # fmt: skip

@@ -33,6 +33,7 @@ def _until(pred: Any, timeout: float = 60.0) -> bool:
     return bool(pred())
 
 
+@pytest.mark.slow  # 6-8 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_submit_after_starts_the_job_at_its_time_not_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -220,6 +220,7 @@ def test_the_seed_universal_callbacks_on_a_running_farm(
         farm.stop()
 
 
+@pytest.mark.slow  # 6-8 s on a loaded machine: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_universal_callbacks_attach_to_tasks_too(
     tmp_path: Path, tasks_app: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
