@@ -311,3 +311,31 @@ def test_only_the_hot_kinds_of_change_go_as_one_statement() -> None:
         assert not _only_hot(other), f.name
     many = [work_row(1, str(i), i) for i in range(COPY_FROM)]  # COPY: not in one statement
     assert not _only_hot(dataclasses.replace(hot, work_inserts=many))
+
+
+def test_a_commit_runs_the_statement_of_only_the_clauses_it_has_rows_for(pg_url: str) -> None:
+    store = Store(pg_url)  # one-statement commits are PostgreSQL's
+    try:
+        _check_shapes(store)
+    finally:
+        store.close()
+
+
+def _check_shapes(store: Store) -> None:
+    whole = store._whole
+    assert whole is not None
+    rows: list[list[dict[str, Any]]] = [[] for _ in whole.statements]
+    rows[whole.statements.index(store._job_ins)] = [job_row(1, "a")]
+    rows[whole.statements.index(store._event_ins)] = [event_row(1, 1)]
+    part, part_rows = whole.shape(rows)
+    assert part.statements == [store._job_ins, store._event_ins]
+    assert part_rows == [[job_row(1, "a")], [event_row(1, 1)]]
+    assert 'UPDATE "counters"' not in part.sql and 'INTO "work"' not in part.sql
+    assert whole.shape(rows)[0] is part  # one statement per shape, kept
+    assert whole.shape([[{"x": 1}]] * len(whole.statements))[0] is whole
+    with pytest.raises(ValueError, match="lists of rows"):
+        whole.shape(rows[:-1])
+    store.flush(Changes(counters={"job_id": 1, "event_seq": 1}, job_inserts=[job_row(1, "a")],
+                        events=[event_row(1, 1)]))  # fmt: skip
+    assert [j["id"] for j in reads.list_jobs(store.engine)] == [1]
+    assert [e["seq"] for e in reads.list_events(store.engine)] == [1]
