@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -14,8 +13,6 @@ from alembic.migration import MigrationContext
 from triggerfish.store import tables
 from triggerfish.store.db import open_engine
 from triggerfish.store.migrate import alembic_config
-
-pytestmark = pytest.mark.pg
 
 EVENTS_SCHEMA = "SELECT name FROM sqlite_master WHERE tbl_name = 'events'"
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
 import pytest
 
 from triggerfish.errors import ValidationError
 from triggerfish.model.jobspec import JobSpec, normalize, parse_jobs
+from triggerfish.model.tasks import TaskRequest
 
 CMD = {"cmdline": "render -f $QB_FRAME_NUMBER"}
 
@@ -355,3 +357,30 @@ def test_every_json_column_is_encoded_by_the_raw_writer() -> None:
         if isinstance(c.type, sa.JSON)
     }  # fmt: skip
     assert json_columns <= rawsql.JSON_COLUMNS
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"package": {"cmdline": "x", "gamma": float("nan")}}, "jobs[0].package.gamma"),
+        ({"package": {"cmdline": "x", "v": [1, {"w": float("-inf")}]}}, "jobs[0].package.v[1].w"),
+        ({"data": {"shot": float("inf")}}, "jobs[0].data.shot"),
+        ({"timeout": float("inf")}, "jobs[0].timeout"),
+        ({"retrywork_delay": float("nan")}, "jobs[0].retrywork_delay"),
+    ],
+)
+def test_nan_and_infinity_are_refused_where_they_are(fields: dict[str, Any], field: str) -> None:
+    # Python's json reads NaN and Infinity; JSON has no such numbers and the store cannot
+    # keep them as they are
+    job = {"name": "n", "package": {"cmdline": "x"}, **fields}
+    err = rejected([job])
+    assert err.field == field
+    assert field in str(err)
+
+
+def test_a_task_with_nan_in_its_params_or_an_infinite_timeout_is_refused() -> None:
+    with pytest.raises(pydantic.ValidationError, match="finite"):
+        TaskRequest.model_validate_json('{"target": "m:f", "timeout": Infinity}')
+    req = TaskRequest.model_validate({"target": "m:f", "params": {"a": float("nan")}})
+    err = rejected([req.job()])
+    assert err.field == "jobs[0].package.params.a"

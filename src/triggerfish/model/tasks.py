@@ -143,7 +143,7 @@ def uses_pickle(prototype: str, package: dict[str, Any]) -> bool:
 class TaskRequest(BaseModel):
     """``POST /api/v1/tasks``: one task to run as soon as possible (or ``at`` a time)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     target: Annotated[str, Field(max_length=MAX_TARGET)]
     params: Any = None

@@ -17,19 +17,16 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
+def _seq_type(old: sa.types.TypeEngine[int], new: sa.types.TypeEngine[int]) -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
     with op.batch_alter_table("events", recreate="always") as batch:
-        batch.alter_column(
-            "seq", existing_type=sa.BigInteger(), type_=sa.Integer(), existing_nullable=False
-        )
+        batch.alter_column("seq", existing_type=old, type_=new, existing_nullable=False)
+
+
+def upgrade() -> None:
+    _seq_type(sa.BigInteger(), sa.Integer())
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
-        return
-    with op.batch_alter_table("events", recreate="always") as batch:
-        batch.alter_column(
-            "seq", existing_type=sa.Integer(), type_=sa.BigInteger(), existing_nullable=False
-        )
+    _seq_type(sa.Integer(), sa.BigInteger())
