@@ -286,3 +286,46 @@ def test_an_idle_workers_long_poll_is_answered_when_a_task_comes(tmp_path: Path)
             app = one(farm, request(path, body, token=token, chunked=True))
             assert lane[0] in (410, 422), lane
             assert (lane[0], json.loads(lane[2])) == (app[0], json.loads(app[2]))
+
+
+def test_a_parked_pull_times_out_replaced_or_at_stop_and_its_work_is_not_lost(
+    tmp_path: Path,
+) -> None:
+    """A pull that waits is parked in the engine. When its time is up it is taken back and
+    answered empty, and a task added afterwards waits for the next pull; a second pull of the
+    host lets the first one go; stopping the supervisor answers the one still parked."""
+    farm = LocalFarm(workers=0, data_dir=tmp_path / "farm", grace=10.0).start()
+    try:
+        with farm.client() as admin:
+            token = str(admin.add_user("park-workers", worker=True)["token"])
+        reg = one(farm, request("/api/v1/workers/register",
+                                dump({"name": "parkhost", "slots": 1}), token=token))  # fmt: skip
+        session = json.loads(reg[2])["session"]
+        path = "/api/v1/workers/parkhost/pull"
+        began = time.monotonic()
+        status, _, out = one(farm, request(path, dump({"session": session, "wait": 0.5}),
+                                           token=token))  # fmt: skip
+        assert time.monotonic() - began >= 0.45
+        assert (status, json.loads(out)) == (200, {"assignments": [], "cancel": []})
+        added = one(farm, request("/api/v1/tasks", dump(TASK), token=farm.token))
+        job_id = json.loads(added[2])["id"]
+        with farm.client() as c:
+            assert c.job(job_id)["status"] == "pending"  # nobody took it: no pull was parked
+        got = one(farm, request(path, dump({"session": session, "wait": 0}), token=token))
+        [assignment] = json.loads(got[2])["assignments"]
+        assert assignment["job"] == job_id
+        listed = {"session": session, "running": [assignment["token"]], "wait": 30}
+        with connect(farm) as first, connect(farm) as second:
+            first.sendall(request(path, dump(listed), token=token))
+            time.sleep(0.3)  # parked
+            second.sendall(request(path, dump(listed), token=token))
+            status, _, out = Reader(first).answer()  # let go at once, not after 30 s
+            assert (status, json.loads(out)) == (200, {"assignments": [], "cancel": []})
+            time.sleep(0.3)
+            began = time.monotonic()
+            farm.stop()
+            status, _, out = Reader(second).answer()
+            assert time.monotonic() - began < 10
+            assert (status, json.loads(out)) == (200, {"assignments": [], "cancel": []})
+    finally:
+        farm.stop()

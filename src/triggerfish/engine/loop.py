@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from triggerfish.engine import callbacks, timers, workers
+from triggerfish.engine import callbacks, parking, timers, workers
 from triggerfish.engine import schedules as _schedules  # noqa: F401 - its timer handlers
 from triggerfish.engine.state import State
 from triggerfish.errors import StoreError, TriggerfishError
@@ -33,17 +33,13 @@ HOST_FLUSH_EVERY = 10.0
 
 @dataclass
 class Wakeup:
-    """What a commit made possible, for the server to wake long polls."""
+    """What a commit made possible, for the server to wake long polls (event followers) and
+    start callback runs. (Workers' pulls wait in the engine itself: ``engine.parking``.)"""
 
-    hosts: set[str] = field(default_factory=set)
-    work_available: bool = False
     event_seq: int = 0
     job_events: bool = False  # events of type "job" were written
     launch: list[dict[str, Any]] = field(default_factory=list)  # callback runs to start
     events: list[dict[str, Any]] = field(default_factory=list)  # the events it wrote, in order
-    # with work_available: the hosts that could take some now (active, a slot free); a host
-    # whose slots are all busy gets its next work in the answer to its report, not by a pull
-    idle_hosts: set[str] = field(default_factory=set)
 
 
 class AsyncReply:
@@ -91,7 +87,7 @@ class AsyncReply:
             except Exception:  # the caller's bug must not keep the other answers back
                 logger.exception("reply callback failed", extra={"action": "engine.reply"})
             return
-        if self.fut.cancelled():
+        if self.fut.done():  # cancelled: its caller went away (or the server is closing)
             return
         if self.exc is not None:
             self.fut.set_exception(self.exc)
@@ -211,6 +207,11 @@ class Engine:
         assert reply.fut is not None
         result: T = await reply.fut
         return result
+
+    def reply_here(self) -> AsyncReply:
+        """A reply the engine settles later, awaited on the running loop (``reply.fut``): a
+        parked pull's answer (``engine.parking``)."""
+        return AsyncReply(asyncio.get_running_loop(), self._outbox)
 
     def begin_here(
         self,
@@ -337,8 +338,11 @@ class Engine:
                 self._apply(batch)
             if stop:
                 with self._lock:
+                    down = StoreError("the supervisor is shutting down")
                     for _, _, fut in self._drain():
-                        fut.set_exception(StoreError("the supervisor is shutting down"))
+                        fut.set_exception(down)
+                    parking.release_all(self.state, down)
+                    self._settle_owed()
                     self._send_replies()
                 return
 
@@ -401,18 +405,22 @@ class Engine:
             self._recover(batch, StoreError(f"internal error: {broken!r}; nothing was changed"))
             return
         try:
+            # parked pulls get the work this batch made, claimed in this same commit; what
+            # they start fires callbacks, which may make more work for the others
+            parking.serve(st)
             callbacks.run_fired(st)
+            rounds = 1
+            while parking.more(st) and rounds < parking.MAX_ROUNDS:
+                parking.serve(st)
+                callbacks.run_fired(st)
+                rounds += 1
         except Exception as exc:  # a bug in a qube action: throw the batch away
             logger.exception("callbacks failed", extra={"action": "engine.bug"})
             self._recover(batch, StoreError(f"internal error: {exc!r}; nothing was changed"))
             return
         finished = set(st.finished)
         st.finished.clear()
-        wake = Wakeup(set(st.wake_hosts), st.work_available, 0, launch=st.cbs.launch)
-        if wake.work_available:
-            wake.idle_hosts = {
-                name for name, h in st.hosts.items() if h.state == "active" and h.free > 0
-            }
+        wake = Wakeup(0, launch=st.cbs.launch)
         st.cbs.launch = []
         changes = st.take_changes()
         wake.job_events = any(e["type"] == "job" for e in changes.events)
@@ -441,6 +449,7 @@ class Engine:
                 fut.set_exception(failure)
             else:
                 fut.set_result(value)
+        self._settle_owed()
         self._send_replies(wake)
         for fn in self._listeners:
             try:
@@ -457,11 +466,27 @@ class Engine:
         for _, _, fut in batch:
             if not fut.done():
                 fut.set_exception(err)
-        self._send_replies()
+        self._settle_owed(err)  # parked pulls it served: their work was not committed
         self._reload()
 
+    def _settle_owed(self, err: BaseException | None = None) -> None:
+        """Answer what the batch owes besides its commands (``State.answers``: parked pulls
+        served or let go), or fail all of it with ``err``."""
+        st = self.state
+        owed, st.answers = st.answers, []
+        for answer, value, failure in owed:
+            failure = err or failure
+            if failure is not None:
+                answer.set_exception(failure)
+            else:
+                answer.set_result(value)
+
     def _reload(self) -> None:
-        """Throw away what memory holds that is not committed: load the state again."""
+        """Throw away what memory holds that is not committed: load the state again. Parked
+        pulls are answered empty (their workers pull again, from the state reloaded)."""
+        parking.release_all(self.state)
+        self._settle_owed()
+        self._send_replies()
         while True:
             try:
                 self.state.load()

@@ -11,7 +11,7 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from triggerfish.auth.jobtokens import JobKeys
 from triggerfish.callbacks.spec import CallbackSpec
@@ -25,6 +25,9 @@ from triggerfish.errors import NotFound
 from triggerfish.model.status import TERMINAL
 from triggerfish.store.changes import Changes
 from triggerfish.store.store import Store
+
+if TYPE_CHECKING:
+    from triggerfish.engine.parking import Answer, Parked
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +76,11 @@ class State:
         self.job_keys: JobKeys | None = None
         self.timers = Timers()
         self.schedules = Schedules()
+        # workers' pulls waiting for work, by host (engine.parking); kept across batches
+        self.parked: dict[str, Parked] = {}
+        # replies owed besides the batch's own commands (parked pulls served or let go),
+        # (where to, value, error); handed out after the batch's commit
+        self.answers: list[tuple[Answer, Any, BaseException | None]] = []
         self._reset_dirty()
 
     def _reset_dirty(self) -> None:

@@ -1,4 +1,5 @@
-"""Wakes long polls (worker pulls, event followers) when the engine commits something new.
+"""Wakes long polls (event followers) when the engine commits something new; answers every
+long poll, workers' parked pulls included, when the server stops.
 
 It also keeps the most recent committed events in memory (``RECENT_EVENTS``), so that a
 follower near the head (``triggerfish events --follow``, ``Client.wait``, time triggers seen
@@ -19,7 +20,8 @@ RECENT_EVENTS = 20_000
 class Hub:
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._hosts: dict[str, asyncio.Event] = {}
+        # the futures of workers' pulls parked in the engine, answered when the server stops
+        self.parked: set[asyncio.Future[Any]] = set()
         self._events = asyncio.Event()
         self._job_events = asyncio.Event()
         self.event_seq = 0
@@ -58,12 +60,6 @@ class Hub:
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
 
-    def host_event(self, name: str) -> asyncio.Event:
-        found = self._hosts.get(name)
-        if found is None:
-            found = self._hosts[name] = asyncio.Event()
-        return found
-
     def events_changed(self, *, jobs_only: bool = False) -> asyncio.Event:
         """Set at the next commit that writes events (of type ``job`` with ``jobs_only``)."""
         return self._job_events if jobs_only else self._events
@@ -71,7 +67,9 @@ class Hub:
     def close(self) -> None:
         """Answer every long poll now (the server is stopping); call on the event loop."""
         self.closing = True
-        for ev in (*self._hosts.values(), self._events, self._job_events):
+        for fut in self.parked:
+            fut.cancel()
+        for ev in (self._events, self._job_events):
             ev.set()
 
     def on_commit(self, wake: Wakeup) -> None:
@@ -92,11 +90,6 @@ class Hub:
             else:  # a gap (should not happen): start again from here
                 self._recent = list(wake.events)
                 self._recent_from = first - 1
-        names = wake.hosts | wake.idle_hosts if wake.work_available else wake.hosts
-        for name in names:
-            host_ev = self._hosts.get(name)
-            if host_ev is not None:
-                host_ev.set()
         if wake.event_seq > self.event_seq:
             self.event_seq = wake.event_seq
             self._events.set()
