@@ -13,6 +13,7 @@ from triggerfish.model.status import TERMINAL
 from triggerfish.store import rawsql
 from triggerfish.store import tables as t
 from triggerfish.store.changes import Changes, Row
+from triggerfish.store.checkpoint import Checkpointer
 from triggerfish.store.db import open_engine, translated
 
 logger = logging.getLogger(__name__)
@@ -160,6 +161,8 @@ class Store:
         self._auto: Any = None  # the pool's connection in autocommit mode, for those
         self._conn: sa.Connection | None = None  # the engine thread's own connection
         self._ensure_counters()
+        path = self.engine.url.database if d == "sqlite" else None
+        self._checkpoints = Checkpointer(path) if path and path != ":memory:" else None
 
     def _ensure_counters(self) -> None:
         with translated(), self.engine.begin() as conn:
@@ -176,6 +179,9 @@ class Store:
                     conn.execute(sa.insert(t.counters).values(name=name, value=int(start)))
 
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+            self._checkpoints = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -211,6 +217,8 @@ class Store:
             self._conn = None
             conn.invalidate()
             raise
+        if self._checkpoints is not None:
+            self._checkpoints.committed()
 
     def _flush_whole(self, whole: rawsql.Together, ch: Changes) -> None:
         """The commit as one statement in autocommit mode (PostgreSQL)."""
