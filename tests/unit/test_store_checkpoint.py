@@ -20,7 +20,7 @@ def writer(path: Path) -> sqlite3.Connection:
 
 
 def commit_rows(conn: sqlite3.Connection, n: int, ckpt: Checkpointer | None) -> None:
-    for i in range(n):
+    for _ in range(n):
         conn.execute("INSERT INTO t (v) VALUES (?)", ("x" * 2000,))  # autocommit: one commit
         if ckpt is not None:
             ckpt.committed()

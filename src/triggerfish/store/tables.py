@@ -40,7 +40,6 @@ jobs = sa.Table(
 )
 sa.Index("ix_jobs_status", jobs.c.status)
 sa.Index("ix_jobs_user", jobs.c.user)
-sa.Index("ix_jobs_priority_id", jobs.c.priority, jobs.c.id)
 
 subjobs = sa.Table(
     "subjobs",
