@@ -178,12 +178,15 @@ def test_what_the_lane_hands_on_gets_the_apps_own_answer(
 ) -> None:
     """Each request twice: with a content-length (it reaches the lane) and chunked (it never
     does): the same status and the same body."""
+    nan_task = dump({**TASK, "params": {"a": [1, float("nan")]}})
     cases = [
         ("/api/v1/tasks", dump(TASK), None),  # no token: 401
         ("/api/v1/tasks", dump(TASK), "not-a-known-token"),  # 401
         ("/api/v1/tasks", b"{not json", farm.token),  # 422
         ("/api/v1/tasks", dump({**TASK, "target": "no colon"}), farm.token),  # 422
         ("/api/v1/tasks", dump({**TASK, "retries": -1}), farm.token),  # 422
+        # Python's json writes and reads NaN; JSON has none: 422 naming the task's field
+        ("/api/v1/tasks", nan_task, farm.token),
         ("/api/v1/tasks", dump(TASK), worker_token),  # a worker may not submit: 403
         ("/api/v1/workers/nosuchhost/report", dump({"session": "x", "reports": []}), worker_token),
         ("/api/v1/workers/h/report", dump({"session": "x"}), worker_token),  # 422
@@ -197,6 +200,11 @@ def test_what_the_lane_hands_on_gets_the_apps_own_answer(
             assert lane[0] >= 400, (path, body, lane)
             assert (lane[0], json.loads(lane[2])) == (app[0], json.loads(app[2])), (path, body)
             assert set(json.loads(lane[2])) == {"error"}, lane
+        nan = one(farm, request("/api/v1/tasks", nan_task, token=farm.token))
+        assert json.loads(nan[2])["error"]["field"] == "params.a[1]"
+        many = dump({"tasks": [TASK, {**TASK, "params": {"a": float("inf")}}]})
+        refused = one(farm, request("/api/v1/tasks/many", many, token=farm.token))
+        assert refused[0] == 422 and json.loads(refused[2])["error"]["field"] == "tasks[1].params.a"
         # refused, so nothing of them is stored: no job, no event
         assert (admin.jobs(limit=100_000), admin.events(limit=10_000)) == before
 

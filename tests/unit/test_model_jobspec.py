@@ -381,6 +381,14 @@ def test_nan_and_infinity_are_refused_where_they_are(fields: dict[str, Any], fie
 def test_a_task_with_nan_in_its_params_or_an_infinite_timeout_is_refused() -> None:
     with pytest.raises(pydantic.ValidationError, match="finite"):
         TaskRequest.model_validate_json('{"target": "m:f", "timeout": Infinity}')
-    req = TaskRequest.model_validate({"target": "m:f", "params": {"a": float("nan")}})
-    err = rejected([req.job()])
-    assert err.field == "jobs[0].package.params.a"
+    req = TaskRequest.model_validate({"target": "m:f", "params": {"a": [1, float("nan")]}})
+    # named as the caller sent it (a task's params), not as the job it becomes
+    with pytest.raises(ValidationError) as caught:
+        req.checked_job()
+    assert caught.value.field == "params.a[1]"
+    with pytest.raises(ValidationError) as caught:
+        req.checked_job("tasks[2].")
+    assert caught.value.field == "tasks[2].params.a[1]"
+    assert "is not a JSON number" in str(caught.value)
+    # the job path still refuses it too (a task's job built another way)
+    assert rejected([req.job()]).field == "jobs[0].package.params.a[1]"

@@ -6,7 +6,6 @@ field (``jobs[1].package.range``) and the problem. Validation is pure: nothing i
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from typing import Annotated, Any, Literal
@@ -20,6 +19,7 @@ from triggerfish.callbacks.qube import parse_actions
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.errors import ValidationError
 from triggerfish.model.agenda import parse_range, range_items
+from triggerfish.model.finite import check_finite
 from triggerfish.model.invalid import invalid
 from triggerfish.model.tasks import TASK_ITEM, check_package
 from triggerfish.model.when import parse_when, time_atom_text
@@ -186,27 +186,11 @@ def _package_str(pkg: dict[str, Any], key: str, where: str) -> str | None:
     return value
 
 
-def _check_finite(value: Any, field: str) -> None:
-    """NaN and infinities (which Python's ``json`` reads) are no JSON numbers: refused, as
-    the store could not keep them as they are."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValidationError(
-                f"{field}: {value!r} is not a JSON number (no NaN or infinity)", field=field
-            )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_finite(item, f"{field}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_finite(item, f"{field}[{i}]")
-
-
 def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
     """Expand the agenda and infer the prototype; raise ValidationError naming ``where``."""
     pkg = spec.package
-    _check_finite(pkg, f"{where}.package")
-    _check_finite(spec.data, f"{where}.data")
+    check_finite(pkg, f"{where}.package")
+    check_finite(spec.data, f"{where}.data")
     rng = _package_str(pkg, "range", where)
     chunk_raw = pkg.get("chunk", 1)
     if not isinstance(chunk_raw, int) or isinstance(chunk_raw, bool) or chunk_raw < 1:

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from triggerfish.errors import TriggerfishError, ValidationError
+from triggerfish.model.finite import check_finite
 from triggerfish.model.when import time_atom_text
 
 Encoding = Literal["json", "pickle"]
@@ -171,6 +172,12 @@ class TaskRequest(BaseModel):
     def options(self) -> dict[str, Any]:
         """What a job of this task takes besides target and params (kept by a schedule)."""
         return self.model_dump(include=OPTION_FIELDS, exclude_defaults=True)
+
+    def checked_job(self, where: str = "") -> dict[str, Any]:
+        """:meth:`job`, once the params hold no NaN or infinity (the error names the field as
+        the caller sent it: ``{where}params…``)."""
+        check_finite(self.params, f"{where}params")
+        return self.job()
 
     def job(self) -> dict[str, Any]:
         """The job dict of this task (prototype ``task``, one work item)."""

@@ -61,7 +61,7 @@ def add_task(c: Ctx, me: Principal, _path: str, body: bytes) -> Prepared:
         raise Fallback
     try:
         req = TaskRequest.model_validate_json(body)
-        jobs = parse_jobs([req.job()])
+        jobs = parse_jobs([req.checked_job()])
     except (pydantic.ValidationError, TriggerfishError):
         raise Fallback from None
     if not c.settings.allow_pickle and any(uses_pickle(j.prototype, j.spec.package) for j in jobs):

@@ -61,7 +61,7 @@ async def add_task(request: Request, body: Annotated[Any, Body()]) -> TaskAdded:
     me = who(request)
     me.require(SUBMIT, "adding tasks")
     req = parse_request(body, TaskRequest)
-    jobs = parse_jobs([req.job()])
+    jobs = parse_jobs([req.checked_job()])
     check_pickle(c, jobs)
     for nj in jobs:
         nj.spec.user = me.name
@@ -92,7 +92,9 @@ async def add_tasks(request: Request, body: Annotated[Any, Body()]) -> TasksAdde
             reqs.append(TaskRequest.model_validate(item))
         except pydantic.ValidationError as exc:
             raise invalid(exc, f"tasks[{i}]") from None
-    jobs = await asyncio.to_thread(parse_jobs, [r.job() for r in reqs])
+    jobs = await asyncio.to_thread(
+        parse_jobs, [r.checked_job(f"tasks[{i}].") for i, r in enumerate(reqs)]
+    )
     check_pickle(c, jobs)
     for nj in jobs:
         nj.spec.user = me.name
@@ -164,7 +166,7 @@ async def add_schedule(request: Request, body: Annotated[Any, Body()]) -> Schedu
     me = who(request)
     me.require(SUBMIT, "adding recurring tasks")
     req = parse_request(body, ScheduleRequest)
-    check_pickle(c, parse_jobs([req.job()]))  # the tasks it will create must be valid
+    check_pickle(c, parse_jobs([req.checked_job()]))  # the tasks it will create must be valid
     return await _with_last(c, await c.engine.acall(sched.add_schedule, req, me))
 
 
