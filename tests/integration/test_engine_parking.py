@@ -8,7 +8,7 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from helpers_engine import Farm, job
+from helpers_engine import Farm, job, wait_until
 
 from triggerfish.api import schemas as s
 from triggerfish.engine import parking
@@ -142,3 +142,21 @@ def test_stopping_the_engine_answers_parked_pulls(farm: Farm) -> None:
     farm.stop()
     with pytest.raises(StoreError):
         answer.result(timeout=5)
+
+
+def test_a_host_marked_down_gets_no_work_through_its_parked_pull(db_url: str) -> None:
+    """A host silent past the timeout is down even if a pull of it is parked (its worker may
+    be gone): the work waits; when the pull is taken back (the worker is alive after all),
+    that pull brings the host up and gets the work."""
+    farm = Farm(db_url, host_timeout=0.5)
+    try:
+        farm.register("h1")
+        answer = park(farm, "h1")
+        assert wait_until(lambda: farm.run(lambda st: st.hosts["h1"].state) == "down")
+        [made] = farm.submit(job("1")).jobs
+        assert not answer.done()
+        assert farm.status(made.id) == "pending"
+        got = unpark(farm, "h1", answer)
+        assert got is not None and [a.job for a in got.assignments] == [made.id]
+    finally:
+        farm.stop()

@@ -81,10 +81,13 @@ def serve(state: State) -> None:
     woken, state.wake_hosts = state.wake_hosts, set()
     fresh, state.work_available = state.work_available, False
     for name, p in list(state.parked.items()):
-        if name not in woken:
-            host = state.hosts.get(name)
-            if not fresh or host is None or host.free <= 0:
-                continue
+        host = state.hosts.get(name)
+        if host is None or host.state != "active":
+            # marked down while its pull waited: no new work until the worker calls in again
+            # (its pull, taken back when its time is up, does that)
+            continue
+        if name not in woken and (not fresh or host.free <= 0):
+            continue
         try:
             resp = pull(state, name, p.req, p.arrived)
         except SessionGone as exc:  # the worker registered again since it pulled
