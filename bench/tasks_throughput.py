@@ -16,6 +16,11 @@ to a file and returns it: after each run the file must hold each number exactly 
 SQLite result store; rq and celery in Redis; procrastinate keeps no return value, so its end is
 every job in status ``succeeded``.
 
+The systems take turns: each round runs every system once, one after the other, and the
+rounds repeat (``--repeat``); after the table, each triggerfish system's tasks/s is given as a
+share of the fastest peer's of the same round (this machine's speed changes from minute to
+minute, so a round's pair is a fairer comparison than the medians of runs made apart).
+
 ``--batch N`` (triggerfish only, not the way the peers run): the tasks are added N at a time
 with ``tasks.add_many``, one request and one commit for each N.
 """
@@ -399,21 +404,31 @@ def main() -> None:
     code = code_state()
     say(f"machine: {machine()}")
     results: list[dict[str, Any]] = []
+    names = args.systems.split(",")
+    turns: list[str] = []
     for w in [int(x) for x in args.workers.split(",")]:
-        for name in args.systems.split(","):
-            rows = []
-            for r in range(args.repeat):
+        # the systems take turns, round after round: a change of this machine's speed (it is
+        # shared) falls on all of them, and each round compares them at one moment
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+        failed: set[str] = set()
+        for r in range(args.repeat):
+            for name in names:
+                if name in failed:
+                    continue
                 say(f"{name}, {w} worker(s), {args.tasks} tasks, run {r + 1}/{args.repeat} ...")
                 try:
-                    rows.append(isolated_run(name, args.tasks, w, args.batch))
+                    runs[name].append(isolated_run(name, args.tasks, w, args.batch))
                 except Exception as exc:  # one system failing must not hide the others
                     say(f"  {name} failed: {exc!r}")
-                    break
-                say("  " + json.dumps({k: round(v, 2) for k, v in rows[-1].items()}))
+                    failed.add(name)
+                    continue
+                say("  " + json.dumps({k: round(v, 2) for k, v in runs[name][-1].items()}))
+        for name, rows in runs.items():
             if rows:
                 st = {k: Stat([r[k] for r in rows]) for k in rows[0]}
                 label = name if args.batch <= 1 else f"{name} (add_many of {args.batch})"
                 results.append({"system": label, "workers": w, **st})
+        turns.extend(against_fastest(runs, w, failed))
     if args.json:
         print(json.dumps([{k: (v.as_dict() if isinstance(v, Stat) else v) for k, v in r.items()}
                           for r in results], indent=2))  # fmt: skip
@@ -429,7 +444,29 @@ def main() -> None:
         for r in results
     ]  # fmt: skip
     print(table(header, rows_out))
+    if turns:
+        print()
+        print("\n".join(turns))
     print(f"\n{args.tasks} tasks per run, {args.repeat} run(s); {code_line(code)}")
+
+
+def against_fastest(runs: dict[str, list[dict[str, float]]], workers: int,
+                    failed: set[str]) -> list[str]:  # fmt: skip
+    """For each triggerfish system: its tasks/s over the fastest peer's, round by round (the
+    systems ran one after the other in each round)."""
+    peers = [n for n in runs if not n.startswith("triggerfish-") and n not in failed]
+    out = []
+    for name in (n for n in runs if n.startswith("triggerfish-") and n not in failed):
+        ratios = []
+        for r, mine in enumerate(runs[name]):
+            best = max(((runs[p][r]["tasks_per_s"], p) for p in peers if r < len(runs[p])),
+                       default=None)  # fmt: skip
+            if best is not None:
+                ratios.append(f"{mine['tasks_per_s'] / best[0]:.2f} of {best[1]}")
+        if ratios:
+            out.append(f"{name}, {workers} worker(s), against the fastest peer of each round: "
+                       + ", ".join(ratios))  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":
