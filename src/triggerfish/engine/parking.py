@@ -79,7 +79,10 @@ def serve(state: State) -> None:
     if not state.parked or not (state.work_available or state.wake_hosts):
         return
     woken, state.wake_hosts = state.wake_hosts, set()
-    fresh, state.work_available = state.work_available, False
+    # (a slot that frees, an instance going back to pending, sets the flag too: with no job
+    # runnable there is nothing for a pull to get, and it is not run again)
+    fresh = state.work_available and bool(state.runnable)
+    state.work_available = False
     for name, p in list(state.parked.items()):
         host = state.hosts.get(name)
         if host is None or host.state != "active":
