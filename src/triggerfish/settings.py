@@ -56,6 +56,7 @@ class ServerSettings:
     gc_full_every: float = 600.0  # seconds between full collections (with freezing on)
     allow_pickle: bool = False  # tasks may carry pickled params
     retention: float = 0.0  # seconds after which finished jobs (and the like) go; 0: never
+    intake: bool = True  # tasks answered once journaled, before their commit (server.intake)
 
     @property
     def url(self) -> str:

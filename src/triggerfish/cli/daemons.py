@@ -116,6 +116,10 @@ def server_options(f: Any) -> Any:
         help="Delete finished jobs (with their work, events, callback runs and logs) this long "
         "after their last change, and events of no job this long after they happened: 30d, "
         "12h, 90s (0: keep everything).")  # fmt: skip
+@option("--intake/--no-intake", env="INTAKE", default=True, show_default=True,
+        help="Answer a task added through the tasks API once it is written to the intake "
+        "journal (in the data directory), and commit tasks many at a time; --no-intake: "
+        "answer each after its own commit.")  # fmt: skip
 @option("--callback-user", env="CALLBACK_USER", default=None, metavar="USER",
         help="OS user that callback code runs as (the supervisor must run as root) "
         "[default: the supervisor's own user].")  # fmt: skip
@@ -140,6 +144,7 @@ def supervisor(
     gc_full_every: float,
     allow_pickle: bool,
     retention: float,
+    intake: bool,
     callback_user: str | None,
 ) -> None:
     """Run the supervisor: the HTTP API, the engine and the database (blocks).
@@ -172,6 +177,7 @@ def supervisor(
         gc_full_every=gc_full_every,
         allow_pickle=allow_pickle,
         retention=retention,
+        intake=intake,
         callback_user=callback_user,
     )
     entry_point("triggerfish.server.main", "serve")(settings)

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from triggerfish.engine import callbacks, parking, timers, workers
+from triggerfish.engine import callbacks, intake, parking, timers, workers
 from triggerfish.engine import schedules as _schedules  # noqa: F401 - its timer handlers
 from triggerfish.engine.state import State
 from triggerfish.errors import StoreError, TriggerfishError
@@ -40,6 +40,7 @@ class Wakeup:
     job_events: bool = False  # events of type "job" were written
     launch: list[dict[str, Any]] = field(default_factory=list)  # callback runs to start
     events: list[dict[str, Any]] = field(default_factory=list)  # the events it wrote, in order
+    intake_seq: int = 0  # the intake journal's last task committed (engine.intake)
 
 
 class AsyncReply:
@@ -118,7 +119,7 @@ def _nothing(_state: State) -> None:
 def _mark(st: State) -> tuple[int, ...]:
     """A cheap fingerprint of pending changes, to catch a command that fails half-way."""
     return (
-        st.event_seq, st.next_job_id, len(st.dirty_jobs), len(st.dirty_work),
+        st.event_seq, st.intake_seq, len(st.dirty_jobs), len(st.dirty_work),
         len(st.dirty_subs), len(st.new_jobs), len(st.new_subs), len(st.new_work),
         len(st.dirty_hosts), len(st.new_hosts), len(st.removed), len(st.ch.sub_deletes),
         st.timers.version, st.schedules.version,
@@ -149,11 +150,17 @@ class Engine:
         self._here_loop: asyncio.AbstractEventLoop | None = None
         self._here_scheduled = False
         self.inline = store.dialect == "sqlite"
+        # the intake journal's lines after a seq (the server sets it): added at start, and
+        # again after a reload threw away a batch that held some
+        self.intake_source: intake.Source | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         self.state.load()
+        if self.intake_source is not None:  # tasks accepted before a crash or a stop
+            with self._lock:
+                self._apply([(intake.catch_up, (self.intake_source,), Future())])
         self._thread = threading.Thread(target=self._run, name="triggerfish-engine", daemon=True)
         self._thread.start()
         logger.info(
@@ -442,6 +449,7 @@ class Engine:
         if finished:
             st.evict_finished(finished)
         wake.event_seq = st.event_seq
+        wake.intake_seq = st.intake_seq
         self.batches += 1
         self.commands += len(batch)
         for fut, value, failure in results:
@@ -490,6 +498,8 @@ class Engine:
         while True:
             try:
                 self.state.load()
+                if self.intake_source is not None:  # accepted tasks the batch held
+                    self._queue.put((intake.catch_up, (self.intake_source,), Future()))
                 return
             except Exception:
                 logger.exception("reload failed; retrying", extra={"action": "engine.reload"})

@@ -18,6 +18,7 @@ from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.callbacks.universal import read_qcb
 from triggerfish.engine import ahead, nextjobs, timeouts
 from triggerfish.engine.callbacks import Registry, on_event, restore
+from triggerfish.engine.jobids import JobIds
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.schedrt import Schedules
 from triggerfish.engine.timers import Timers
@@ -62,7 +63,8 @@ class State:
         self.held_jobs: dict[int, Attempt] = {}  # job id -> its hold behind another job (nextjobs)
         self._order: list[JobRT] | None = None
         self.retry_heap: list[tuple[float, int, str | None, int | None]] = []
-        self.next_job_id = 1
+        self.ids = JobIds()  # shared with the server's intake (engine.jobids)
+        self.intake_seq = 0  # the last task of the intake journal applied (engine.intake)
         self.event_seq = 0
         self._counters_stored: dict[str, int] = {}  # unknown until ``load``: all are written
         self.now = time.time()
@@ -115,7 +117,8 @@ class State:
         self._reset_dirty()
         counters = self.store.counters()
         self._counters_stored = dict(counters)  # what the store holds (only changes are written)
-        self.next_job_id = counters["job_id"] + 1
+        self.ids.rewind(counters["job_id"] + 1)  # (not below the ids the intake holds)
+        self.intake_seq = counters.get("intake_seq", 0)
         self.event_seq = counters["event_seq"]
         self.cbs = Registry()
         self.cbs.next_id = counters.get("callback_id", 0) + 1
@@ -436,7 +439,8 @@ class State:
         removed = self.removed
         if self.counters_dirty:
             now = {
-                "job_id": self.next_job_id - 1,
+                "job_id": self.ids.next - 1,
+                "intake_seq": self.intake_seq,
                 "event_seq": self.event_seq,
                 "callback_id": self.cbs.next_id - 1,
                 "run_id": self.cbs.next_run - 1,

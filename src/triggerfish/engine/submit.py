@@ -34,12 +34,32 @@ def submit(
     jobs: list[NormalizedJob],
     user: str,
     universal: Sequence[CallbackSpec] | None = None,
+    first: int | None = None,
 ) -> s.SubmitResponse:
     """Create the jobs, their callbacks and ``universal`` (attached to every job; None: the
-    universal callbacks as the supervisor last read them, ``state.universal_specs``)."""
+    universal callbacks as the supervisor last read them, ``state.universal_specs``).
+
+    ``first``: the id of the first job, taken already (``state.ids``) by the server's intake;
+    None: taken here."""
+    if first is not None:
+        return _submit(state, jobs, user, universal, first)
+    first = state.ids.take(len(jobs))
+    try:
+        return _submit(state, jobs, user, universal, first)
+    except TriggerfishError:  # refused (before any change): its ids are not used
+        state.ids.give_back(first, len(jobs))
+        raise
+
+
+def _submit(
+    state: State,
+    jobs: list[NormalizedJob],
+    user: str,
+    universal: Sequence[CallbackSpec] | None,
+    first: int,
+) -> s.SubmitResponse:
     if universal is None:
         universal = state.universal_specs()
-    first = state.next_job_id
     ids = list(range(first, first + len(jobs)))
     pgrps = [j.spec.pgrp if j.spec.pgrp is not None else first for j in jobs]
     # Check every label before changing anything: a rejected call stores nothing.
@@ -77,7 +97,6 @@ def submit(
     extra = _universal(jobs, ids, label_ids, pgrps, universal, warnings)
     out = []
     first_event = len(state.ch.events)
-    state.next_job_id = first + len(jobs)
     state.counters_dirty = True
     for i, nj in enumerate(jobs):
         created = _create(state, nj, ids[i], pgrps[i], labels[i], user)

@@ -34,6 +34,7 @@ from triggerfish.server.context import Ctx
 from triggerfish.server.fastpath import FastPath
 from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.server.hub import Hub
+from triggerfish.server.intake import open_intake
 from triggerfish.server.logs import LogStore
 from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store import reads, users
@@ -145,14 +146,27 @@ def create_app(settings: ServerSettings) -> FastAPI:
         engine.state.universal_specs = universal.cached_specs
         engine.state.job_keys = auth.job_keys
         auth.job_owner = _job_owner(engine.state)
+        # (opened before the engine starts: the engine adds what a crash left in it)
+        intake = (
+            open_intake(settings.data_dir, settings.database, engine) if settings.intake else None
+        )
         await asyncio.to_thread(engine.start)
+        if intake is not None:
+            intake.started(asyncio.get_running_loop())
         gc_policy = GcPolicy(settings.gc_freeze_every, settings.gc_full_every)
         gc_policy.start()
         hub.start_at(engine.state.event_seq)
         for row in await asyncio.to_thread(store.unfinished_runs):  # interrupted by a crash
             pool.submit(callbacks.relaunch_spec(row))
         app.state.ctx = Ctx(
-            settings, store, engine, hub, LogStore(settings.data_dir / "logs"), universal, auth
+            settings,
+            store,
+            engine,
+            hub,
+            LogStore(settings.data_dir / "logs"),
+            universal,
+            auth,
+            intake,
         )
         logger.info(
             "supervisor ready", extra={"action": "supervisor.ready", "db": store.url.split("@")[-1]}
@@ -168,6 +182,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
             gc_policy.stop()
             universal.stop()
             pool.close()
+            if intake is not None:
+                intake.close()
             await asyncio.to_thread(engine.stop)
             store.close()
 

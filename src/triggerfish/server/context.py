@@ -12,6 +12,7 @@ from triggerfish.callbacks.universal import UniversalCallbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.server.auth import Authority
 from triggerfish.server.hub import Hub
+from triggerfish.server.intake import Intake
 from triggerfish.server.logs import LogStore
 from triggerfish.settings import ServerSettings
 from triggerfish.store.store import Store
@@ -26,6 +27,7 @@ class Ctx:
     logs: LogStore
     universal: UniversalCallbacks
     auth: Authority
+    intake: Intake | None = None  # None: every add waits for its commit (--no-intake)
 
 
 def ctx(request: Request) -> Ctx:

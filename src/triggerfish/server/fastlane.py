@@ -36,7 +36,14 @@ from triggerfish.auth.tokens import bearer
 from triggerfish.errors import TriggerfishError
 from triggerfish.server.coalesce import CoalescingHttpProtocol
 from triggerfish.server.context import Ctx
-from triggerfish.server.fastpath import Fallback, Prepare, Render, error_body, route_of
+from triggerfish.server.fastpath import (
+    Answered,
+    Fallback,
+    Prepare,
+    Render,
+    error_body,
+    route_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +181,9 @@ class FastLaneProtocol(CoalescingHttpProtocol):
             return
         except TriggerfishError as exc:
             self._answer(lane, exc.http_status, error_body(exc))
+            return
+        if isinstance(prepared, Answered):  # (answered on the next turn of the loop, as others)
+            self.loop.call_soon(self._answer, lane, prepared.status, prepared.body)
             return
         if not isinstance(prepared, tuple):  # it may wait (a long poll): a task of its own
             self._await(lane, prepared)

@@ -30,6 +30,7 @@ from triggerfish.errors import TriggerfishError
 from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.tasks import TaskRequest, uses_pickle
 from triggerfish.server.context import Ctx
+from triggerfish.server.intake import status_of
 from triggerfish.server.longpoll import long_pull
 
 TASKS = "/api/v1/tasks"
@@ -46,11 +47,23 @@ class Fallback(Exception):
     """Not for the fast path: FastAPI's route answers (with the same body)."""
 
 
+class Answered:
+    """The answer already, with no engine command to wait for (a task the intake accepted)."""
+
+    __slots__ = ("body", "status")
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self.body = body
+
+
 Render = Callable[[Any], tuple[int, bytes]]
 # (the engine command, its arguments, the answer made of its result); or, for a request that
-# may wait (a worker's long poll), the coroutine that answers it
+# may wait (a worker's long poll), the coroutine that answers it; or the answer itself
 Prepared = (
-    tuple[Callable[..., Any], tuple[Any, ...], Render] | Coroutine[Any, Any, tuple[int, bytes]]
+    tuple[Callable[..., Any], tuple[Any, ...], Render]
+    | Coroutine[Any, Any, tuple[int, bytes]]
+    | Answered
 )
 Prepare = Callable[[Ctx, Principal, str, bytes], Prepared]
 
@@ -61,7 +74,8 @@ def add_task(c: Ctx, me: Principal, _path: str, body: bytes) -> Prepared:
         raise Fallback
     try:
         req = TaskRequest.model_validate_json(body)
-        jobs = parse_jobs([req.checked_job()])
+        job = req.checked_job()
+        jobs = parse_jobs([job])
     except (pydantic.ValidationError, TriggerfishError):
         raise Fallback from None
     if not c.settings.allow_pickle and any(uses_pickle(j.prototype, j.spec.package) for j in jobs):
@@ -69,13 +83,21 @@ def add_task(c: Ctx, me: Principal, _path: str, body: bytes) -> Prepared:
     for nj in jobs:
         nj.spec.user = me.name
     target = req.target
+    if c.intake is not None:
+        job_id = c.intake.accept(jobs, job, me.name)
+        if job_id is not None:
+            return Answered(201, _added(job_id, target, status_of(jobs)))
 
     def render(answer: s.SubmitResponse) -> tuple[int, bytes]:
         job = answer.jobs[0]
-        out = {"id": job.id, "target": target, "status": job.status}
-        return 201, json.dumps(out, separators=(",", ":")).encode()
+        return 201, _added(job.id, target, job.status)
 
     return sub.submit, (jobs, me.name), render
+
+
+def _added(job_id: int, target: str, status: str) -> bytes:
+    out = {"id": job_id, "target": target, "status": status}
+    return json.dumps(out, separators=(",", ":")).encode()
 
 
 def _worker_request(
@@ -173,6 +195,8 @@ class FastPath:
         handler = route(scope) if scope["type"] == "http" else None
         principal = scope.get("state", {}).get("principal")
         if handler is None or principal is None:
+            if scope["type"] in ("http", "websocket"):
+                await caught_up(scope)
             await self.app(scope, receive, send)
             return
         body, more = await _read(receive)
@@ -181,7 +205,9 @@ class FastPath:
         c: Ctx = scope["app"].state.ctx
         try:
             prepared = handler(c, principal, scope["path"], body)
-            if isinstance(prepared, tuple):
+            if isinstance(prepared, Answered):
+                status, out = prepared.status, prepared.body
+            elif isinstance(prepared, tuple):
                 fn, args, render = prepared
                 status, out = render(await c.engine.acall_here(fn, *args))
             else:
@@ -192,6 +218,15 @@ class FastPath:
         except TriggerfishError as exc:
             status, out = exc.http_status, error_body(exc)
         await _answer(send, status, out)
+
+
+async def caught_up(scope: Scope) -> None:
+    """Before any request but the fast path's: the tasks accepted before it are committed
+    (what it reads or changes finds them)."""
+    app = scope.get("app")
+    c: Ctx | None = getattr(getattr(app, "state", None), "ctx", None)
+    if c is not None and c.intake is not None and c.intake.behind():
+        await c.intake.caught_up()
 
 
 async def _read(receive: Receive) -> tuple[bytes, Message | None]:

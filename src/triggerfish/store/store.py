@@ -173,9 +173,14 @@ class Store:
                 ("callback_id", t.callbacks.c.id),
                 ("run_id", t.callback_runs.c.id),
                 ("schedule_id", t.schedules.c.id),
+                ("intake_seq", None),  # the intake journal's last task applied
             ):
                 if name not in have:
-                    start = conn.execute(sa.select(sa.func.max(column))).scalar() or 0
+                    start = (
+                        0
+                        if column is None
+                        else (conn.execute(sa.select(sa.func.max(column))).scalar() or 0)
+                    )
                     conn.execute(sa.insert(t.counters).values(name=name, value=int(start)))
 
     def close(self) -> None:

@@ -1,0 +1,94 @@
+"""Tasks the server's intake accepted ahead of the engine: added in journal order, once each.
+
+The server answers an accepted task as soon as its line is in the intake journal
+(``store.journal``) and queues :func:`take` for it. The engine applies the lines strictly in
+order: ``state.intake_seq`` is the last one applied, committed with the jobs it made. A line at
+or below it was applied already (a catch-up took it); a gap before it (a batch that failed to
+commit was thrown away, with the lines it held) is filled from the journal first. After a
+restart, or a reload of the state, :func:`catch_up` adds whatever the journal holds past
+``intake_seq``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from triggerfish.engine.state import State
+from triggerfish.engine.submit import submit
+from triggerfish.errors import TriggerfishError
+from triggerfish.model.jobspec import NormalizedJob, parse_jobs
+from triggerfish.store.journal import Entry
+
+logger = logging.getLogger(__name__)
+
+# the journal's lines after a seq, in order (``Journal.entries_after``)
+Source = Callable[[int], list[Entry]]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A line just written, with its job parsed already (the live path parses once)."""
+
+    entry: Entry
+    jobs: list[NormalizedJob]
+
+
+def take(state: State, accepted: Accepted, source: Source) -> int:
+    """Add one accepted task, after any line before it that is missing; the seq applied."""
+    seq = accepted.entry.seq
+    if seq <= state.intake_seq:
+        return state.intake_seq  # a catch-up added it already
+    if seq > state.intake_seq + 1:
+        catch_up(state, source, upto=seq - 1)
+    _add(state, accepted.entry, accepted.jobs)
+    return seq
+
+
+def catch_up(state: State, source: Source, upto: int | None = None) -> int:
+    """Add the journal's lines past ``state.intake_seq`` (up to ``upto``); the last seq applied."""
+    for entry in source(state.intake_seq):
+        if upto is not None and entry.seq > upto:
+            break
+        if entry.seq <= state.intake_seq:
+            continue
+        if entry.seq != state.intake_seq + 1:
+            logger.error(
+                "intake journal: lines %d to %d are missing; the tasks they held are lost",
+                state.intake_seq + 1, entry.seq - 1, extra={"action": "intake.gap"},
+            )  # fmt: skip
+        try:
+            jobs = parse_jobs([entry.job])
+        except TriggerfishError as exc:
+            _lost(state, entry, exc)
+            continue
+        for nj in jobs:
+            nj.spec.user = entry.user
+        _add(state, entry, jobs)
+    return state.intake_seq
+
+
+def _add(state: State, entry: Entry, jobs: list[NormalizedJob]) -> None:
+    if entry.job_id in state.jobs:  # (cannot happen: ids are taken once)
+        _lost(state, entry, TriggerfishError(f"job {entry.job_id} exists already"))
+        return
+    state.ids.hold_through(entry.job_id + len(jobs) - 1)
+    try:
+        submit(state, jobs, entry.user, first=entry.job_id)
+    except TriggerfishError as exc:  # refused before changing anything (submit checks first)
+        _lost(state, entry, exc)
+        return
+    state.intake_seq = entry.seq
+    state.counters_dirty = True
+
+
+def _lost(state: State, entry: Entry, exc: TriggerfishError) -> None:
+    """A line that cannot be added (a bug, or a journal not written by this version): said
+    loudly, and passed over so that the lines after it are not held up."""
+    logger.error(
+        "intake journal: task %d (line %d) cannot be added: %s",
+        entry.job_id, entry.seq, exc.message, extra={"action": "intake.refused"},
+    )  # fmt: skip
+    state.intake_seq = entry.seq
+    state.counters_dirty = True

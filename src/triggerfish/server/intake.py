@@ -1,0 +1,136 @@
+"""The intake: a task added through the tasks API is answered once it is journaled.
+
+Adding a task one call at a time, as an application does, waited for the engine's commit of
+that one task: the supervisor's thread ran the engine's batch and the commit between one add
+and the next, for every add. Now :meth:`Intake.accept` takes the task's job id, writes its line
+to the intake journal (``store.journal``: one ``write``, what a SQLite commit with
+``synchronous=NORMAL`` is also worth) and queues it for the engine's thread, which adds the
+tasks in journal order, many to a commit (``engine.intake``); the answer goes at once.
+
+What a caller may do next sees the task: every request other than the fast lane's (an add, a
+worker's report or pull) first waits (:meth:`Intake.caught_up`) until the engine has committed
+the tasks accepted before it, so that a read, a kill or a wait finds the job.
+
+Past :data:`BACKLOG` tasks accepted and not yet committed, an add is answered after its commit
+again, as before (the engine is behind: the caller waits for it instead of the journal growing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from triggerfish.engine import intake
+from triggerfish.engine.loop import Engine, Wakeup
+from triggerfish.model.jobspec import NormalizedJob
+from triggerfish.store.journal import Entry, Journal
+
+logger = logging.getLogger(__name__)
+
+BACKLOG = 20_000  # tasks accepted and not committed; past it, an add waits for its commit
+CATCH_UP_WAIT = 30.0  # seconds a request waits for the tasks accepted before it, at most
+
+
+def journal_dir(data_dir: Path, database: str) -> Path:
+    """The journal of ``database`` (its lines hold job ids of that database only)."""
+    digest = hashlib.sha256(database.encode()).hexdigest()[:12]
+    return data_dir / f"intake-{digest}"
+
+
+def status_of(jobs: list[NormalizedJob]) -> str:
+    """The status the engine gives the job when it adds it (``submit._create``)."""
+    nj = jobs[0]
+    return "blocked" if nj.spec.status == "blocked" or nj.blocked_by_dependency else "pending"
+
+
+class Intake:
+    """Open the journal before :meth:`Engine.start` (which adds what it holds); then
+    :meth:`started`, on the server's loop."""
+
+    def __init__(self, journal: Journal, engine: Engine) -> None:
+        self.journal = journal
+        self.engine = engine
+        engine.intake_source = journal.entries_after
+        engine.state.ids.hold_through(journal.max_job_id)  # answered ids stay theirs
+        self.written = 0
+        self.committed = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._closed = False
+
+    def started(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The engine has started (and added what the journal held): accept from now on."""
+        done = self.engine.state.intake_seq
+        self.journal.resume_after(done)
+        self.journal.forget_through(done)
+        self.written = self.journal.last_seq
+        self.committed = done
+        self.engine.listen_on(loop, self.on_commit)
+
+    def accept(self, jobs: list[NormalizedJob], job: dict[str, Any], user: str) -> int | None:
+        """Journal one task (``jobs``: its job, parsed from ``job``) and queue it; its job id.
+        None: not now (too many accepted and not committed, or the journal cannot be
+        written); the caller adds it the usual way."""
+        if self._closed or self.written - self.committed >= BACKLOG:
+            return None
+        job_id = self.engine.state.ids.take(len(jobs), held=True)
+        entry = Entry(self.written + 1, job_id, user, job)
+        try:
+            self.journal.append(entry)
+        except OSError as exc:
+            logger.warning("intake journal: cannot write (%s); tasks wait for their commit",
+                           exc, extra={"action": "intake.journal"})  # fmt: skip
+            return None
+        self.written = entry.seq
+        self.engine.call(intake.take, intake.Accepted(entry, jobs), self.journal.entries_after)
+        return job_id
+
+    def on_commit(self, wake: Wakeup) -> None:
+        """After each commit, on the loop: callers waiting for what it added go on."""
+        n = wake.intake_seq
+        if n <= self.committed:
+            return
+        self.committed = n
+        if self._waiters:
+            waiting = []
+            for target, fut in self._waiters:
+                if target <= n:
+                    if not fut.done():
+                        fut.set_result(None)
+                else:
+                    waiting.append((target, fut))
+            self._waiters = waiting
+        self.journal.forget_through(n)
+
+    def behind(self) -> bool:
+        return self.committed < self.written
+
+    async def caught_up(self) -> None:
+        """Return once the engine has committed every task accepted so far (at most
+        :data:`CATCH_UP_WAIT` seconds: a request is not held for ever by a store in trouble)."""
+        target = self.written
+        if self.committed >= target or self._closed:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, fut))
+        try:
+            async with asyncio.timeout(CATCH_UP_WAIT):
+                await fut
+        except TimeoutError:
+            logger.warning("tasks accepted %.0f s ago are not committed yet", CATCH_UP_WAIT,
+                           extra={"action": "intake.behind"})  # fmt: skip
+
+    def close(self) -> None:
+        """The server stops: nobody waits any more; what is not committed stays journaled."""
+        self._closed = True
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._waiters = []
+        self.journal.close()
+
+
+def open_intake(data_dir: Path, database: str, engine: Engine) -> Intake:
+    return Intake(Journal(journal_dir(data_dir, database)), engine)

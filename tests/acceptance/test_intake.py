@@ -1,0 +1,109 @@
+"""Tasks answered once journaled (the intake), end to end over HTTP: what was answered is found
+at once, and survives the supervisor being killed before the engine committed it."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from farms import StartFarm
+
+from triggerfish.store.db import normalize_url
+from triggerfish.tasks import Tasks
+
+APP = "tasks_app"
+
+
+@contextmanager
+def writes_blocked(db_url: str) -> Iterator[None]:
+    """Another connection holds the database's write lock: the supervisor's commits wait."""
+    if db_url.startswith("sqlite:///"):
+        conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    eng = sa.create_engine(normalize_url(db_url))
+    try:
+        with eng.connect() as conn, conn.begin():
+            conn.execute(sa.text("LOCK TABLE jobs IN EXCLUSIVE MODE"))  # reads go on
+            yield
+    finally:
+        eng.dispose()
+
+
+def committed_jobs(db_url: str) -> int:
+    eng = sa.create_engine(normalize_url(db_url))
+    try:
+        with eng.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM jobs")).scalar_one())
+    finally:
+        eng.dispose()
+
+
+def test_a_task_is_found_as_soon_as_it_is_added(start_farm: StartFarm, db_url: str) -> None:
+    farm = start_farm(db_url, workers=0)
+    with farm.client() as c, Tasks(c) as tasks:
+        ids = []
+        for i in range(150):
+            tid = tasks.add(f"{APP}:echo", i)
+            got = tasks.get(tid)  # the very next request finds it
+            assert (got["id"], got["status"], got["target"]) == (tid, "pending", f"{APP}:echo")
+            ids.append(tid)
+        assert sorted(t["id"] for t in c.tasks(limit=1000)) == ids
+        tid = tasks.add(f"{APP}:echo", "last")
+        c.kill(tid)  # a command on it finds it too
+        assert tasks.get(tid)["status"] == "killed"
+
+
+def test_tasks_answered_before_their_commit_survive_a_crash(
+    start_farm: StartFarm, tasks_app: str, db_url: str, tmp_path: Path
+) -> None:
+    """The database refuses the supervisor's writes for a while (another connection holds
+    the lock): tasks added then are answered all the same, from the journal. The supervisor
+    is killed before it could commit them; started again, it adds them, once each, with the
+    ids it answered, and a worker runs them."""
+    farm = start_farm(db_url, workers=0)
+    with farm.client() as c, Tasks(c) as tasks:
+        before = [tasks.add(f"{APP}:echo", i) for i in range(5)]
+        c.jobs(limit=1)  # (waits until those are committed)
+        with writes_blocked(db_url):
+            during = [tasks.add(f"{APP}:echo", 100 + i) for i in range(40)]
+            farm.kill_supervisor()
+    if not db_url.startswith("sqlite"):
+        # PostgreSQL's backend of the killed supervisor was waiting on the lock: it sees
+        # the client gone only after its statement (one commit, in autocommit) has run
+        time.sleep(1.0)
+    assert committed_jobs(db_url) <= 6  # the others were in the journal only
+    farm.restart_supervisor()
+    with farm.client() as c:
+        assert sorted(t["id"] for t in c.tasks(limit=1000)) == before + during
+        assert [c.job(t)["package"]["params"] for t in during] == [100 + i for i in range(40)]
+    journal = [p for d in (tmp_path / "farm").glob("intake-*") for p in d.glob("*.log")]
+    assert [p.stat().st_size for p in journal] == [0]  # applied: nothing left to add again
+    farm.stop()
+    farm2 = start_farm(db_url, workers=1)  # a worker runs them, each once
+    with farm2.client() as c, Tasks(c) as tasks:
+        assert tasks.result(during[-1], timeout=60) == {"got": 139}
+        final = c.wait(before + during, timeout=120)
+    assert set(final.values()) == {"complete"}
+
+
+def test_no_intake_answers_after_the_commit(
+    start_farm: StartFarm, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIGGERFISH_INTAKE", "false")
+    farm = start_farm(db_url, workers=0)
+    with farm.client() as c, Tasks(c) as tasks:
+        tid = tasks.add(f"{APP}:echo", 1)
+        assert committed_jobs(db_url) == 1  # committed before the answer
+        assert tasks.get(tid)["status"] == "pending"
+    assert not list((tmp_path / "farm").glob("intake-*"))

@@ -1,0 +1,87 @@
+"""The intake journal on real files: lines come back in order, committed segments go, a line
+cut short by a crash is passed over."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from triggerfish.store import journal as jr
+from triggerfish.store.journal import Entry, Journal
+
+
+def entry(seq: int, job_id: int | None = None) -> Entry:
+    return Entry(seq, job_id or 100 + seq, "alice", {"prototype": "task", "n": seq})
+
+
+def test_lines_come_back_in_order_after_a_restart(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j")
+    for seq in (1, 2, 3):
+        j.append(entry(seq))
+    j.close()
+    again = Journal(tmp_path / "j")
+    assert [e.seq for e in again.entries_after(0)] == [1, 2, 3]
+    assert again.entries_after(1)[0] == entry(2)
+    assert (again.last_seq, again.max_job_id) == (3, 103)
+    again.append(entry(4))  # it goes on where it was
+    assert [e.seq for e in again.entries_after(2)] == [3, 4]
+
+
+def test_a_line_must_follow_the_last(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j")
+    j.append(entry(1))
+    with pytest.raises(ValueError, match="seq 3 after 1"):
+        j.append(entry(3))
+
+
+def test_committed_segments_are_deleted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jr, "SEGMENT_BYTES", 200)  # a few lines to a segment
+    monkeypatch.setattr(jr, "KEEP_BYTES", 1)
+    j = Journal(tmp_path / "j")
+    for seq in range(1, 21):
+        j.append(entry(seq))
+    files = sorted((tmp_path / "j").glob("*.log"))
+    assert len(files) > 3
+    j.forget_through(12)
+    left = j.entries_after(0)
+    assert left and left[0].seq <= 13 and left[-1].seq == 20  # nothing after 12 is gone
+    assert len(sorted((tmp_path / "j").glob("*.log"))) < len(files)
+    j.forget_through(20)  # all committed: only an empty segment is left, to write to
+    assert j.entries_after(0) == []
+    assert [p.stat().st_size for p in (tmp_path / "j").glob("*.log")] == [0]
+    j.append(entry(21))
+    j.close()
+    assert [e.seq for e in Journal(tmp_path / "j").entries_after(0)] == [21]
+
+
+def test_a_line_cut_short_is_passed_over(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    j = Journal(tmp_path / "j")
+    j.append(entry(1))
+    j.close()
+    [seg] = (tmp_path / "j").glob("*.log")
+    with seg.open("ab") as f:
+        f.write(b'not json\n{"seq": 2, "id": 1')  # a line that is not ours, then a cut one
+    with caplog.at_level(logging.WARNING, logger="triggerfish.store.journal"):
+        again = Journal(tmp_path / "j")
+    assert [e.seq for e in again.entries_after(0)] == [1]
+    assert "line 2 is not an entry" in caplog.text
+    again.append(entry(2))  # in a new segment: the cut line stays where it was
+    assert [e.seq for e in again.entries_after(0)] == [1, 2]
+
+
+def test_resume_after_the_engines_last(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j")
+    j.resume_after(41)  # its files were deleted by hand; the engine had applied 41 lines
+    j.append(entry(42))
+    j.close()
+    assert [e.seq for e in Journal(tmp_path / "j").entries_after(0)] == [42]
+
+
+def test_the_journal_is_private(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j")
+    j.append(entry(1))
+    assert (tmp_path / "j").stat().st_mode & 0o777 == 0o700
+    [seg] = (tmp_path / "j").glob("*.log")
+    assert seg.stat().st_mode & 0o777 == 0o600
