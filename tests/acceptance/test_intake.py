@@ -4,8 +4,7 @@ at once, and survives the supervisor being killed before the engine committed it
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,13 +19,16 @@ APP = "tasks_app"
 
 
 @contextmanager
-def writes_blocked(db_url: str) -> Iterator[None]:
-    """Another connection holds the database's write lock: the supervisor's commits wait."""
+def writes_blocked(db_url: str) -> Iterator[Callable[[], None]]:
+    """Another connection holds the database's write lock: the supervisor's commits wait.
+    Yields what to call once the supervisor is killed: on PostgreSQL, its server process still
+    waits on the lock (it sees its client gone only after its statement), and would commit
+    that statement once the lock is let go; it is ended first."""
     if db_url.startswith("sqlite:///"):
         conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            yield
+            yield lambda: None
         finally:
             conn.execute("ROLLBACK")
             conn.close()
@@ -35,7 +37,15 @@ def writes_blocked(db_url: str) -> Iterator[None]:
     try:
         with eng.connect() as conn, conn.begin():
             conn.execute(sa.text("LOCK TABLE jobs IN EXCLUSIVE MODE"))  # reads go on
-            yield
+
+            def end_waiters() -> None:
+                conn.execute(sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE pid <> pg_backend_pid() AND datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                ))  # fmt: skip
+
+            yield end_waiters
     finally:
         eng.dispose()
 
@@ -75,14 +85,11 @@ def test_tasks_answered_before_their_commit_survive_a_crash(
     with farm.client() as c, Tasks(c) as tasks:
         before = [tasks.add(f"{APP}:echo", i) for i in range(5)]
         c.jobs(limit=1)  # (waits until those are committed)
-        with writes_blocked(db_url):
+        with writes_blocked(db_url) as end_waiters:
             during = [tasks.add(f"{APP}:echo", 100 + i) for i in range(40)]
             farm.kill_supervisor()
-    if not db_url.startswith("sqlite"):
-        # PostgreSQL's backend of the killed supervisor was waiting on the lock: it sees
-        # the client gone only after its statement (one commit, in autocommit) has run
-        time.sleep(1.0)
-    assert committed_jobs(db_url) <= 6  # the others were in the journal only
+            end_waiters()
+    assert committed_jobs(db_url) == 5  # the 40 were in the journal only
     farm.restart_supervisor()
     with farm.client() as c:
         assert sorted(t["id"] for t in c.tasks(limit=1000)) == before + during
@@ -107,3 +114,27 @@ def test_no_intake_answers_after_the_commit(
         assert committed_jobs(db_url) == 1  # committed before the answer
         assert tasks.get(tid)["status"] == "pending"
     assert not list((tmp_path / "farm").glob("intake-*"))
+
+
+def test_a_database_made_again_does_not_take_the_old_journal(
+    start_farm: StartFarm, tmp_path: Path
+) -> None:
+    """Killed with tasks in its journal, then the database file is deleted: the new database
+    starts empty (the old journal named the old database, and is dropped)."""
+    db = tmp_path / "farm.db"
+    url = f"sqlite:///{db}"
+    farm = start_farm(url, workers=0)
+    with farm.client() as c, Tasks(c) as tasks:
+        c.jobs(limit=1)
+        with writes_blocked(url):
+            for i in range(10):
+                tasks.add(f"{APP}:echo", i)
+            farm.kill_supervisor()
+    journals = list((tmp_path / "farm").glob("intake-*"))
+    assert [sum(p.stat().st_size for p in d.glob("*.log")) > 0 for d in journals] == [True]
+    for p in tmp_path.glob("farm.db*"):
+        p.unlink()
+    farm.restart_supervisor()
+    with farm.client() as c:
+        assert c.tasks(limit=100) == []
+    assert not journals[0].exists()

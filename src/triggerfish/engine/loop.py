@@ -112,6 +112,22 @@ def _settle_all(
         r.settle()
 
 
+class _Unheard:
+    """Where the outcome of a posted command goes: nowhere."""
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, _value: Any) -> None:
+        pass
+
+    def set_exception(self, _exc: BaseException) -> None:
+        pass
+
+
+_UNHEARD = _Unheard()
+
+
 def _nothing(_state: State) -> None:
     """A command that changes nothing: it only wakes the engine thread."""
 
@@ -192,6 +208,12 @@ class Engine:
             return fut
         self._queue.put((fn, args, fut))
         return fut
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue ``fn(state, *args)`` for the engine thread; nobody waits for its outcome (a
+        task the intake accepted: what it makes is seen through the commit's listeners)."""
+        if not self._stopping:
+            self._queue.put((fn, args, _UNHEARD))  # type: ignore[arg-type]
 
     async def acall(self, fn: Callable[..., T], *args: Any) -> T:
         """Await ``fn(state, *args)`` from an asyncio loop; resolves after the commit."""

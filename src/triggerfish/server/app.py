@@ -34,7 +34,7 @@ from triggerfish.server.context import Ctx
 from triggerfish.server.fastpath import FastPath
 from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.server.hub import Hub
-from triggerfish.server.intake import open_intake
+from triggerfish.server.intake import in_memory, open_intake
 from triggerfish.server.logs import LogStore
 from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store import reads, users
@@ -147,9 +147,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
         engine.state.job_keys = auth.job_keys
         auth.job_owner = _job_owner(engine.state)
         # (opened before the engine starts: the engine adds what a crash left in it)
-        intake = (
-            open_intake(settings.data_dir, settings.database, engine) if settings.intake else None
-        )
+        intake = None
+        if settings.intake and not in_memory(settings.database):
+            intake = await asyncio.to_thread(
+                open_intake, settings.data_dir, settings.database, engine
+            )
         await asyncio.to_thread(engine.start)
         if intake is not None:
             intake.started(asyncio.get_running_loop())
@@ -182,9 +184,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
             gc_policy.stop()
             universal.stop()
             pool.close()
+            await asyncio.to_thread(engine.stop)
             if intake is not None:
                 intake.close()
-            await asyncio.to_thread(engine.stop)
             store.close()
 
     app = FastAPI(

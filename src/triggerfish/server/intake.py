@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,34 @@ BACKLOG = 20_000  # tasks accepted and not committed; past it, an add waits for 
 CATCH_UP_WAIT = 30.0  # seconds a request waits for the tasks accepted before it, at most
 
 
-def journal_dir(data_dir: Path, database: str) -> Path:
-    """The journal of ``database`` (its lines hold job ids of that database only)."""
+def journal_dir(data_dir: Path, database: str, epoch: int) -> Path:
+    """The journal of ``database`` (its lines hold job ids of that database only): named by
+    its URL and by the number the database drew when it was made (``Store.epoch``), so that a
+    database made again at the same URL does not take the lines of the one before."""
     digest = hashlib.sha256(database.encode()).hexdigest()[:12]
-    return data_dir / f"intake-{digest}"
+    return data_dir / f"intake-{digest}-{epoch}"
+
+
+def _drop_stale(data_dir: Path, current: Path) -> None:
+    """Journals of earlier databases at the same URL: theirs, not this one's."""
+    prefix = current.name.rsplit("-", 1)[0] + "-"
+    for old in data_dir.glob(prefix + "*"):
+        if old == current or not old.is_dir():
+            continue
+        lines = sum(p.stat().st_size > 0 for p in old.glob("*.log"))
+        if lines:
+            logger.warning(
+                "intake journal %s belongs to an earlier database at this URL; deleted", old,
+                extra={"action": "intake.stale"},
+            )  # fmt: skip
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def in_memory(database: str) -> bool:
+    """An SQLite database in memory: gone with the process, so no journal for it either."""
+    return database.startswith("sqlite") and (
+        database.rstrip("/") in ("sqlite:", "sqlite+pysqlite:") or ":memory:" in database
+    )
 
 
 def status_of(jobs: list[NormalizedJob]) -> str:
@@ -84,7 +109,7 @@ class Intake:
                            exc, extra={"action": "intake.journal"})  # fmt: skip
             return None
         self.written = entry.seq
-        self.engine.call(intake.take, intake.Accepted(entry, jobs), self.journal.entries_after)
+        self.engine.post(intake.take, intake.Accepted(entry, jobs), self.journal.entries_after)
         return job_id
 
     def on_commit(self, wake: Wakeup) -> None:
@@ -123,14 +148,18 @@ class Intake:
                            extra={"action": "intake.behind"})  # fmt: skip
 
     def close(self) -> None:
-        """The server stops: nobody waits any more; what is not committed stays journaled."""
+        """The server stops (after the engine): nobody waits any more; what the engine did
+        not commit stays journaled for the next start, and a journal all committed goes."""
         self._closed = True
         for _, fut in self._waiters:
             if not fut.done():
                 fut.set_result(None)
         self._waiters = []
-        self.journal.close()
+        self.journal.close(committed=self.engine.state.intake_seq)
 
 
 def open_intake(data_dir: Path, database: str, engine: Engine) -> Intake:
-    return Intake(Journal(journal_dir(data_dir, database)), engine)
+    """The intake of the store ``engine`` writes to (before ``engine.start``)."""
+    directory = journal_dir(data_dir, database, engine.store.epoch())
+    _drop_stale(data_dir, directory)
+    return Intake(Journal(directory), engine)

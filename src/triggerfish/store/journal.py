@@ -156,10 +156,17 @@ class Journal:
                 logger.warning("intake journal: cannot delete %s (%s)", s.path, exc,
                                extra={"action": "intake.journal"})  # fmt: skip
 
-    def close(self) -> None:
+    def close(self, committed: int | None = None) -> None:
+        """Stop writing; with ``committed`` (the engine's last line applied) at or past the
+        last line, delete the segments too: nothing is left to add."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if committed is not None and committed >= self.last_seq:
+            with self._lock:
+                done, self._segments = self._segments, []
+            for s in done:
+                s.path.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ reading (any thread)
 
