@@ -11,6 +11,9 @@ models, ``parse_jobs``), the same engine command, the same answer. Anything else
 does not validate, a missing permission — is handed to FastAPI's route with the body replayed,
 so errors keep their one format and wording. The server's HTTP protocol answers the same
 requests with the same code before they become ASGI requests at all (``fastlane``).
+
+A task's add is answered by the intake (``server.intake``) when it takes it, without waiting for
+the engine; every other request first waits for the tasks accepted before it (``caught_up``).
 """
 
 from __future__ import annotations
