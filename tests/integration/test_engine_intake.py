@@ -168,3 +168,40 @@ def test_a_line_that_cannot_be_added_is_passed_over(
     finally:
         farm.stop()
         farm.journal.close()
+
+
+def test_catch_ups_that_commit_nothing_come_later_and_later(db_url: str, tmp_path: Path) -> None:
+    """Reloads (after failed commits) each queue the journal's catch-up; while the one before
+    was not committed (a store refusing commits), the next waits 0.5 s, then 1 s…: no loop of
+    failed commits at full speed. One committed: the next comes at once again."""
+    journal = Journal(tmp_path / "intake")
+    store = Store(db_url)
+    eng = Engine(store)  # not started: this test is its thread
+    eng.intake_source = journal.entries_after
+    try:
+        eng.state.load()
+
+        def queued() -> list[Any]:
+            out = []
+            while not eng._queue.empty():
+                out.append(eng._queue.get_nowait())
+            return out
+
+        eng._reload()
+        [first] = queued()  # at once
+        assert first is not None and first[0] is intake.catch_up
+        eng._reload()  # the first was not committed (it is still in our hands)
+        assert queued() == []
+        time.sleep(0.8)
+        assert [q[0] for q in queued()] == [intake.catch_up]  # after 0.5 s
+        eng._reload()
+        time.sleep(0.6)
+        assert queued() == []  # 1 s now
+        time.sleep(0.6)
+        [third] = queued()
+        eng._apply([third])  # committed (nothing to add): the next one is at once
+        eng._reload()
+        assert [q[0] for q in queued()] == [intake.catch_up]
+    finally:
+        store.close()
+        journal.close()

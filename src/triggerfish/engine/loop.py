@@ -29,6 +29,10 @@ T = TypeVar("T")
 MAX_BATCH = 2000
 HOST_CHECK_EVERY = 0.5
 HOST_FLUSH_EVERY = 10.0
+# a store that keeps refusing commits: the catch-up of the intake journal after each reload
+# waits this long, doubling up to the second figure (no loop of failed commits at full speed)
+CATCH_UP_FIRST_DELAY = 0.5
+CATCH_UP_MAX_DELAY = 60.0
 
 
 @dataclass
@@ -128,6 +132,17 @@ class _Unheard:
 _UNHEARD = _Unheard()
 
 
+class _CaughtUp(_Unheard):
+    """The outcome of a catch-up queued after a reload: once committed, the next reload
+    queues its catch-up at once again."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def set_result(self, _value: Any) -> None:
+        self.engine._catch_up_seq, self.engine._catch_up_delay = -1, 0.0
+
+
 def _nothing(_state: State) -> None:
     """A command that changes nothing: it only wakes the engine thread."""
 
@@ -169,6 +184,8 @@ class Engine:
         # the intake journal's lines after a seq (the server sets it): added at start, and
         # again after a reload threw away a batch that held some
         self.intake_source: intake.Source | None = None
+        self._catch_up_seq = -1  # the last line applied when a reload last queued a catch-up
+        self._catch_up_delay = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -312,6 +329,30 @@ class Engine:
                     loop.call_soon(_settle_all, replies, fns, wake)
                 else:
                     loop.call_soon_threadsafe(_settle_all, replies, fns, wake)
+
+    def _catch_up_later(self) -> None:
+        """Queue the catch-up of the intake journal after a reload: at once, unless the
+        catch-up queued by the reload before has not been committed and the same last line
+        is applied (the store refuses commits, or a line cannot be added); then after a delay
+        that doubles each time."""
+        seq = self.state.intake_seq
+        if seq == self._catch_up_seq:
+            self._catch_up_delay = min(
+                CATCH_UP_MAX_DELAY, max(CATCH_UP_FIRST_DELAY, 2 * self._catch_up_delay)
+            )
+        else:
+            self._catch_up_seq, self._catch_up_delay = seq, 0.0
+        item = (intake.catch_up, (self.intake_source,), _CaughtUp(self))
+        if self._catch_up_delay == 0.0:
+            self._queue.put(item)  # type: ignore[arg-type]
+            return
+        logger.warning(
+            "the intake journal's tasks after line %d: added again in %g s", seq,
+            self._catch_up_delay, extra={"action": "intake.retry"},
+        )  # fmt: skip
+        timer = threading.Timer(self._catch_up_delay, self._queue.put, (item,))
+        timer.daemon = True
+        timer.start()
 
     def run_sync(self, fn: Callable[..., T], *args: Any, timeout: float = 60.0) -> T:
         return self.call(fn, *args).result(timeout)
@@ -521,7 +562,7 @@ class Engine:
             try:
                 self.state.load()
                 if self.intake_source is not None:  # accepted tasks the batch held
-                    self._queue.put((intake.catch_up, (self.intake_source,), Future()))
+                    self._catch_up_later()
                 return
             except Exception:
                 logger.exception("reload failed; retrying", extra={"action": "engine.reload"})
