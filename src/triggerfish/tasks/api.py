@@ -100,8 +100,10 @@ class Tasks:
     ) -> int:
         """Run ``target(params)`` on a worker as soon as possible; returns the task id.
 
-        ``retries``: attempts after a failure (``retrywork``); ``timeout``: seconds before the
-        task's process is killed and the attempt fails.
+        It returns once the supervisor holds the task in its intake journal (a crash of the
+        supervisor does not lose it), before the task's commit; any call after it sees the
+        task. ``retries``: attempts after a failure (``retrywork``); ``timeout``: seconds
+        before the task's process is killed and the attempt fails.
         """
         body = self._body(
             target, params, pickle=pickle, retries=retries, retry_delay=retry_delay,
