@@ -87,19 +87,20 @@ def test_tasks_answered_before_their_commit_survive_a_crash(
         c.jobs(limit=1)  # (waits until those are committed)
         with writes_blocked(db_url) as end_waiters:
             during = [tasks.add(f"{APP}:echo", 100 + i) for i in range(40)]
+            during += tasks.add_many(f"{APP}:echo", [140 + i for i in range(10)])
             farm.kill_supervisor()
             end_waiters()
-    assert committed_jobs(db_url) == 5  # the 40 were in the journal only
+    assert committed_jobs(db_url) == 5  # the 50 were in the journal only
     farm.restart_supervisor()
     with farm.client() as c:
         assert sorted(t["id"] for t in c.tasks(limit=1000)) == before + during
-        assert [c.job(t)["package"]["params"] for t in during] == [100 + i for i in range(40)]
+        assert [c.job(t)["package"]["params"] for t in during] == [100 + i for i in range(50)]
     journal = [p for d in (tmp_path / "farm").glob("intake-*") for p in d.glob("*.log")]
     assert [p.stat().st_size for p in journal] == [0]  # applied: nothing left to add again
     farm.stop()
     farm2 = start_farm(db_url, workers=1)  # a worker runs them, each once
     with farm2.client() as c, Tasks(c) as tasks:
-        assert tasks.result(during[-1], timeout=60) == {"got": 139}
+        assert tasks.result(during[-1], timeout=60) == {"got": 149}
         final = c.wait(before + during, timeout=120)
     assert set(final.values()) == {"complete"}
 

@@ -34,6 +34,18 @@ def test_a_line_must_follow_the_last(tmp_path: Path) -> None:
     j.append(entry(1))
     with pytest.raises(ValueError, match="seq 3 after 1"):
         j.append(entry(3))
+    with pytest.raises(ValueError, match="seq 4 after 2"):
+        j.append_many([entry(2), entry(4)])
+    assert [e.seq for e in j.entries_after(0)] == [1]  # nothing of a refused call is written
+
+
+def test_several_lines_in_one_write(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j")
+    j.append_many([entry(1), entry(2, 500), entry(3)])
+    j.close()
+    again = Journal(tmp_path / "j")
+    assert [(e.seq, e.job_id) for e in again.entries_after(0)] == [(1, 101), (2, 500), (3, 103)]
+    assert (again.last_seq, again.max_job_id) == (3, 500)
 
 
 def test_committed_segments_are_deleted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

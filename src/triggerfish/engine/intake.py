@@ -46,6 +46,14 @@ def take(state: State, accepted: Accepted, source: Source) -> int:
     return seq
 
 
+def take_many(state: State, accepted: list[Accepted], source: Source) -> int:
+    """:func:`take` for each (tasks added in one call: one command, one commit)."""
+    done = state.intake_seq
+    for acc in accepted:
+        done = take(state, acc, source)
+    return done
+
+
 def catch_up(state: State, source: Source, upto: int | None = None) -> int:
     """Add the journal's lines past ``state.intake_seq`` (up to ``upto``); the last seq applied."""
     for entry in source(state.intake_seq):

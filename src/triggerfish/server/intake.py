@@ -98,19 +98,33 @@ class Intake:
         """Journal one task (``jobs``: its job, parsed from ``job``) and queue it; its job id.
         None: not now (too many accepted and not committed, or the journal cannot be
         written); the caller adds it the usual way."""
-        if self._closed or self.written - self.committed >= BACKLOG:
+        ids = self.accept_many([(jobs, job)], user)
+        return None if ids is None else ids[0]
+
+    def accept_many(
+        self, tasks: list[tuple[list[NormalizedJob], dict[str, Any]]], user: str
+    ) -> list[int] | None:
+        """:meth:`accept` for several tasks, all or none: one write, one engine command."""
+        if self._closed or self.written - self.committed + len(tasks) > BACKLOG:
             return None
-        job_id = self.engine.state.ids.take(len(jobs), held=True)
-        entry = Entry(self.written + 1, job_id, user, job)
+        entries: list[Entry] = []
+        accepted: list[intake.Accepted] = []
+        for i, (jobs, job) in enumerate(tasks):
+            entry = Entry(self.written + 1 + i, self.engine.state.ids.take(1, held=True), user, job)
+            entries.append(entry)
+            accepted.append(intake.Accepted(entry, jobs))
         try:
-            self.journal.append(entry)
+            self.journal.append_many(entries)
         except OSError as exc:
             logger.warning("intake journal: cannot write (%s); tasks wait for their commit",
                            exc, extra={"action": "intake.journal"})  # fmt: skip
             return None
-        self.written = entry.seq
-        self.engine.post(intake.take, intake.Accepted(entry, jobs), self.journal.entries_after)
-        return job_id
+        self.written = entries[-1].seq
+        if len(accepted) == 1:
+            self.engine.post(intake.take, accepted[0], self.journal.entries_after)
+        else:
+            self.engine.post(intake.take_many, accepted, self.journal.entries_after)
+        return [e.job_id for e in entries]
 
     def on_commit(self, wake: Wakeup) -> None:
         """After each commit, on the loop: callers waiting for what it added go on."""

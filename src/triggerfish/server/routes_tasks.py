@@ -98,12 +98,19 @@ async def add_tasks(request: Request, body: Annotated[Any, Body()]) -> TasksAdde
             reqs.append(TaskRequest.model_validate(item))
         except pydantic.ValidationError as exc:
             raise invalid(exc, f"tasks[{i}]") from None
-    jobs = await asyncio.to_thread(
-        parse_jobs, [r.checked_job(f"tasks[{i}].") for i, r in enumerate(reqs)]
-    )
+    bodies = [r.checked_job(f"tasks[{i}].") for i, r in enumerate(reqs)]
+    jobs = await asyncio.to_thread(parse_jobs, bodies)
     check_pickle(c, jobs)
     for nj in jobs:
         nj.spec.user = me.name
+    if c.intake is not None:
+        tasks = [([nj], body) for nj, body in zip(jobs, bodies, strict=True)]
+        ids = c.intake.accept_many(tasks, me.name)
+        if ids is not None:
+            return TasksAdded(
+                tasks=[TaskAdded(id=i, target=r.target, status=status_of([nj]))
+                       for i, r, nj in zip(ids, reqs, jobs, strict=True)]
+            )  # fmt: skip
     added = await c.engine.acall(sub.submit_each, jobs, me.name)
     return TasksAdded(
         tasks=[TaskAdded(id=j.id, target=r.target, status=j.status)

@@ -110,17 +110,25 @@ class Journal:
 
     def append(self, entry: Entry) -> None:
         """Write one line; raises OSError if it could not (the task is then not accepted)."""
-        if entry.seq != self.last_seq + 1:
-            raise ValueError(f"intake journal: seq {entry.seq} after {self.last_seq}")
-        line = entry.line()
-        data = memoryview(line)
+        self.append_many([entry])
+
+    def append_many(self, entries: list[Entry]) -> None:
+        """Write consecutive lines in one ``write`` (all of them, or none if the process is
+        killed: a write to a file is not cut short by a signal); raises OSError if it could
+        not."""
+        for i, entry in enumerate(entries):
+            if entry.seq != self.last_seq + 1 + i:
+                raise ValueError(f"intake journal: seq {entry.seq} after {self.last_seq + i}")
+        lines = b"".join(e.line() for e in entries)
+        data = memoryview(lines)
         while data:
             n = os.write(self._fd, data)
             data = data[n:]
-        self._size += len(line)
-        self.last_seq = entry.seq
-        self.max_job_id = max(self.max_job_id, entry.job_id)
-        self._segments[-1].last = entry.seq
+        self._size += len(lines)
+        last = entries[-1]
+        self.last_seq = last.seq
+        self.max_job_id = max(self.max_job_id, *(e.job_id for e in entries))
+        self._segments[-1].last = last.seq
         if self._size >= SEGMENT_BYTES:
             self._rotate()
 
