@@ -72,6 +72,11 @@ def test_a_task_is_found_as_soon_as_it_is_added(start_farm: StartFarm, db_url: s
         tid = tasks.add(f"{APP}:echo", "last")
         c.kill(tid)  # a command on it finds it too
         assert tasks.get(tid)["status"] == "killed"
+        # params beyond 64 bits are kept exactly (the journal writes them as the store does)
+        big = {"n": 2**70, "list": [-(2**65), 1.5]}
+        [one, two] = [tasks.add(f"{APP}:echo", big), *tasks.add_many(f"{APP}:echo", [2**64])]
+        assert c.job(one)["package"]["params"] == big
+        assert c.job(two)["package"]["params"] == 2**64
 
 
 def test_tasks_answered_before_their_commit_survive_a_crash(
@@ -88,20 +93,22 @@ def test_tasks_answered_before_their_commit_survive_a_crash(
         with writes_blocked(db_url) as end_waiters:
             during = [tasks.add(f"{APP}:echo", 100 + i) for i in range(40)]
             during += tasks.add_many(f"{APP}:echo", [140 + i for i in range(10)])
+            big = tasks.add(f"{APP}:echo", {"n": 2**70})
             farm.kill_supervisor()
             end_waiters()
-    assert committed_jobs(db_url) == 5  # the 50 were in the journal only
+    assert committed_jobs(db_url) == 5  # the 51 were in the journal only
     farm.restart_supervisor()
     with farm.client() as c:
-        assert sorted(t["id"] for t in c.tasks(limit=1000)) == before + during
+        assert sorted(t["id"] for t in c.tasks(limit=1000)) == [*before, *during, big]
         assert [c.job(t)["package"]["params"] for t in during] == [100 + i for i in range(50)]
+        assert c.job(big)["package"]["params"] == {"n": 2**70}  # read back exactly
     journal = [p for d in (tmp_path / "farm").glob("intake-*") for p in d.glob("*.log")]
     assert [p.stat().st_size for p in journal] == [0]  # applied: nothing left to add again
     farm.stop()
     farm2 = start_farm(db_url, workers=1)  # a worker runs them, each once
     with farm2.client() as c, Tasks(c) as tasks:
         assert tasks.result(during[-1], timeout=60) == {"got": 149}
-        final = c.wait(before + during, timeout=120)
+        final = c.wait([*before, *during, big], timeout=120)
     assert set(final.values()) == {"complete"}
 
 

@@ -4,6 +4,8 @@ cut short by a crash is passed over."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,39 @@ def test_the_journal_is_private(tmp_path: Path) -> None:
     assert (tmp_path / "j").stat().st_mode & 0o777 == 0o700
     [seg] = (tmp_path / "j").glob("*.log")
     assert seg.stat().st_mode & 0o777 == 0o600
+
+
+def test_integers_beyond_64_bits_come_back_exactly(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j")
+    job = {"prototype": "task", "package": {"params": {"n": 2**70, "m": [-(2**65), 0.1]}}}
+    j.append(Entry(1, 7, "alice", job))
+    j.close()
+    assert Journal(tmp_path / "j").entries_after(0) == [Entry(1, 7, "alice", job)]
+
+
+def test_a_write_that_fails_half_way_leaves_no_piece(tmp_path: Path) -> None:
+    """The file size limit (as a full disk would) stops a write part of the way: what it
+    wrote is cut back, and the next line after the limit is lifted reads whole."""
+    script = f"""
+import resource, signal, sys
+sys.path[:0] = {sys.path!r}
+from pathlib import Path
+from triggerfish.store.journal import Entry, Journal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+j = Journal(Path({str(tmp_path / "j")!r}))
+j.append(Entry(1, 1, "a", {{"x": "a" * 100}}))
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (200, hard))
+try:
+    j.append(Entry(2, 2, "a", {{"x": "b" * 300}}))
+except OSError as exc:
+    print("refused", exc.errno)
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+j.append(Entry(2, 3, "a", {{"x": "c"}}))
+j.close()
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, timeout=60)  # fmt: skip
+    assert out.stdout.startswith("refused")
+    got = Journal(tmp_path / "j").entries_after(0)
+    assert [(e.seq, e.job_id, e.job["x"][:1]) for e in got] == [(1, 1, "a"), (2, 3, "c")]

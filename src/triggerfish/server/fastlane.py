@@ -179,8 +179,8 @@ class FastLaneProtocol(CoalescingHttpProtocol):
         except Fallback:
             self._to_app(lane, body)
             return
-        except TriggerfishError as exc:
-            self._answer(lane, exc.http_status, error_body(exc))
+        except Exception as exc:  # refused (its status), or a bug (500): not the parser's
+            self._answered(lane, _as_is, None, exc)
             return
         if isinstance(prepared, Answered):  # (answered on the next turn of the loop, as others)
             self.loop.call_soon(self._answer, lane, prepared.status, prepared.body)

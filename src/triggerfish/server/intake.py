@@ -107,10 +107,11 @@ class Intake:
         """:meth:`accept` for several tasks, all or none: one write, one engine command."""
         if self._closed or self.written - self.committed + len(tasks) > BACKLOG:
             return None
+        first = self.engine.state.ids.take(len(tasks), held=True)
         entries: list[Entry] = []
         accepted: list[intake.Accepted] = []
         for i, (jobs, job) in enumerate(tasks):
-            entry = Entry(self.written + 1 + i, self.engine.state.ids.take(1, held=True), user, job)
+            entry = Entry(self.written + 1 + i, first + i, user, job)
             entries.append(entry)
             accepted.append(intake.Accepted(entry, jobs))
         try:

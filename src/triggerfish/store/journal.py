@@ -19,6 +19,8 @@ segments is guarded by a lock, and a segment deleted under the reader was commit
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import threading
@@ -26,9 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from triggerfish.errors import StoreError
+from triggerfish.store.jsontext import dumps
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +47,16 @@ class Entry:
     job: dict[str, Any]
 
     def line(self) -> bytes:
+        """The line: JSON as the store writes it (integers beyond 64 bits included)."""
         body = {"seq": self.seq, "id": self.job_id, "user": self.user, "job": self.job}
-        return orjson.dumps(body) + b"\n"
+        return dumps(body).encode() + b"\n"
 
 
 def _entry(line: bytes) -> Entry | None:
-    try:
-        raw = orjson.loads(line)
+    try:  # (json, not orjson: orjson reads an integer beyond 64 bits as a float)
+        raw = json.loads(line)
         return Entry(int(raw["seq"]), int(raw["id"]), str(raw["user"]), dict(raw["job"]))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+    except (ValueError, KeyError, TypeError):  # (json.JSONDecodeError is a ValueError)
         return None
 
 
@@ -121,9 +123,13 @@ class Journal:
                 raise ValueError(f"intake journal: seq {entry.seq} after {self.last_seq + i}")
         lines = b"".join(e.line() for e in entries)
         data = memoryview(lines)
-        while data:
-            n = os.write(self._fd, data)
-            data = data[n:]
+        try:
+            while data:
+                n = os.write(self._fd, data)
+                data = data[n:]
+        except OSError:
+            self._cut_back()
+            raise
         self._size += len(lines)
         last = entries[-1]
         self.last_seq = last.seq
@@ -131,6 +137,17 @@ class Journal:
         self._segments[-1].last = last.seq
         if self._size >= SEGMENT_BYTES:
             self._rotate()
+
+    def _cut_back(self) -> None:
+        """A write that failed part of the way (a full disk): what it wrote goes, so that the
+        next line does not run on from a piece of this one; if it cannot, the next lines go
+        to a new segment."""
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            # (no new segment either: the next write fails, EBADF, and adds wait for commits)
+            with contextlib.suppress(StoreError):
+                self._rotate()
 
     def resume_after(self, seq: int) -> None:
         """The next line is ``seq + 1`` at the least: the engine has applied up to ``seq``
@@ -140,7 +157,8 @@ class Journal:
             self._rotate()
 
     def _rotate(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
         self._fd = -1
         self._begin(self.last_seq + 1)
 
