@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from triggerfish.errors import StoreError
-from triggerfish.store.jsontext import dumps
+from triggerfish.store.jsontext import dumpb
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Entry:
     def line(self) -> bytes:
         """The line: JSON as the store writes it (integers beyond 64 bits included)."""
         body = {"seq": self.seq, "id": self.job_id, "user": self.user, "job": self.job}
-        return dumps(body).encode() + b"\n"
+        return dumpb(body) + b"\n"
 
 
 def _entry(line: bytes) -> Entry | None:

@@ -21,7 +21,12 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 def dumps(value: Any) -> str:
     """``value`` as JSON text (``json.dumps`` would accept it, this gives the same data)."""
+    return dumpb(value).decode()
+
+
+def dumpb(value: Any) -> bytes:
+    """:func:`dumps` as UTF-8 bytes (what is written to a file as it is)."""
     try:
-        return orjson.dumps(value, option=_OPTIONS).decode()
+        return orjson.dumps(value, option=_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(value)
+        return json.dumps(value).encode()
