@@ -10,7 +10,7 @@ Log lines about work name it with the same keys everywhere (supervisor and worke
 - ``attempt``: the attempt's token (the same on both sides, and in the ``=== attempt ...``
   lines of ``triggerfish logs``)
 
-and ``action`` says what happened (e.g. ``attempt.lost``). :func:`work_fields` builds them.
+and ``action`` says what happened (e.g. ``attempt.lost``).
 
 A formatter only has to turn :func:`fields` into text: :class:`KeyValueFormatter` for people
 today, a JSON one later (``FORMATTERS``).
@@ -28,13 +28,6 @@ DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FIRST = ("action", "job", "item", "instance", "host", "attempt")  # shown first, in this order
 # what every LogRecord has: anything else on a record came from ``extra=``
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
-
-
-def work_fields(
-    job: int | None, item: str | None, instance: int | None, host: str | None, attempt: str | None
-) -> dict[str, Any]:
-    """The ``extra=`` keys that name a piece of work (see the module's doc)."""
-    return {"job": job, "item": item, "instance": instance, "host": host, "attempt": attempt}
 
 
 def fields(record: logging.LogRecord) -> dict[str, Any]:

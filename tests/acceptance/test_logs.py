@@ -110,7 +110,8 @@ def test_distinct_errors(tf: Any, farm: LocalFarm) -> None:
     assert instance.exit_code == 1 and f"job {done} has no instance 5" in instance.stderr
     waiting = tf("logs", f"{blocked}:1")
     assert waiting.exit_code == 1
-    assert f"item {blocked}:1 has not started yet (it is pending; job {blocked} is blocked)" in waiting.stderr
+    why = f"item {blocked}:1 has not started yet (it is pending; job {blocked} is blocked)"
+    assert why in waiting.stderr
     silent = tf("logs", f"{done}:2")  # ran, printed nothing
     assert silent.exit_code == 0 and silent.stdout == ""
     assert f"item {done}:2 printed nothing" in silent.stderr
@@ -206,3 +207,17 @@ def test_follow_rides_through_a_supervisor_restart(
     assert follower.returncode == 0, err
     assert "after" in seen + out
     assert "Traceback" not in err and "error" not in err.lower()
+
+
+def test_worker_log_lines_name_job_item_host_and_attempt(tmp_path: Path) -> None:
+    """The worker's own log (text format) shows the fields of a failed attempt's line."""
+    with LocalFarm(workers=1, data_dir=tmp_path / "farm", log_level="info", grace=5) as farm:
+        with farm.client() as c:
+            [j] = c.submit({"name": "fails", "package": {"cmdline": "exit 3", "range": "7"}})
+            assert c.wait(j["id"], timeout=60) == {j["id"]: "failed"}
+        name = farm.worker_names[0]
+        path = farm.log_path(name)
+        assert path is not None
+        [line] = [ln for ln in path.read_text().splitlines() if "action=attempt_end" in ln]
+    assert f"action=attempt_end job={j['id']} item=7 instance=0 host={name} attempt=" in line
+    assert "exit_code=3" in line
