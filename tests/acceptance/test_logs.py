@@ -21,6 +21,8 @@ from triggerfish.cli.main import cli
 from triggerfish.client.errors import ClientError
 from triggerfish.client.logs import error_code
 
+pytestmark = pytest.mark.timeout(180)
+
 
 @pytest.fixture(scope="module")
 def module_pg_url() -> Iterator[str]:
