@@ -61,7 +61,7 @@ def tf(farm: LocalFarm, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Run ``triggerfish ARGS...`` in-process against the farm."""
     for key, value in farm.client_env().items():
         monkeypatch.setenv(key, value)
-    for key in ("TRIGGERFISH_JSON", "TRIGGERFISH_TOKEN", "TRIGGERFISH_LOG_STREAM"):
+    for key in ("TRIGGERFISH_JSON", "TRIGGERFISH_TOKEN", "TRIGGERFISH_LOGS_STREAM"):
         monkeypatch.delenv(key, raising=False)
 
     def run(*args: str) -> Result:
@@ -96,7 +96,7 @@ def test_both_streams_by_default_and_one_on_demand(tf: Any) -> None:
 
 def test_stream_from_the_environment(tf: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     jid = submit(tf, "--wait", "--", "echo out-line; echo err-line >&2")
-    monkeypatch.setenv("TRIGGERFISH_LOG_STREAM", "stderr")
+    monkeypatch.setenv("TRIGGERFISH_LOGS_STREAM", "stderr")
     result = tf("logs", f"{jid}.0")
     assert "err-line" in result.stdout and "out-line" not in result.stdout
 

@@ -73,7 +73,7 @@ def _follow(client: Client, target: Target, streams: tuple[Stream, ...]) -> None
 @click.argument("target", metavar="J:NAME|J.S", type=TargetType())
 @option(
     "--stream",
-    env=["LOG_STREAM", "LOGS_STREAM"],
+    env="LOGS_STREAM",
     type=click.Choice(list(STREAMS)),
     default="both",
     show_default=True,
@@ -82,7 +82,7 @@ def _follow(client: Client, target: Target, streams: tuple[Stream, ...]) -> None
 @option(
     "--follow",
     "-f",
-    env="LOG_FOLLOW",
+    env="LOGS_FOLLOW",
     is_flag=True,
     default=False,
     help="Keep printing new output until the item ends (waits for one not started yet), "
