@@ -28,6 +28,10 @@ def not_started() -> httpx.Response:
     return httpx.Response(404, json={"error": err})
 
 
+def refused(req: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("refused", request=req)
+
+
 def follow(script: list[Answer], streams: tuple[str, ...] = ("stdout", "stderr")) -> tuple[
     list[tuple[str, str]], list[str], list[tuple[str, int]]
 ]:  # fmt: skip
@@ -65,7 +69,7 @@ def test_rides_through_an_outage_quietly() -> None:
     got, notes, _ = follow([
         lambda r: page("a\n", 0, "running"),
         lambda r: httpx.Response(503, json={"error": {"code": "store", "message": "db down"}}),
-        lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)),
+        refused,
         lambda r: page("b\n", 2, "complete"),
     ], streams=("stdout",))  # fmt: skip
     assert got == [("stdout", "a\n"), ("stdout", "b\n")]
@@ -83,3 +87,12 @@ def test_no_such_item_and_never_ran_are_errors() -> None:
              "details": {"status": "killed"}}  # fmt: skip
     with pytest.raises(ClientError, match="never ran"):
         follow([lambda r: httpx.Response(404, json={"error": never})], streams=("stdout",))
+
+
+def test_a_long_outage_is_said_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("triggerfish.client.logs.QUIET_OUTAGE", 0.0)
+
+    got, notes, _ = follow([refused, refused, refused, lambda r: page("b\n", 0, "complete")],
+                           streams=("stdout",))  # fmt: skip
+    assert got == [("stdout", "b\n")]
+    assert notes == ["the supervisor at http://tf.test does not answer; still following"]
