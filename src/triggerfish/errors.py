@@ -44,6 +44,24 @@ class NotFound(TriggerfishError):
     http_status = 404
 
 
+class NoSuchJob(NotFound):
+    """A job id that does not exist (or no longer: removed, or deleted by retention)."""
+
+    code = "no_such_job"
+
+
+class NoSuchItem(NotFound):
+    """A job that exists but has no such agenda item or instance."""
+
+    code = "no_such_item"
+
+
+class NotStarted(NotFound):
+    """An agenda item or instance that has not run yet, so it has no output to show."""
+
+    code = "not_started"
+
+
 class Unauthorized(TriggerfishError):
     """A request without a token, or with one the supervisor does not know."""
 

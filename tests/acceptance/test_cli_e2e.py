@@ -62,7 +62,7 @@ def test_submit_a_range_wait_and_inspect(tf: Any) -> None:
     assert detail["status"] == "complete"
     assert detail["prototype"] == "cmdrange"
     assert [w["name"] for w in detail["agenda"]] == ["1-2", "3-4", "5-6", "7-8", "9-10"]
-    assert tf("logs", f"{jid}:5-6").stdout.rstrip().endswith("frame 5-6")
+    assert tf("logs", f"{jid}:5-6", "--stream", "stdout").stdout.rstrip().endswith("frame 5-6")
     work = json.loads(tf("work", f"{jid}:5-6", "--json").stdout)
     assert work["status"] == "complete" and work["exit_code"] == 0
     listed = json.loads(tf("jobs", "--name", "e2e", "--json").stdout)
@@ -87,11 +87,11 @@ def test_logs_of_a_running_item_then_of_its_end(tf: Any) -> None:
     # The worker reads a command's output while it runs (not only when it ends).
     [jid] = ids_of(tf("submit", "--", "echo started; echo warming >&2; sleep 60; echo never"))
     deadline = time.monotonic() + 30
-    while "started" not in tf("logs", f"{jid}.0").stdout and time.monotonic() < deadline:
+    while "warming" not in tf("logs", f"{jid}.0").stdout and time.monotonic() < deadline:
         time.sleep(0.1)
     running = json.loads(tf("job", str(jid), "--json").stdout)
     assert running["status"] == "running"
-    assert tf("logs", f"{jid}.0").stdout.rstrip().endswith("started")
+    assert tf("logs", f"{jid}.0", "--stream", "stdout").stdout.rstrip().endswith("started")
     assert tf("logs", f"{jid}.0", "--stream", "stderr").stdout.rstrip().endswith("warming")
     assert tf("kill", str(jid)).exit_code == 0
     assert json.loads(tf("wait", str(jid), "--json").stdout) == {str(jid): "killed"}

@@ -45,11 +45,15 @@ class FakeApi:
         if path == "/jobs/12/work/5":
             return httpx.Response(200, json=JOB["agenda"][4])
         if path == "/jobs/12/work/5/log":
-            stream = req.url.params["stream"]
-            if stream == "stderr":
-                err = {"code": "not_found", "message": "no stderr log for job 12 work-5"}
-                return httpx.Response(404, json={"error": err})
-            return httpx.Response(200, text="frame 5 done")
+            text = "frame 5 done" if req.url.params["stream"] == "stdout" else ""
+            size = str(len(text))
+            headers = {"X-Triggerfish-Status": "complete", "X-Triggerfish-Log-Offset": size,
+                       "X-Triggerfish-Log-Size": size}  # fmt: skip
+            return httpx.Response(200, text=text, headers=headers)
+        if path == "/jobs/12/work/6/log":
+            err = {"code": "not_started", "message": "item 12:6 has not started yet",
+                   "details": {"status": "pending"}}  # fmt: skip
+            return httpx.Response(404, json={"error": err})
         if path == "/control":
             results = [{"target": t, "status": "killed"} for t in body["targets"]]
             return httpx.Response(200, json={"results": results})
@@ -159,15 +163,18 @@ def test_work_hosts_events(api: FakeApi) -> None:
 
 
 def test_logs_of_a_frame(api: FakeApi) -> None:
-    result = run("logs", "12:5")
+    result = run("logs", "12:5")  # both streams; an empty one has no header
     assert result.exit_code == 0, result.output
-    assert result.stdout == "frame 5 done\n"
-    result = run("logs", "12:5", "--stream", "both")
+    assert result.stdout == "==> 12:5 stdout <==\nframe 5 done\n"
+    result = run("logs", "12:5", "--stream", "stdout")
     assert result.exit_code == 0
-    assert result.stdout.startswith("==> 12:5 stdout <==\nframe 5 done\n==> 12:5 stderr <==\n")
-    assert "no stderr log" in result.stdout
+    assert result.stdout == "frame 5 done\n"
     result = run("logs", "12:5", "--stream", "stderr")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr == "item 12:5 printed nothing to stderr\n"
+    result = run("logs", "12:6")
     assert result.exit_code == 1
+    assert result.stderr == "error: item 12:6 has not started yet\n"
     assert run("logs", "12").exit_code == 2
 
 

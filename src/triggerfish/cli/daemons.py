@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import socket
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from typing import Any, cast
 
 import click
 
+from triggerfish import logfmt
 from triggerfish.auth.tokens import find_token
 from triggerfish.cli.local import free_port
 from triggerfish.cli.options import option
@@ -271,9 +271,7 @@ def worker(
     log_level: str,
 ) -> None:
     """Run a worker: register this host, pull work, run it, report back (blocks)."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logfmt.configure(log_level)
     run_worker = entry_point("triggerfish.worker.agent", "run_worker")
     url = supervisor_url(url)
     code = run_worker(

@@ -24,6 +24,7 @@ from triggerfish import __version__
 from triggerfish.auth.tokens import find_token
 from triggerfish.client.errors import ClientError, WaitTimeout, error_from_response
 from triggerfish.client.lean import LeanPost, usable_for
+from triggerfish.client.logs import LogPage
 from triggerfish.client.targets import parse_target
 from triggerfish.client.watch import JobWatcher
 from triggerfish.settings import supervisor_url
@@ -317,14 +318,42 @@ class Client:
         return self.event_head_seq
 
     def log(self, jobid: int, name: str, stream: Stream = "stdout") -> str:
-        """The output of agenda item ``jobid:name``."""
-        path = f"/jobs/{int(jobid)}/work/{_seg(name)}/log"
-        return self._request("GET", path, params={"stream": stream}).text
+        """The output of agenda item ``jobid:name`` ("" if it started and printed nothing).
+
+        Raises ClientError with ``details["code"]`` ``no_such_job``, ``no_such_item`` or
+        ``not_started`` (status 404)."""
+        return self._whole_log(jobid, name, None, stream)
 
     def subjob_log(self, jobid: int, subid: int, stream: Stream = "stdout") -> str:
-        """The output of instance ``jobid.subid`` (cmdline jobs)."""
-        path = f"/jobs/{int(jobid)}/subjobs/{int(subid)}/log"
-        return self._request("GET", path, params={"stream": stream}).text
+        """The output of instance ``jobid.subid`` (cmdline jobs); errors as :meth:`log`."""
+        return self._whole_log(jobid, None, subid, stream)
+
+    def log_page(
+        self,
+        jobid: int,
+        name: str | None = None,
+        subid: int | None = None,
+        stream: Stream = "stdout",
+        offset: int = 0,
+    ) -> LogPage:
+        """A page of the output of item ``jobid:name`` or instance ``jobid.subid`` from byte
+        ``offset``, with the item's status and where to read on (``client.logs.LogPage``)."""
+        if (name is None) == (subid is None):
+            raise ClientError("log_page: give the item's name or the instance's subid")
+        if name is not None:
+            path = f"/jobs/{int(jobid)}/work/{_seg(name)}/log"
+        else:
+            path = f"/jobs/{int(jobid)}/subjobs/{int(subid or 0)}/log"
+        resp = self._request("GET", path, params={"stream": stream, "offset": offset or None})
+        return LogPage.of(resp.text, resp.headers, offset)
+
+    def _whole_log(self, jobid: int, name: str | None, subid: int | None, stream: Stream) -> str:
+        page = self.log_page(jobid, name, subid, stream)
+        parts = [page.text]
+        while page.more:
+            page = self.log_page(jobid, name, subid, stream, page.end)
+            parts.append(page.text)
+        return "".join(parts)
 
     # ------------------------------------------------------------------ tasks
 

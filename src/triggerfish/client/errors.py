@@ -65,8 +65,9 @@ def error_from_response(resp: httpx.Response) -> ClientError:
                 "; give the token with --token / TRIGGERFISH_TOKEN, or name the supervisor's "
                 "data dir (--data-dir / TRIGGERFISH_DATA_DIR) so its admin.token is found"
             )
+        extra = {"details": err["details"]} if isinstance(err.get("details"), dict) else {}
         return ClientError(
-            message, status=status, field=err.get("field"), code=err.get("code", "error")
+            message, status=status, field=err.get("field"), code=err.get("code", "error"), **extra
         )
     if isinstance(body, dict) and "detail" in body:
         return ClientError(_fastapi_detail(body["detail"]), status=status, code="invalid")

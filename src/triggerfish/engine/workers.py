@@ -196,9 +196,11 @@ def lose(state: State, a: Attempt, why: str) -> None:
         "attempt lost",
         extra={
             "action": "attempt.lost",
-            "token": a.token,
             "job": a.job_id,
-            "work": a.work,
+            "item": a.work,
+            "instance": a.subid,
+            "host": a.host,
+            "attempt": a.token,
             "why": why,
         },
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from types import FrameType
 from typing import Any
 
 import uvicorn
 
+from triggerfish import logfmt
 from triggerfish.auth.tokens import is_loopback
 from triggerfish.callbacks.osuser import resolve
 from triggerfish.errors import TriggerfishError
@@ -45,10 +45,7 @@ def preflight(settings: ServerSettings) -> None:
 
 
 def serve(settings: ServerSettings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logfmt.configure(settings.log_level)
     make_data_dir(settings.data_dir)
     preflight(settings)
     app = create_app(settings)

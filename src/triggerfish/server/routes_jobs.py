@@ -23,7 +23,7 @@ from triggerfish.auth.permissions import (
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.engine import access
 from triggerfish.engine import callbacks as cbx
-from triggerfish.errors import NotFound, ValidationError
+from triggerfish.errors import NoSuchItem, NoSuchJob, ValidationError
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import NormalizedJob, parse_jobs
 from triggerfish.model.status import JOB_STATUSES
@@ -31,6 +31,7 @@ from triggerfish.model.tasks import uses_pickle
 from triggerfish.server import convert
 from triggerfish.server.auth import who
 from triggerfish.server.context import Ctx, ctx
+from triggerfish.server.logs import find_item, not_started
 from triggerfish.store import reads
 
 router = APIRouter(prefix="/api/v1")
@@ -127,7 +128,7 @@ async def get_job(request: Request, job_id: int, agenda: bool = True) -> s.JobDe
     c = ctx(request)
     row = await asyncio.to_thread(reads.get_job, c.store.engine, job_id, agenda=agenda)
     if row is None:
-        raise NotFound(f"job {job_id} does not exist", field="job")
+        raise NoSuchJob(f"no such job {job_id}", field="job")
     return convert.job_detail(row)
 
 
@@ -136,7 +137,9 @@ async def get_work(request: Request, job_id: int, name: str) -> s.WorkInfo:
     c = ctx(request)
     row = await asyncio.to_thread(reads.get_work, c.store.engine, job_id, name)
     if row is None:
-        raise NotFound(f"work {job_id}:{name} does not exist", field="work")
+        if await asyncio.to_thread(reads.get_job, c.store.engine, job_id, agenda=False) is None:
+            raise NoSuchJob(f"no such job {job_id}", field="job")
+        raise NoSuchItem(f"job {job_id} has no item {name}", field="work")
     return convert.work_info(row)
 
 
@@ -163,7 +166,7 @@ async def job_callbacks(
     """A job's callbacks (triggers, language, code, count, latches) and their last runs."""
     c = ctx(request)
     if await asyncio.to_thread(reads.get_job, c.store.engine, job_id, agenda=False) is None:
-        raise NotFound(f"job {job_id} does not exist", field="job")
+        raise NoSuchJob(f"no such job {job_id}", field="job")
     cbs = await asyncio.to_thread(reads.list_callbacks, c.store.engine, job_id)
     ran = await asyncio.to_thread(reads.list_runs, c.store.engine, job=job_id, limit=runs)
     return {"callbacks": cbs, "runs": ran if runs else []}
@@ -278,20 +281,54 @@ async def events(
     return s.EventsResponse(events=[convert.event_info(r) for r in rows], last=last, head=head)
 
 
-def _log(c: Ctx, job_id: int, unit: str, stream: str) -> PlainTextResponse:
+LOG_HEADERS = {
+    "X-Triggerfish-Status": "the item's status now (a follower stops once it has ended)",
+    "X-Triggerfish-Log-Offset": "where the next read starts (bytes): pass it as offset",
+    "X-Triggerfish-Log-Size": "the log's size in bytes (more to read while it is bigger)",
+}
+LOG_DOC = """Output of an agenda item or instance, from byte ``offset`` (at most 4 MiB a read).
+
+Empty for one that started but printed nothing to ``stream``; 404 with code ``no_such_job``,
+``no_such_item`` or ``not_started``. The headers tell the item's status and where to read on
+(see ``X-Triggerfish-*``), for ``triggerfish logs --follow``."""
+
+
+async def _log(
+    c: Ctx, job_id: int, work: str | None, subid: int, stream: str, offset: int
+) -> PlainTextResponse:
     if stream not in ("stdout", "stderr"):
         raise ValidationError("stream: expected stdout or stderr", field="stream")
-    return PlainTextResponse(c.logs.read(job_id, unit, stream))
+    item = await asyncio.to_thread(
+        find_item, c.store.engine, job_id, work, None if work is not None else subid
+    )
+    unit = c.logs.unit(work, subid)
+    page = await asyncio.to_thread(c.logs.read, job_id, unit, stream, offset)
+    if not page.size and not item.started and not c.logs.exists(job_id, unit):
+        raise await asyncio.to_thread(not_started, c.store.engine, job_id, item)
+    headers = {
+        "X-Triggerfish-Status": item.status,
+        "X-Triggerfish-Log-Offset": str(page.end),
+        "X-Triggerfish-Log-Size": str(page.size),
+    }
+    return PlainTextResponse(page.text, headers=headers)
 
 
-@router.get("/jobs/{job_id}/work/{name}/log", response_class=PlainTextResponse, tags=["logs"])
-async def work_log(request: Request, job_id: int, name: str,
-                   stream: str = "stdout") -> PlainTextResponse:  # fmt: skip
-    return _log(ctx(request), job_id, f"work-{name}", stream)
+_LOG_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"headers": {k: {"description": v, "schema": {"type": "string"}}
+                      for k, v in LOG_HEADERS.items()}},
+}  # fmt: skip
+Offset = Annotated[int, Query(ge=0, le=2**62, description="byte offset to read from")]
+
+
+@router.get("/jobs/{job_id}/work/{name}/log", response_class=PlainTextResponse, tags=["logs"],
+            responses=_LOG_RESPONSES, description=LOG_DOC)  # fmt: skip
+async def work_log(request: Request, job_id: int, name: str, stream: str = "stdout",
+                   offset: Offset = 0) -> PlainTextResponse:  # fmt: skip
+    return await _log(ctx(request), job_id, name, 0, stream, offset)
 
 
 @router.get("/jobs/{job_id}/subjobs/{subid}/log", response_class=PlainTextResponse,
-            tags=["logs"])  # fmt: skip
-async def subjob_log(request: Request, job_id: int, subid: int,
-                     stream: str = "stdout") -> PlainTextResponse:  # fmt: skip
-    return _log(ctx(request), job_id, f"subjob-{subid}", stream)
+            tags=["logs"], responses=_LOG_RESPONSES, description=LOG_DOC)  # fmt: skip
+async def subjob_log(request: Request, job_id: int, subid: int, stream: str = "stdout",
+                     offset: Offset = 0) -> PlainTextResponse:  # fmt: skip
+    return await _log(ctx(request), job_id, None, subid, stream, offset)

@@ -43,6 +43,7 @@ from triggerfish.api.schemas import (
     ReportRequest,
 )
 from triggerfish.errors import ValidationError
+from triggerfish.worker import worklog
 from triggerfish.worker.errors import ProtocolError, Rejected, SessionLost, SupervisorUnreachable
 from triggerfish.worker.hostinfo import default_name, host_properties
 from triggerfish.worker.link import SupervisorLink
@@ -357,6 +358,7 @@ class Worker:
             if a.token in self._seen:
                 continue
             self._seen[a.token] = None
+            worklog.remember(a, self.options.name)
             if len(self._seen) > SEEN_TOKENS:
                 del self._seen[next(iter(self._seen))]
             if a.after is not None and (a.after in self._attempts or a.after in self._queued):
@@ -474,7 +476,7 @@ class Worker:
                 logger.exception(
                     "attempt %s failed inside the worker",
                     token,
-                    extra={"action": "attempt_error", "token": token},
+                    extra={"action": "attempt_error", **worklog.fields(token)},
                 )
                 report = failed(token, f"worker error: {exc}")
         if self._sink.pending(token):
@@ -509,7 +511,7 @@ class Worker:
                     "output of %s refused (%s); dropped",
                     token,
                     exc.message,
-                    extra={"action": "log_refused", "token": token},
+                    extra={"action": "log_refused", **worklog.fields(token)},
                 )
                 return
             self._outage.ok()
@@ -593,7 +595,7 @@ class Worker:
                 logger.warning(
                     "report of %s refused by two sessions; dropped",
                     r.token,
-                    extra={"action": "report_dropped", "token": r.token},
+                    extra={"action": "report_dropped", **worklog.fields(r.token)},
                 )
                 self._unacked.pop(r.token, None)
                 self._refused.pop(r.token, None)

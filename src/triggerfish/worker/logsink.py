@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from triggerfish.worker import worklog
 from triggerfish.worker.process import Stream
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class LogSink:
                     logger.exception(
                         "sending output of %s failed; it is dropped",
                         token,
-                        extra={"action": "log_send", "token": token},
+                        extra={"action": "log_send", **worklog.fields(token)},
                     )
         finally:
             buf.sender = None

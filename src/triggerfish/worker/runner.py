@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from triggerfish.api.schemas import Assignment, Report
+from triggerfish.worker import worklog
 from triggerfish.worker.command import build_command
 from triggerfish.worker.errors import CommandError, WorkerError
 from triggerfish.worker.exits import describe_exit
@@ -154,7 +155,7 @@ class Runner:
                 "%s: %s",
                 token,
                 error,
-                extra={"action": "attempt_not_started", "token": token, "job": assignment.job},
+                extra={"action": "attempt_not_started", **worklog.fields(token, assignment)},
             )
             return failed(token, error)
         attempt = _Attempt(token, child)
@@ -166,8 +167,7 @@ class Runner:
                 child.pid,
                 extra={
                     "action": "attempt_start",
-                    "token": token,
-                    "job": assignment.job,
+                    **worklog.fields(token, assignment),
                     "pid": child.pid,
                 },
             )
@@ -195,7 +195,7 @@ class Runner:
                 "the rest of its output is dropped",
                 attempt.token,
                 self.drain_timeout,
-                extra={"action": "attempt_pipes_open", "token": attempt.token},
+                extra={"action": "attempt_pipes_open", **worklog.fields(attempt.token)},
             )
         report = outcome(attempt.token, returncode, attempt.cancelled)
         level = logging.DEBUG if report.status == "complete" else logging.INFO
@@ -211,7 +211,11 @@ class Runner:
             attempt.token,
             report.status,
             f": {report.error}" if report.error else "",
-            extra={"action": "attempt_end", "token": attempt.token, "exit_code": returncode},
+            extra={
+                "action": "attempt_end",
+                **worklog.fields(attempt.token),
+                "exit_code": returncode,
+            },
         )
 
     def cancel(self, token: str, reason: str = CANCELLED) -> bool:
@@ -227,7 +231,10 @@ class Runner:
         attempt.child.signal_group(signal.SIGTERM)
         attempt.kill_timer = loop.call_later(self.grace, attempt.child.signal_group, signal.SIGKILL)
         logger.info(
-            "cancelling %s (%s)", token, reason, extra={"action": "attempt_cancel", "token": token}
+            "cancelling %s (%s)",
+            token,
+            reason,
+            extra={"action": "attempt_cancel", **worklog.fields(token)},
         )
         return True
 

@@ -25,6 +25,7 @@ from typing import Any
 from triggerfish.api.schemas import Assignment, Report
 from triggerfish.errors import TriggerfishError
 from triggerfish.tasks.host import MARK_ENV, marker
+from triggerfish.worker import worklog
 from triggerfish.worker.exits import describe_exit
 from triggerfish.worker.process import Stream
 
@@ -260,7 +261,8 @@ class TaskPool:
                           result={"value": answer.get("value")})  # fmt: skip
         error = str(answer.get("error") or "the task failed")
         tb = answer.get("traceback")
-        logger.info("%s failed: %s", token, error, extra={"action": "task_failed", "token": token})
+        logger.info("%s failed: %s", token, error,
+                    extra={"action": "task_failed", **worklog.fields(token)})  # fmt: skip
         return Report(token=token, status="failed", error=error,
                       result={"traceback": tb} if tb else {})  # fmt: skip
 
