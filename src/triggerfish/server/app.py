@@ -25,7 +25,7 @@ from triggerfish.callbacks.universal import UniversalCallbacks
 from triggerfish.engine import callbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.engine.retention import PURGE_JOBS, purge
-from triggerfish.errors import TriggerfishError
+from triggerfish.errors import StoreError, TriggerfishError
 from triggerfish.model.invalid import describe
 from triggerfish.model.status import TERMINAL
 from triggerfish.server import routes_jobs, routes_tasks, routes_users, routes_workers
@@ -38,9 +38,12 @@ from triggerfish.server.intake import in_memory, open_intake
 from triggerfish.server.logs import LogStore
 from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store import reads, users
+from triggerfish.store.db import ping
+from triggerfish.store.lock import ROLE
 from triggerfish.store.store import Store
 
 logger = logging.getLogger(__name__)
+READY_WAIT = 5.0  # seconds the readiness probe waits for the store
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
@@ -207,9 +210,30 @@ def create_app(settings: ServerSettings) -> FastAPI:
             {"error": {"code": "invalid", "message": message, "field": field}}, status_code=422
         )
 
-    @app.get("/api/v1/health", tags=["health"])
+    @app.get("/api/v1/health", tags=["health"], openapi_extra={"security": []})
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+        """Liveness, without a token: this supervisor answers (it holds its database)."""
+        return {"status": "ok", "version": __version__, "role": ROLE}
+
+    # the store's check in flight: one at a time (a store that hangs holds one thread, not
+    # one per probe); probes meanwhile wait for it, up to READY_WAIT
+    checking: list[asyncio.Future[str | None]] = []
+
+    @app.get("/api/v1/ready", tags=["health"], openapi_extra={"security": []},
+             responses={503: {"description": "the store does not answer"}})  # fmt: skip
+    async def ready(request: Request) -> dict[str, Any]:
+        """Readiness, without a token: 200 while the store answers a read, else 503."""
+        ctx: Ctx = request.app.state.ctx
+        if not checking or checking[0].done():
+            checking[:] = [asyncio.ensure_future(asyncio.to_thread(ping, ctx.store.engine))]
+        try:
+            async with asyncio.timeout(READY_WAIT):
+                why = await asyncio.shield(checking[0])
+        except TimeoutError:
+            why = f"the database did not answer within {READY_WAIT:g} s"
+        if why is not None:
+            raise StoreError(f"not ready: {why}")
+        return {"status": "ready", "version": __version__, "role": ROLE}
 
     # The token check, then the fast path, outermost: ahead of FastAPI's own middlewares
     # (server errors, exception telemetry, body limit), which cost more per request than the
