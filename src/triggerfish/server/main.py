@@ -151,3 +151,8 @@ class _Server(uvicorn.Server):
         hub = getattr(ctx, "hub", None)
         if hub is not None and hub.loop is not None and not hub.loop.is_closed():
             hub.loop.call_soon_threadsafe(hub.close)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and sockets:  # (uvicorn says where only for addresses it binds)
+            self._log_started_message(sockets)
