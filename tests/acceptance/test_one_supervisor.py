@@ -91,6 +91,20 @@ def test_a_supervisor_that_loses_its_postgresql_lock_stops(
         assert c.hosts() == []
 
 
+def test_a_supervisor_whose_sqlite_lock_file_is_removed_stops(
+    start_farm: StartFarm, tmp_path: Path
+) -> None:
+    db = tmp_path / "tf.db"
+    farm = start_farm(f"sqlite:///{db}", workers=0)
+    assert farm.supervisor is not None
+    lock = Path(f"{db}.lock")
+    assert f'"pid": {farm.supervisor.pid}' in lock.read_text()  # it says who holds it
+    lock.unlink()  # a second supervisor could lock a new file now: the first must stop
+    assert farm.supervisor.wait(timeout=60) == 1
+    log = farm.log_path("supervisor")
+    assert log is not None and "lost the database lock (the lock file" in log.read_text()
+
+
 def test_an_unreachable_database_is_one_line_and_its_trace_at_debug_level(
     tmp_path: Path,
 ) -> None:

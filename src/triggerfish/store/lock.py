@@ -14,7 +14,8 @@ is the database's own, so it holds across hosts:
   database file itself: SQLite's own locks there are POSIX record locks, and on NFS ``flock``
   is emulated with those (ours would then fight SQLite's), and any close of the database by a
   connection would drop a POSIX lock of ours. An ``flock`` lasts as long as the open file, so
-  a supervisor that dies (even SIGKILLed) leaves it free at once.
+  a supervisor that dies (even SIGKILLed) leaves it free at once. A lock file removed or
+  replaced under a running supervisor is its lock lost (a second one could lock the new file).
 
 The holder writes who it is (:class:`Holder`: host, pid, URL, since when): into the lock file
 (SQLite) and, once it has migrated the schema, into the ``supervisors`` table (both stores;
@@ -142,6 +143,7 @@ class FileLock(ServeLock):
     def __init__(self, path: Path, holder: Holder) -> None:
         super().__init__(holder)
         self.path = path
+        self._stop = threading.Event()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -163,6 +165,25 @@ class FileLock(ServeLock):
             self.release()
             raise StoreError(f"cannot write the lock file {str(path)!r}: {exc.strerror}") from exc
 
+    def watch(self, on_lost: Callable[[str], None]) -> None:
+        """A thread that checks every second that the lock file is still the one locked: one
+        removed or replaced (by hand, a clean-up) would let a second supervisor lock another."""
+        assert self._fd is not None
+        mine = os.fstat(self._fd)
+
+        def run() -> None:
+            while not self._stop.wait(WATCH_EVERY):
+                try:
+                    now = os.stat(self.path)
+                    same = (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
+                except OSError:
+                    same = False
+                if not same and not self._stop.is_set():
+                    on_lost(f"the lock file {self.path} was removed or replaced")
+                    return
+
+        threading.Thread(target=run, name="tf-db-lock", daemon=True).start()
+
     def _who(self) -> Holder | None:
         """The holder, from the file it writes once it holds the lock (a moment later)."""
         assert self._fd is not None
@@ -177,6 +198,7 @@ class FileLock(ServeLock):
             time.sleep(0.1)
 
     def release(self) -> None:
+        self._stop.set()
         if self._fd is not None:
             if self._held:  # (still holding it: nobody reads a half)
                 with contextlib.suppress(OSError):
