@@ -135,6 +135,16 @@ def test_a_failed_migration_is_one_line(db_url: str, tmp_path: Path) -> None:
     short_error(proc, "cannot bring database", "'9999'", "newer triggerfish")
 
 
+def test_a_start_that_fails_in_the_app_is_a_line_too(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    data.mkdir(mode=0o700)
+    (data / "admin.token").mkdir()  # where the supervisor keeps its token
+    args = ("--data-dir", str(data), "--port", str(free_port()))
+    short_error(supervise(*args, "--log-level", "warning"), "admin.token holds no token")
+    debug = supervise(*args, "--log-level", "debug")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
 @contextmanager
 def store_away(db_url: str) -> Iterator[None]:
     """The store out of reach of the supervisor's reads: the SQLite file moved away, the

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -112,6 +112,18 @@ def _job_owner(state: Any) -> Callable[[int], str | None]:
 def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """The supervisor's life; a start that fails for a reason (not a bug) leaves it in
+        ``app.state.startup_error``, for a line instead of a traceback (server.main)."""
+        async with AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(running(app))
+            except (TriggerfishError, OSError) as exc:
+                app.state.startup_error = exc
+                raise
+            yield
+
+    @asynccontextmanager
+    async def running(app: FastAPI) -> AsyncIterator[None]:
         make_data_dir(settings.data_dir)
         store = await asyncio.to_thread(Store, settings.database)
         auth = Authority(ensure_local_token(settings.data_dir))

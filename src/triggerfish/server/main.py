@@ -134,10 +134,43 @@ def serve(settings: ServerSettings) -> None:
             # by the protocol itself, without an ASGI cycle
             http=FastLaneProtocol,
         )
-        _Server(config).run(sockets=[sock])
+        quiet = _StartupTrace(app, settings.log_level == "debug")
+        logging.getLogger("uvicorn.error").addFilter(quiet)
+        try:
+            _Server(config).run(sockets=[sock])
+        except SystemExit:  # uvicorn's answer to a failed start (the app's lifespan)
+            quiet.reraise()
+            raise
     finally:
         sock.close()
         lock.release()
+
+
+class _StartupTrace(logging.Filter):
+    """The traceback uvicorn logs when the app's start fails for a reason (a TriggerfishError
+    or an OSError, in ``app.state.startup_error``): left out but at debug level, the reason
+    raised instead as one line."""
+
+    def __init__(self, app: Any, debug: bool) -> None:
+        super().__init__()
+        self.app = app
+        self.debug = debug
+
+    def error(self) -> BaseException | None:
+        state = getattr(self.app, "state", None)
+        return getattr(state, "startup_error", None)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        trace = str(record.msg).startswith("Traceback")
+        return self.debug or not trace or self.error() is None
+
+    def reraise(self) -> None:
+        exc = self.error()
+        if isinstance(exc, TriggerfishError):
+            raise exc
+        if isinstance(exc, OSError):
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise TriggerfishError(f"cannot start: {exc.strerror or exc}{where}") from exc
 
 
 class _Server(uvicorn.Server):
