@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.types import ASGIApp
 
 from triggerfish import __version__
@@ -44,6 +45,14 @@ from triggerfish.store.store import Store
 
 logger = logging.getLogger(__name__)
 READY_WAIT = 5.0  # seconds the readiness probe waits for the store
+
+
+class Probe(BaseModel):
+    """The answer of the probes (``/health``, ``/ready``): nothing secret."""
+
+    status: str  # "ok" (health), "ready" (ready)
+    version: str
+    role: str  # "active": it holds its database (a standby, later, would say so)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
@@ -223,9 +232,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         )
 
     @app.get("/api/v1/health", tags=["health"], openapi_extra={"security": []})
-    async def health() -> dict[str, Any]:
+    async def health() -> Probe:
         """Liveness, without a token: this supervisor answers (it holds its database)."""
-        return {"status": "ok", "version": __version__, "role": ROLE}
+        return Probe(status="ok", version=__version__, role=ROLE)
 
     # the store's check in flight: one at a time (a store that hangs holds one thread, not
     # one per probe); probes meanwhile wait for it, up to READY_WAIT
@@ -233,7 +242,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.get("/api/v1/ready", tags=["health"], openapi_extra={"security": []},
              responses={503: {"description": "the store does not answer"}})  # fmt: skip
-    async def ready(request: Request) -> dict[str, Any]:
+    async def ready(request: Request) -> Probe:
         """Readiness, without a token: 200 while the store answers a read, else 503."""
         ctx: Ctx = request.app.state.ctx
         if not checking or checking[0].done():
@@ -245,7 +254,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             why = f"the database did not answer within {READY_WAIT:g} s"
         if why is not None:
             raise StoreError(f"not ready: {why}")
-        return {"status": "ready", "version": __version__, "role": ROLE}
+        return Probe(status="ready", version=__version__, role=ROLE)
 
     # The token check, then the fast path, outermost: ahead of FastAPI's own middlewares
     # (server errors, exception telemetry, body limit), which cost more per request than the
