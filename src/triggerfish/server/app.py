@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -118,11 +118,43 @@ def _job_owner(state: Any) -> Callable[[int], str | None]:
     return owner
 
 
-def create_app(settings: ServerSettings) -> FastAPI:
+def _add_probes(app: FastAPI) -> None:
+    """The probes of load balancers and orchestrators (no token: ``auth.PUBLIC_PATHS``)."""
+
+    @app.get("/api/v1/health", tags=["health"], openapi_extra={"security": []})
+    async def health() -> Probe:
+        """Liveness, without a token: this supervisor answers (it holds its database)."""
+        return Probe(status="ok", version=__version__, role=ROLE)
+
+    # the store's check in flight: one at a time (a store that hangs holds one thread, not
+    # one per probe); probes meanwhile wait for it, up to READY_WAIT
+    checking: list[asyncio.Future[str | None]] = []
+
+    @app.get("/api/v1/ready", tags=["health"], openapi_extra={"security": []},
+             responses={503: {"description": "the store does not answer"}})  # fmt: skip
+    async def ready(request: Request) -> Probe:
+        """Readiness, without a token: 200 while the store answers a read, else 503."""
+        ctx: Ctx = request.app.state.ctx
+        if not checking or checking[0].done():
+            checking[:] = [asyncio.ensure_future(asyncio.to_thread(ping, ctx.store.engine))]
+        try:
+            async with asyncio.timeout(READY_WAIT):
+                why = await asyncio.shield(checking[0])
+        except TimeoutError:
+            why = f"the database did not answer within {READY_WAIT:g} s"
+        if why is not None:
+            raise StoreError(f"not ready: {why}")
+        return Probe(status="ready", version=__version__, role=ROLE)
+
+
+def _keeping_startup_error(
+    running: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The supervisor's life (``running``); a start that fails for a reason (not a bug) leaves
+    it in ``app.state.startup_error``, for a line instead of a traceback (server.main)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        """The supervisor's life; a start that fails for a reason (not a bug) leaves it in
-        ``app.state.startup_error``, for a line instead of a traceback (server.main)."""
         async with AsyncExitStack() as stack:
             try:
                 await stack.enter_async_context(running(app))
@@ -131,6 +163,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 raise
             yield
 
+    return lifespan
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def running(app: FastAPI) -> AsyncIterator[None]:
         make_data_dir(settings.data_dir)
@@ -216,7 +252,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app = FastAPI(
         title="triggerfish",
         version=__version__,
-        lifespan=lifespan,
+        lifespan=_keeping_startup_error(running),
         description="Job supervisor for render farms and background work.",
     )
 
@@ -231,30 +267,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             {"error": {"code": "invalid", "message": message, "field": field}}, status_code=422
         )
 
-    @app.get("/api/v1/health", tags=["health"], openapi_extra={"security": []})
-    async def health() -> Probe:
-        """Liveness, without a token: this supervisor answers (it holds its database)."""
-        return Probe(status="ok", version=__version__, role=ROLE)
-
-    # the store's check in flight: one at a time (a store that hangs holds one thread, not
-    # one per probe); probes meanwhile wait for it, up to READY_WAIT
-    checking: list[asyncio.Future[str | None]] = []
-
-    @app.get("/api/v1/ready", tags=["health"], openapi_extra={"security": []},
-             responses={503: {"description": "the store does not answer"}})  # fmt: skip
-    async def ready(request: Request) -> Probe:
-        """Readiness, without a token: 200 while the store answers a read, else 503."""
-        ctx: Ctx = request.app.state.ctx
-        if not checking or checking[0].done():
-            checking[:] = [asyncio.ensure_future(asyncio.to_thread(ping, ctx.store.engine))]
-        try:
-            async with asyncio.timeout(READY_WAIT):
-                why = await asyncio.shield(checking[0])
-        except TimeoutError:
-            why = f"the database did not answer within {READY_WAIT:g} s"
-        if why is not None:
-            raise StoreError(f"not ready: {why}")
-        return Probe(status="ready", version=__version__, role=ROLE)
+    _add_probes(app)
 
     # The token check, then the fast path, outermost: ahead of FastAPI's own middlewares
     # (server errors, exception telemetry, body limit), which cost more per request than the
