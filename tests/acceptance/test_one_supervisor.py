@@ -68,6 +68,17 @@ def test_a_second_supervisor_on_the_same_database_is_refused_and_the_first_serve
         assert c.job(job["id"])["name"] == "after"
 
 
+def test_the_same_command_twice_names_the_first_not_the_port(start_farm: StartFarm) -> None:
+    """The default database of one data dir, and the same port: the lock is taken first."""
+    farm = start_farm(None, workers=0)
+    assert farm.supervisor is not None
+    second = supervise("--data-dir", str(farm.data_dir), "--port", str(farm.port))
+    short_error(second, f"already served by the supervisor on host {socket.gethostname()}, "
+                        f"pid {farm.supervisor.pid}, at {farm.url}")  # fmt: skip
+    with farm.client() as c:
+        assert c.hosts() == []
+
+
 def test_a_supervisor_that_loses_its_postgresql_lock_stops(
     start_farm: StartFarm, pg_url: str
 ) -> None:
