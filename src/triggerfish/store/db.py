@@ -88,7 +88,8 @@ def open_engine(url: str, *, migrate: bool = True) -> sa.Engine:
 
 def one_line(exc: BaseException | None) -> str:
     """A driver's message on one line (libpq's come in several, with a tab-indented hint)."""
-    return " ".join(str(exc).split())
+    lines = (" ".join(line.split()) for line in str(exc).splitlines())
+    return "; ".join(line for line in lines if line)
 
 
 def ping(engine: sa.Engine) -> str | None:

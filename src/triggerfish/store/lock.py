@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 ROLE = "active"  # the role of the holder; a standby will be another
 WHO_WAIT = 3.0  # seconds a second supervisor waits for the holder to say who it is
 RETRY_FOR = 1.0  # seconds a second supervisor tries the PostgreSQL lock before it gives up
-WATCH_EVERY = 1.0  # seconds between two checks of the PostgreSQL lock's connection
+WATCH_EVERY = 1.0  # seconds between two checks that the lock is still held
 # the lock's connection: a dead peer is noticed within seconds, also while a check waits
 PG_CONNECT_ARGS: dict[str, Any] = {
     "connect_timeout": 10,
