@@ -65,9 +65,18 @@ PG_CONNECT_ARGS: dict[str, Any] = {
     "keepalives_idle": 5,
     "keepalives_interval": 2,
     "keepalives_count": 3,
-    "tcp_user_timeout": 10_000,
+    "tcp_user_timeout": 10_000,  # (libpq 12 and later: see pg_connect_args)
     "application_name": "triggerfish supervisor lock",
 }
+
+
+def pg_connect_args() -> dict[str, Any]:
+    """``PG_CONNECT_ARGS`` that the libpq in use knows."""
+    import psycopg
+
+    if psycopg.pq.version() >= 120000:
+        return dict(PG_CONNECT_ARGS)
+    return {k: v for k, v in PG_CONNECT_ARGS.items() if k != "tcp_user_timeout"}
 
 
 @dataclass(frozen=True)
@@ -219,7 +228,7 @@ class AdvisoryLock(ServeLock):
 
     def __init__(self, url: sa.URL, holder: Holder) -> None:
         self._engine = sa.create_engine(
-            url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=PG_CONNECT_ARGS
+            url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=pg_connect_args()
         )
         self._guard = threading.Lock()  # the connection: one statement at a time
         self._stop = threading.Event()
