@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+
+from triggerfish.errors import TriggerfishError
 
 DEFAULT_PORT = 8765
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
@@ -20,9 +24,31 @@ def default_data_dir() -> Path:
 
 
 def make_data_dir(path: Path) -> None:
-    """The data dir holds the database, logs and the admin token: owner only when we make it."""
-    if not path.exists():
-        path.mkdir(parents=True, mode=0o700)
+    """The data dir holds the database, logs and the admin token: owner only (0700). Made so;
+    an existing one that others may read or enter is tightened, with a log line; one that
+    cannot be (another user's) refuses the start, saying why."""
+    try:
+        path.mkdir(parents=True, mode=0o700, exist_ok=True)
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError as exc:
+        raise TriggerfishError(
+            f"cannot make the data dir {str(path)!r}: {exc.strerror or exc}", field="data_dir"
+        ) from exc
+    if not mode & 0o077:
+        return
+    try:
+        path.chmod(0o700)
+    except OSError as exc:
+        raise TriggerfishError(
+            f"the data dir {str(path)!r} (mode {mode:04o}) lets other users read the database, "
+            f"logs and admin token, and cannot be made owner only: {exc.strerror or exc}; "
+            f"'chmod 700 {path}' as its owner, or choose another --data-dir",
+            field="data_dir",
+        ) from exc
+    logging.getLogger(__name__).warning(
+        "data dir %s was mode %04o: tightened to 0700 (owner only)", path, mode,
+        extra={"action": "data_dir.tighten"},
+    )  # fmt: skip
 
 
 def default_db_url(data_dir: Path) -> str:

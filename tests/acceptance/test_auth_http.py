@@ -111,7 +111,6 @@ def test_requests_without_a_known_token_are_refused_and_change_nothing(
             with httpx.Client(base_url=f"{farm.url}/api/v1", headers=headers) as h:
                 for method, path, body in [
                     ("GET", "/jobs", None),
-                    ("GET", "/health", None),
                     ("POST", "/jobs", [job("sneaky")]),
                     ("POST", "/control", {"action": "kill", "targets": ["1"]}),
                     ("POST", "/callbacks", {"triggers": "submit-job-*", "code": "print(1)"}),

@@ -152,6 +152,9 @@ def supervisor(
     It listens on 127.0.0.1 unless --bind says otherwise, and writes a local admin token to
     <data dir>/admin.token (mode 0600), which the CLI and workers on this machine use.
     Another address is refused until user or worker tokens exist ('triggerfish users add').
+    One supervisor serves a database: a second one on the same database (from any host)
+    exits at once, naming the first. GET /api/v1/health and /api/v1/ready answer without a
+    token.
     """
     if port == 0:
         port = free_port(bind)

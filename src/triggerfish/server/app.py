@@ -7,13 +7,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.types import ASGIApp
 
 from triggerfish import __version__
@@ -25,7 +26,7 @@ from triggerfish.callbacks.universal import UniversalCallbacks
 from triggerfish.engine import callbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.engine.retention import PURGE_JOBS, purge
-from triggerfish.errors import TriggerfishError
+from triggerfish.errors import StoreError, TriggerfishError
 from triggerfish.model.invalid import describe
 from triggerfish.model.status import TERMINAL
 from triggerfish.server import routes_jobs, routes_tasks, routes_users, routes_workers
@@ -38,9 +39,20 @@ from triggerfish.server.intake import in_memory, open_intake
 from triggerfish.server.logs import LogStore
 from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store import reads, users
+from triggerfish.store.db import ping
+from triggerfish.store.lock import ROLE
 from triggerfish.store.store import Store
 
 logger = logging.getLogger(__name__)
+READY_WAIT = 5.0  # seconds the readiness probe waits for the store
+
+
+class Probe(BaseModel):
+    """The answer of the probes (``/health``, ``/ready``): nothing secret."""
+
+    status: str  # "ok" (health), "ready" (ready)
+    version: str
+    role: str  # "active": it holds its database (a standby, later, would say so)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
@@ -106,9 +118,57 @@ def _job_owner(state: Any) -> Callable[[int], str | None]:
     return owner
 
 
-def create_app(settings: ServerSettings) -> FastAPI:
+def _add_probes(app: FastAPI) -> None:
+    """The probes of load balancers and orchestrators (no token: ``auth.PUBLIC_PATHS``)."""
+
+    @app.get("/api/v1/health", tags=["health"], openapi_extra={"security": []})
+    async def health() -> Probe:
+        """Liveness, without a token: this supervisor answers (it holds its database)."""
+        return Probe(status="ok", version=__version__, role=ROLE)
+
+    # the store's check in flight: one at a time (a store that hangs holds one thread, not
+    # one per probe); probes meanwhile wait for it, up to READY_WAIT
+    checking: list[asyncio.Future[str | None]] = []
+
+    @app.get("/api/v1/ready", tags=["health"], openapi_extra={"security": []},
+             responses={503: {"description": "the store does not answer"}})  # fmt: skip
+    async def ready(request: Request) -> Probe:
+        """Readiness, without a token: 200 while the store answers a read, else 503."""
+        ctx: Ctx = request.app.state.ctx
+        if not checking or checking[0].done():
+            checking[:] = [asyncio.ensure_future(asyncio.to_thread(ping, ctx.store.engine))]
+        try:
+            async with asyncio.timeout(READY_WAIT):
+                why = await asyncio.shield(checking[0])
+        except TimeoutError:
+            why = f"the database did not answer within {READY_WAIT:g} s"
+        if why is not None:
+            raise StoreError(f"not ready: {why}")
+        return Probe(status="ready", version=__version__, role=ROLE)
+
+
+def _keeping_startup_error(
+    running: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The supervisor's life (``running``); a start that fails for a reason (not a bug) leaves
+    it in ``app.state.startup_error``, for a line instead of a traceback (server.main)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(running(app))
+            except (TriggerfishError, OSError) as exc:
+                app.state.startup_error = exc
+                raise
+            yield
+
+    return lifespan
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    @asynccontextmanager
+    async def running(app: FastAPI) -> AsyncIterator[None]:
         make_data_dir(settings.data_dir)
         store = await asyncio.to_thread(Store, settings.database)
         auth = Authority(ensure_local_token(settings.data_dir))
@@ -192,7 +252,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app = FastAPI(
         title="triggerfish",
         version=__version__,
-        lifespan=lifespan,
+        lifespan=_keeping_startup_error(running),
         description="Job supervisor for render farms and background work.",
     )
 
@@ -207,9 +267,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             {"error": {"code": "invalid", "message": message, "field": field}}, status_code=422
         )
 
-    @app.get("/api/v1/health", tags=["health"])
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+    _add_probes(app)
 
     # The token check, then the fast path, outermost: ahead of FastAPI's own middlewares
     # (server errors, exception telemetry, body limit), which cost more per request than the

@@ -1,7 +1,8 @@
 """Authentication of every API request, and the tokens the supervisor knows.
 
-``TokenAuth`` (ASGI middleware) refuses any ``/api/`` request without a known bearer token
-(401) before a route runs, so a refused request changes nothing; the routes then check
+``TokenAuth`` (ASGI middleware) refuses any ``/api/`` request but the probes
+(``PUBLIC_PATHS``) without a known bearer token (401) before a route runs, so a refused request
+changes nothing; the routes then check
 permissions (403) with :func:`who`. ``Authority`` holds what a token stands for: the users
 and worker tokens of the database (cached here, by token hash), the local admin token, the
 short-lived tokens of callback runs (in memory only, revoked when the run ends), and the job
@@ -38,6 +39,8 @@ from triggerfish.errors import Unauthorized
 
 logger = logging.getLogger(__name__)
 SEEN_MAX = 4096  # tokens remembered as already checked (emptied when full)
+# the probes of load balancers and orchestrators: no token, nothing secret in their answers
+PUBLIC_PATHS = frozenset({"/api/v1/health", "/api/v1/ready"})
 
 
 def local_admin_name() -> str:
@@ -173,7 +176,11 @@ class TokenAuth:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if (
+            scope["type"] != "http"
+            or not scope["path"].startswith("/api/")
+            or scope["path"] in PUBLIC_PATHS
+        ):
             await self.app(scope, receive, send)
             return
         token = None

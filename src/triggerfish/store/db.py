@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic.util.exc import CommandError as AlembicError
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
@@ -37,13 +38,18 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def open_engine(url: str, *, migrate: bool = True) -> sa.Engine:
-    """Create the SQLAlchemy engine for ``url`` and bring its schema up to date."""
+def parse_url(url: str) -> sa.URL:
     url = normalize_url(url)
     try:
-        parsed = make_url(url)
+        return make_url(url)
     except sa.exc.ArgumentError as exc:
         raise StoreError(f"--db: {url!r} is not a database URL ({exc})", field="db") from None
+
+
+def open_engine(url: str, *, migrate: bool = True) -> sa.Engine:
+    """Create the SQLAlchemy engine for ``url`` and bring its schema up to date."""
+    parsed = parse_url(url)
+    url = parsed.render_as_string()
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -68,8 +74,40 @@ def open_engine(url: str, *, migrate: bool = True) -> sa.Engine:
         try:
             upgrade(engine)
         except sa.exc.OperationalError as exc:
-            raise StoreError(f"cannot reach database {parsed!r}: {exc.orig}") from exc
+            engine.dispose()
+            raise StoreError(f"cannot reach database {parsed!r}: {one_line(exc.orig)}") from exc
+        except (sa.exc.SQLAlchemyError, AlembicError) as exc:
+            engine.dispose()
+            newer = " (written by a newer triggerfish?)" if isinstance(exc, AlembicError) else ""
+            raise StoreError(
+                f"cannot bring database {parsed!r} to the schema of this version: "
+                f"{one_line(getattr(exc, 'orig', None) or exc)}{newer}"
+            ) from exc
     return engine
+
+
+def one_line(exc: BaseException | None) -> str:
+    """A driver's message on one line (libpq's come in several, with a tab-indented hint)."""
+    lines = (" ".join(line.split()) for line in str(exc).splitlines())
+    return "; ".join(line for line in lines if line)
+
+
+def ping(engine: sa.Engine) -> str | None:
+    """Whether the store answers: None if it does, else why not (for the readiness probe;
+    nothing secret). A read of one of its tables, so that a store whose tables are gone is
+    not ready either; for SQLite the file must still be where it was opened (connections
+    that are open keep working on a file that was removed or moved away)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if path and path != ":memory:" and not Path(path).exists():
+        return "the database file is gone"
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT value FROM counters WHERE name = 'job_id'")).all()
+    except sa.exc.SQLAlchemyError as exc:
+        logger.warning("readiness: the store does not answer: %s", one_line(exc),
+                       extra={"action": "store.ping"})  # fmt: skip
+        return "the database does not answer"
+    return None
 
 
 @contextmanager

@@ -187,3 +187,17 @@ users = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
     sa.UniqueConstraint("token_hash", name="uq_users_token_hash"),
 )
+
+# who serves this database (store.lock): the row of the supervisor holding the lock, written
+# once it holds it, so that a second one can say whose it is
+supervisors = sa.Table(
+    "supervisors",
+    metadata,
+    sa.Column("role", sa.String(16), primary_key=True),  # "active"
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("started", sa.Float, nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("session", sa.Integer, nullable=True),  # PostgreSQL: the lock's backend pid
+)
