@@ -184,7 +184,7 @@ class LocalFarm:
 
     def _worker_args(self, name: str) -> list[str]:
         return ["worker", "--supervisor", self.url, "--name", name, "--slots", str(self.slots),
-                "--log-level", self.log_level]  # fmt: skip
+                "--log-level", self.log_level, "--data-dir", str(self.data_dir)]  # fmt: skip
 
     def _spawn(
         self, name: str, args: list[str], env: dict[str, str] | None = None
