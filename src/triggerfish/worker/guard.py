@@ -98,10 +98,11 @@ class Guard:
 
     def _spawn(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, SOCK_TYPE)
-        argv = [sys.executable, "-I", "-S", guardian.__file__, self.life, str(self.state_path or "")]
+        path = str(self.state_path or "")
+        argv = [sys.executable, "-I", "-S", guardian.__file__, self.life, path]
         try:
             self._proc = subprocess.Popen(
-                argv, stdin=theirs, stdout=subprocess.DEVNULL, start_new_session=True
+                argv, stdin=theirs.fileno(), stdout=subprocess.DEVNULL, start_new_session=True
             )
         except OSError as exc:
             ours.close()
@@ -188,4 +189,3 @@ class Guard:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-

@@ -73,7 +73,9 @@ class TaskHost:
         self._reader = asyncio.create_task(self._read_output(), name=f"task-output-{proc.pid}")
 
     @classmethod
-    async def start(cls, env: Mapping[str, str], sink: Sink, guard: Guard | None = None) -> TaskHost:
+    async def start(
+        cls, env: Mapping[str, str], sink: Sink, guard: Guard | None = None
+    ) -> TaskHost:
         nonce = secrets.token_hex(16)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "triggerfish.tasks.host",
