@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import re
 import secrets
 import socket
@@ -31,6 +32,7 @@ PASS_FDS = sys.platform == "linux"
 SOCK_TYPE = socket.SOCK_SEQPACKET if PASS_FDS else socket.SOCK_STREAM
 SEND_TIMEOUT = 2.0  # a guardian this slow to read is taken for dead, and replaced
 STOP_TIMEOUT = 5.0
+FORGET_AFTER = 0.05  # ends wait this long to go with the next start (one wake-up, not two)
 
 
 def state_file(state_dir: Path, name: str, url: str) -> Path:
@@ -51,6 +53,9 @@ class Guard:
         self._live: set[int] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._ended = b""  # "-PGID" lines not sent yet
+        self._flush: asyncio.TimerHandle | None = None
+        self._alive = -1  # the write end of the guardian's death pipe
 
     @property
     def env(self) -> dict[str, str]:
@@ -98,14 +103,21 @@ class Guard:
 
     def _spawn(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, SOCK_TYPE)
+        death, self._alive = os.pipe()  # we never write: EOF when we die
         path = str(self.state_path or "")
-        argv = [sys.executable, "-I", "-S", guardian.__file__, self.life, path]
+        argv = [sys.executable, "-I", "-S", guardian.__file__, self.life, path, str(death)]
         try:
             self._proc = subprocess.Popen(
-                argv, stdin=theirs.fileno(), stdout=subprocess.DEVNULL, start_new_session=True
+                argv,
+                stdin=theirs.fileno(),
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=(death,),
             )
         except OSError as exc:
             ours.close()
+            os.close(self._alive)
+            self._alive = -1
             logger.error(
                 "cannot start the guardian (%s): commands may outlive this worker",
                 exc,
@@ -114,6 +126,7 @@ class Guard:
             return
         finally:
             theirs.close()
+            os.close(death)
         ours.settimeout(SEND_TIMEOUT)
         self._sock = ours
         if self._loop is not None:
@@ -125,9 +138,15 @@ class Guard:
         """The guardian's end of the socket closed (it never writes): it died. Replace it."""
         self._drop("it ended")
 
+    def _close_alive(self) -> None:
+        if self._alive >= 0:
+            os.close(self._alive)
+            self._alive = -1
+
     def _drop(self, why: str) -> None:
         sock, proc = self._sock, self._proc
         self._sock = self._proc = None
+        self._close_alive()
         if sock is not None:
             if self._loop is not None:
                 self._loop.remove_reader(sock.fileno())
@@ -151,7 +170,8 @@ class Guard:
         if self._sock is None:
             return
         self._live.add(pgid)
-        self._send(b"+%d\n" % pgid, fds)
+        data, self._ended = self._ended + b"+%d\n" % pgid, b""
+        self._send(data, fds)
 
     def forget(self, pgid: int) -> None:
         """The command of ``pgid`` has ended (call before reaping it: the pid is still ours)."""
@@ -161,7 +181,17 @@ class Guard:
             self._live.remove(pgid)
         except KeyError:
             return
-        self._send(b"-%d\n" % pgid, ())
+        self._ended += b"-%d\n" % pgid
+        if self._flush is None and self._loop is not None:
+            self._flush = self._loop.call_later(FORGET_AFTER, self._send_ended)
+
+    def _send_ended(self) -> None:
+        """Send the ends that no start took along. (An end that is late costs nothing: the
+        guardian acts only when the worker dies, and a pid does not come round in 50 ms.)"""
+        self._flush = None
+        data, self._ended = self._ended, b""
+        if data and self._sock is not None:
+            self._send(data, ())
 
     def _send(self, data: bytes, fds: Sequence[int]) -> None:
         sock = self._sock
@@ -177,8 +207,11 @@ class Guard:
     async def aclose(self) -> None:
         """Stop the guardian (it ends any process still recorded or marked)."""
         self._closing = True
+        if self._flush is not None:
+            self._flush.cancel()
         sock, proc = self._sock, self._proc
         self._sock = self._proc = None
+        self._close_alive()
         if sock is not None:
             if self._loop is not None:
                 self._loop.remove_reader(sock.fileno())

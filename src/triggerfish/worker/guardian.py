@@ -1,11 +1,14 @@
 """The guardian: a small process per worker that ends the worker's commands when it dies.
 
-The worker starts it (``python -I -S guardian.py LIFE STATE_FILE``, standard library only, so
-it starts in a few milliseconds and imports nothing of the worker's) with one end of a
+The worker starts it (``python -I -S guardian.py LIFE STATE_FILE DEATH_FD``, standard library
+only, so it starts in a few milliseconds and imports nothing of the worker's) with one end of a
 ``socketpair`` as its stdin. For each command it starts the worker sends ``+PGID`` (with the
 read ends of the command's output pipes attached, on Linux), and ``-PGID`` when the command has
-ended. The guardian blocks on the socket; when the worker dies, by any means (SIGKILL, the OOM
-killer, a crash), the kernel closes the worker's end and the guardian reads end-of-file. It then:
+ended. The guardian does not wake up for each message (a wake-up of another process costs the
+sender more than the message): it blocks on ``DEATH_FD``, the read end of a pipe the worker
+never writes to, and reads the queued messages every :data:`DRAIN_EVERY` seconds. When the
+worker dies, by any means (SIGKILL, the OOM killer, a crash), the kernel closes the worker's end
+of that pipe and the guardian reads end-of-file. It then reads what is left on the socket and:
 
 1. sends SIGKILL to every process group still recorded (a command and everything it started
    that stayed in its group: grandchildren included);
@@ -42,6 +45,7 @@ from typing import Any
 
 LIFE_ENV = "TRIGGERFISH_WORKER_LIFE"
 WRITE_EVERY = 0.25  # seconds between two writes of the state file
+DRAIN_EVERY = 0.05  # seconds between two reads of the worker's messages
 PASSES = 5  # scans for marked processes (one may fork while the previous one is killed)
 RECV_SIZE = 4096
 MAX_FDS = 4
@@ -172,8 +176,9 @@ def end_previous_life(path: str, life: str) -> tuple[int, str | None]:
 class Guardian:
     """The loop of the guardian process: record groups until end-of-file, then kill."""
 
-    def __init__(self, sock: socket.socket, life: str, path: str | None) -> None:
+    def __init__(self, sock: socket.socket, life: str, path: str | None, death: int) -> None:
         self.sock = sock
+        self.death = death
         self.life = life
         self.path = path
         self.groups: dict[int, tuple[int | None, list[int]]] = {}  # pgid → (start, fds)
@@ -197,25 +202,27 @@ class Guardian:
                 os.unlink(path)
 
     def _serve(self) -> bool:
-        """Wait for messages (or the next write of the state file); False at end-of-file."""
-        timeout = None
-        if self.dirty:
-            timeout = max(0.0, self.written + WRITE_EVERY - time.monotonic())
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        if ready:
-            while True:
-                try:
-                    data, fds, _, _ = socket.recv_fds(self.sock, RECV_SIZE, MAX_FDS)
-                except BlockingIOError:
-                    break
-                except OSError:
-                    data, fds = b"", []
-                if not data:
-                    return False
-                self._handle(data, fds)
+        """Wait a while (or for the worker's death), read its messages, write the state file
+        when it is due; False once the worker has gone."""
+        died, _, _ = select.select([self.death], [], [], DRAIN_EVERY)
+        if not self._drain() or died:
+            return False
         if self.dirty and time.monotonic() >= self.written + WRITE_EVERY:
             self._write()
         return True
+
+    def _drain(self) -> bool:
+        """Read every queued message; False at end-of-file (the worker has gone)."""
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(self.sock, RECV_SIZE, MAX_FDS)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            self._handle(data, fds)
 
     def _handle(self, data: bytes, fds: list[int]) -> None:
         *lines, self.buffer = (self.buffer + data).split(b"\n")
@@ -246,10 +253,10 @@ class Guardian:
 def main(argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
-    life, path = argv[1], (argv[2] if len(argv) > 2 and argv[2] else None)
+    life, path, death = argv[1], (argv[2] or None), int(argv[3])
     sock = socket.socket(fileno=0)  # the worker's socketpair, as our stdin
     sock.setblocking(False)
-    Guardian(sock, life, path).run()
+    Guardian(sock, life, path, death).run()
     return 0
 
 
