@@ -272,7 +272,7 @@ class LocalFarm:
         self._wait_supervisor()
 
     def kill_worker(self, index: int) -> None:
-        """SIGKILL one worker (its running commands are left behind, as in a host crash)."""
+        """SIGKILL one worker, as a crash would (its guardian then kills its commands)."""
         proc = self.workers[index]
         if proc.poll() is None:
             self._stopped.add(proc.pid)
