@@ -160,3 +160,20 @@ def test_the_task_process_starts_with_the_worker(
     # it was started before the task was added: at the worker's start
     assert psutil.Process(pid).create_time() < before
     assert os.getpid() != pid
+
+
+@pytest.mark.slow
+def test_a_guardian_that_dies_is_replaced(start_farm: StartFarm, tmp_path: Path) -> None:
+    farm = start_farm(workers=1)
+    pids = start_tree(farm, tmp_path)
+    first = guardian_of(farm)
+    first.kill()
+    first.wait(10)
+
+    def replaced() -> bool:
+        found = [p for p in worker_children(farm) if "guardian.py" in " ".join(p.cmdline())]
+        return bool(found) and found[0].pid != first.pid
+
+    wait_for(replaced)
+    farm.kill_worker(0)
+    assert survivors(pids) == []
