@@ -114,7 +114,7 @@ class Guard:
                 start_new_session=True,
                 pass_fds=(death,),
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # (ValueError: no pass_fds on this system)
             ours.close()
             os.close(self._alive)
             self._alive = -1
