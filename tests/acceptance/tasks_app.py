@@ -45,6 +45,12 @@ def record(params: dict[str, Any]) -> Any:
 
 
 @task
+def pid(params: Any) -> int:
+    """The pid of the task process."""
+    return os.getpid()
+
+
+@task
 def not_json(params: Any) -> object:
     return object()
 

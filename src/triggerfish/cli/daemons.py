@@ -238,8 +238,9 @@ def supervisor(
     env="DATA_DIR",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Data dir of a supervisor on this machine: without --token, its admin.token is used "
-    "[default: the per-user data dir].",
+    help="Data dir of a supervisor on this machine: without --token, its admin.token is used; "
+    "the worker keeps its running commands' process groups in its workers/ dir, so that a "
+    "restart under the same name ends what a crash left [default: the per-user data dir].",
 )
 @option(
     "--task-import",
@@ -287,5 +288,6 @@ def worker(
         token=find_token(token, data_dir, url),
         task_imports=[m for t in task_imports for m in t.replace(",", " ").split()],
         ahead=ahead,
+        state_dir=(data_dir or default_data_dir()) / "workers",
     )
     click.get_current_context().exit(int(code or 0))

@@ -184,7 +184,7 @@ class LocalFarm:
 
     def _worker_args(self, name: str) -> list[str]:
         return ["worker", "--supervisor", self.url, "--name", name, "--slots", str(self.slots),
-                "--log-level", self.log_level]  # fmt: skip
+                "--log-level", self.log_level, "--data-dir", str(self.data_dir)]  # fmt: skip
 
     def _spawn(
         self, name: str, args: list[str], env: dict[str, str] | None = None
@@ -272,7 +272,7 @@ class LocalFarm:
         self._wait_supervisor()
 
     def kill_worker(self, index: int) -> None:
-        """SIGKILL one worker (its running commands are left behind, as in a host crash)."""
+        """SIGKILL one worker, as a crash would (its guardian then kills its commands)."""
         proc = self.workers[index]
         if proc.poll() is None:
             self._stopped.add(proc.pid)

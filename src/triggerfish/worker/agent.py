@@ -27,6 +27,7 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -45,6 +46,7 @@ from triggerfish.api.schemas import (
 from triggerfish.errors import ValidationError
 from triggerfish.worker import worklog
 from triggerfish.worker.errors import ProtocolError, Rejected, SessionLost, SupervisorUnreachable
+from triggerfish.worker.guard import Guard, state_file
 from triggerfish.worker.hostinfo import default_name, host_properties
 from triggerfish.worker.link import SupervisorLink
 from triggerfish.worker.logsink import LogSink
@@ -87,6 +89,9 @@ class WorkerOptions:
     ahead: int = 64  # lookahead items accepted per instance (0: none)
     report_window: float = 0.01  # seconds a report may wait to share its request with others
     release_after: float = 1.0  # queued lookahead items go back if the one before runs longer
+    # where the worker records its running commands, so that a restart under the same name
+    # ends what a crashed life left (None: not recorded)
+    state_dir: Path | None = None
 
     def registration(self) -> RegisterRequest:
         """The register request; ValidationError (naming the option) if an option is bad."""
@@ -135,6 +140,11 @@ class Worker:
             drain_timeout=options.drain_timeout,
             task_env=self._task_env(options),
             url=options.url,
+            guard=Guard(
+                state_file(options.state_dir, options.name, options.url)
+                if options.state_dir is not None
+                else None
+            ),
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_early = False
@@ -204,6 +214,7 @@ class Worker:
             self._request_stop(self._force)
         code = EXIT_OK
         try:
+            await self._runner.start()  # the guardian of the commands, a warm task process
             await self._main()
         except Rejected as exc:
             logger.error(
@@ -633,7 +644,7 @@ class Worker:
         if self._force:
             self._runner.kill_all()
         await self._end_attempts()
-        await self._runner.tasks.aclose()
+        await self._runner.aclose()
         session = self._session
         pending = self._unacked or self._releases
         if pending and session is not None and self._registered.is_set() and not self._force:
@@ -688,6 +699,7 @@ def run_worker(
     grace: float = 5.0,
     task_imports: Sequence[str] = (),
     ahead: int = 64,
+    state_dir: Path | None = None,
 ) -> int:
     """Run a worker until SIGINT/SIGTERM (a second one kills at once); returns the exit code.
 
@@ -705,6 +717,7 @@ def run_worker(
         grace=grace,
         task_imports=list(task_imports),
         ahead=ahead,
+        state_dir=state_dir,
     )
     worker = Worker(options)
     _quiet_request_logs()

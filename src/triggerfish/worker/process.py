@@ -171,6 +171,11 @@ class ChildProcess:
             _reap_now(pid)
             raise
 
+    @property
+    def pipe_fds(self) -> tuple[int, ...]:
+        """The read ends of the output pipes still open."""
+        return tuple(fd for fd in self._fds if fd >= 0)
+
     # ------------------------------------------------------------------ output
 
     def _watch_pipes(self) -> None:

@@ -8,6 +8,11 @@ the command ends, whatever it left behind in its process group is killed (so tha
 outlives its attempt, and the output pipes close). ``cancel`` sends SIGTERM to the group and
 SIGKILL after the grace period.
 
+With a :class:`~triggerfish.worker.guard.Guard` (the worker gives one; :meth:`Runner.start`
+starts its guardian), each command's process group is recorded with the guardian while it
+runs, and every command gets the guard's mark in its environment: when the worker dies, the
+guardian kills them (see :mod:`triggerfish.worker.guardian`).
+
 Nothing that goes wrong with one assignment (bad package, bad cwd, missing shell) raises: it
 becomes a failed report.
 """
@@ -27,6 +32,7 @@ from triggerfish.worker import worklog
 from triggerfish.worker.command import build_command
 from triggerfish.worker.errors import CommandError, WorkerError
 from triggerfish.worker.exits import describe_exit
+from triggerfish.worker.guard import Guard
 from triggerfish.worker.process import ChildProcess, Stream
 from triggerfish.worker.taskpool import TaskPool
 
@@ -112,16 +118,32 @@ class Runner:
         kill_leftovers: bool = True,
         task_env: dict[str, str] | None = None,
         url: str | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self._sink = sink or _ignore_output
         self.grace = grace
         self.drain_timeout = drain_timeout
         self.kill_leftovers = kill_leftovers
+        self.guard = guard
         self._active: dict[str, _Attempt] = {}
-        self.tasks = TaskPool(self._sink, grace=grace, env=task_env)
+        self.tasks = TaskPool(self._sink, grace=grace, env=task_env, guard=guard)
         self._base_env = dict(os.environ)  # the commands' environment, read once
         if url is not None:  # commands may talk to the supervisor (qb, Client): their job's token
             self._base_env["TRIGGERFISH_URL"] = url
+        if guard is not None:
+            self._base_env.update(guard.env)
+
+    async def start(self) -> None:
+        """Start the guardian (ending what a previous life left) and a task process."""
+        if self.guard is not None:
+            self.guard.start()
+        self.tasks.warm()
+
+    async def aclose(self) -> None:
+        """Stop the task processes, then the guardian."""
+        await self.tasks.aclose()
+        if self.guard is not None:
+            await self.guard.aclose()
 
     @property
     def tokens(self) -> list[str]:
@@ -158,6 +180,9 @@ class Runner:
                 extra={"action": "attempt_not_started", **worklog.fields(token, assignment)},
             )
             return failed(token, error)
+        guard = self.guard
+        if guard is not None:
+            guard.add(child.pid, child.pipe_fds)
         attempt = _Attempt(token, child)
         self._active[token] = attempt
         if logger.isEnabledFor(logging.DEBUG):
@@ -176,6 +201,8 @@ class Runner:
         finally:
             attempt.stop_timer()
             del self._active[token]
+            if guard is not None:
+                guard.forget(child.pid)  # (before close() reaps it: the pid is still ours)
             child.close()
 
     async def _finish(self, attempt: _Attempt) -> Report:
@@ -188,6 +215,8 @@ class Runner:
             child.signal_group(signal.SIGKILL)
         elif self.kill_leftovers:
             child.signal_group(signal.SIGKILL)
+        if self.guard is not None:
+            self.guard.forget(child.pid)  # before the reap: the pid is still ours
         returncode = child.reap()
         if not await child.pipes_closed(self.drain_timeout):
             logger.warning(

@@ -6,6 +6,10 @@ task would cost more than most tasks). Whatever a task does to its process — `
 crash, a signal — ends that process only: the attempt fails with what happened, and the next
 task gets a fresh process. A task past its ``package.timeout``, or cancelled, gets its process
 killed (SIGTERM, SIGKILL after the grace period).
+
+The worker starts one task process when it starts (:meth:`TaskPool.warm`), so that the first
+task on a host does not wait for Python to start. With a guard, each task process is recorded
+with the worker's guardian and carries its mark: it dies with the worker, as commands do.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from triggerfish.errors import TriggerfishError
 from triggerfish.tasks.host import MARK_ENV, marker
 from triggerfish.worker import worklog
 from triggerfish.worker.exits import describe_exit
+from triggerfish.worker.guard import Guard
 from triggerfish.worker.process import Stream
 
 logger = logging.getLogger(__name__)
@@ -50,8 +55,15 @@ class TaskHost:
     answer line after the marker means the answer is on stdout (a long one).
     """
 
-    def __init__(self, proc: asyncio.subprocess.Process, sink: Sink, mark: bytes) -> None:
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        sink: Sink,
+        mark: bytes,
+        guard: Guard | None = None,
+    ) -> None:
         self.proc = proc
+        self._guard = guard
         self._sink = sink
         self._mark = mark
         self.token: str | None = None
@@ -62,7 +74,9 @@ class TaskHost:
         self._reader = asyncio.create_task(self._read_output(), name=f"task-output-{proc.pid}")
 
     @classmethod
-    async def start(cls, env: Mapping[str, str], sink: Sink) -> TaskHost:
+    async def start(
+        cls, env: Mapping[str, str], sink: Sink, guard: Guard | None = None
+    ) -> TaskHost:
         nonce = secrets.token_hex(16)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "triggerfish.tasks.host",
@@ -70,7 +84,9 @@ class TaskHost:
             stderr=asyncio.subprocess.PIPE, env={**env, MARK_ENV: nonce},
             start_new_session=True, limit=ANSWER_LIMIT,
         )  # fmt: skip
-        return cls(proc, sink, marker(nonce))
+        if guard is not None:
+            guard.add(proc.pid)
+        return cls(proc, sink, marker(nonce), guard)
 
     @property
     def alive(self) -> bool:
@@ -195,6 +211,8 @@ class TaskHost:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5.0):
                 await self.proc.wait()
+        if self._guard is not None:
+            self._guard.forget(self.proc.pid)
         self._reader.cancel()
         with contextlib.suppress(BaseException):
             await self._reader
@@ -203,25 +221,58 @@ class TaskHost:
 class TaskPool:
     """Runs task assignments; keeps idle task processes for the next ones."""
 
-    def __init__(self, sink: Sink, *, grace: float = 5.0, env: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        grace: float = 5.0,
+        env: Mapping[str, str] | None = None,
+        guard: Guard | None = None,
+    ):
         self._sink = sink
         self.grace = grace
         base = os.environ if env is None else env
         self._env = {k: v for k, v in base.items() if k not in PRIVATE_ENV}
+        if guard is not None:
+            self._env.update(guard.env)
+        self._guard = guard
         self._idle: list[TaskHost] = []
         self._busy: dict[str, TaskHost] = {}
+        self._warming: asyncio.Task[None] | None = None
 
     @property
     def tokens(self) -> list[str]:
         return list(self._busy)
 
+    @property
+    def idle_pids(self) -> list[int]:
+        """The pids of the task processes waiting for a task."""
+        return [h.proc.pid for h in self._idle if h.alive]
+
+    def warm(self) -> None:
+        """Start a task process now, in the background, for the first task."""
+        if self._warming is None and not self._idle:
+            self._warming = asyncio.create_task(self._warm(), name="task-process-warm")
+
+    async def _warm(self) -> None:
+        try:
+            host = await TaskHost.start(self._env, self._sink, self._guard)
+        except OSError as exc:
+            logger.warning(
+                "cannot start a task process: %s", exc, extra={"action": "task_process_start"}
+            )
+            return
+        self._idle.append(host)
+
     async def _acquire(self) -> TaskHost:
+        if self._warming is not None and not self._warming.done():
+            await asyncio.shield(self._warming)
         while self._idle:
             host = self._idle.pop()
             if host.alive:
                 return host
             await host.close()
-        return await TaskHost.start(self._env, self._sink)
+        return await TaskHost.start(self._env, self._sink, self._guard)
 
     async def run(self, a: Assignment) -> Report:
         token = a.token
@@ -278,6 +329,8 @@ class TaskPool:
             host.kill("killed by the worker")
 
     async def aclose(self) -> None:
+        if self._warming is not None:
+            await asyncio.gather(self._warming, return_exceptions=True)
         hosts = self._idle + list(self._busy.values())
         self._idle = []
         await asyncio.gather(*(h.close() for h in hosts), return_exceptions=True)
