@@ -4,14 +4,17 @@ run` restarts a worker that died, and a host that is down can be forgotten."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 from farms import StartFarm
@@ -179,3 +182,35 @@ def test_local_farm_revive_marks_down_and_restarts(start_farm: StartFarm) -> Non
         wait_for(lambda: farm.revive() == [] and farm.workers[0].pid != old, 10, "restarted")
         wait_for(lambda: [h for h in c.hosts() if h["state"] == "active"], 30, "registered")
     assert farm.revive() == []  # reported once
+
+
+@pytest.mark.parametrize("path", ["fast lane", "asgi"])
+def test_a_long_poll_whose_connection_closes_takes_its_host_down(
+    start_farm: StartFarm, path: str
+) -> None:
+    """The pull's connection closing is seen on both of the server's paths: the fast lane
+    (the HTTP protocol answers small pulls itself) and the ASGI app (a big body)."""
+    farm = start_farm(None, workers=0, host_timeout=HOST_TIMEOUT)
+    api = f"{farm.url}/api/v1"
+    auth = {"Authorization": f"Bearer {farm.token}"}  # an admin may act as a worker
+    with farm.client() as c:
+        [job] = c.submit([{"name": "one", "package": {"cmdline": "true", "range": "1"}}])
+        reg = httpx.post(f"{api}/workers/register", json={"name": "ghost", "slots": 1},
+                         headers=auth).json()  # fmt: skip
+        pull = {"session": reg["session"], "running": [], "wait": 0}
+        [a] = httpx.post(f"{api}/workers/ghost/pull", json=pull, headers=auth).json()["assignments"]
+        pad = " " * (300 * 1024 if path == "asgi" else 0)  # past the fast lane's 256 KiB
+        body = json.dumps({**pull, "running": [a["token"]], "wait": 30}) + pad
+        head = (f"POST /api/v1/workers/ghost/pull HTTP/1.1\r\nhost: x\r\n"
+                f"authorization: Bearer {farm.token}\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(body)}\r\n\r\n")  # fmt: skip
+        with socket.create_connection(("127.0.0.1", farm.port)) as sock:
+            sock.sendall(head.encode() + body.encode())
+            time.sleep(0.5)  # parked: no answer yet
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(1)
+        # the "worker" died: its host goes down in seconds, its item is pending again
+        wait_for(lambda: c.hosts()[0]["state"] == "down", 15, "the host down")
+        assert [e["name"] for e in c.events(job=job["id"], limit=100)
+                if e["type"] == "work"] == ["running", "retry", "pending"]  # fmt: skip
