@@ -9,7 +9,7 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from helpers_engine import Farm, job, wait_until
+from helpers_engine import Farm, job, pull_ahead, report_ahead, wait_until
 
 from triggerfish.api import schemas as s
 from triggerfish.engine import hosts, parking
@@ -83,6 +83,18 @@ def test_a_worker_that_calls_in_again_within_the_grace_is_not_gone(farm: Farm) -
     assert state_of(farm, "h1") == "active"
     assert "retry" not in farm.names(job=1)
     assert farm.report("h1", a.token).accepted == [a.token]
+
+
+def test_a_lost_pull_seen_after_the_worker_s_next_pull_is_no_suspicion(farm: Farm) -> None:
+    """The worker dropped a pull and sent another one, which the engine took first: the
+    older one's loss says nothing."""
+    farm.register("h1", 1)
+    old = park(farm, "h1")
+    new = park(farm, "h1")  # replaces it (answered empty)
+    assert old.result(timeout=5) == s.PullResponse()
+    farm.run(hosts.pull_lost, "h1", farm.sessions["h1"], old)
+    assert farm.run(lambda st: st.hosts["h1"].lost) is None
+    assert not new.done()  # still waiting: the loss of the older one took nothing back
 
 
 def test_a_lost_pull_of_an_old_session_is_no_suspicion(farm: Farm) -> None:
@@ -161,3 +173,25 @@ def test_a_down_host_holding_attempts_loses_them_after_the_host_timeout(db_url: 
         assert farm.report("h1", a.token).ignored == [a.token]
     finally:
         farm.stop()
+
+
+def test_items_held_ahead_for_a_host_that_is_gone_go_to_another_host(farm: Farm) -> None:
+    """Nothing stays tied to a host that is down: its instance, the item it ran and the items
+    held ahead for it all go to another host."""
+    farm.submit(job("1-10"))
+    farm.register("h1")
+    [first] = pull_ahead(farm, "h1").assignments
+    held = report_ahead(farm, "h1", first.token, seconds=0.02).assignments
+    assert len(held) > 2  # the next one running, the others held ahead for h1
+    farm.register("h2")
+    assert pull_ahead(farm, "h2").assignments == []  # all tied to h1 for now
+    farm.run(hosts.pull_lost, "h1", farm.sessions["h1"], None)
+    assert wait_until(lambda: state_of(farm, "h1") == "down", timeout=10)
+    got = pull_ahead(farm, "h2").assignments
+    assert [a.work for a in got] == ["2"]  # the instance, from the first item not done
+    done = 1
+    while got:
+        done += len(got)
+        got = report_ahead(farm, "h2", *(a.token for a in got), seconds=0.02).assignments
+    assert farm.status(1) == "complete" and done == 10
+    assert {w["host"] for w in farm.job(1)["agenda"] if w["name"] != "1"} == {"h2"}

@@ -37,6 +37,8 @@ def pull_lost(state: State, name: str, session: str, answer: Answer | None) -> N
     host = state.hosts.get(name)
     if host is None or host.session != session or host.state != "active":
         return
+    if name in state.parked:  # another pull of it waits: a newer one (it lives)
+        return
     host.lost = (session, state.now)
     logger.info(
         "the long poll of host %s broke; gone unless it calls in again",
