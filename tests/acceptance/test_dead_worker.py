@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,21 @@ def _children(proc: subprocess.Popen[bytes], word: str) -> list[psutil.Process]:
     return out
 
 
+def _wait_banner(run: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Until ``triggerfish run`` says it listens (its farm started)."""
+    seen = threading.Event()
+
+    def read() -> None:
+        assert run.stdout is not None
+        for line in run.stdout:
+            if b"listening on" in line:
+                seen.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    assert seen.wait(timeout), "triggerfish run did not start"
+
+
 @pytest.mark.slow  # about 8 s
 def test_triggerfish_run_restarts_a_worker_that_died(tmp_path: Path) -> None:
     data = tmp_path / "farm"
@@ -140,6 +156,7 @@ def test_triggerfish_run_restarts_a_worker_that_died(tmp_path: Path) -> None:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
+        _wait_banner(run)  # its workers are up (a worker that dies while it starts is fatal)
         [first] = wait_for(lambda: _children(run, "worker"), 60, "the worker started")
         with Client(url, data_dir=data, timeout=5) as c:
             [host] = wait_for(
