@@ -111,8 +111,8 @@ def remove(state: State, name: str) -> s.HostInfo:
     held = len(host.attempts) + len(host.reserved) + len(host.adopt)
     if held:
         raise Conflict(
-            f"host {name!r} still holds {held} attempt(s); they go back to pending when it is "
-            "marked down",
+            f"host {name!r} still holds {held} attempt(s) (its worker was stopping): mark it "
+            "down again to give them back ('triggerfish host down'), then remove it",
             field="host",
         )
     info = _info(host)
