@@ -262,8 +262,9 @@ def test_confirmed_token_missing_from_pull_is_requeued(farm: Farm) -> None:
     assert farm.pull("h1", running=[a.token]).assignments == []  # confirmed
     got = farm.pull("h1", running=[]).assignments  # the worker lost it
     w1 = [e for e in farm.events(job=1) if e["work"] == "1" and e["type"] == "work"]
-    assert [e["name"] for e in w1] == ["running", "pending", "running"]
-    assert w1[1]["data"]["lost"] is True
+    # the lost attempt counts: a `retry` event, then pending again
+    assert [e["name"] for e in w1] == ["running", "retry", "pending", "running"]
+    assert w1[1]["data"]["lost"] is True and w1[2]["data"]["lost"] is True
     # it was requeued with retry counted, and (free slot) handed out again with a new token
     assert [x.work for x in got] == ["1"]
     assert got[0].token != a.token

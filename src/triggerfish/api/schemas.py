@@ -254,6 +254,14 @@ class LogChunk(Strict):
     data: str
 
 
+class SignOffRequest(Strict):
+    """A worker that stops: its host takes no more work; ``final`` once it has stopped its
+    commands and sent its last reports (what it still held goes back to pending)."""
+
+    session: str
+    final: bool = False
+
+
 # ---------------------------------------------------------------- users and tokens (admin)
 
 USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")

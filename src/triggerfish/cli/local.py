@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, NamedTuple
 
 import triggerfish
 from triggerfish.auth.tokens import local_token_path, read_token_file
@@ -45,6 +45,20 @@ _OPTION_ENV = (
     "TRIGGERFISH_TOKEN",  # the farm's children use the farm's own token
     "TRIGGERFISH_WORKER_TOKEN",
 )
+
+
+QUICK_DEATH = 10.0  # a worker that dies sooner than this after its start is restarted later
+RESTART_MIN = 1.0  # the first delay before restarting such a worker, doubled each time
+RESTART_MAX = 60.0
+
+
+class Revival(NamedTuple):
+    """A worker found dead by :meth:`LocalFarm.revive`: its exit code, and in how many
+    seconds it is started again (0: at once)."""
+
+    name: str
+    code: int | None
+    delay: float
 
 
 def free_port(bind: str = "127.0.0.1") -> int:
@@ -116,6 +130,9 @@ class LocalFarm:
         self.workers: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
         self._stopped: set[int] = set()
+        self._spawned: dict[str, float] = {}  # when each worker was last started (monotonic)
+        self._delays: dict[str, float] = {}  # its restart delay, doubled by each quick death
+        self._due: dict[str, float] = {}  # a dead worker's restart time (monotonic)
 
     @property
     def url(self) -> str:
@@ -166,9 +183,8 @@ class LocalFarm:
         try:
             self.supervisor = self._spawn("supervisor", self._supervisor_args())
             self._wait_supervisor()
-            token = {"TRIGGERFISH_WORKER_TOKEN": self.token or ""}  # not on the command line
             for name in self.worker_names:
-                self.workers.append(self._spawn(name, self._worker_args(name), token))
+                self.workers.append(self._spawn_worker(name))
             self._wait_workers()
         except BaseException:
             self.stop()
@@ -181,6 +197,11 @@ class LocalFarm:
         args += ["--log-level", self.log_level]
         args += ["--allow-pickle"] if self.allow_pickle else []
         return args + (["--db", self.db_url] if self.db_url else [])
+
+    def _spawn_worker(self, name: str) -> subprocess.Popen[bytes]:
+        token = {"TRIGGERFISH_WORKER_TOKEN": self.token or ""}  # not on the command line
+        self._spawned[name] = time.monotonic()
+        return self._spawn(name, self._worker_args(name), token)
 
     def _worker_args(self, name: str) -> list[str]:
         return ["worker", "--supervisor", self.url, "--name", name, "--slots", str(self.slots),
@@ -257,6 +278,47 @@ class LocalFarm:
             for name, proc in zip(self.worker_names, self.workers, strict=False)
             if proc.poll() is not None and proc.pid not in self._stopped
         ]
+
+    def revive(self) -> list[Revival]:
+        """Restart the workers that died on their own (not stopped by this farm). Each one's
+        host is marked down first, so that its running work goes to other hosts at once. A
+        worker that keeps dying soon after it starts is restarted after a delay that doubles
+        (up to a minute); what this call did is returned, a worker once per death."""
+        now = time.monotonic()
+        out = []
+        for i, (name, proc) in enumerate(zip(self.worker_names, self.workers, strict=False)):
+            if proc.poll() is not None and proc.pid not in self._stopped:
+                self._stopped.add(proc.pid)  # (seen: reported once)
+                self.mark_down(name)
+                delay = self._restart_delay(name, now)
+                self._due[name] = now + delay
+                out.append(Revival(name, proc.returncode, delay))
+            due = self._due.get(name)
+            if due is not None and now >= due:
+                del self._due[name]
+                self.workers[i] = self._spawn_worker(name)
+        return out
+
+    def _restart_delay(self, name: str, now: float) -> float:
+        quick = now - self._spawned.get(name, 0.0) < QUICK_DEATH
+        delay = min(RESTART_MAX, max(RESTART_MIN, 2 * self._delays.get(name, 0.0))) if quick else 0
+        self._delays[name] = delay
+        return delay
+
+    def mark_down(self, name: str) -> bool:
+        """Mark host ``name`` down now (its worker is dead); False if the supervisor did not
+        take it (it never registered, or does not answer)."""
+        try:
+            with self.client(timeout=5.0) as c:
+                c.host_down(name)
+        except ClientError:
+            return False
+        return True
+
+    def restart_worker(self, index: int) -> None:
+        """SIGKILL worker ``index`` if it runs, then start it again under the same name."""
+        self.kill_worker(index)
+        self.workers[index] = self._spawn_worker(self.worker_names[index])
 
     def kill_supervisor(self) -> None:
         """SIGKILL the supervisor, as a crash would (for failure tests)."""

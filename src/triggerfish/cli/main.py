@@ -12,6 +12,7 @@ from triggerfish.cli.control import CONTROL_COMMANDS, modify
 from triggerfish.cli.daemons import supervisor, worker
 from triggerfish.cli.demo import demo
 from triggerfish.cli.events import events
+from triggerfish.cli.host import host
 from triggerfish.cli.logs import logs
 from triggerfish.cli.output import print_error
 from triggerfish.cli.query import hosts, job, jobs, work
@@ -49,6 +50,7 @@ for command in [
     job,
     work,
     hosts,
+    host,
     events,
     logs,
     wait,

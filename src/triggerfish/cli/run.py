@@ -51,7 +51,8 @@ def run(
 ) -> None:
     """Run a supervisor and local workers on this machine (the single-machine farm).
 
-    Ctrl-C (or SIGTERM) stops the workers, then the supervisor.
+    A worker that dies is restarted (its host marked down first, so its work goes on
+    elsewhere at once). Ctrl-C (or SIGTERM) stops the workers, then the supervisor.
     """
     farm = LocalFarm(
         workers,
@@ -79,11 +80,14 @@ def run(
                 "  triggerfish jobs\n"
                 "[dim]Ctrl-C stops.[/]"
             )
-            reported: set[str] = set()
             while True:
-                for name in set(farm.check()) - reported:
-                    print_warning(f"worker {name} exited")
-                    reported.add(name)
+                farm.check()  # (raises if the supervisor died)
+                for dead in farm.revive():
+                    when = f"in {dead.delay:g} s" if dead.delay else "now"
+                    print_warning(
+                        f"worker {dead.name} exited with code {dead.code}: its host is marked "
+                        f"down (its work goes to other hosts); restarting it {when}"
+                    )
                 time.sleep(0.5)
     except KeyboardInterrupt:
         out.print("stopped")

@@ -252,6 +252,14 @@ class Client:
     def hosts(self) -> list[JSON]:
         return list(self._json("GET", "/hosts")["hosts"])
 
+    def host_down(self, name: str) -> JSON:
+        """Mark host ``name`` down now (admin): its running work goes back to pending."""
+        return dict(self._json("POST", f"/hosts/{_seg(name)}/down"))
+
+    def remove_host(self, name: str) -> JSON:
+        """Forget host ``name`` (admin); it must be down and hold no attempt."""
+        return dict(self._json("DELETE", f"/hosts/{_seg(name)}"))
+
     def events(
         self,
         since: int = 0,

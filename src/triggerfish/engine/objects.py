@@ -232,6 +232,9 @@ class HostRT:
     # jobs it held when the supervisor (re)started, read back from the store: each is claimed
     # when the worker reports or lists its token, given back if it does not in time
     adopt: dict[str, Attempt] = field(default_factory=dict)
+    # (session, when) its long poll's connection broke with no answer (engine.hosts): unless
+    # the worker calls in again within ``workers.LOST_GRACE``, it is gone (not stored)
+    lost: tuple[str, float] | None = None
 
     def row(self) -> Row:
         return {

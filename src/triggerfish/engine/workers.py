@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 
 FINISHED_MEMORY = 10_000  # reported tokens remembered per host
 UNSEEN_AFTER = 15.0  # seconds an attempt may stay unlisted after it was handed out
+# seconds a worker whose long poll's connection broke has to call in again before its host is
+# taken for gone (engine.hosts): a reconnect takes far less, a dead worker never does
+LOST_GRACE = 1.5
 
 
 class SessionGone(TriggerfishError):
@@ -105,6 +108,7 @@ def pull(
     arrived = state.now if arrived is None else arrived
     host = _host(state, name, req.session)
     host.last_seen = state.now
+    host.lost = None  # (a pull it sends after its connection broke: it lives)
     host.ahead = req.ahead
     if host.state == "down":
         host.state = "active"
@@ -171,7 +175,8 @@ def drop(state: State, a: Attempt, *, reported: bool = False) -> None:
 
 
 def lose(state: State, a: Attempt, why: str) -> None:
-    """An attempt that will never report: its work goes back to pending (retry counted)."""
+    """An attempt that will never report: its work goes back to pending, the attempt counted
+    (its ``retry`` goes up, with a ``retry`` event, then ``pending``)."""
     drop(state, a)
     job = state.jobs.get(a.job_id)
     if job is None:
@@ -179,16 +184,20 @@ def lose(state: State, a: Attempt, why: str) -> None:
     sub = job.subs.get(a.subid)
     if sub is not None and sub.ahead:
         ahead.drop_sub(state, job, sub)
+    lost = {"reason": why, "lost": True}
     if a.work is not None:
         w = job.work.get(a.work)
         if w is not None and w.token == a.token and w.status == "running":
+            # the attempt counts, as a failed one does: `retry`, then pending again
             w.retry += 1
             w.token = None
-            state.set_work(job, w, "pending", data={"reason": why, "lost": True})
+            state.set_work(job, w, "retrying", data=lost)
+            state.set_work(job, w, "pending", data=lost)
     elif sub is not None and sub.token == a.token and sub.status == "running":
         sub.retry += 1
         sub.token = None
-        state.set_sub(job, sub, "pending", data={"reason": why, "lost": True})
+        state.set_sub(job, sub, "retrying", data=lost)
+        state.set_sub(job, sub, "pending", data=lost)
     if sub is not None and sub.status == "running" and (a.work is None or sub.work == a.work):
         sub.work = None
         state.set_sub(job, sub, "pending", quiet=a.work is None)
@@ -211,6 +220,7 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
     """Record finished attempts; the answer carries the host's next work (one round trip)."""
     host = _host(state, name, req.session)
     host.last_seen = state.now
+    host.lost = None
     host.ahead = req.ahead
     out = s.ReportResponse()
     if req.release:
@@ -361,17 +371,43 @@ def _finish(
 
 
 def check_hosts(state: State, timeout: float) -> None:
-    """Mark hosts silent past ``timeout`` down; their running work goes back to pending."""
+    """Mark hosts down: silent past ``timeout``, or gone (their long poll's connection broke
+    and they did not call in again within ``LOST_GRACE``); their running work goes back to
+    pending. A host down that still holds attempts (it signed off, or was down when the
+    supervisor started, and never finished them) loses them once silent past ``timeout``."""
     limit = state.now - timeout
-    for host in state.hosts.values():
-        if host.state == "active" and (host.last_seen or 0) < limit:
-            host.state = "down"
-            state.touch_host(host)
-            state.emit("down", "host", host=host.name, data={"silent_for": timeout})
-            for a in list(host.attempts.values()):
-                lose(state, a, f"host {host.name} is down")
-            ahead.drop_host(state, host)
-            nextjobs.drop_host(state, host)
+    for host in list(state.hosts.values()):
+        silent = (host.last_seen or 0) < limit
+        if host.state == "active" and silent:
+            host_down(state, host, "silent", silent_for=timeout)
+        elif _gone(state, host):
+            host_down(state, host, "gone", reason="its worker's connection closed")
+        elif host.state == "down" and silent and host.attempts:
+            host_down(state, host, "silent", silent_for=timeout)
+
+
+def _gone(state: State, host: HostRT) -> bool:
+    lost = host.lost
+    if lost is None:
+        return False
+    if host.state != "active" or lost[0] != host.session:
+        host.lost = None  # (it registered again, or is down already)
+        return False
+    return state.now - lost[1] >= LOST_GRACE
+
+
+def host_down(state: State, host: HostRT, why: str, **data: Any) -> None:
+    """``host`` is down: its running attempts are lost (each counted, with a ``retry``
+    event), what it holds ahead and the jobs held for it go back to pending."""
+    host.lost = None
+    if host.state != "down":
+        host.state = "down"
+        state.touch_host(host)
+        state.emit("down", "host", host=host.name, data={"why": why, **data})
+    for a in list(host.attempts.values()):
+        lose(state, a, f"host {host.name} is down ({why})")
+    ahead.drop_host(state, host)
+    nextjobs.drop_host(state, host)
 
 
 def fire_retries(state: State) -> None:

@@ -29,7 +29,13 @@ from triggerfish.engine.retention import PURGE_JOBS, purge
 from triggerfish.errors import StoreError, TriggerfishError
 from triggerfish.model.invalid import describe
 from triggerfish.model.status import TERMINAL
-from triggerfish.server import routes_jobs, routes_tasks, routes_users, routes_workers
+from triggerfish.server import (
+    routes_hosts,
+    routes_jobs,
+    routes_tasks,
+    routes_users,
+    routes_workers,
+)
 from triggerfish.server.auth import Authority, TokenAuth
 from triggerfish.server.context import Ctx
 from triggerfish.server.fastpath import FastPath
@@ -280,6 +286,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
     app.include_router(routes_jobs.router)
     app.include_router(routes_users.router)
+    app.include_router(routes_hosts.router)
     app.include_router(routes_workers.router)
     app.include_router(routes_tasks.router)
 

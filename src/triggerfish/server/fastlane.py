@@ -39,6 +39,7 @@ from triggerfish.server.context import Ctx
 from triggerfish.server.fastpath import (
     Answered,
     Fallback,
+    LongPoll,
     Prepare,
     Render,
     error_body,
@@ -78,7 +79,7 @@ class Lane:
     answered, so that a pipelined request waits behind it in uvicorn's own queue."""
 
     __slots__ = (
-        "body", "ctx", "disconnected", "keep_alive", "path", "prepare", "raw_path",
+        "body", "ctx", "disconnected", "keep_alive", "lost", "path", "prepare", "raw_path",
         "response_complete", "scope", "token",
     )  # fmt: skip
     message_event = _NoEvent()
@@ -97,6 +98,7 @@ class Lane:
         self.body: list[bytes] = []
         self.response_complete = False
         self.disconnected = False
+        self.lost: asyncio.Future[None] | None = None  # a long poll's: its connection broke
 
 
 class FastLaneProtocol(CoalescingHttpProtocol):
@@ -106,6 +108,14 @@ class FastLaneProtocol(CoalescingHttpProtocol):
     def _ctx(self) -> Ctx | None:
         app: Any = self.config.app
         return getattr(app.state, "ctx", None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        lane = self.cycle
+        super().connection_lost(exc)
+        if isinstance(lane, Lane) and not lane.response_complete:
+            lost = lane.lost
+            if lost is not None and not lost.done():  # a worker's long poll: it may be dead
+                lost.set_result(None)
 
     def on_headers_complete(self) -> None:
         lane = self._lane()
@@ -185,8 +195,9 @@ class FastLaneProtocol(CoalescingHttpProtocol):
         if isinstance(prepared, Answered):  # (answered on the next turn of the loop, as others)
             self.loop.call_soon(self._answer, lane, prepared.status, prepared.body)
             return
-        if not isinstance(prepared, tuple):  # it may wait (a long poll): a task of its own
-            self._await(lane, prepared)
+        if isinstance(prepared, LongPoll):  # it may wait: a task of its own
+            lane.lost = self.loop.create_future()
+            self._await(lane, prepared.run(lane.lost))
             return
         fn, args, render = prepared
 

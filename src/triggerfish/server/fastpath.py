@@ -18,8 +18,9 @@ the engine; every other request first waits for the tasks accepted before it (``
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pydantic
@@ -34,7 +35,7 @@ from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.tasks import TaskRequest, uses_pickle
 from triggerfish.server.context import Ctx
 from triggerfish.server.intake import status_of
-from triggerfish.server.longpoll import long_pull
+from triggerfish.server.longpoll import disconnected, long_pull
 
 TASKS = "/api/v1/tasks"
 ADDS = frozenset({TASKS, TASKS + "/many"})  # (they do not wait for earlier adds: caught_up)
@@ -61,14 +62,26 @@ class Answered:
         self.body = body
 
 
+class LongPoll:
+    """A worker's pull, which may wait: ``run(lost)`` answers it, ``lost`` resolving when its
+    connection breaks before the answer (``server.longpoll``)."""
+
+    __slots__ = ("c", "host", "req")
+
+    def __init__(self, c: Ctx, host: str, req: s.PullRequest) -> None:
+        self.c = c
+        self.host = host
+        self.req = req
+
+    async def run(self, lost: asyncio.Future[None] | None) -> tuple[int, bytes]:
+        resp = await long_pull(self.c, self.host, self.req, lost)
+        return 200, resp.model_dump_json().encode()
+
+
 Render = Callable[[Any], tuple[int, bytes]]
 # (the engine command, its arguments, the answer made of its result); or, for a request that
-# may wait (a worker's long poll), the coroutine that answers it; or the answer itself
-Prepared = (
-    tuple[Callable[..., Any], tuple[Any, ...], Render]
-    | Coroutine[Any, Any, tuple[int, bytes]]
-    | Answered
-)
+# may wait (a worker's long poll), what answers it; or the answer itself
+Prepared = tuple[Callable[..., Any], tuple[Any, ...], Render] | LongPoll | Answered
 Prepare = Callable[[Ctx, Principal, str, bytes], Prepared]
 
 
@@ -131,12 +144,7 @@ def _render_report(resp: s.ReportResponse) -> tuple[int, bytes]:
 def pull(c: Ctx, me: Principal, path: str, body: bytes) -> Prepared:
     """``POST /api/v1/workers/{host}/pull``, as ``routes_workers.pull`` does it."""
     host, req = _worker_request(me, path, PULL, body, s.PullRequest)
-    return _pull(c, host, req)
-
-
-async def _pull(c: Ctx, host: str, req: s.PullRequest) -> tuple[int, bytes]:
-    resp = await long_pull(c, host, req)
-    return 200, resp.model_dump_json().encode()
+    return LongPoll(c, host, req)
 
 
 def route_of(method: str, path: str) -> Prepare | None:
@@ -215,13 +223,23 @@ class FastPath:
                 fn, args, render = prepared
                 status, out = render(await c.engine.acall_here(fn, *args))
             else:
-                status, out = await prepared
+                status, out = await _long_poll(prepared, receive)
         except Fallback:
             await self.app(scope, _replay(body, receive), send)
             return
         except TriggerfishError as exc:
             status, out = exc.http_status, error_body(exc)
         await _answer(send, status, out)
+
+
+async def _long_poll(poll: LongPoll, receive: Receive) -> tuple[int, bytes]:
+    """Answer ``poll``, watching its connection (the body is read: the next message is the
+    disconnect)."""
+    lost = asyncio.ensure_future(disconnected(receive))
+    try:
+        return await poll.run(lost)
+    finally:
+        lost.cancel()
 
 
 async def caught_up(scope: Scope) -> None:

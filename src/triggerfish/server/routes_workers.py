@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from triggerfish.api import schemas as s
-from triggerfish.engine import workers
+from triggerfish.engine import hosts, workers
 from triggerfish.server.auth import require_worker
 from triggerfish.server.context import ctx
 from triggerfish.server.longpoll import long_pull
@@ -41,7 +41,7 @@ def _json(model: pydantic.BaseModel) -> Response:
 
 
 REQUEST_MODELS: list[type[pydantic.BaseModel]] = [
-    s.RegisterRequest, s.PullRequest, s.ReportRequest, s.LogChunk,
+    s.RegisterRequest, s.PullRequest, s.ReportRequest, s.LogChunk, s.SignOffRequest,
 ]  # fmt: skip
 
 
@@ -78,6 +78,15 @@ async def report(request: Request, host: str) -> Response:
     """Finished attempts; the answer carries the host's next work."""
     body = await _body(request, s.ReportRequest)
     return _json(await ctx(request).engine.acall_here(workers.report, host, body))
+
+
+@router.post("/{host}/signoff", openapi_extra=_doc(s.SignOffRequest))
+async def signoff(request: Request, host: str) -> dict[str, bool]:
+    """The worker stops: its host is down at once and takes no more work; with ``final``
+    (its commands stopped, its last reports sent) what it still holds goes back to pending."""
+    body = await _body(request, s.SignOffRequest)
+    await ctx(request).engine.acall(hosts.sign_off, host, body)
+    return {"signed_off": True}
 
 
 @router.post("/{host}/log", openapi_extra=_doc(s.LogChunk))

@@ -22,6 +22,7 @@ class Changes:
     work_updates: list[Row] = field(default_factory=list)
     host_inserts: list[Row] = field(default_factory=list)
     host_updates: list[Row] = field(default_factory=list)
+    host_deletes: list[str] = field(default_factory=list)  # names of hosts forgotten
     events: list[Row] = field(default_factory=list)
     callback_inserts: list[Row] = field(default_factory=list)
     callback_updates: list[Row] = field(default_factory=list)
@@ -52,6 +53,7 @@ class Changes:
                 self.work_updates,
                 self.host_inserts,
                 self.host_updates,
+                self.host_deletes,
                 self.events,
                 self.callback_inserts,
                 self.callback_updates,

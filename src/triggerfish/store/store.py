@@ -275,6 +275,8 @@ class Store:
             hot.run(conn, rows)
         if ch.host_updates:
             conn.execute(self._host_upd, _keyed(ch.host_updates, ["name"]))
+        if ch.host_deletes:
+            conn.execute(sa.delete(t.hosts).where(t.hosts.c.name.in_(ch.host_deletes)))
         for job_id, subid in ch.sub_deletes:
             conn.execute(
                 sa.delete(t.subjobs).where(t.subjobs.c.job_id == job_id, t.subjobs.c.subid == subid)

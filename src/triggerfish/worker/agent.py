@@ -42,6 +42,7 @@ from triggerfish.api.schemas import (
     RegisterResponse,
     Report,
     ReportRequest,
+    SignOffRequest,
 )
 from triggerfish.errors import ValidationError
 from triggerfish.worker import worklog
@@ -62,6 +63,7 @@ FAST_EMPTY_PULL = 0.005  # an empty answer this fast, several times running, is 
 FAST_EMPTY_LIMIT = 3
 SEEN_TOKENS = 100_000  # how many finished tokens a worker remembers
 STOPPING = "worker stopping"
+SIGN_OFF_TIMEOUT = 2.0  # a supervisor that does not answer a sign-off: the worker stops anyway
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_REFUSED = 2
@@ -292,6 +294,8 @@ class Worker:
         waits = [asyncio.create_task(self._stopping.wait()), asyncio.create_task(self._lost.wait())]
         try:
             done, _ = await asyncio.wait([*loops, *waits], return_when=asyncio.FIRST_COMPLETED)
+            if self._stopping.is_set():  # before its long poll ends: the host takes no more work
+                await self._sign_off(session, final=False)
         finally:
             for task in (*loops, *waits):
                 task.cancel()
@@ -657,6 +661,8 @@ class Worker:
                 logger.warning(
                     "final reports refused: %s", exc.message, extra={"action": "report_refused"}
                 )
+        if session is not None:  # what it still held goes back to pending now
+            await self._sign_off(session, final=True)
         if self._unacked:
             logger.warning(
                 "%d report(s) not delivered before stopping",
@@ -664,6 +670,21 @@ class Worker:
                 extra={"action": "reports_undelivered"},
             )
         await self._sink.aclose()
+
+    async def _sign_off(self, session: RegisterResponse, *, final: bool) -> None:
+        """Tell the supervisor this worker stops (``final``: it has stopped)."""
+        if self._session is not session or not self._registered.is_set():
+            return
+        req = SignOffRequest(session=session.session, final=final)
+        try:
+            async with asyncio.timeout(SIGN_OFF_TIMEOUT):
+                await self._link.signoff(session.host, req)
+        except (TimeoutError, SupervisorUnreachable, SessionLost, Rejected, ProtocolError) as exc:
+            logger.warning(
+                "could not sign off: %s",
+                getattr(exc, "message", None) or type(exc).__name__,
+                extra={"action": "signoff_failed", "host": session.host},
+            )
 
     async def _end_attempts(self) -> None:
         tasks = list(self._attempts.values())

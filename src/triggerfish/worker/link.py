@@ -27,6 +27,7 @@ from triggerfish.api.schemas import (
     RegisterResponse,
     ReportRequest,
     ReportResponse,
+    SignOffRequest,
 )
 from triggerfish.worker.errors import ProtocolError, Rejected, SessionLost, SupervisorUnreachable
 from triggerfish.worker.transport import KeepAliveTransport, LeanAsyncClient
@@ -120,6 +121,9 @@ class SupervisorLink:
 
     async def log(self, host: str, chunk: LogChunk) -> None:
         await self._post(f"/{quote(host, safe='')}/log", chunk)
+
+    async def signoff(self, host: str, req: SignOffRequest) -> None:
+        await self._post(f"/{quote(host, safe='')}/signoff", req)
 
     async def _post(
         self,

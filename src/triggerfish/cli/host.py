@@ -1,0 +1,46 @@
+"""``triggerfish host``: act on one host (needs an admin token; the local one works on this
+machine). ``triggerfish hosts`` lists them."""
+
+from __future__ import annotations
+
+import click
+
+from triggerfish.cli.options import connect, json_option, url_option
+from triggerfish.cli.output import console, print_json
+
+
+@click.group()
+def host() -> None:
+    """Act on one host: mark it down, forget it (needs an admin token)."""
+
+
+@host.command("down")
+@click.argument("name")
+@url_option
+@json_option
+def down(name: str, url: str | None, token: str | None, as_json: bool) -> None:
+    """Mark host NAME down now (its worker is dead): its running work goes to other hosts.
+
+    A worker that still lives is up again at its next call, its old attempts cancelled.
+    """
+    with connect(url, token) as client:
+        answer = client.host_down(name)
+    if as_json:
+        print_json(answer)
+    else:
+        console().print(f"host {name} is down; its running work went back to pending")
+
+
+@host.command("remove")
+@click.argument("name")
+@url_option
+@json_option
+def remove(name: str, url: str | None, token: str | None, as_json: bool) -> None:
+    """Forget host NAME. It must be down and hold no work (stop its worker first, or mark it
+    down); a worker of that name that starts again registers as a new host."""
+    with connect(url, token) as client:
+        answer = client.remove_host(name)
+    if as_json:
+        print_json(answer)
+    else:
+        console().print(f"removed host {name}")
