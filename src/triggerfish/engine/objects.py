@@ -29,7 +29,7 @@ class WorkRT:
     retry_at: float | None = None
     timestart: float | None = None
     timecomplete: float | None = None
-    reserved: str | None = None  # the lookahead attempt holding this pending item (not stored)
+    reserved: str | None = None  # the hold on this pending item (stored as its token and host)
 
     def row(self) -> Row:
         return {
@@ -232,6 +232,9 @@ class HostRT:
     # jobs it held when the supervisor (re)started, read back from the store: each is claimed
     # when the worker reports or lists its token, given back if it does not in time
     adopt: dict[str, Attempt] = field(default_factory=dict)
+    # holds were read back from the store (restart, reload) and the worker has not yet said
+    # what it holds (its first pull after that: ``engine.ahead.hear``)
+    unheard: bool = False
 
     def row(self) -> Row:
         return {
