@@ -185,7 +185,7 @@ def _word_then_run(farm: Farm, tok: dict[str, str]) -> None:
     assert farm.status(1) == "complete"
     for n in "123456":  # run once each; 6 was handed to h1 (lost on the way), then to h2
         assert farm.names(job=1, type_="work", work=n) == ["running", "complete", "done"]
-        hosts = [e["host"] for e in farm.events(job=1) if e["name"] == "assigned" and e["work"] == n]
+        hosts = [e["host"] for e in farm.events(job=1) if (e["name"], e["work"]) == ("assigned", n)]
         assert hosts == (["h1", "h2"] if n == "6" else ["h1"])
         assert farm.work(1, n)["retry"] == 0
 

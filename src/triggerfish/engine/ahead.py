@@ -272,7 +272,7 @@ def hear(state: State, host: HostRT, running: list[str], queued: list[str]) -> s
     pending (it never got them). Returns the tokens it listed."""
     host.unheard = False
     order = {t: i for i, t in enumerate([*running, *queued])}
-    subs: dict[tuple[int, int], tuple[JobRT, SubRT]] = {}
+    subs: dict[tuple[int, int], SubRT] = {}
     for a in list(host.reserved.values()):
         job = state.jobs.get(a.job_id)
         if job is None or state.held_jobs.get(a.job_id) is a:
@@ -281,12 +281,12 @@ def hear(state: State, host: HostRT, running: list[str], queued: list[str]) -> s
         if sub is None or a not in sub.ahead:
             continue
         if a.token in order:
-            subs[(job.id, sub.subid)] = (job, sub)
+            subs[(job.id, sub.subid)] = sub
             continue
         sub.ahead.remove(a)
         host.reserved.pop(a.token, None)
         unhold(state, job, a)
         withdrawn(state, host, a.token)
-    for job, sub in subs.values():
+    for sub in subs.values():
         sub.ahead.sort(key=lambda b: order.get(b.token, len(order)))
     return set(order)

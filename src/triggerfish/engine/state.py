@@ -162,9 +162,8 @@ class State:
                 self._restore_attempt(w.token, w.host, job.id, w.subid, w.name)
             elif w.status == "retrying" and w.retry_at is not None:
                 heapq.heappush(self.retry_heap, (w.retry_at, job.id, w.name, None))
-            elif w.status == "pending" and w.token:  # held for a host (lookahead)
-                if not ahead.restore(self, job, w):
-                    nextjobs.restore(self, job, w)
+            elif w.status == "pending" and w.token and not ahead.restore(self, job, w):
+                nextjobs.restore(self, job, w)  # (held for a host: lookahead, or a next job)
         self.update_runnable(job)
         return job
 
