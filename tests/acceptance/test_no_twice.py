@@ -26,7 +26,7 @@ def _lines(path: Path) -> int:
         return 0
 
 
-@pytest.mark.slow  # about 30 s: CI runs it (.ci/run); `python -m pytest -m slow` here
+@pytest.mark.slow  # 40-60 s on a loaded machine: CI runs it (.ci/run)
 def test_supervisor_sigkills_while_workers_hold_frames_run_each_frame_once(
     start_farm: StartFarm, tmp_path: Path, db_url: str
 ) -> None:
