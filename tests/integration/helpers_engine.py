@@ -208,9 +208,16 @@ class Farm:
 
 
 def pull_ahead(
-    farm: Farm, host: str, ahead: int = 8, running: list[str] | None = None
+    farm: Farm,
+    host: str,
+    ahead: int = 8,
+    running: list[str] | None = None,
+    queued: list[str] | None = None,
 ) -> s.PullResponse:
-    req = s.PullRequest(session=farm.sessions[host], running=running or [], wait=0, ahead=ahead)
+    req = s.PullRequest(
+        session=farm.sessions[host], running=running or [], queued=queued or [], wait=0,
+        ahead=ahead,
+    )  # fmt: skip
     return farm.run(wk.pull, host, req)
 
 

@@ -7,6 +7,8 @@ is processed, and then start under the token the worker already has.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +17,11 @@ from helpers_engine import pull_ahead as pull
 from helpers_engine import report_ahead as report
 
 from triggerfish.api import schemas as s
+from triggerfish.engine import ahead
+from triggerfish.engine import submit as sub
 from triggerfish.engine import workers as wk
+from triggerfish.errors import StoreError
+from triggerfish.model.jobspec import parse_jobs
 
 
 @pytest.fixture
@@ -143,20 +149,82 @@ def test_blocking_the_job_or_registering_again_withdraws_what_is_held(farm: Farm
     assert {tok[n] for n in ("4", "5")} <= set(resp.cancel)
 
 
-def test_held_items_are_pending_after_a_restart(farm: Farm) -> None:
-    farm.submit(job("1-6"))
+def _held_behind_2(farm: Farm) -> dict[str, str]:
+    """Job 1 (frames 1-6, two instances) on h1: 1 ended quickly, 2 runs, 3..6 are held behind
+    it; the tokens."""
+    farm.submit(job("1-6", cpus=2))
     farm.register("h1")
     first = pull(farm, "h1").assignments[0]
     tok = {w: t for w, _, t in chain(report(farm, "h1", first.token))}
+    assert sorted(tok) == ["2", "3", "4", "5", "6"]
+    held = farm.work(1, "3")  # written down with the commit that handed it out
+    assert (held["status"], held["token"], held["host"]) == ("pending", tok["3"], "h1")
+    return tok
+
+
+def _word_then_run(farm: Farm, tok: dict[str, str]) -> None:
+    """h1's reports wait for its word; it says it runs 2 and holds 4, 3, 5 (in that order:
+    its order wins) but not 6 (the answer carrying it was lost): 6 goes back, the others run
+    on h1, once each, under the tokens it has."""
+    farm.register("h2")
+    assert pull(farm, "h2").assignments == []  # held for h1
+    with pytest.raises(ahead.Unheard):
+        report(farm, "h1", tok["2"])
+    resp = pull(farm, "h1", running=[tok["2"]], queued=[tok["4"], tok["3"], tok["5"]])
+    assert resp.cancel == [tok["6"]] and resp.assignments == []
+    assert farm.work(1, "6")["token"] is None and farm.work(1, "3")["token"] == tok["3"]
+    got = pull(farm, "h2").assignments
+    assert [a.work for a in got] == ["6"] and got[0].token != tok["6"]
+    for n, nxt in (("2", "4"), ("4", "3"), ("3", "5"), ("5", None)):
+        resp = report(farm, "h1", tok[n], seconds=0.8)  # (long: nothing more is held)
+        assert resp.accepted == [tok[n]] and resp.assignments == [] and resp.cancel == []
+        if nxt is not None:
+            assert farm.work(1, nxt)["status"] == "running"
+            assert farm.work(1, nxt)["token"] == tok[nxt]
+    assert report(farm, "h2", got[0].token).accepted == [got[0].token]
+    assert farm.status(1) == "complete"
+    for n in "123456":  # run once each; 6 was handed to h1 (lost on the way), then to h2
+        assert farm.names(job=1, type_="work", work=n) == ["running", "complete", "done"]
+        hosts = [e["host"] for e in farm.events(job=1) if (e["name"], e["work"]) == ("assigned", n)]
+        assert hosts == (["h1", "h2"] if n == "6" else ["h1"])
+        assert farm.work(1, n)["retry"] == 0
+
+
+def test_held_items_stay_held_across_a_restart_in_the_workers_order(farm: Farm) -> None:
+    tok = _held_behind_2(farm)
     farm.restart()
     statuses = farm.work_statuses(1)
     assert statuses["2"] == "running" and all(statuses[n] == "pending" for n in "3456")
-    # the worker's session survives; its held tokens are unknown now and get cancelled
-    resp = pull(farm, "h1", running=[tok["2"], tok["3"]])
-    assert tok["3"] in resp.cancel and tok["2"] not in resp.cancel
-    # 2 ends: 3 is handed out afresh (a new token), no longer held
-    got = report(farm, "h1", tok["2"]).assignments
-    assert got[0].work == "3" and got[0].after is None and got[0].token != tok["3"]
+    _word_then_run(farm, tok)
+
+
+def test_held_items_stay_held_across_an_engine_reload(
+    farm: Farm, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed commit reloads the state from the store: the holds come back with it, and a
+    pull that reached the supervisor before the reload is not taken as the worker's word."""
+    caplog.set_level(logging.CRITICAL, logger="triggerfish")
+    tok = _held_behind_2(farm)
+    before = time.time()
+    [nj] = parse_jobs([job("1")])
+    nj.spec.pid = 2**70  # no store can write it: the commit fails, the engine reloads
+    with pytest.raises(StoreError):
+        farm.run(sub.submit, [nj], "alice")
+    req = s.PullRequest(session=farm.sessions["h1"], running=[tok["2"]], wait=0, ahead=8)
+    with pytest.raises(ahead.Unheard):
+        farm.run(wk.pull, "h1", req, before)
+    _word_then_run(farm, tok)
+
+
+def test_a_worker_that_restarted_with_its_session_gone_gets_no_held_item(farm: Farm) -> None:
+    tok = _held_behind_2(farm)
+    farm.restart()
+    farm.register("h1")  # a new session: it holds nothing of the old one
+    resp = pull(farm, "h1")
+    assert [a.work for a in resp.assignments] == ["2"]  # 2 was lost with the old session
+    assert resp.assignments[0].token != tok["2"]
+    assert farm.work(1, "2")["retry"] == 1
+    assert {tok[n] for n in "3456"} <= set(resp.cancel)
 
 
 def test_instances_hold_only_an_even_share_of_what_is_pending(farm: Farm) -> None:

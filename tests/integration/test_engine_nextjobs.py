@@ -16,7 +16,7 @@ from helpers_engine import pull_ahead as pull
 from helpers_engine import report_ahead as report
 
 from triggerfish.api import schemas as s
-from triggerfish.engine import nextjobs
+from triggerfish.engine import ahead, nextjobs
 
 
 @pytest.fixture
@@ -155,12 +155,16 @@ def test_held_jobs_stay_held_for_their_host_across_a_restart(farm: Farm) -> None
     assert farm.status(2) == "running" and all(farm.status(j) == "pending" for j in (3, 4))
     farm.register("h2")
     assert pull(farm, "h2").assignments == []  # 3 and 4 are h1's
-    # h1 lists 3 (it started it when 2 ended): 3 runs under its token, nothing is cancelled
-    resp = pull(farm, "h1", running=[tok[2], tok[3]])
+    # its reports wait for its word on what it holds (the first pull since the restart)
+    with pytest.raises(ahead.Unheard):
+        report(farm, "h1", tok[2])
+    # h1 lists 3 (it started it when 2 ended) and 4, queued: 3 runs under its token, nothing
+    # is cancelled
+    resp = pull(farm, "h1", running=[tok[2], tok[3]], queued=[tok[4]])
     assert resp.cancel == [] and resp.assignments == []
     assert farm.status(3) == "running" and farm.work(3, "1")["token"] == tok[3]
     report(farm, "h1", tok[2], tok[3])
-    # 4 is reported without having been listed: it ran too
+    # 4 is reported without having been listed as running: it ran too
     assert report(farm, "h1", tok[4]).accepted == [tok[4]]
     assert [farm.status(j) for j in (2, 3, 4)] == ["complete"] * 3
     for j in (3, 4):  # assigned once, to h1; run once

@@ -206,6 +206,9 @@ class PullRequest(Strict):
     running: list[str] = Field(
         default_factory=list
     )  # tokens the worker runs or has not yet had acknowledged
+    # lookahead tokens (``Assignment.after``) it holds queued, not started, in the order it
+    # will run them: after a restart the supervisor keeps (only) these holds, in this order
+    queued: list[str] = Field(default_factory=list)
     wait: float = Field(default=10.0, ge=0, le=60)  # long-poll: seconds to wait for work
     ahead: int = Field(default=0, ge=0, le=AHEAD_MAX)  # lookahead items accepted per instance
 

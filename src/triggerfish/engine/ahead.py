@@ -19,8 +19,16 @@ no longer valid when it comes up (the item or its job changed, the host went awa
 withdrawn: the item goes back to pending and the worker is told to cancel the token. A worker
 gives reservations back (``release``) when the item before them runs long.
 
-Nothing here is stored: after a restart of the supervisor the reservations are gone, the
-items are pending, and the worker's unknown tokens are cancelled like any stale attempt.
+A reservation is written down, in the same commit that hands it out: the item's row keeps
+the hold's token, host and instance while it is pending (``write_hold``), and loses them when
+the hold goes (``erase_hold``). A held item may already run on its worker: the supervisor
+reads its holds back when it restarts or reloads its state after a failed commit
+(``restore``), hands none of those items to anyone else, and takes its worker's word for what
+it holds before it goes on (``hear``): the worker's first pull after that lists the tokens it
+runs and those it holds queued, in the order it runs them. The holds it lists are kept, in that
+order; those it does not list (the answer carrying them was lost) go back to pending. Until
+that pull, the worker's reports wait (``Unheard``): the claim of a held item follows the order
+of the worker's queue, which only the worker knows for sure.
 """
 
 from __future__ import annotations
@@ -30,12 +38,21 @@ import secrets
 from typing import TYPE_CHECKING
 
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
+from triggerfish.errors import TriggerfishError
 
 if TYPE_CHECKING:
     from triggerfish.engine.state import State
 
 AHEAD_SECONDS = 0.5  # items that ran longer than this get no lookahead
 AHEAD_HORIZON = 0.1  # seconds of work to hold queued behind the running item
+
+
+class Unheard(TriggerfishError):
+    """The supervisor read this host's holds back from the store and waits for its worker's
+    next pull (what it holds, in order) before it takes its reports: send it, then retry."""
+
+    code = "holds_unheard"
+    http_status = 503
 
 
 def wanted(host: HostRT, seconds: float | None) -> int:
@@ -65,6 +82,7 @@ def top_up(state: State, host: HostRT, job: JobRT, sub: SubRT, want: int) -> Non
         a = Attempt(secrets.token_hex(8), host.name, job.id, sub.subid, item.name)
         a.delivered = state.now
         item.reserved = a.token
+        write_hold(state, job, item, a)
         sub.ahead.append(a)
         host.reserved[a.token] = a
         host.outbox.append((a, after))
@@ -142,6 +160,7 @@ def drop_host(state: State, host: HostRT) -> None:
             drop_sub(state, job, sub)
     host.reserved.clear()
     host.outbox.clear()  # (host.cancel keeps the withdrawn tokens: the worker drops them)
+    host.unheard = False
 
 
 def drop_item(state: State, job: JobRT, w: WorkRT) -> None:
@@ -149,6 +168,8 @@ def drop_item(state: State, job: JobRT, w: WorkRT) -> None:
     worker runs the rest of the chain after the one before it)."""
     token = w.reserved
     w.reserved = None
+    if token is not None and w.token == token:  # (its status changes next: that writes it)
+        w.token = w.host = None
     for sub in job.subs.values():
         for i, a in enumerate(sub.ahead):
             if a.token == token:
@@ -185,6 +206,7 @@ def unhold(state: State, job: JobRT, a: Attempt) -> None:
     item = job.work.get(a.work) if a.work is not None else None
     if item is not None and item.reserved == a.token:
         item.reserved = None
+        erase_hold(state, job, item, a.token)
         if item.status == "pending":
             job.push_pending(item)
             state.work_available = True
@@ -194,3 +216,77 @@ def unhold(state: State, job: JobRT, a: Attempt) -> None:
 def withdrawn(state: State, host: HostRT, token: str) -> None:
     host.cancel.append(token)
     state.wake_hosts.add(host.name)
+
+
+def write_hold(state: State, job: JobRT, item: WorkRT, a: Attempt) -> None:
+    """The hold goes into the item's row (still pending): its token, host and instance."""
+    item.token, item.host, item.subid = a.token, a.host, a.subid
+    state.touch_work(job, item)
+
+
+def erase_hold(state: State, job: JobRT, item: WorkRT, token: str) -> None:
+    if item.token == token and item.status == "pending":
+        item.token = item.host = None
+        state.touch_work(job, item)
+
+
+# ------------------------------------------------------------------ after a restart or reload
+
+
+def restore(state: State, job: JobRT, item: WorkRT) -> bool:
+    """Loading: ``item`` is pending with a hold's token. If it was held behind the item its
+    instance runs on that host, it is held so again (in agenda order until its worker says
+    otherwise: :func:`hear`) and True; False if it is no hold of this kind."""
+    sub = job.subs.get(item.subid) if item.subid is not None else None
+    host = state.hosts.get(item.host or "")
+    if sub is None or host is None or item.token is None:
+        return False
+    current = job.work.get(sub.work) if sub.work is not None else None
+    if (
+        sub.status != "running"
+        or sub.host != host.name
+        or host.state != "active"
+        or current is None
+        or current.status != "running"
+        or current.token is None
+    ):
+        return False
+    a = Attempt(item.token, host.name, job.id, sub.subid, item.name)
+    a.delivered = state.now
+    item.reserved = a.token
+    host.reserved[a.token] = a
+    sub.ahead.append(a)
+    sub.ahead.sort(key=lambda b: _seq(job, b))
+    host.unheard = True
+    return True
+
+
+def _seq(job: JobRT, a: Attempt) -> int:
+    w = job.work.get(a.work) if a.work is not None else None
+    return w.seq if w is not None else 0
+
+
+def hear(state: State, host: HostRT, running: list[str], queued: list[str]) -> set[str]:
+    """The worker's first pull since its holds were read back: what it runs and holds queued,
+    in the order it runs them. The holds it lists are kept in that order; the others go back to
+    pending (it never got them). Returns the tokens it listed."""
+    host.unheard = False
+    order = {t: i for i, t in enumerate([*running, *queued])}
+    subs: dict[tuple[int, int], SubRT] = {}
+    for a in list(host.reserved.values()):
+        job = state.jobs.get(a.job_id)
+        if job is None or state.held_jobs.get(a.job_id) is a:
+            continue  # (a held job: ``nextjobs.hear``)
+        sub = job.subs.get(a.subid)
+        if sub is None or a not in sub.ahead:
+            continue
+        if a.token in order:
+            subs[(job.id, sub.subid)] = sub
+            continue
+        sub.ahead.remove(a)
+        host.reserved.pop(a.token, None)
+        unhold(state, job, a)
+        withdrawn(state, host, a.token)
+    for sub in subs.values():
+        sub.ahead.sort(key=lambda b: order.get(b.token, len(order)))
+    return set(order)

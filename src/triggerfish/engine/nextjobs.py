@@ -21,12 +21,14 @@ active slot of the farm, so that other hosts get theirs. A hold that is no longe
 it comes up (the job or its item changed, the host went away) is withdrawn: the item goes
 back to pending and the worker is told to cancel the token.
 
-Unlike an item held by plain lookahead, a held job is written down: its item keeps the hold's
-token and host while it is pending. A task is not a frame: run twice, it may do its work twice.
-So after a restart of the supervisor, such an item is not handed to anyone else: it stays
-held for its host (``HostRT.adopt``), which gets no new work meanwhile, and it is claimed when
-the worker reports or lists its token (it started it from its queue), or given back when the
-worker has said nothing of it for ``ADOPT_GRACE`` seconds (it never had it, or gave it back).
+As an item held by lookahead, a held job is written down: its item keeps the hold's token
+and host while it is pending. (A task is not a frame: run twice, it may do its work twice.)
+So after a restart of the supervisor (or a reload of its state), such an item is not handed
+to anyone else: it stays held for its host (``HostRT.adopt``), which gets no new work
+meanwhile. The worker's first pull after that lists what it runs and holds queued
+(``hear``): a hold it does not list goes back to pending at once (it never got it); one it
+lists is claimed when the worker reports or lists it running (it started it from its queue),
+or given back when the worker has said nothing more of it for ``ADOPT_GRACE`` seconds.
 """
 
 from __future__ import annotations
@@ -218,16 +220,17 @@ def _forget(state: State, host: HostRT, a: Attempt) -> None:
 
 
 def _write_hold(state: State, job: JobRT, item: WorkRT, a: Attempt) -> None:
-    """The hold goes into the item's row (still pending): its token, host and instance."""
-    item.token, item.host, item.subid = a.token, a.host, a.subid
+    """The hold goes into the item's row (still pending): its token and host, no instance
+    (it takes an idle one of its job when it starts; a hold with an instance is a lookahead
+    hold behind the item that instance runs: ``ahead.restore`` tells them apart so)."""
+    item.token, item.host, item.subid = a.token, a.host, None
     state.touch_work(job, item)
 
 
 def _erase_hold(state: State, job: JobRT, a: Attempt) -> None:
     item = job.work.get(a.work) if a.work is not None else None
-    if item is not None and item.token == a.token and item.status == "pending":
-        item.token = item.host = None
-        state.touch_work(job, item)
+    if item is not None and a.token is not None:
+        ahead.erase_hold(state, job, item, a.token)
 
 
 # ------------------------------------------------------------------ after a restart
@@ -247,6 +250,7 @@ def restore(state: State, job: JobRT, item: WorkRT) -> None:
     item.reserved = token
     host.reserved[token] = a
     host.adopt[token] = a
+    host.unheard = True
     state.held_jobs[job.id] = a
 
 
@@ -261,6 +265,18 @@ def adopt(state: State, host: HostRT, token: str) -> tuple[Attempt, JobRT, SubRT
         return None
     held, job, sub, item, _rest = got
     return held, job, sub, item
+
+
+def hear(state: State, host: HostRT, listed: set[str]) -> None:
+    """The worker's first pull since the holds were read back lists what it runs and holds
+    (``listed``): the holds it does not list go back at once (it never had them); those it
+    holds queued wait for it to start them, ``ADOPT_GRACE`` from now."""
+    for a in list(host.adopt.values()):
+        if a.token in listed:
+            a.delivered = state.now
+        else:
+            _forget(state, host, a)
+            ahead.withdrawn(state, host, a.token)
 
 
 def expire(state: State, host: HostRT) -> None:

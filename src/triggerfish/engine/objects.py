@@ -29,7 +29,7 @@ class WorkRT:
     retry_at: float | None = None
     timestart: float | None = None
     timecomplete: float | None = None
-    reserved: str | None = None  # the lookahead attempt holding this pending item (not stored)
+    reserved: str | None = None  # the hold on this pending item (stored as its token and host)
 
     def row(self) -> Row:
         return {
@@ -235,6 +235,9 @@ class HostRT:
     # (session, when) its long poll's connection broke with no answer (engine.hosts): unless
     # the worker calls in again within ``workers.LOST_GRACE``, it is gone (not stored)
     lost: tuple[str, float] | None = None
+    # holds were read back from the store (restart, reload) and the worker has not yet said
+    # what it holds (its first pull after that: ``engine.ahead.hear``)
+    unheard: bool = False
 
     def row(self) -> Row:
         return {

@@ -68,6 +68,7 @@ class State:
         self.event_seq = 0
         self._counters_stored: dict[str, int] = {}  # unknown until ``load``: all are written
         self.now = time.time()
+        self.loaded_at = self.now
         self.labels_added: dict[int, set[str]] = {}
         self.cbs = Registry()
         # the actions of a universal .qcb file (the supervisor sets its cached lookup)
@@ -106,6 +107,7 @@ class State:
 
     def load(self) -> None:
         self.now = time.time()
+        self.loaded_at = self.now  # a worker's word on its holds counts from here (ahead.hear)
         self.jobs.clear()
         self.hosts.clear()
         self.attempts.clear()
@@ -160,8 +162,8 @@ class State:
                 self._restore_attempt(w.token, w.host, job.id, w.subid, w.name)
             elif w.status == "retrying" and w.retry_at is not None:
                 heapq.heappush(self.retry_heap, (w.retry_at, job.id, w.name, None))
-            elif w.status == "pending" and w.token:  # held for a host (engine.nextjobs)
-                nextjobs.restore(self, job, w)
+            elif w.status == "pending" and w.token and not ahead.restore(self, job, w):
+                nextjobs.restore(self, job, w)  # (held for a host: lookahead, or a next job)
         self.update_runnable(job)
         return job
 

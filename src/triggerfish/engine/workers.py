@@ -43,6 +43,7 @@ def register(state: State, req: s.RegisterRequest) -> s.RegisterResponse:
     else:
         for a in list(host.attempts.values()):
             lose(state, a, "the worker registered again")
+        host.unheard = False  # (a new session: it holds nothing of the old one)
         ahead.drop_host(state, host)
         nextjobs.drop_host(state, host)
         host.slots = req.slots
@@ -107,6 +108,8 @@ def pull(
     """
     arrived = state.now if arrived is None else arrived
     host = _host(state, name, req.session)
+    if host.unheard:
+        _hear(state, host, req, arrived)
     host.last_seen = state.now
     host.lost = None  # (a pull it sends after its connection broke: it lives)
     host.ahead = req.ahead
@@ -117,12 +120,13 @@ def pull(
     if host.adopt:
         _adopt(state, host, req.running)
     listed = set(req.running)
-    # tokens the worker still lists but that are no longer its to run (a report of the worker's
-    # own that crossed this long poll is no reason to cancel anything; a lookahead attempt it
-    # started is claimed when the report of the one before it arrives)
+    # tokens the worker still lists (runs, or holds queued) but that are no longer its to run
+    # (a report of the worker's own that crossed this long poll is no reason to cancel
+    # anything; a lookahead attempt it started is claimed when the report of the one before
+    # it arrives)
     cancel = [
         t
-        for t in req.running
+        for t in (*req.running, *req.queued)
         if t not in host.attempts and t not in host.finished and t not in host.reserved
     ]
     cancel.extend(t for t in host.cancel if t not in cancel)
@@ -140,6 +144,16 @@ def pull(
             # the answer carrying it was lost. A new attempt (new token) replaces it.
             lose(state, a, "the worker never received it")
     return s.PullResponse(assignments=_deliver(state, host, deliver), cancel=cancel)
+
+
+def _hear(state: State, host: HostRT, req: s.PullRequest, arrived: float) -> None:
+    """The first pull since the host's holds were read back from the store: the worker's word
+    on what it runs and holds (``ahead.hear``). A pull sent before that reload says nothing
+    of what was handed out since: it is answered 503, the worker pulls again."""
+    if arrived < state.loaded_at:
+        raise ahead.Unheard("the supervisor reloaded its state: pull again")
+    listed = ahead.hear(state, host, req.running, req.queued)
+    nextjobs.hear(state, host, listed)
 
 
 def _deliver(state: State, host: HostRT, deliver: list[Attempt]) -> list[s.Assignment]:
@@ -219,6 +233,8 @@ def lose(state: State, a: Attempt, why: str) -> None:
 def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
     """Record finished attempts; the answer carries the host's next work (one round trip)."""
     host = _host(state, name, req.session)
+    if host.unheard:  # its holds were read back: the order of its queue comes with its pull
+        raise ahead.Unheard(f"host {name!r}: the supervisor waits for its pull; retry after it")
     host.last_seen = state.now
     host.lost = None
     host.ahead = req.ahead

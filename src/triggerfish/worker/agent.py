@@ -1,7 +1,8 @@
 """The worker: register, keep one long poll open, run what it brings, report every end.
 
 One asyncio loop and one keep-alive HTTP client. The long poll (``pull``) is always open and is
-also the heartbeat; it lists the tokens this worker runs or has not had acknowledged. Each
+also the heartbeat; it lists the tokens this worker runs or has not had acknowledged, and the
+lookahead tokens it holds queued (a supervisor that restarted keeps those holds for it). Each
 attempt runs in a task: the command, then its output flushed, then its report queued (the
 lookahead items queued behind it then run in the same task, one after the other). One
 reporter sends the queued reports, several at once when several are waiting, and retries until
@@ -192,6 +193,21 @@ class Worker:
         tokens.extend(t for t in self._unacked if t not in self._attempts)
         return tokens
 
+    @property
+    def queued(self) -> list[str]:
+        """The lookahead tokens the next pull will list as held: queued, not started, in the
+        order they will run (each chain behind its running attempt)."""
+        tokens: list[str] = []
+        for token in self._attempts:
+            nxt = self._next.get(token)
+            while nxt is not None:
+                tokens.append(nxt)
+                nxt = self._next.get(nxt)
+        if len(tokens) < len(self._queued):  # (none should be off a chain; listed all the same)
+            on_chains = set(tokens)
+            tokens.extend(t for t in self._queued if t not in on_chains)
+        return tokens
+
     def stop(self, *, force: bool = False) -> None:
         """Ask the worker to stop (thread-safe); a second call, or ``force``, kills at once."""
         loop = self._loop
@@ -330,7 +346,11 @@ class Worker:
         wait = min(60.0, max(0.5, session.heartbeat))
         while not self._stopping.is_set():  # (the stop cancels this task too)
             req = PullRequest(
-                session=session.session, running=self.running, wait=wait, ahead=self.options.ahead
+                session=session.session,
+                running=self.running,
+                queued=self.queued,
+                wait=wait,
+                ahead=self.options.ahead,
             )
             began = loop.time()
             try:
