@@ -1,0 +1,75 @@
+"""Honest job statuses and events: a started job stays running while work is left that runs
+without a person (items released one by one, retries); it goes back to pending when its
+running work is taken back (lost, blocked). Real store, real engine thread, hosts by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from helpers_engine import Farm, job
+
+FRAMES = 6
+
+
+@pytest.fixture
+def farm(db_url: str) -> Iterator[Farm]:
+    f = Farm(db_url)
+    yield f
+    f.stop()
+
+
+def released_one_by_one() -> list[dict[str, object]]:
+    """render on host hr, and thumbs on host ht whose blocked frames a ``$f`` callback
+    releases one by one as render frames complete."""
+    thumbs = job(
+        [{"name": str(n), "status": "blocked"} for n in range(1, FRAMES + 1)],
+        label="thumbs",
+        hosts=["ht"],
+        callbacks=[{"triggers": "complete-work-render-$f", "code": "unblock-work-self"}],
+    )
+    return [job(f"1-{FRAMES}", label="render", hosts=["hr"]), thumbs]
+
+
+def run_in_turn(farm: Farm) -> None:
+    """render 1, thumbs 1, render 2, thumbs 2, ...: thumbs has nothing to run in between."""
+    farm.register("hr", 1)
+    farm.register("ht", 1)
+    for frame in range(1, FRAMES + 1):
+        [r] = [a for a in farm.held.get("hr", {}).values()] or farm.pull("hr").assignments
+        assert (r.job, r.work) == (1, str(frame))
+        farm.report("hr", r.token)
+        [t] = farm.pull("ht").assignments
+        assert (t.job, t.work) == (2, str(frame))
+        farm.report("ht", t.token)
+        assert farm.work(2, str(frame))["status"] == "complete"
+
+
+def test_a_job_released_one_item_at_a_time_starts_once(farm: Farm) -> None:
+    farm.submit(*released_one_by_one())
+    run_in_turn(farm)
+    assert farm.status(1) == farm.status(2) == "complete"
+    thumbs = farm.names(job=2, type_="job")
+    assert thumbs.count("running") == 1 and thumbs.count("pending") == 1
+    assert thumbs == ["submit", "pending", "running", "complete", "done"]
+    # every frame did run between the two: the job was never idle-pending in between
+    assert farm.names(job=2, type_="work").count("running") == FRAMES
+
+
+def test_a_job_whose_running_work_is_lost_is_pending_again(farm: Farm) -> None:
+    farm.submit(job("1-3"))
+    farm.register("h1", 1)
+    [a] = farm.pull("h1").assignments
+    assert farm.status(1) == "running"
+    farm.register("h1", 1)  # a restarted worker: the attempt is lost
+    assert farm.status(1) == "pending"
+    assert farm.names(job=1, type_="job") == ["submit", "pending", "running", "pending"]
+
+
+def test_a_job_left_with_items_held_by_hand_is_pending(farm: Farm) -> None:
+    farm.submit(job("1-2"))
+    farm.control("block", "1:2")
+    farm.register("h1", 1)
+    [a] = farm.pull("h1").assignments
+    farm.report("h1", a.token)
+    assert farm.status(1) == "pending"  # nothing of it runs until a person unblocks 1:2
