@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 from helpers_engine import Farm, job
 
+from triggerfish.store import reads
+
 FRAMES = 6
 
 
@@ -73,3 +75,31 @@ def test_a_job_left_with_items_held_by_hand_is_pending(farm: Farm) -> None:
     [a] = farm.pull("h1").assignments
     farm.report("h1", a.token)
     assert farm.status(1) == "pending"  # nothing of it runs until a person unblocks 1:2
+
+
+# ---------------------------------------------------------------- dependencies on missing jobs
+
+
+@pytest.mark.parametrize(
+    "dependency", ["999", "complete-job-999", "link-complete-job-999", "link-done-work-999"]
+)
+def test_a_dependency_on_a_job_that_does_not_exist_is_refused(
+    farm: Farm, dependency: str
+) -> None:
+    from triggerfish.errors import ValidationError
+
+    farm.submit(job("1"))
+    with pytest.raises(ValidationError) as err:
+        farm.submit(job("1", dependency=dependency))
+    assert err.value.field == "jobs[0].dependency"
+    assert "job 999" in err.value.message and "does not exist" in err.value.message
+    assert [j["id"] for j in reads.list_jobs(farm.db)] == [1]  # nothing of it stored
+
+
+def test_a_dependency_on_an_existing_or_sibling_job_is_accepted(farm: Farm) -> None:
+    farm.submit(job("1"))
+    resp = farm.submit(job("1", dependency="1"), job("1", dependency="link-complete-job-2"))
+    assert [j.status for j in resp.jobs] == ["blocked", "blocked"]
+    # a label no job has yet is accepted with a warning: a job may join the pgrp with it
+    resp = farm.submit(job("1", dependency="link-complete-job-later"))
+    assert resp.jobs[0].status == "blocked" and "later" in resp.warnings[0]
