@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from helpers_engine import Farm, job
 
+from triggerfish.engine import stuck
 from triggerfish.store import reads
 
 FRAMES = 6
@@ -103,3 +104,65 @@ def test_a_dependency_on_an_existing_or_sibling_job_is_accepted(farm: Farm) -> N
     # a label no job has yet is accepted with a warning: a job may join the pgrp with it
     resp = farm.submit(job("1", dependency="link-complete-job-later"))
     assert resp.jobs[0].status == "blocked" and "later" in resp.warnings[0]
+    # ... but until one does, it cannot finish (``wait`` says so rather than hang)
+    assert stuck_of(farm, 4) == {
+        4: "waits for complete-job-later: no job of pgrp 4 has the label 'later'"
+    }
+
+
+# ---------------------------------------------------------------- jobs that cannot finish
+
+
+def stuck_of(farm: Farm, *ids: int) -> dict[int, str]:
+    return farm.run(stuck.reasons, list(ids))
+
+
+def test_a_job_behind_a_failed_upstream_cannot_finish_until_the_upstream_is_retried(
+    farm: Farm,
+) -> None:
+    farm.submit(
+        job("1", label="render"),
+        job("1", label="encode", dependency="link-complete-job-render"),
+        job("1", label="publish", dependency="link-complete-job-encode"),
+    )
+    assert stuck_of(farm, 1, 2, 3) == {}  # render may still complete
+    farm.register("h1", 1)
+    [a] = farm.pull("h1").assignments
+    farm.report("h1", a.token, "failed")
+    assert farm.status(1) == "failed" and farm.status(2) == "blocked"
+    why = stuck_of(farm, 1, 2, 3)
+    assert set(why) == {2, 3}
+    assert why[2] == "waits for complete-job-render: job 1 failed"
+    assert why[3] == "waits for complete-job-encode: job 2 cannot finish"
+    farm.control("retry", 1)  # a person acts: it can finish again
+    assert stuck_of(farm, 2, 3) == {}
+
+
+def test_a_job_held_by_hand_or_by_time_is_not_stuck(farm: Farm) -> None:
+    farm.submit(job("1", status="blocked"), job("1", after="+1h"))
+    assert farm.status(1) == farm.status(2) == "blocked"
+    assert stuck_of(farm, 1, 2) == {}
+
+
+def test_a_job_whose_blocked_items_wait_for_failed_items_cannot_finish(farm: Farm) -> None:
+    farm.submit(
+        job("1-2", label="render", hosts=["hr"]),
+        job("1-2", label="thumbs", dependency="link-complete-work-render", hosts=["ht"]),
+    )
+    farm.register("hr", 1)
+    farm.register("ht", 1)
+    [a] = farm.pull("hr").assignments
+    farm.report("hr", a.token, "failed")  # render 1 failed
+    assert stuck_of(farm, 2) == {}  # thumbs 2 may still be released
+    [b] = list(farm.held.get("hr", {}).values()) or farm.pull("hr").assignments
+    farm.report("hr", b.token)  # render 2 complete: thumbs 2 released
+    [c] = farm.pull("ht").assignments
+    assert stuck_of(farm, 2) == {}  # thumbs 2 runs
+    farm.report("ht", c.token)
+    assert stuck_of(farm, 2) == {2: "item 1 waits for complete-work-render-1: 1:1 failed"}
+
+
+def test_an_old_job_blocked_by_a_job_that_is_gone_cannot_finish(farm: Farm) -> None:
+    farm.submit(job("1", status="blocked"), job("1", dependency="link-complete-job-1"))
+    farm.control("remove", 1)
+    assert stuck_of(farm, 2) == {2: "waits for complete-job-1: job 1 does not exist"}

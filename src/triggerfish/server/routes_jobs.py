@@ -23,6 +23,7 @@ from triggerfish.auth.permissions import (
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.engine import access
 from triggerfish.engine import callbacks as cbx
+from triggerfish.engine import stuck
 from triggerfish.errors import NotFound, ValidationError
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import NormalizedJob, parse_jobs
@@ -116,6 +117,7 @@ async def list_jobs(
         reads.list_jobs, c.store.engine, status=job_statuses(status), pgrp=pgrp, label=label,
         user=user, name=name, limit=limit, offset=offset,
     )  # fmt: skip
+    await _add_stuck(c, rows)
     # A listing may hold 100,000 jobs: rows are encoded as they are (the store's columns are
     # the summary's fields), not through one model object each.
     body = await asyncio.to_thread(convert.job_list_json, rows)
@@ -128,7 +130,19 @@ async def get_job(request: Request, job_id: int, agenda: bool = True) -> s.JobDe
     row = await asyncio.to_thread(reads.get_job, c.store.engine, job_id, agenda=agenda)
     if row is None:
         raise NotFound(f"job {job_id} does not exist", field="job")
+    await _add_stuck(c, [row])
     return convert.job_detail(row)
+
+
+async def _add_stuck(c: Ctx, rows: list[dict[str, Any]]) -> None:
+    """Set ``stuck`` on the rows of jobs that can no longer finish (asked of the engine, for
+    the rows that may be such only)."""
+    maybe = [r["id"] for r in rows if convert.may_be_stuck(r)]
+    if not maybe:
+        return
+    why = await c.engine.acall(stuck.reasons, maybe)
+    for r in rows:
+        r["stuck"] = why.get(r["id"], "")
 
 
 @router.get("/jobs/{job_id}/work/{name}", response_model=s.WorkInfo, tags=["jobs"])
