@@ -62,7 +62,7 @@ def test_a_job_released_one_item_at_a_time_starts_once(farm: Farm) -> None:
 def test_a_job_whose_running_work_is_lost_is_pending_again(farm: Farm) -> None:
     farm.submit(job("1-3"))
     farm.register("h1", 1)
-    [a] = farm.pull("h1").assignments
+    [_a] = farm.pull("h1").assignments
     assert farm.status(1) == "running"
     farm.register("h1", 1)  # a restarted worker: the attempt is lost
     assert farm.status(1) == "pending"
@@ -84,9 +84,7 @@ def test_a_job_left_with_items_held_by_hand_is_pending(farm: Farm) -> None:
 @pytest.mark.parametrize(
     "dependency", ["999", "complete-job-999", "link-complete-job-999", "link-done-work-999"]
 )
-def test_a_dependency_on_a_job_that_does_not_exist_is_refused(
-    farm: Farm, dependency: str
-) -> None:
+def test_a_dependency_on_a_job_that_does_not_exist_is_refused(farm: Farm, dependency: str) -> None:
     from triggerfish.errors import ValidationError
 
     farm.submit(job("1"))

@@ -140,7 +140,7 @@ class _Look:
         if value is not None:
             latched |= cb.latches.pending.get(value, frozenset())
         mask, whys = 0, []
-        for no, atom in enumerate(cb.compiled.atoms):
+        for no in range(len(cb.compiled.atoms)):
             why = None if no in latched else self._atom(cb, no, value)
             if why is None:
                 mask |= 1 << no

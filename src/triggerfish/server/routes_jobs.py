@@ -21,9 +21,8 @@ from triggerfish.auth.permissions import (
     code_languages,
 )
 from triggerfish.callbacks.spec import CallbackSpec
-from triggerfish.engine import access
+from triggerfish.engine import access, stuck
 from triggerfish.engine import callbacks as cbx
-from triggerfish.engine import stuck
 from triggerfish.errors import NotFound, ValidationError
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import NormalizedJob, parse_jobs
