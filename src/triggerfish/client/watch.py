@@ -25,6 +25,7 @@ END_EVENTS = frozenset({"complete", "failed", "killed", "done", "removed"})
 # while a job may be stuck, the end of any job (its upstream) may make it so: it wakes the wait
 UPSTREAM_EVENTS = END_EVENTS
 STUCK_RECHECK = 3.0  # seconds between two looks at a job that may be stuck, without events
+UPSTREAM_GAP = 0.5  # seconds at least between two looks woken by other jobs' ends
 NO_EVENTS = frozenset({404, 405, 501})  # a supervisor without the events endpoint
 BATCH = 4  # more unfinished jobs of one pgrp than this are read with one list request
 LIST_LIMIT = 100_000
@@ -158,7 +159,8 @@ class JobWatcher:
         upstream = self.may_get_stuck
         if upstream:
             timeout = min(timeout, STUCK_RECHECK)
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             if not self.use_events:
                 time.sleep(min(remaining, self.poll))
@@ -184,6 +186,9 @@ class JobWatcher:
                 self.cursor = max(self.cursor, self.client.last_event_seq)
             mine = [e for e in events if self._relevant(e, only_ends, upstream)]
             if mine:
+                if not any(e.get("job") in self._idset for e in mine):
+                    # only other jobs' ends (a busy farm has many): at most a look per gap
+                    time.sleep(max(0.0, UPSTREAM_GAP - (time.monotonic() - started)))
                 return mine
             if not events and time.monotonic() - asked < 0.05:
                 time.sleep(min(max(remaining, 0), self.poll))  # the server did not long-poll
