@@ -78,6 +78,12 @@ class _Look:
     def __init__(self, state: State) -> None:
         self.state = state
         self.memo: dict[int, str | None] = {}
+        self.statuses: dict[int, str | None] = {}  # upstreams looked up (many share one)
+
+    def status(self, job_id: int) -> str | None:
+        if job_id not in self.statuses:
+            self.statuses[job_id] = job_status(self.state, job_id)
+        return self.statuses[job_id]
 
     def job(self, job_id: int) -> str | None:
         if job_id in self.memo:
@@ -160,7 +166,7 @@ class _Look:
         upstream = key[2]
         if upstream is None or atom.type not in ("job", "work"):
             return None
-        status = job_status(self.state, upstream)
+        status = self.status(upstream)
         if status is None:
             return f"waits for {shown}: job {upstream} does not exist"
         if atom.type == "job":

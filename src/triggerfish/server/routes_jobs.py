@@ -34,6 +34,7 @@ from triggerfish.server.context import Ctx, ctx
 from triggerfish.store import reads
 
 router = APIRouter(prefix="/api/v1")
+STUCK_ASKED = 2000  # blocked jobs of one listing whose ``stuck`` the engine works out
 EVENT_TYPES = (
     "job", "subjob", "work", "host", "callback", "time", "repeat", "globaltime", "globalrepeat",
 )  # fmt: skip
@@ -135,8 +136,8 @@ async def get_job(request: Request, job_id: int, agenda: bool = True) -> s.JobDe
 
 async def _add_stuck(c: Ctx, rows: list[dict[str, Any]]) -> None:
     """Set ``stuck`` on the rows of jobs that can no longer finish (asked of the engine, for
-    the rows that may be such only)."""
-    maybe = [r["id"] for r in rows if convert.may_be_stuck(r)]
+    the first ``STUCK_ASKED`` rows that may be such only: the engine answers on its thread)."""
+    maybe = [r["id"] for r in rows if convert.may_be_stuck(r)][:STUCK_ASKED]
     if not maybe:
         return
     why = await c.engine.acall(stuck.reasons, maybe)
