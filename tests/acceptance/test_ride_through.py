@@ -18,6 +18,7 @@ import pytest
 from farms import StartFarm
 
 from triggerfish.cli.local import LocalFarm, child_env
+from triggerfish.client import CannotFinish
 
 TF = [sys.executable, "-m", "triggerfish"]
 
@@ -187,3 +188,24 @@ def test_a_dependency_on_a_job_that_does_not_exist_is_refused(
     assert "job 999" in error["message"] and "does not exist" in error["message"]
     with farm.client() as c:
         assert c.jobs() == []
+
+
+def test_client_wait_ends_when_a_frame_can_no_longer_be_released(
+    start_farm: StartFarm, tmp_path: Path, db_url: str
+) -> None:
+    farm = start_farm(db_url, workers=1, slots=2)
+    with farm.client() as c:
+        render, thumbs = c.submit([
+            {"label": "render", "package": {"cmdline": "test QB_FRAME_NUMBER != 1",
+                                            "range": "1-3"}},
+            {"label": "thumbs", "package": {"cmdline": "true", "range": "1-3"},
+             "dependency": "link-complete-work-render"},
+        ])  # fmt: skip
+        with pytest.raises(CannotFinish) as info:
+            c.wait([render["id"], thumbs["id"]], timeout=120)
+        assert info.value.statuses[render["id"]] == "failed"
+        assert info.value.stuck == {
+            thumbs["id"]: f"item 1 waits for complete-work-render-1: {render['id']}:1 failed"
+        }
+        agenda = {w["name"]: w["status"] for w in c.job(thumbs["id"])["agenda"]}
+    assert agenda == {"1": "blocked", "2": "complete", "3": "complete"}
