@@ -41,6 +41,7 @@ from datetime import date, datetime
 from typing import Any, Final, NoReturn
 
 from triggerfish.client.client import Client
+from triggerfish.client.errors import CannotFinish
 from triggerfish.client.targets import parse_target
 from triggerfish.errors import (
     ClientError,
@@ -56,6 +57,7 @@ __all__ = [
     "QB_TIME_EPOCH_OFFSET",
     "ArgumentError",
     "Callback",
+    "CannotFinish",
     "ConflictError",
     "Host",
     "InvalidError",
@@ -828,7 +830,12 @@ def submit(*jobs: Mapping[str, Any] | Iterable[Mapping[str, Any]], **options: An
 
 
 def wait(jobid: Targets, *extraJobids: Targets, timeout: float | None = None) -> dict[int, str]:
-    """Extension: block until the jobs end; ``{id: status}`` (``WaitTimeout`` after timeout)."""
+    """Extension: block until the jobs end; ``{id: status}``.
+
+    Rides through a restart of the supervisor (retrying, said once on stderr). Raises
+    :class:`CannotFinish` naming the jobs that can no longer finish by themselves and why
+    (blocked behind a failed upstream, or behind a job that does not exist), ``WaitTimeout``
+    after ``timeout`` seconds."""
     targets = _job_targets("wait", [jobid, *extraJobids])
     ids = list(dict.fromkeys(parse_target(t).job for t in targets))
     with _server():

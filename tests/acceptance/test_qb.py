@@ -354,3 +354,16 @@ def test_waitfor_dependency_from_qube_submit(farm: LocalFarm) -> None:
     ran = {h["name"]: h["seq"] for h in qb.hist(second["id"]) if h["type"] == "job"}
     done = {h["name"]: h["seq"] for h in qb.hist(first["id"]) if h["type"] == "job"}
     assert done["complete"] < ran["running"]
+
+
+def test_wait_on_a_job_behind_a_failed_upstream_raises_cannot_finish(farm: LocalFarm) -> None:
+    up, down = qb.submit([
+        {"name": "up", "label": "up", "package": {"cmdline": "exit 2"}},
+        {"name": "down", "package": {"cmdline": "true"}, "dependency": "link-complete-job-up"},
+    ])  # fmt: skip
+    with pytest.raises(qb.CannotFinish) as info:
+        qb.wait(up, down, timeout=60)
+    assert isinstance(info.value, TriggerfishError)
+    assert info.value.statuses == {up["id"]: "failed", down["id"]: "blocked"}
+    assert info.value.stuck == {down["id"]: f"waits for complete-job-up: job {up['id']} failed"}
+    assert f"job {down['id']} (blocked) waits for complete-job-up" in info.value.message

@@ -126,7 +126,7 @@ def test_retrywork_delay_holds_the_item_back(farm: Farm) -> None:
     w = farm.work(1, "1")
     assert w["status"] == "retrying" and w["retry"] == 1 and w["retry_at"] is not None
     assert farm.job(1)["todotally"]["retrying"] == 1
-    assert farm.status(1) == "pending"
+    assert farm.status(1) == "running"  # started: a retry does not make it pending again
     assert farm.pull("h1").assignments == []
     got: list[str] = []
 

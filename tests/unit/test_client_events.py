@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from triggerfish.client import Client, WaitTimeout
+from triggerfish.client import CannotFinish, Client, ClientError, WaitTimeout, reconnect
 
 
 class FakeFarm:
@@ -21,6 +21,8 @@ class FakeFarm:
         self.head_last = head_last
         self.requests: list[str] = []
         self.on_events: Any = None
+        self.down = 0  # the next this many requests find no supervisor (a restart)
+        self.down_with: int | None = None  # ... or this HTTP status (502/503) instead
         for _ in range(events):
             self.emit("running", "work", 1)
 
@@ -30,6 +32,11 @@ class FakeFarm:
 
     def handle(self, req: httpx.Request) -> httpx.Response:
         self.requests.append(req.url.path)
+        if self.down:
+            self.down -= 1
+            if self.down_with is not None:
+                return httpx.Response(self.down_with, text="Bad Gateway")
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=req)
         path = req.url.path.removeprefix("/api/v1")
         if path == "/events":
             if self.on_events is not None and "wait" in req.url.params:
@@ -157,3 +164,86 @@ def test_all_events_pages_through_the_whole_log() -> None:
     events = farm.client().all_events()
     assert [e["seq"] for e in events] == list(range(1, 25_002))
     assert farm.client().all_events(since=25_000)[0]["seq"] == 25_001
+
+
+# ---------------------------------------------------------------- restarts and stuck jobs
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reconnect, "FIRST_DELAY", 0.01)
+
+
+@pytest.mark.parametrize("down_with", [None, 502, 503])
+def test_wait_rides_through_a_supervisor_that_goes_away(down_with: int | None) -> None:
+    farm = FakeFarm(1)
+    farm.jobs = {1: job(1, "running")}
+    farm.down_with = down_with
+    rounds = 0
+
+    def restart_then_finish(f: FakeFarm) -> None:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 1:
+            f.down = 4  # the supervisor goes away for the next 4 requests
+        else:
+            f.jobs[1]["status"] = "complete"
+            f.emit("complete", "job", 1)
+
+    farm.on_events = restart_then_finish
+    said: list[str] = []
+    assert farm.client().wait(1, timeout=30, notify=said.append) == {1: "complete"}
+    assert farm.down == 0
+    assert len(said) == 2  # said once when it went, once when it came back
+    assert said[0].startswith("supervisor unreachable at http://farm; retrying")
+    assert said[1] == "reconnected to the supervisor at http://farm"
+
+
+def test_wait_gives_up_at_its_timeout_while_the_supervisor_is_away() -> None:
+    farm = FakeFarm(1)
+    farm.jobs = {1: job(1, "running")}
+    farm.down = 1_000_000
+    with pytest.raises(WaitTimeout, match="does not answer"):
+        farm.client().wait(1, timeout=0.5, notify=lambda _m: None)
+
+
+def test_errors_other_than_an_outage_are_not_retried() -> None:
+    farm = FakeFarm(0)
+    farm.down, farm.down_with = 1, 400
+    with pytest.raises(ClientError):
+        farm.client().wait(1, timeout=5, notify=lambda _m: None)
+    assert len(farm.requests) == 1
+
+
+def test_wait_on_jobs_that_cannot_finish_names_them_and_why() -> None:
+    farm = FakeFarm(1)
+    why = "waits for complete-job-render: job 1 failed"
+    farm.jobs = {1: job(1, "failed"), 2: {**job(2, "blocked"), "stuck": why},
+                 3: job(3, "running")}  # fmt: skip
+
+    def finish(f: FakeFarm) -> None:
+        if f.jobs[3]["status"] == "running":
+            f.jobs[3]["status"] = "complete"
+            f.emit("complete", "job", 3)
+
+    farm.on_events = finish
+    with pytest.raises(CannotFinish) as info:
+        farm.client().wait([1, 2, 3], timeout=10)
+    assert info.value.stuck == {2: why}
+    assert info.value.statuses == {1: "failed", 2: "blocked", 3: "complete"}
+    assert f"job 2 (blocked) {why}" in info.value.message
+
+
+def test_a_job_that_becomes_stuck_ends_the_wait() -> None:
+    farm = FakeFarm(1)
+    farm.jobs = {2: {**job(2, "blocked")}}
+    why = "waits for complete-job-render: job 1 failed"
+
+    def upstream_fails(f: FakeFarm) -> None:
+        f.jobs[2]["stuck"] = why
+        f.emit("failed", "job", 1)  # another job's end wakes a wait on a blocked job
+
+    farm.on_events = upstream_fails
+    with pytest.raises(CannotFinish) as info:
+        farm.client().wait(2, timeout=30)
+    assert info.value.stuck == {2: why}

@@ -68,6 +68,9 @@ class JobSummary(BaseModel):
     prototype: str
     cpus: int
     reason: str = ""
+    # why the job can no longer finish by itself (it waits for an upstream that failed, was
+    # killed or does not exist); empty when it can (docs/jobs.md, "Jobs that cannot finish")
+    stuck: str = ""
     todo: int = 0  # number of agenda items
     todotally: dict[str, int] = Field(default_factory=dict)
     timesubmit: float | None = None

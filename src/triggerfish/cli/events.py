@@ -9,7 +9,9 @@ import click
 from triggerfish.cli.options import connect, json_option, option, url_option
 from triggerfish.cli.output import console, print_json, print_json_line
 from triggerfish.cli.tables import event_line, events_table
+from triggerfish.cli.wait import notice
 from triggerfish.client.client import Client
+from triggerfish.client.reconnect import Reconnect
 
 LONG_POLL = 20.0
 
@@ -24,8 +26,11 @@ def _print_lines(events: list[dict[str, Any]], as_json: bool) -> None:
 
 
 def _follow(client: Client, after: int, job: int | None, as_json: bool) -> None:
+    """Print new events for ever; a supervisor restart is waited out (said on stderr) and
+    the stream goes on from the last event printed (none is lost or shown twice)."""
+    ride = Reconnect(client.url, notice)
     while True:
-        batch = client.events(since=after, job=job, wait=LONG_POLL)
+        batch = ride.call(client.events, after, 1000, job, LONG_POLL)
         _print_lines(batch, as_json)
         after = batch[-1]["seq"] if batch else max(after, client.last_event_seq)
 
@@ -57,7 +62,8 @@ def _follow(client: Client, after: int, job: int | None, as_json: bool) -> None:
     "--follow",
     env="EVENTS_FOLLOW",
     is_flag=True,
-    help="Keep printing new events as they happen (Ctrl-C stops; --json: one per line).",
+    help="Keep printing new events as they happen, across supervisor restarts (Ctrl-C "
+    "stops; --json: one per line).",
 )
 @url_option
 @json_option

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -65,13 +66,19 @@ class JobBars:
 def follow_jobs(
     client: Client, jobs: list[JSON], console: Console, timeout: float | None = None
 ) -> dict[int, JSON]:
-    """Show progress bars until every job has ended; return the final summaries.
+    """Show progress bars until every job has ended or can no longer finish (its summary's
+    ``stuck`` says why); return the final summaries. A supervisor restart is waited out
+    (said once on ``console``).
 
     Raises WaitTimeout after ``timeout`` seconds.
     """
-    watcher = JobWatcher(client, [int(j["id"]) for j in jobs])
-    watcher.start()
+    watcher = JobWatcher(
+        client, [int(j["id"]) for j in jobs],
+        notify=lambda m: console.print(f"[yellow]{escape(m)}[/]", soft_wrap=True),
+    )  # fmt: skip
     deadline = None if timeout is None else time.monotonic() + timeout
+    watcher.deadline = deadline
+    watcher.start()
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -85,7 +92,7 @@ def follow_jobs(
         while True:
             refreshed = time.monotonic()
             bars.update(watcher.refresh())
-            if watcher.finished:
+            if watcher.settled:
                 return watcher.jobs
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:

@@ -13,6 +13,10 @@ from triggerfish.cli.options import connect, json_option, option, url_option
 from triggerfish.cli.output import err_console, print_json, print_warning
 from triggerfish.cli.params import CommaList, KeyValue, pairs
 from triggerfish.cli.progress import follow_jobs
+from triggerfish.cli.wait import notice, print_stuck
+from triggerfish.client.client import Client
+from triggerfish.client.errors import CannotFinish
+from triggerfish.client.watch import JobWatcher
 
 JSON = dict[str, Any]
 
@@ -148,7 +152,8 @@ def _submit_options(f: Any) -> Any:
             "--wait",
             env="SUBMIT_WAIT",
             is_flag=True,
-            help="Show progress until the jobs end; exit 1 unless all complete.",
+            help="Show progress until the jobs end (or can no longer finish: named, with "
+            "why); exit 1 unless all complete. Rides through a supervisor restart.",
         ),
     ]
     for decorate in reversed(opts):
@@ -205,15 +210,33 @@ def submit(
             if as_json:
                 print_json(submitted)
             return
-        if as_json:
-            statuses = client.wait([j["id"] for j in submitted])
-        else:
-            final = follow_jobs(client, submitted, err_console())
-            statuses = {i: str(j["status"]) for i, j in final.items()}
+        statuses, stuck = _wait(client, submitted, as_json)
     if as_json:
-        print_json([{**j, "status": statuses.get(j["id"], j["status"])} for j in submitted])
+        print_json([{**j, "status": statuses.get(j["id"], j["status"]),
+                     **({"stuck": stuck[j["id"]]} if j["id"] in stuck else {})}
+                    for j in submitted])  # fmt: skip
     elif any(s != "complete" for s in statuses.values()):
         bad = ", ".join(f"{i} {s}" for i, s in statuses.items() if s != "complete")
         err_console().print(f"[red]not complete:[/] {bad}")
+    print_stuck(stuck)
     if any(s != "complete" for s in statuses.values()):
         click.get_current_context().exit(1)
+
+
+def _wait(
+    client: Client, submitted: list[dict[str, Any]], as_json: bool
+) -> tuple[dict[int, str], dict[int, str]]:
+    """``--wait``: the final statuses, and why for the jobs that can no longer finish."""
+    if as_json:
+        try:
+            return client.wait([j["id"] for j in submitted], notify=notice), {}
+        except CannotFinish as exc:
+            return exc.statuses, exc.stuck
+    final = follow_jobs(client, submitted, err_console())
+    statuses = {i: str(j["status"]) for i, j in final.items()}
+    stuck = {
+        i: str(j["stuck"])
+        for i, j in final.items()
+        if j.get("stuck") and j["status"] not in JobWatcher.ENDED
+    }
+    return statuses, stuck

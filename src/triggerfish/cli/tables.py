@@ -96,6 +96,7 @@ def job_summary(job: JSON) -> Table:
         ("job", f"{job['id']}  {job.get('name') or ''}".rstrip()),
         ("status", status_text(job.get("status"))),
         ("reason", job.get("reason") or None),
+        ("cannot finish", job.get("stuck") or None),
         ("label / pgrp / pid", f"{job.get('label')} / {job.get('pgrp')} / {job.get('pid') or '-'}"),
         ("user", job.get("user")),
         ("priority", job.get("priority")),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +22,14 @@ import httpx
 
 from triggerfish import __version__
 from triggerfish.auth.tokens import find_token
-from triggerfish.client.errors import ClientError, WaitTimeout, error_from_response
+from triggerfish.client.errors import (
+    CannotFinish,
+    ClientError,
+    Unreachable,
+    WaitTimeout,
+    error_from_response,
+    is_transient,
+)
 from triggerfish.client.lean import LeanPost, usable_for
 from triggerfish.client.logs import LogPage
 from triggerfish.client.targets import parse_target
@@ -113,11 +120,11 @@ class Client:
                 timeout=self.timeout if timeout is None else timeout,
             )
         except httpx.TimeoutException as exc:
-            raise ClientError(
+            raise Unreachable(
                 f"the supervisor at {self.url} did not answer {method} {path} in time ({exc})"
             ) from exc
         except httpx.HTTPError as exc:
-            raise ClientError(
+            raise Unreachable(
                 f"cannot reach the supervisor at {self.url} ({exc}); is it running? "
                 "Start one with 'triggerfish run' or point --url / TRIGGERFISH_URL at it"
             ) from exc
@@ -133,11 +140,11 @@ class Client:
         try:
             status, raw = self._lean.post(path, data)
         except TimeoutError as exc:
-            raise ClientError(
+            raise Unreachable(
                 f"the supervisor at {self.url} did not answer POST {path} in time ({exc})"
             ) from exc
         except (OSError, http.client.HTTPException) as exc:
-            raise ClientError(
+            raise Unreachable(
                 f"cannot reach the supervisor at {self.url} ({exc!r}); is it running? "
                 "Start one with 'triggerfish run' or point --url / TRIGGERFISH_URL at it"
             ) from exc
@@ -423,20 +430,48 @@ class Client:
     # ------------------------------------------------------------------ waiting
 
     def wait(
-        self, ids: int | Iterable[int], timeout: float | None = None, poll: float = 0.5
+        self,
+        ids: int | Iterable[int],
+        timeout: float | None = None,
+        poll: float = 0.5,
+        notify: Callable[[str], None] | None = None,
     ) -> dict[int, str]:
         """Block until every job is complete, failed or killed; return ``{id: status}``.
 
         Woken by the events long-poll; ``poll`` is the interval of plain polling when the
-        supervisor offers no events. A job removed meanwhile ends as ``"removed"``.
-        Raises WaitTimeout (a TimeoutError) after ``timeout`` seconds.
+        supervisor offers no events. A job removed meanwhile ends as ``"removed"``. While the
+        supervisor is unreachable (a restart) the wait goes on, retrying with backoff;
+        ``notify`` is told when it goes and when it is back (default: a warning of the
+        ``triggerfish.client`` logger, on stderr unless logging is configured).
+
+        Raises CannotFinish when the jobs not ended can no longer finish by themselves (blocked
+        behind a failed upstream, or a job that does not exist), naming each and why; and
+        WaitTimeout (a TimeoutError) after ``timeout`` seconds.
         """
-        watcher = JobWatcher(self, [ids] if isinstance(ids, int) else ids, poll=poll)
+        watcher = JobWatcher(self, [ids] if isinstance(ids, int) else ids, poll=poll,
+                             notify=notify)  # fmt: skip
         deadline = None if timeout is None else time.monotonic() + timeout
+        watcher.deadline = deadline
+        try:
+            return self._wait(watcher, timeout, deadline)
+        except ClientError as exc:
+            if not is_transient(exc) or deadline is None:
+                raise
+            raise WaitTimeout(
+                f"jobs still not finished after {timeout:g} s, and the supervisor at "
+                f"{self.url} does not answer ({exc.message})",
+                statuses=watcher.statuses(),
+            ) from exc
+
+    def _wait(
+        self, watcher: JobWatcher, timeout: float | None, deadline: float | None
+    ) -> dict[int, str]:
         watcher.start()
         while True:
             watcher.refresh()
-            if watcher.finished:
+            if watcher.settled:
+                if watcher.stuck:
+                    raise CannotFinish(watcher.stuck, watcher.statuses())
                 return watcher.statuses()
             remaining = 60.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:

@@ -8,7 +8,47 @@ import httpx
 
 from triggerfish.errors import ClientError, TriggerfishError
 
-__all__ = ["ClientError", "WaitTimeout", "error_from_response"]
+__all__ = [
+    "CannotFinish",
+    "ClientError",
+    "Unreachable",
+    "WaitTimeout",
+    "error_from_response",
+    "is_transient",
+]
+
+# answers of a supervisor that is restarting, or of a proxy in front of one that is down
+TRANSIENT_STATUSES = frozenset({502, 503, 504})
+
+
+class Unreachable(ClientError):
+    """The supervisor did not answer: connection refused or reset, or no answer in time."""
+
+    code = "unreachable"
+
+
+def is_transient(exc: ClientError) -> bool:
+    """An error that goes away when the supervisor is back (waiting loops retry it)."""
+    return isinstance(exc, Unreachable) or exc.status in TRANSIENT_STATUSES
+
+
+class CannotFinish(TriggerfishError):
+    """``Client.wait``: jobs that can no longer finish by themselves (e.g. blocked behind a
+    failed upstream under ``dependency_failure: wait``, or behind a job that does not exist).
+
+    ``stuck`` maps each such job to why; ``statuses`` holds the last status of every job
+    waited on (the others ended)."""
+
+    code = "cannot_finish"
+    http_status = 409
+
+    def __init__(self, stuck: dict[int, str], statuses: dict[int, str]) -> None:
+        shown = "; ".join(
+            f"job {jid} ({statuses.get(jid, '?')}) {why}" for jid, why in stuck.items()
+        )
+        super().__init__(f"jobs that cannot finish: {shown}")
+        self.stuck: dict[int, str] = dict(stuck)
+        self.statuses: dict[int, str] = dict(statuses)
 
 
 class WaitTimeout(TriggerfishError, TimeoutError):

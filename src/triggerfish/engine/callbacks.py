@@ -83,6 +83,11 @@ class Registry:
         self.run_updates: list[Row] = []
         self.launch: list[Row] = []  # python runs to start once their rows are committed
         self.timer_refs: dict[str, set[int]] = {}  # time atom timer key -> callback ids
+        self.by_job: dict[int, set[int]] = {}  # job id -> the ids of its own callbacks
+
+    def of_job(self, job_id: int) -> list[CallbackRT]:
+        """The callbacks attached to job ``job_id`` (its own, dependencies, universal)."""
+        return [self.callbacks[i] for i in self.by_job.get(job_id, ()) if i in self.callbacks]
 
     def clear_changes(self) -> None:
         self.new = set()
@@ -193,6 +198,8 @@ def register(
 def _install(state: Any, cb: CallbackRT, *, catch: bool = True) -> None:
     reg: Registry = state.cbs
     reg.callbacks[cb.id] = cb
+    if cb.job_id is not None:
+        reg.by_job.setdefault(cb.job_id, set()).add(cb.id)
     for no, key in cb.compiled.entries():
         reg.index.add(cb.id, no, key)
     timetriggers.refer(reg, cb)
@@ -264,7 +271,7 @@ def label_joined(state: Any, pgrp: int, label: str, job_id: int) -> dict[int, tu
 
 def remove_job_callbacks(state: Any, job_id: int) -> None:
     reg: Registry = state.cbs
-    for cb_id in [i for i, cb in reg.callbacks.items() if cb.job_id == job_id]:
+    for cb_id in sorted(reg.by_job.get(job_id, ())):
         _forget(state, cb_id)
     for ids in reg.waiting.values():
         ids.difference_update(reg.deleted)
@@ -281,7 +288,14 @@ def remove_callback(state: Any, cb_id: int) -> None:
 def _forget(state: Any, cb_id: int) -> None:
     reg: Registry = state.cbs
     reg.index.remove(cb_id)
-    timetriggers.release(state, reg.callbacks.pop(cb_id))
+    cb = reg.callbacks.pop(cb_id)
+    if cb.job_id is not None:
+        mine = reg.by_job.get(cb.job_id)
+        if mine is not None:
+            mine.discard(cb_id)
+            if not mine:
+                del reg.by_job[cb.job_id]
+    timetriggers.release(state, cb)
     reg.deleted.add(cb_id)
 
 

@@ -17,7 +17,7 @@ from triggerfish.auth.jobtokens import JobKeys
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.callbacks.universal import read_qcb
 from triggerfish.engine import ahead, nextjobs, timeouts
-from triggerfish.engine.callbacks import Registry, on_event, restore
+from triggerfish.engine.callbacks import CallbackRT, Registry, on_event, restore
 from triggerfish.engine.jobids import JobIds
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.schedrt import Schedules
@@ -45,6 +45,23 @@ STATUS_EVENT = {
     "retrying": "retry",
 }
 EXPLICIT_JOB_STATUSES = frozenset({"blocked", "killed", "suspended", "waiting"})
+
+
+RELEASE_ACTIONS = frozenset(
+    {"unblock-self", "unblock-work-self", "unblock-subjob-self", "retry-self", "retry-work-self",
+     "retry-subjob-self"}
+)  # fmt: skip
+
+
+def _may_release(cb: CallbackRT) -> bool:
+    """Whether a job's callback may release its blocked work: a qube callback with an action
+    that unblocks or retries, or code (python, perl, exec) that may call ``qb.unblockwork``;
+    not mail, and not the site's universal callbacks."""
+    if cb.latches.exhausted or cb.source == "universal":
+        return False
+    if cb.language == "qube":
+        return any(a in RELEASE_ACTIONS for a in cb.actions)
+    return cb.language != "mail"
 
 
 def _urgency(job: JobRT) -> tuple[int, int]:
@@ -102,6 +119,9 @@ class State:
         self.counters_dirty = False
         self.removed: list[int] = []
         self.finished: set[int] = set()
+        # jobs whose running work was taken back (lost, blocked, requeued) since their last
+        # derive: they go back to pending when nothing else of them runs
+        self.taken_back: set[int] = set()
 
     # ------------------------------------------------------------------ loading
 
@@ -257,6 +277,8 @@ class State:
         if job.work:
             job.tally[old] -= 1
             job.tally[status] = job.tally.get(status, 0) + 1
+        if old == "running" and status == "pending":
+            self.taken_back.add(job.id)  # lost, blocked or requeued: not a retry nor a release
         if status == "pending":
             w.token = None  # (a hold's token is set on a pending item afterwards)
             job.push_pending(w)
@@ -302,6 +324,8 @@ class State:
         if old == "running" and s.ahead:  # what was held behind its item goes back
             ahead.drop_sub(self, job, s)
         s.status = status
+        if old == "running" and status == "pending" and not job.work:
+            self.taken_back.add(job.id)
         if not job.work:
             job.tally[old] -= 1
             job.tally[status] = job.tally.get(status, 0) + 1
@@ -361,10 +385,16 @@ class State:
             self.update_runnable(job)
             return
         t = job.tally
+        taken_back = job.id in self.taken_back
+        self.taken_back.discard(job.id)
         if t["running"]:
             status = "running"
         elif t["pending"] or t["retrying"] or t["blocked"] or t["waiting"] or t["suspended"]:
-            status = "pending"
+            # a job that has started stays running while work is left that runs without a
+            # person (items released one by one, retries): ``running-job`` fires once per
+            # real start, not once per item (docs/jobs.md, Statuses)
+            keep = job.status == "running" and not taken_back
+            status = "running" if keep and self._work_left(job) else "pending"
         elif t["failed"]:
             status = "failed"
         elif t["killed"]:
@@ -378,6 +408,15 @@ class State:
         self.set_job(job, status)
         self.touch_job(job)
         self.update_runnable(job)
+
+    def _work_left(self, job: JobRT) -> bool:
+        """True when work of a started job will run without a person: items (instances)
+        pending, waiting or retrying, or blocked ones while the job has a callback that may
+        release them (a qube action that unblocks or retries; code in another language)."""
+        t = job.tally
+        if t["pending"] or t["retrying"] or t["waiting"]:
+            return True
+        return bool(t["blocked"]) and any(_may_release(cb) for cb in self.cbs.of_job(job.id))
 
     # ------------------------------------------------------------------ runnable set
 

@@ -9,9 +9,11 @@ from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.engine import callbacks as cbx
 from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
+from triggerfish.engine.stuck import job_status
 from triggerfish.errors import NotFound, TriggerfishError, ValidationError
 from triggerfish.model.jobspec import NormalizedJob
 from triggerfish.triggers import Compiled, compile_expr, parse
+from triggerfish.triggers.ast import Atom
 
 COLUMN_FIELDS = frozenset(
     {"name", "label", "pgrp", "pid", "user", "priority", "status", "prototype", "package",
@@ -93,6 +95,7 @@ def _submit(
             labels[i] = label
     label_ids = _label_ids(state, ids, pgrps, labels, first)
     compiled = _check_callbacks(jobs, ids, label_ids, pgrps)
+    _check_upstreams(state, jobs, ids, compiled)
     warnings: list[str] = []
     extra = _universal(jobs, ids, label_ids, pgrps, universal, warnings)
     out = []
@@ -202,6 +205,26 @@ def _check_callbacks(
                 )
                 raise ValidationError(f"{where}: {exc.message}", field=where) from None
     return out
+
+
+def _check_upstreams(
+    state: State, jobs: list[NormalizedJob], ids: list[int],
+    compiled: dict[tuple[int, int], Compiled],
+) -> None:  # fmt: skip
+    """A ``dependency`` naming a job id that does not exist is refused (the job could never
+    start). A label no job of the pgrp has yet is not: a job may join with it (a warning)."""
+    new = set(ids)
+    for (i, j), comp in compiled.items():
+        if jobs[i].callbacks[j][0] != "dependency":
+            continue
+        for atom, key in zip(comp.atoms, comp.keys, strict=True):
+            upstream = None if key is None or not isinstance(atom, Atom) else key[2]
+            if upstream is None or upstream in new or job_status(state, upstream) is not None:
+                continue
+            where = f"jobs[{i}].dependency"
+            raise ValidationError(
+                f"{where}: {atom} names job {upstream}, which does not exist", field=where
+            )
 
 
 def _create(

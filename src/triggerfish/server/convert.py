@@ -18,7 +18,8 @@ def job_summary(r: dict[str, Any]) -> s.JobSummary:
     return s.JobSummary(
         id=r["id"], name=r["name"], label=r["label"], pgrp=r["pgrp"], pid=r["pid"],
         user=r["user"], priority=r["priority"], status=r["status"], prototype=r["prototype"],
-        cpus=r["cpus"], reason=r["reason"], todo=r["todo"], todotally=_tally(r["todotally"]),
+        cpus=r["cpus"], reason=r["reason"], stuck=r.get("stuck", ""), todo=r["todo"],
+        todotally=_tally(r["todotally"]),
         timesubmit=r["timesubmit"], timestart=r["timestart"], timecomplete=r["timecomplete"],
     )  # fmt: skip
 
@@ -30,10 +31,18 @@ def job_list_json(rows: list[dict[str, Any]]) -> bytes:
     """``{"jobs": [summary, ...]}`` encoded straight from store rows."""
     out = []
     for r in rows:
-        d = {k: r[k] for k in SUMMARY_FIELDS if k != "todotally"}
+        d = {k: r.get(k, "") if k == "stuck" else r[k] for k in SUMMARY_FIELDS if k != "todotally"}
         d["todotally"] = _tally(r["todotally"])
         out.append(d)
     return json.dumps({"jobs": out}, separators=(",", ":")).encode()
+
+
+def may_be_stuck(r: dict[str, Any]) -> bool:
+    """Whether a job row may be one that cannot finish (``engine.stuck`` tells): blocked, or
+    active with blocked work."""
+    if r["status"] == "blocked":
+        return True
+    return r["status"] in ("pending", "running") and bool((r["todotally"] or {}).get("blocked"))
 
 
 def work_info(r: dict[str, Any]) -> s.WorkInfo:

@@ -21,7 +21,7 @@ from triggerfish.auth.permissions import (
     code_languages,
 )
 from triggerfish.callbacks.spec import CallbackSpec
-from triggerfish.engine import access
+from triggerfish.engine import access, stuck
 from triggerfish.engine import callbacks as cbx
 from triggerfish.errors import NoSuchItem, NoSuchJob, ValidationError
 from triggerfish.model.invalid import invalid
@@ -35,6 +35,7 @@ from triggerfish.server.logs import find_item, not_started
 from triggerfish.store import reads
 
 router = APIRouter(prefix="/api/v1")
+STUCK_ASKED = 2000  # blocked jobs of one listing whose ``stuck`` the engine works out
 EVENT_TYPES = (
     "job", "subjob", "work", "host", "callback", "time", "repeat", "globaltime", "globalrepeat",
 )  # fmt: skip
@@ -117,6 +118,7 @@ async def list_jobs(
         reads.list_jobs, c.store.engine, status=job_statuses(status), pgrp=pgrp, label=label,
         user=user, name=name, limit=limit, offset=offset,
     )  # fmt: skip
+    await _add_stuck(c, rows)
     # A listing may hold 100,000 jobs: rows are encoded as they are (the store's columns are
     # the summary's fields), not through one model object each.
     body = await asyncio.to_thread(convert.job_list_json, rows)
@@ -129,7 +131,19 @@ async def get_job(request: Request, job_id: int, agenda: bool = True) -> s.JobDe
     row = await asyncio.to_thread(reads.get_job, c.store.engine, job_id, agenda=agenda)
     if row is None:
         raise NoSuchJob(f"no such job {job_id}", field="job")
+    await _add_stuck(c, [row])
     return convert.job_detail(row)
+
+
+async def _add_stuck(c: Ctx, rows: list[dict[str, Any]]) -> None:
+    """Set ``stuck`` on the rows of jobs that can no longer finish (asked of the engine, for
+    the first ``STUCK_ASKED`` rows that may be such only: the engine answers on its thread)."""
+    maybe = [r["id"] for r in rows if convert.may_be_stuck(r)][:STUCK_ASKED]
+    if not maybe:
+        return
+    why = await c.engine.acall(stuck.reasons, maybe)
+    for r in rows:
+        r["stuck"] = why.get(r["id"], "")
 
 
 @router.get("/jobs/{job_id}/work/{name}", response_model=s.WorkInfo, tags=["jobs"])
