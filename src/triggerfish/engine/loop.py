@@ -21,11 +21,14 @@ from typing import Any, TypeVar
 from triggerfish.engine import callbacks, intake, parking, timers, workers
 from triggerfish.engine import schedules as _schedules  # noqa: F401 - its timer handlers
 from triggerfish.engine.state import State
-from triggerfish.errors import StoreError, TriggerfishError
+from triggerfish.errors import StoreError, StoreRefused, TriggerfishError
+from triggerfish.store.db import store_failure
 from triggerfish.store.store import Store
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# a command: its function, its arguments, and where its outcome goes
+Item = tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]
 MAX_BATCH = 2000
 HOST_CHECK_EVERY = 0.5
 HOST_FLUSH_EVERY = 10.0
@@ -448,7 +451,11 @@ class Engine:
             if item is not None:
                 out.append(item)
 
-    def _apply(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]]) -> None:
+    def _apply(self, batch: list[Item], *, isolating: bool = False) -> TriggerfishError | None:
+        """Apply the batch's commands and commit what they changed; answer them. The error of
+        a commit that failed (None: committed). ``isolating``: a part of a batch whose commit
+        the store refused: when it fails too, the state is reloaded and its callers are left
+        waiting (the caller of this splits it further)."""
         st = self.state
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
         broken: BaseException | None = None
@@ -463,7 +470,7 @@ class Engine:
                         extra={"action": "engine.partial", "command": fn.__name__},
                     )
                     self._recover(batch, exc)
-                    return
+                    return exc
                 results.append((fut, None, exc))
             except Exception as exc:  # a bug: memory may be half-changed
                 logger.exception(
@@ -472,8 +479,9 @@ class Engine:
                 broken = exc
                 break
         if broken is not None:
-            self._recover(batch, StoreError(f"internal error: {broken!r}; nothing was changed"))
-            return
+            err: TriggerfishError = StoreError(f"internal error: {broken!r}; nothing was changed")
+            self._recover(batch, err)
+            return err
         try:
             # parked pulls get the work this batch made, claimed in this same commit; what
             # they start fires callbacks, which may make more work for the others
@@ -486,8 +494,9 @@ class Engine:
                 rounds += 1
         except Exception as exc:  # a bug in a qube action: throw the batch away
             logger.exception("callbacks failed", extra={"action": "engine.bug"})
-            self._recover(batch, StoreError(f"internal error: {exc!r}; nothing was changed"))
-            return
+            err = StoreError(f"internal error: {exc!r}; nothing was changed")
+            self._recover(batch, err)
+            return err
         finished = set(st.finished)
         st.finished.clear()
         wake = Wakeup(0, launch=st.cbs.launch)
@@ -500,13 +509,7 @@ class Engine:
                 self.store.flush(changes)
             except Exception as commit_exc:
                 logger.exception("commit failed", extra={"action": "engine.commit_failed"})
-                err = (
-                    commit_exc
-                    if isinstance(commit_exc, StoreError)
-                    else StoreError(str(commit_exc))
-                )
-                self._recover(batch, err)
-                return
+                return self._commit_failed(batch, store_failure(commit_exc), isolating)
             self.commits += 1
         st.labels_added.clear()
         if finished:
@@ -527,6 +530,93 @@ class Engine:
                 fn(wake)
             except Exception:
                 logger.exception("listener failed", extra={"action": "engine.listener"})
+        return None
+
+    # ------------------------------------------------------------------ a failed commit
+
+    def _commit_failed(
+        self, batch: list[Item], err: StoreError, isolating: bool
+    ) -> TriggerfishError:
+        """The store refused the batch's commit. A store that fails (unreachable, full): the
+        batch is thrown away and every caller told. A value it cannot hold (``StoreRefused``):
+        one command's fault, not the others' — the batch is thrown away and applied again in
+        parts (:meth:`_bisect`), so that only the command that holds it fails."""
+        if isolating:
+            self._throw_away()
+        elif isinstance(err, StoreRefused) and batch:
+            self._throw_away()
+            self._bisect(batch, err)
+        else:
+            self._recover(batch, err)
+        return err
+
+    def _bisect(self, batch: list[Item], err: StoreRefused) -> None:
+        """``batch`` failed to commit with ``err`` and was thrown away (its callers wait):
+        commit each half alone, and split a half that fails again, down to the one command
+        the store refuses, which fails alone (a line of the intake journal: passed over)."""
+        if len(batch) == 1:
+            fn, args, fut = batch[0]
+            if fn in intake.COMMANDS and self.intake_source is not None:
+                self._intake_alone(fn, args)
+                if not fut.done():
+                    fut.set_result(self.state.intake_seq)
+                    self._send_replies()
+            elif not fut.done():
+                logger.error(
+                    "a command the store refused alone fails: %s", err.message,
+                    extra={"action": "engine.refused", "command": fn.__name__},
+                )  # fmt: skip
+                fut.set_exception(err)
+                self._send_replies()
+            return
+        mid = len(batch) // 2
+        logger.warning(
+            "the store refused a value of a batch of %d commands: committed in parts",
+            len(batch), extra={"action": "engine.isolate"},
+        )  # fmt: skip
+        for part in (batch[:mid], batch[mid:]):
+            part_err = self._apply(part, isolating=True)
+            if isinstance(part_err, StoreRefused):
+                self._bisect(part, part_err)
+            elif part_err is not None:  # the store fails now (or a command did): all of it
+                self._fail(part, part_err)
+
+    def _intake_alone(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """An intake command the store refused alone: its journal lines are added a part at
+        a time, and a line refused alone is passed over (its task lost, logged) so that the
+        lines after it are committed: one bad line does not wedge the intake."""
+        assert self.intake_source is not None
+        lines = intake.lines_of(self.state, self.intake_source, fn, args)
+        self._add_lines(lines)
+
+    def _add_lines(self, lines: list[Any]) -> bool:
+        """Add the journal ``lines`` in order, splitting what the store refuses; False when
+        the store fails otherwise (the reload's catch-up adds them later)."""
+        if not lines:
+            return True
+        err = self._apply([(intake.add_entries, (lines,), _UNHEARD)], isolating=True)  # type: ignore[list-item]
+        if err is None:
+            return True
+        if not isinstance(err, StoreRefused):
+            return False
+        if len(lines) == 1:
+            drop = (intake.drop_entry, (lines[0], err), _UNHEARD)
+            return self._apply([drop], isolating=True) is None  # type: ignore[list-item]
+        mid = len(lines) // 2
+        return self._add_lines(lines[:mid]) and self._add_lines(lines[mid:])
+
+    def _fail(self, batch: list[Item], err: TriggerfishError) -> None:
+        for _, _, fut in batch:
+            if not fut.done():
+                fut.set_exception(err)
+        self._send_replies()
+
+    def _throw_away(self) -> None:
+        """Throw away what the batch changed (it was not committed): what it owes besides its
+        commands (parked pulls it served) fails, so their workers pull again; the state is
+        reloaded."""
+        self._settle_owed(StoreError("the commit failed; ask again"))
+        self._reload()
 
     def _recover(
         self,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -30,7 +32,9 @@ from triggerfish.model.invalid import describe
 from triggerfish.model.status import TERMINAL
 from triggerfish.server import routes_jobs, routes_tasks, routes_users, routes_workers
 from triggerfish.server.auth import Authority, TokenAuth
+from triggerfish.server.badinput import check_request
 from triggerfish.server.context import Ctx
+from triggerfish.server.failures import public_error
 from triggerfish.server.fastpath import FastPath
 from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.server.hub import Hub
@@ -41,6 +45,12 @@ from triggerfish.store import reads, users
 from triggerfish.store.store import Store
 
 logger = logging.getLogger(__name__)
+
+# what a route may raise besides TriggerfishError: answered by ``public_error`` (a handler for
+# ``Exception`` itself is starlette's last resort, which also re-raises to the server's log)
+FAILURES: tuple[type[Exception], ...] = (
+    sa.exc.SQLAlchemyError, sqlite3.Error, OSError, OverflowError, Exception,
+)  # fmt: skip
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
@@ -193,12 +203,22 @@ def create_app(settings: ServerSettings) -> FastAPI:
         title="triggerfish",
         version=__version__,
         lifespan=lifespan,
+        dependencies=[Depends(check_request)],  # text a store cannot hold: refused, 422
         description="Job supervisor for render farms and background work.",
     )
 
     @app.exception_handler(TriggerfishError)
     async def _tf_error(_request: Request, exc: TriggerfishError) -> JSONResponse:
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
+
+    async def _failure(_request: Request, exc: Exception) -> JSONResponse:
+        """What fails below a route, in the error model (a store's error without its SQL, a
+        full disk as 503, a bug as a 500 that says no more)."""
+        err = public_error(exc)
+        return JSONResponse({"error": err.to_dict()}, status_code=err.http_status)
+
+    for failure in FAILURES:
+        app.add_exception_handler(failure, _failure)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

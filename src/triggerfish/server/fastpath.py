@@ -32,7 +32,9 @@ from triggerfish.engine import workers
 from triggerfish.errors import TriggerfishError
 from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.tasks import TaskRequest, uses_pickle
+from triggerfish.model.text import suspect
 from triggerfish.server.context import Ctx
+from triggerfish.server.failures import public_error
 from triggerfish.server.intake import status_of
 from triggerfish.server.longpoll import long_pull
 
@@ -74,7 +76,7 @@ Prepare = Callable[[Ctx, Principal, str, bytes], Prepared]
 
 def add_task(c: Ctx, me: Principal, _path: str, body: bytes) -> Prepared:
     """``POST /api/v1/tasks``, as ``routes_tasks.add_task`` does it."""
-    if not me.may(SUBMIT):
+    if not me.may(SUBMIT) or suspect(body):  # (text a store cannot hold: the app refuses it)
         raise Fallback
     try:
         req = TaskRequest.model_validate_json(body)
@@ -219,8 +221,9 @@ class FastPath:
         except Fallback:
             await self.app(scope, _replay(body, receive), send)
             return
-        except TriggerfishError as exc:
-            status, out = exc.http_status, error_body(exc)
+        except Exception as exc:  # refused (its status); a store's error or a bug, said so
+            err = public_error(exc)
+            status, out = err.http_status, error_body(err)
         await _answer(send, status, out)
 
 
