@@ -236,7 +236,8 @@ class Report(Strict):
         if self.error:
             self.error = scrub(self.error, "error", changed)
         if changed:
-            self.result[SCRUBBED] = changed
+            before = self.result.get(SCRUBBED)  # (the worker's list, when it replaced some)
+            self.result[SCRUBBED] = [*(before if isinstance(before, list) else []), *changed]
         return self
 
 

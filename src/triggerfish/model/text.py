@@ -103,7 +103,7 @@ def scrub(value: Any, path: str, changed: list[str]) -> Any:
     if isinstance(value, dict):
         result: dict[Any, Any] = {}
         for key, item in value.items():
-            where = _join(path, str(key))
+            where = _join(path, scrub_text(str(key)))
             if isinstance(key, str):
                 new_key = scrub_text(key)
                 if new_key != key:
