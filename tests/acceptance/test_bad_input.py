@@ -8,6 +8,9 @@ stop its worker; numbers out of range are refused naming the field.
 from __future__ import annotations
 
 import json
+import resource
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -161,3 +164,67 @@ def test_a_task_returning_or_raising_bad_text_does_not_stop_its_worker(
         replaced = ["result.value.text", "result.value.k\ufffd"]
         assert item["result"]["replaced_characters"] == replaced
         assert farm.check() == []  # the same worker process
+
+
+def _limit_writes(pid: int, size: int) -> None:
+    """No file of process ``pid`` grows past ``size`` bytes (a full disk, as the process sees
+    it: a write past it fails with EFBIG; Python ignores SIGXFSZ)."""
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+
+
+def _until_not_503(send: Callable[[], httpx.Response], tries: int = 100) -> httpx.Response:
+    """The answer once it is not 503 (a store that cannot be read now: "try again later")."""
+    for _ in range(tries):
+        r = send()
+        if r.status_code != 503:
+            return r
+        time.sleep(0.1)
+    return r
+
+
+def test_a_full_disk_answers_503_with_the_error_model(start_farm: StartFarm, tmp_path: Any) -> None:
+    farm = start_farm(f"sqlite:///{tmp_path / 'tf.db'}", workers=0)
+    assert farm.supervisor is not None
+    pid = farm.supervisor.pid
+    with _http(farm) as h:
+        reg = h.post("/workers/register", json={"name": "probe", "slots": 1}).json()
+        [submitted] = h.post("/jobs", json=[_job(package={"cmdline": "sleep 60"})]).json()["jobs"]
+        pull = h.post("/workers/probe/pull", json={"session": reg["session"], "wait": 30})
+        [a] = pull.json()["assignments"]
+        chunk = {"session": reg["session"], "token": a["token"], "stream": "stdout"}
+        assert h.post("/workers/probe/log", json={**chunk, "data": "before\n"}).json() == {
+            "accepted": True
+        }
+        _limit_writes(pid, 1)
+        try:
+            answers = {
+                "log": h.post("/workers/probe/log", json={**chunk, "data": "x" * 10_000}),
+                "jobs": h.post("/jobs", json=[_job()]),
+                "tasks": h.post("/tasks", json={"target": "m:f"}),
+                "report": h.post("/workers/probe/report", json={
+                    "session": reg["session"],
+                    "reports": [{"token": a["token"], "status": "complete", "exit_code": 0}],
+                }),
+            }  # fmt: skip
+            for route, r in answers.items():
+                assert r.status_code == 503, (route, r.text)
+                err = r.json()["error"]
+                assert err["code"] == "store_unavailable", (route, err)
+                assert "SQL" not in err["message"] and "INSERT" not in err["message"]
+            for path in (f"/jobs/{submitted['id']}", "/jobs", "/hosts", "/tasks"):
+                r = h.get(path)  # a read may go on, or not (SQLite may need to write to read)
+                assert r.status_code == 200 or (r.status_code, r.json()["error"]["code"]) == (
+                    503,
+                    "store_unavailable",
+                ), (path, r.text)
+        finally:
+            _limit_writes(pid, resource.RLIM_INFINITY)
+        # room again: the supervisor goes on as before (once it has read the store again)
+        assert _until_not_503(lambda: h.post("/jobs", json=[_job()])).status_code == 201
+        done = h.post("/workers/probe/report", json={
+            "session": reg["session"],
+            "reports": [{"token": a["token"], "status": "complete", "exit_code": 0}],
+        })  # fmt: skip
+        assert done.status_code == 200, done.text
+    with farm.client() as c:
+        assert c.job(submitted["id"])["status"] == "complete"

@@ -36,6 +36,7 @@ HOST_FLUSH_EVERY = 10.0
 # waits this long, doubling up to the second figure (no loop of failed commits at full speed)
 CATCH_UP_FIRST_DELAY = 0.5
 CATCH_UP_MAX_DELAY = 60.0
+RELOAD_RETRY = 0.5  # seconds between tries to load the state again while the store cannot
 
 
 @dataclass
@@ -189,6 +190,10 @@ class Engine:
         self.intake_source: intake.Source | None = None
         self._catch_up_seq = -1  # the last line applied when a reload last queued a catch-up
         self._catch_up_delay = 0.0
+        # a reload failed: the state is not to be used until one succeeds (``_try_reload``)
+        self._stale = False
+        self._reload_failed = False
+        self._reload_after = 0.0  # (monotonic) no new try before then
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -365,6 +370,8 @@ class Engine:
     def _timeout(self) -> float:
         """How long the loop may sleep: until the next timer, retry or host check."""
         t = HOST_CHECK_EVERY
+        if self._stale:  # (half loaded, maybe: not read; the next batch loads it again)
+            return t
         now = time.time()
         nxt = workers.next_timer(self.state)
         if nxt is not None:
@@ -396,19 +403,20 @@ class Engine:
                     continue
                 batch.append(more)
             with self._lock:
-                now = time.time()
-                st = self.state
-                st.now = now
-                if now - last_host_check >= HOST_CHECK_EVERY:
-                    last_host_check = now
-                    workers.check_hosts(st, self.host_timeout)
-                    if now - last_host_flush >= HOST_FLUSH_EVERY:
-                        last_host_flush = now
-                        for h in st.hosts.values():
-                            st.touch_host(h)
-                workers.fire_retries(st)
-                self._fire_timers()
-                self._apply(batch)
+                if self._fresh(batch):
+                    now = time.time()
+                    st = self.state
+                    st.now = now
+                    if now - last_host_check >= HOST_CHECK_EVERY:
+                        last_host_check = now
+                        workers.check_hosts(st, self.host_timeout)
+                        if now - last_host_flush >= HOST_FLUSH_EVERY:
+                            last_host_flush = now
+                            for h in st.hosts.values():
+                                st.touch_host(h)
+                    workers.fire_retries(st)
+                    self._fire_timers()
+                    self._apply(batch)
             if stop:
                 with self._lock:
                     down = StoreError("the supervisor is shutting down")
@@ -437,6 +445,8 @@ class Engine:
             )
             now = st.now
             self._reload()
+            if self._stale:  # (the batch fails at once: nothing to defer on)
+                return
             st = self.state
             st.now = now
             st.timers.defer(exc.timer.key, now + timers.RETRY_DELAY)
@@ -456,6 +466,8 @@ class Engine:
         a commit that failed (None: committed). ``isolating``: a part of a batch whose commit
         the store refused: when it fails too, the state is reloaded and its callers are left
         waiting (the caller of this splits it further)."""
+        if not self._fresh(batch):  # (a reload failed: the store cannot be read now)
+            return StoreError("the database cannot be read now; try again later")
         st = self.state
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
         broken: BaseException | None = None
@@ -644,16 +656,45 @@ class Engine:
 
     def _reload(self) -> None:
         """Throw away what memory holds that is not committed: load the state again. Parked
-        pulls are answered empty (their workers pull again, from the state reloaded)."""
-        parking.release_all(self.state)
+        pulls are answered empty (their workers pull again, from the state reloaded).
+
+        A store that cannot be read now (down, or a full disk SQLite cannot even read past)
+        leaves the state stale: the next batches try again first and, until one succeeds,
+        their commands fail at once (503) — no thread waits here (this may run on the
+        server's own loop: ``acall_here``)."""
+        if not self._stale:
+            parking.release_all(self.state)
         self._settle_owed()
         self._send_replies()
-        while True:
-            try:
-                self.state.load()
-                if self.intake_source is not None:  # accepted tasks the batch held
-                    self._catch_up_later()
-                return
-            except Exception:
-                logger.exception("reload failed; retrying", extra={"action": "engine.reload"})
-                time.sleep(1.0)
+        self._stale = True
+        self._try_reload()
+
+    def _try_reload(self) -> bool:
+        """Load the state from the store if it is stale; whether it is fresh now."""
+        if not self._stale:
+            return True
+        now = time.monotonic()
+        if now < self._reload_after:
+            return False
+        try:
+            self.state.load()
+        except Exception:
+            if not self._reload_failed:  # (once per outage, not at every try)
+                logger.exception("reload failed; retried", extra={"action": "engine.reload"})
+            self._reload_failed = True
+            self._reload_after = now + RELOAD_RETRY
+            return False
+        if self._reload_failed:
+            logger.warning("state loaded again", extra={"action": "engine.reloaded"})
+        self._stale = self._reload_failed = False
+        if self.intake_source is not None:  # accepted tasks the batch held
+            self._catch_up_later()
+        return True
+
+    def _fresh(self, batch: list[Item]) -> bool:
+        """Whether the state may be used (reloaded first if it is stale); if not, the batch's
+        commands fail at once."""
+        if self._try_reload():
+            return True
+        self._fail(batch, StoreError("the database cannot be read now; try again later"))
+        return False
