@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 from farms import StartFarm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from triggerfish.cli.local import LocalFarm
 from triggerfish.tasks import TaskFailed, Tasks
@@ -228,3 +230,39 @@ def test_a_full_disk_answers_503_with_the_error_model(start_farm: StartFarm, tmp
         assert done.status_code == 200, done.text
     with farm.client() as c:
         assert c.job(submitted["id"])["status"] == "complete"
+
+
+@st.composite
+def _bad_texts(draw: st.DrawFn) -> str:
+    """Storable text with at least one NUL or lone surrogate somewhere in it."""
+    good = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+    bad = draw(st.sampled_from(["\x00", "\ud800", "\udbff", "\udc00", "\udfff"]))
+    return draw(good) + bad + draw(good)
+
+
+# (path, the body holding ``t`` somewhere, the field named)
+WHERE: list[tuple[str, Callable[[str], Any], str]] = [
+    ("/jobs", lambda t: [_job(name=t)], "jobs[0].name"),
+    ("/jobs", lambda t: [_job(package={"cmdline": t})], "jobs[0].package.cmdline"),
+    ("/jobs", lambda t: {"jobs": [_job(), _job(env={"V": t})]}, "jobs[1].env.V"),
+    ("/jobs", lambda t: [_job(notes=t)], "jobs[0].notes"),
+    ("/tasks", lambda t: {"target": "m:f", "params": [1, {"x": t}]}, "params[1].x"),
+    ("/tasks/many", lambda t: {"tasks": [{"target": "m:f", "name": t}]}, "tasks[0].name"),
+]  # fmt: skip
+
+
+def test_any_bad_text_in_any_text_field_is_refused(start_farm: StartFarm, db_url: str) -> None:
+    farm = start_farm(db_url, workers=0)
+    with _http(farm) as h:
+
+        @settings(max_examples=60, deadline=None, derandomize=True)
+        @given(_bad_texts(), st.sampled_from(WHERE))
+        def refused(text: str, where: tuple[str, Callable[[str], Any], str]) -> None:
+            path, body, field = where
+            r = h.post(path, content=json.dumps(body(text)).encode())  # (escaped: \\u0000)
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["field"] == field
+
+        refused()
+        assert h.get("/jobs").json()["jobs"] == []  # none of them got in
+        assert h.post("/jobs", json=[_job(name="\U0001f600 é")]).status_code == 201

@@ -491,7 +491,9 @@ class Engine:
                 broken = exc
                 break
         if broken is not None:
-            err: TriggerfishError = StoreError(f"internal error: {broken!r}; nothing was changed")
+            err: TriggerfishError = StoreError(
+                f"internal error ({type(broken).__name__}); nothing was changed"
+            )
             self._recover(batch, err)
             return err
         try:
@@ -506,7 +508,7 @@ class Engine:
                 rounds += 1
         except Exception as exc:  # a bug in a qube action: throw the batch away
             logger.exception("callbacks failed", extra={"action": "engine.bug"})
-            err = StoreError(f"internal error: {exc!r}; nothing was changed")
+            err = StoreError(f"internal error ({type(exc).__name__}); nothing was changed")
             self._recover(batch, err)
             return err
         finished = set(st.finished)
