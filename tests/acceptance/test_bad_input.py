@@ -21,6 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from triggerfish.cli.local import LocalFarm
+from triggerfish.engine import submit as sub
+from triggerfish.engine.loop import Engine
+from triggerfish.model.jobspec import parse_jobs
+from triggerfish.store import reads
+from triggerfish.store.store import Store
 from triggerfish.tasks import TaskFailed, Tasks
 
 APP = "badtext_app"
@@ -266,3 +271,35 @@ def test_any_bad_text_in_any_text_field_is_refused(start_farm: StartFarm, db_url
         refused()
         assert h.get("/jobs").json()["jobs"] == []  # none of them got in
         assert h.post("/jobs", json=[_job(name="\U0001f600 é")]).status_code == 201
+
+
+def test_a_job_stored_with_a_lone_surrogate_before_runs_instead_of_failing_every_pull(
+    start_farm: StartFarm, tmp_path: Any
+) -> None:
+    """A store written before such text was refused (SQLite kept it, escaped, in a job's
+    package): the worker's pull that gets it is answered, the text replaced, not a 500 for
+    ever."""
+    url = f"sqlite:///{tmp_path / 'tf.db'}"
+    store = Store(url)
+    eng = Engine(store)
+    eng.start()
+    try:
+        [nj] = parse_jobs([_job(package={"cmdline": "echo 'old \ud800 text'"})])
+        eng.run_sync(sub.submit, [nj], "alice")
+    finally:
+        eng.stop()
+        store.close()
+    farm = start_farm(url, workers=1)
+    store = Store(url)  # (read from the store: API answers of such a row are another matter)
+    try:
+        for _ in range(600):
+            row = reads.get_job(store.engine, 1, agenda=False)
+            if row is not None and row["status"] in ("complete", "failed"):
+                break
+            time.sleep(0.1)
+        assert row is not None and row["status"] == "complete", row
+    finally:
+        store.close()
+    with farm.client() as c:
+        assert "old \ufffd text" in c.subjob_log(1, 0)
+    assert farm.check() == []

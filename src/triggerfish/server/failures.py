@@ -14,7 +14,11 @@ from __future__ import annotations
 import errno
 import logging
 
+import pydantic
+from pydantic_core import PydanticSerializationError
+
 from triggerfish.errors import StoreError, TriggerfishError, ValidationError
+from triggerfish.model.text import scrub
 from triggerfish.store.db import is_store_error, store_failure
 
 logger = logging.getLogger(__name__)
@@ -36,5 +40,25 @@ def public_error(exc: BaseException) -> TriggerfishError:
     if isinstance(exc, OverflowError):  # a number of the request that no C integer holds
         logger.warning("number out of range: %s", exc, extra={"action": "server.overflow"})
         return ValidationError("a number of this request is out of range")
+    if isinstance(exc, PydanticSerializationError | UnicodeEncodeError):
+        logger.error("an answer holds text JSON cannot carry", exc_info=exc,
+                     extra={"action": "server.unencodable"})  # fmt: skip
+        return TriggerfishError(
+            "internal error: the answer holds text JSON cannot carry (a lone surrogate stored "
+            "before such text was refused)"
+        )
     logger.error("internal error", exc_info=exc, extra={"action": "server.error"})
     return TriggerfishError("internal error; see the supervisor's log")
+
+
+def dump_json(model: pydantic.BaseModel) -> bytes:
+    """``model`` as JSON; text JSON cannot carry (a lone surrogate a store kept from before
+    such text was refused) is replaced by U+FFFD, not a 500 at every pull for ever."""
+    try:
+        return model.model_dump_json().encode()
+    except PydanticSerializationError:
+        changed: list[str] = []
+        data = scrub(model.model_dump(), "", changed)
+        logger.warning("an answer held text JSON cannot carry (%s): replaced",
+                       ", ".join(changed[:5]), extra={"action": "server.scrubbed"})  # fmt: skip
+        return type(model).model_validate(data).model_dump_json().encode()

@@ -34,7 +34,7 @@ from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.tasks import TaskRequest, uses_pickle
 from triggerfish.model.text import suspect
 from triggerfish.server.context import Ctx
-from triggerfish.server.failures import public_error
+from triggerfish.server.failures import dump_json, public_error
 from triggerfish.server.intake import status_of
 from triggerfish.server.longpoll import long_pull
 
@@ -127,7 +127,7 @@ def report(c: Ctx, me: Principal, path: str, body: bytes) -> Prepared:
 
 
 def _render_report(resp: s.ReportResponse) -> tuple[int, bytes]:
-    return 200, resp.model_dump_json().encode()
+    return 200, dump_json(resp)
 
 
 def pull(c: Ctx, me: Principal, path: str, body: bytes) -> Prepared:
@@ -138,7 +138,7 @@ def pull(c: Ctx, me: Principal, path: str, body: bytes) -> Prepared:
 
 async def _pull(c: Ctx, host: str, req: s.PullRequest) -> tuple[int, bytes]:
     resp = await long_pull(c, host, req)
-    return 200, resp.model_dump_json().encode()
+    return 200, dump_json(resp)
 
 
 def route_of(method: str, path: str) -> Prepare | None:

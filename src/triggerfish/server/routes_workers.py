@@ -22,6 +22,7 @@ from triggerfish.engine import workers
 from triggerfish.model.text import suspect
 from triggerfish.server.auth import require_worker
 from triggerfish.server.context import ctx
+from triggerfish.server.failures import dump_json
 from triggerfish.server.longpoll import long_pull
 
 router = APIRouter(
@@ -44,7 +45,7 @@ async def _body(request: Request, model: type[M]) -> M:
 
 
 def _json(model: pydantic.BaseModel) -> Response:
-    return Response(model.model_dump_json(), media_type="application/json")
+    return Response(dump_json(model), media_type="application/json")
 
 
 REQUEST_MODELS: list[type[pydantic.BaseModel]] = [
