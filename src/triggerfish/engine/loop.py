@@ -496,21 +496,9 @@ class Engine:
             )
             self._recover(batch, err)
             return err
-        try:
-            # parked pulls get the work this batch made, claimed in this same commit; what
-            # they start fires callbacks, which may make more work for the others
-            parking.serve(st)
-            callbacks.run_fired(st)
-            rounds = 1
-            while parking.more(st) and rounds < parking.MAX_ROUNDS:
-                parking.serve(st)
-                callbacks.run_fired(st)
-                rounds += 1
-        except Exception as exc:  # a bug in a qube action: throw the batch away
-            logger.exception("callbacks failed", extra={"action": "engine.bug"})
-            err = StoreError(f"internal error ({type(exc).__name__}); nothing was changed")
-            self._recover(batch, err)
-            return err
+        served = self._serve_parked(batch)
+        if served is not None:
+            return served
         finished = set(st.finished)
         st.finished.clear()
         wake = Wakeup(0, launch=st.cbs.launch)
@@ -544,6 +532,26 @@ class Engine:
                 fn(wake)
             except Exception:
                 logger.exception("listener failed", extra={"action": "engine.listener"})
+        return None
+
+    def _serve_parked(self, batch: list[Item]) -> TriggerfishError | None:
+        """Parked pulls get the work this batch made, claimed in this same commit; what they
+        start fires callbacks, which may make more work for the others. The error if a
+        callback failed (the batch was thrown away)."""
+        st = self.state
+        try:
+            parking.serve(st)
+            callbacks.run_fired(st)
+            rounds = 1
+            while parking.more(st) and rounds < parking.MAX_ROUNDS:
+                parking.serve(st)
+                callbacks.run_fired(st)
+                rounds += 1
+        except Exception as exc:  # a bug in a qube action: throw the batch away
+            logger.exception("callbacks failed", extra={"action": "engine.bug"})
+            err = StoreError(f"internal error ({type(exc).__name__}); nothing was changed")
+            self._recover(batch, err)
+            return err
         return None
 
     # ------------------------------------------------------------------ a failed commit

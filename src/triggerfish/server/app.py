@@ -63,6 +63,18 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
     return describe({**err, "loc": loc})
 
 
+async def _failure(_request: Request, exc: Exception) -> JSONResponse:
+    """What fails below a route, in the error model (a store's error without its SQL, a full
+    disk as 503, a bug as a 500 that says no more)."""
+    err = public_error(exc)
+    return JSONResponse({"error": err.to_dict()}, status_code=err.http_status)
+
+
+def _answer_failures(app: FastAPI) -> None:
+    for failure in FAILURES:
+        app.add_exception_handler(failure, _failure)
+
+
 def _log_failure(fut: Future[None]) -> None:
     if fut.exception() is not None:
         logger.error("a callback run's end could not be recorded: %s", fut.exception(),
@@ -211,14 +223,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def _tf_error(_request: Request, exc: TriggerfishError) -> JSONResponse:
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
 
-    async def _failure(_request: Request, exc: Exception) -> JSONResponse:
-        """What fails below a route, in the error model (a store's error without its SQL, a
-        full disk as 503, a bug as a 500 that says no more)."""
-        err = public_error(exc)
-        return JSONResponse({"error": err.to_dict()}, status_code=err.http_status)
-
-    for failure in FAILURES:
-        app.add_exception_handler(failure, _failure)
+    _answer_failures(app)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -25,7 +25,6 @@ already read, so the app answers it with its one error format.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Coroutine
 from http import HTTPStatus
 from typing import Any
@@ -44,8 +43,6 @@ from triggerfish.server.fastpath import (
     error_body,
     route_of,
 )
-
-logger = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024  # bigger bodies (a task with large params) take the ordinary path
 _STATUS: dict[int, bytes] = {}
