@@ -84,10 +84,19 @@ class Conflict(TriggerfishError):
 
 
 class StoreError(TriggerfishError):
-    """A database problem, translated at the store boundary."""
+    """A database problem, translated at the store boundary (its message says what, never
+    the SQL: the detail is in the supervisor's log)."""
 
-    code = "store"
+    code = "store_unavailable"
     http_status = 503
+
+
+class StoreRefused(StoreError):
+    """A value the database cannot hold (a NUL in PostgreSQL text, a lone surrogate, a
+    number out of its range): the request's fault, not the store's."""
+
+    code = "unstorable"
+    http_status = 422
 
 
 class ClientError(TriggerfishError):

@@ -33,6 +33,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from triggerfish.model.text import scrub, scrub_text
+
 Action = Literal["kill", "block", "unblock", "retry", "requeue", "remove", "modify"]
 
 
@@ -229,6 +231,25 @@ class Report(Strict):
     error: str | None = None  # e.g. "command not found", "killed by signal 9"
     seconds: float | None = Field(default=None, ge=0)  # how long it ran, by the worker's clock
 
+    @model_validator(mode="after")
+    def _storable(self) -> Report:
+        """A task's result or error may hold text no store or JSON can (a NUL, a lone
+        surrogate): replaced by U+FFFD, and the paths replaced listed in ``result`` under
+        ``SCRUBBED`` (never refused: the worker could not report at all)."""
+        changed: list[str] = []
+        if self.result:
+            self.result = scrub(self.result, "result", changed)
+        if self.error:
+            self.error = scrub(self.error, "error", changed)
+        if changed:
+            before = self.result.get(SCRUBBED)  # (the worker's list, when it replaced some)
+            self.result[SCRUBBED] = [*(before if isinstance(before, list) else []), *changed]
+        return self
+
+
+# the key of a report's result listing the texts whose NUL and lone surrogates were replaced
+SCRUBBED = "replaced_characters"
+
 
 class ReportRequest(Strict):
     session: str
@@ -258,6 +279,11 @@ class LogChunk(Strict):
     token: str
     stream: Literal["stdout", "stderr"]
     data: str
+
+    @field_validator("data")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        return scrub_text(value)  # (a log file is UTF-8 text: a lone surrogate is replaced)
 
 
 class SignOffRequest(Strict):

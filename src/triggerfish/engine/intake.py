@@ -19,6 +19,7 @@ from triggerfish.engine.state import State
 from triggerfish.engine.submit import submit
 from triggerfish.errors import TriggerfishError
 from triggerfish.model.jobspec import NormalizedJob, parse_jobs
+from triggerfish.model.text import check_json
 from triggerfish.store.journal import Entry
 
 logger = logging.getLogger(__name__)
@@ -59,22 +60,55 @@ def catch_up(state: State, source: Source, upto: int | None = None) -> int:
     for entry in source(state.intake_seq):
         if upto is not None and entry.seq > upto:
             break
-        if entry.seq <= state.intake_seq:
-            continue
-        if entry.seq != state.intake_seq + 1:
-            logger.error(
-                "intake journal: lines %d to %d are missing; the tasks they held are lost",
-                state.intake_seq + 1, entry.seq - 1, extra={"action": "intake.gap"},
-            )  # fmt: skip
-        try:
-            jobs = parse_jobs([entry.job])
-        except TriggerfishError as exc:
-            _lost(state, entry, exc)
-            continue
-        for nj in jobs:
-            nj.spec.user = entry.user
-        _add(state, entry, jobs)
+        _take_entry(state, entry)
     return state.intake_seq
+
+
+def add_entries(state: State, entries: list[Entry]) -> int:
+    """Add these lines of the journal (those not applied yet), in order; the last seq applied.
+    (The engine adds the lines of a command whose commit the store refused a few at a time,
+    to find the one it cannot store: ``Engine._intake_alone``.)"""
+    for entry in entries:
+        _take_entry(state, entry)
+    return state.intake_seq
+
+
+def drop_entry(state: State, entry: Entry, exc: TriggerfishError) -> int:
+    """Pass over a line the store refused even alone (its task is lost, said loudly), so that
+    the lines after it are added: one bad line does not wedge the intake."""
+    if entry.seq > state.intake_seq:
+        _lost(state, entry, exc)
+    return state.intake_seq
+
+
+def lines_of(state: State, source: Source, fn: object, args: tuple[object, ...]) -> list[Entry]:
+    """The journal's lines not applied yet that the command ``fn(state, *args)`` (one of
+    :data:`COMMANDS`) adds."""
+    upto: int | None = None
+    if fn is take and isinstance(args[0], Accepted):
+        upto = args[0].entry.seq
+    elif fn is take_many and isinstance(args[0], list) and args[0]:
+        upto = args[0][-1].entry.seq
+    return [e for e in source(state.intake_seq) if upto is None or e.seq <= upto]
+
+
+def _take_entry(state: State, entry: Entry) -> None:
+    if entry.seq <= state.intake_seq:
+        return
+    if entry.seq != state.intake_seq + 1:
+        logger.error(
+            "intake journal: lines %d to %d are missing; the tasks they held are lost",
+            state.intake_seq + 1, entry.seq - 1, extra={"action": "intake.gap"},
+        )  # fmt: skip
+    try:
+        check_json(entry.job, "job")  # (a line written before such text was refused)
+        jobs = parse_jobs([entry.job])
+    except TriggerfishError as exc:
+        _lost(state, entry, exc)
+        return
+    for nj in jobs:
+        nj.spec.user = entry.user
+    _add(state, entry, jobs)
 
 
 def _add(state: State, entry: Entry, jobs: list[NormalizedJob]) -> None:
@@ -92,11 +126,16 @@ def _add(state: State, entry: Entry, jobs: list[NormalizedJob]) -> None:
 
 
 def _lost(state: State, entry: Entry, exc: TriggerfishError) -> None:
-    """A line that cannot be added (a bug, or a journal not written by this version): said
-    loudly, and passed over so that the lines after it are not held up."""
+    """A line that cannot be added (a bug, a journal not written by this version, a value the
+    store refuses): said loudly, and passed over so that the lines after it are not held up."""
     logger.error(
-        "intake journal: task %d (line %d) cannot be added: %s",
-        entry.job_id, entry.seq, exc.message, extra={"action": "intake.refused"},
+        "intake journal: task %d (line %d) cannot be added and is lost: %s",
+        entry.job_id, entry.seq, exc.message,
+        extra={"action": "intake.refused", "job": entry.job_id, "line": entry.seq},
     )  # fmt: skip
     state.intake_seq = entry.seq
     state.counters_dirty = True
+
+
+# the commands that add lines of the journal
+COMMANDS = (take, take_many, catch_up)

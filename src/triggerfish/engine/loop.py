@@ -21,11 +21,14 @@ from typing import Any, TypeVar
 from triggerfish.engine import callbacks, intake, parking, timers, workers
 from triggerfish.engine import schedules as _schedules  # noqa: F401 - its timer handlers
 from triggerfish.engine.state import State
-from triggerfish.errors import StoreError, TriggerfishError
+from triggerfish.errors import StoreError, StoreRefused, TriggerfishError
+from triggerfish.store.db import store_failure
 from triggerfish.store.store import Store
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# a command: its function, its arguments, and where its outcome goes
+Item = tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]
 MAX_BATCH = 2000
 HOST_CHECK_EVERY = 0.5
 HOST_FLUSH_EVERY = 10.0
@@ -33,6 +36,7 @@ HOST_FLUSH_EVERY = 10.0
 # waits this long, doubling up to the second figure (no loop of failed commits at full speed)
 CATCH_UP_FIRST_DELAY = 0.5
 CATCH_UP_MAX_DELAY = 60.0
+RELOAD_RETRY = 0.5  # seconds between tries to load the state again while the store cannot
 
 
 @dataclass
@@ -186,6 +190,10 @@ class Engine:
         self.intake_source: intake.Source | None = None
         self._catch_up_seq = -1  # the last line applied when a reload last queued a catch-up
         self._catch_up_delay = 0.0
+        # a reload failed: the state is not to be used until one succeeds (``_try_reload``)
+        self._stale = False
+        self._reload_failed = False
+        self._reload_after = 0.0  # (monotonic) no new try before then
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -362,6 +370,8 @@ class Engine:
     def _timeout(self) -> float:
         """How long the loop may sleep: until the next timer, retry or host check."""
         t = HOST_CHECK_EVERY
+        if self._stale:  # (half loaded, maybe: not read; the next batch loads it again)
+            return t
         now = time.time()
         nxt = workers.next_timer(self.state)
         if nxt is not None:
@@ -393,19 +403,20 @@ class Engine:
                     continue
                 batch.append(more)
             with self._lock:
-                now = time.time()
-                st = self.state
-                st.now = now
-                if now - last_host_check >= HOST_CHECK_EVERY:
-                    last_host_check = now
-                    workers.check_hosts(st, self.host_timeout)
-                    if now - last_host_flush >= HOST_FLUSH_EVERY:
-                        last_host_flush = now
-                        for h in st.hosts.values():
-                            st.touch_host(h)
-                workers.fire_retries(st)
-                self._fire_timers()
-                self._apply(batch)
+                if self._fresh(batch):
+                    now = time.time()
+                    st = self.state
+                    st.now = now
+                    if now - last_host_check >= HOST_CHECK_EVERY:
+                        last_host_check = now
+                        workers.check_hosts(st, self.host_timeout)
+                        if now - last_host_flush >= HOST_FLUSH_EVERY:
+                            last_host_flush = now
+                            for h in st.hosts.values():
+                                st.touch_host(h)
+                    workers.fire_retries(st)
+                    self._fire_timers()
+                    self._apply(batch)
             if stop:
                 with self._lock:
                     down = StoreError("the supervisor is shutting down")
@@ -434,6 +445,8 @@ class Engine:
             )
             now = st.now
             self._reload()
+            if self._stale:  # (the batch fails at once: nothing to defer on)
+                return
             st = self.state
             st.now = now
             st.timers.defer(exc.timer.key, now + timers.RETRY_DELAY)
@@ -448,7 +461,13 @@ class Engine:
             if item is not None:
                 out.append(item)
 
-    def _apply(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]]) -> None:
+    def _apply(self, batch: list[Item], *, isolating: bool = False) -> TriggerfishError | None:
+        """Apply the batch's commands and commit what they changed; answer them. The error of
+        a commit that failed (None: committed). ``isolating``: a part of a batch whose commit
+        the store refused: when it fails too, the state is reloaded and its callers are left
+        waiting (the caller of this splits it further)."""
+        if not self._fresh(batch):  # (a reload failed: the store cannot be read now)
+            return StoreError("the database cannot be read now; try again later")
         st = self.state
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
         broken: BaseException | None = None
@@ -463,7 +482,7 @@ class Engine:
                         extra={"action": "engine.partial", "command": fn.__name__},
                     )
                     self._recover(batch, exc)
-                    return
+                    return exc
                 results.append((fut, None, exc))
             except Exception as exc:  # a bug: memory may be half-changed
                 logger.exception(
@@ -472,22 +491,14 @@ class Engine:
                 broken = exc
                 break
         if broken is not None:
-            self._recover(batch, StoreError(f"internal error: {broken!r}; nothing was changed"))
-            return
-        try:
-            # parked pulls get the work this batch made, claimed in this same commit; what
-            # they start fires callbacks, which may make more work for the others
-            parking.serve(st)
-            callbacks.run_fired(st)
-            rounds = 1
-            while parking.more(st) and rounds < parking.MAX_ROUNDS:
-                parking.serve(st)
-                callbacks.run_fired(st)
-                rounds += 1
-        except Exception as exc:  # a bug in a qube action: throw the batch away
-            logger.exception("callbacks failed", extra={"action": "engine.bug"})
-            self._recover(batch, StoreError(f"internal error: {exc!r}; nothing was changed"))
-            return
+            err: TriggerfishError = StoreError(
+                f"internal error ({type(broken).__name__}); nothing was changed"
+            )
+            self._recover(batch, err)
+            return err
+        served = self._serve_parked(batch)
+        if served is not None:
+            return served
         finished = set(st.finished)
         st.finished.clear()
         wake = Wakeup(0, launch=st.cbs.launch)
@@ -500,13 +511,7 @@ class Engine:
                 self.store.flush(changes)
             except Exception as commit_exc:
                 logger.exception("commit failed", extra={"action": "engine.commit_failed"})
-                err = (
-                    commit_exc
-                    if isinstance(commit_exc, StoreError)
-                    else StoreError(str(commit_exc))
-                )
-                self._recover(batch, err)
-                return
+                return self._commit_failed(batch, store_failure(commit_exc), isolating)
             self.commits += 1
         st.labels_added.clear()
         if finished:
@@ -527,6 +532,113 @@ class Engine:
                 fn(wake)
             except Exception:
                 logger.exception("listener failed", extra={"action": "engine.listener"})
+        return None
+
+    def _serve_parked(self, batch: list[Item]) -> TriggerfishError | None:
+        """Parked pulls get the work this batch made, claimed in this same commit; what they
+        start fires callbacks, which may make more work for the others. The error if a
+        callback failed (the batch was thrown away)."""
+        st = self.state
+        try:
+            parking.serve(st)
+            callbacks.run_fired(st)
+            rounds = 1
+            while parking.more(st) and rounds < parking.MAX_ROUNDS:
+                parking.serve(st)
+                callbacks.run_fired(st)
+                rounds += 1
+        except Exception as exc:  # a bug in a qube action: throw the batch away
+            logger.exception("callbacks failed", extra={"action": "engine.bug"})
+            err = StoreError(f"internal error ({type(exc).__name__}); nothing was changed")
+            self._recover(batch, err)
+            return err
+        return None
+
+    # ------------------------------------------------------------------ a failed commit
+
+    def _commit_failed(
+        self, batch: list[Item], err: StoreError, isolating: bool
+    ) -> TriggerfishError:
+        """The store refused the batch's commit. A store that fails (unreachable, full): the
+        batch is thrown away and every caller told. A value it cannot hold (``StoreRefused``):
+        one command's fault, not the others' — the batch is thrown away and applied again in
+        parts (:meth:`_bisect`), so that only the command that holds it fails."""
+        if isolating:
+            self._throw_away()
+        elif isinstance(err, StoreRefused) and batch:
+            self._throw_away()
+            self._bisect(batch, err)
+        else:
+            self._recover(batch, err)
+        return err
+
+    def _bisect(self, batch: list[Item], err: StoreRefused) -> None:
+        """``batch`` failed to commit with ``err`` and was thrown away (its callers wait):
+        commit each half alone, and split a half that fails again, down to the one command
+        the store refuses, which fails alone (a line of the intake journal: passed over)."""
+        if len(batch) == 1:
+            fn, args, fut = batch[0]
+            if fn in intake.COMMANDS and self.intake_source is not None:
+                self._intake_alone(fn, args)
+                if not fut.done():
+                    fut.set_result(self.state.intake_seq)
+                    self._send_replies()
+            elif not fut.done():
+                logger.error(
+                    "a command the store refused alone fails: %s", err.message,
+                    extra={"action": "engine.refused", "command": fn.__name__},
+                )  # fmt: skip
+                fut.set_exception(err)
+                self._send_replies()
+            return
+        mid = len(batch) // 2
+        logger.warning(
+            "the store refused a value of a batch of %d commands: committed in parts",
+            len(batch), extra={"action": "engine.isolate"},
+        )  # fmt: skip
+        for part in (batch[:mid], batch[mid:]):
+            part_err = self._apply(part, isolating=True)
+            if isinstance(part_err, StoreRefused):
+                self._bisect(part, part_err)
+            elif part_err is not None:  # the store fails now (or a command did): all of it
+                self._fail(part, part_err)
+
+    def _intake_alone(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """An intake command the store refused alone: its journal lines are added a part at
+        a time, and a line refused alone is passed over (its task lost, logged) so that the
+        lines after it are committed: one bad line does not wedge the intake."""
+        assert self.intake_source is not None
+        lines = intake.lines_of(self.state, self.intake_source, fn, args)
+        self._add_lines(lines)
+
+    def _add_lines(self, lines: list[Any]) -> bool:
+        """Add the journal ``lines`` in order, splitting what the store refuses; False when
+        the store fails otherwise (the reload's catch-up adds them later)."""
+        if not lines:
+            return True
+        err = self._apply([(intake.add_entries, (lines,), _UNHEARD)], isolating=True)  # type: ignore[list-item]
+        if err is None:
+            return True
+        if not isinstance(err, StoreRefused):
+            return False
+        if len(lines) == 1:
+            drop = (intake.drop_entry, (lines[0], err), _UNHEARD)
+            return self._apply([drop], isolating=True) is None  # type: ignore[list-item]
+        mid = len(lines) // 2
+        return self._add_lines(lines[:mid]) and self._add_lines(lines[mid:])
+
+    def _fail(self, batch: list[Item], err: TriggerfishError) -> None:
+        for _, _, fut in batch:
+            if not fut.done():
+                fut.set_exception(err)
+        self._send_replies()
+
+    def _throw_away(self) -> None:
+        """Throw away what the batch changed (it was not committed): what it owes besides its
+        commands (parked pulls it served) fails, so their workers pull again; the state is
+        reloaded."""
+        self._settle_owed(StoreError("the commit failed; ask again"))
+        self._reload()
 
     def _recover(
         self,
@@ -554,16 +666,45 @@ class Engine:
 
     def _reload(self) -> None:
         """Throw away what memory holds that is not committed: load the state again. Parked
-        pulls are answered empty (their workers pull again, from the state reloaded)."""
-        parking.release_all(self.state)
+        pulls are answered empty (their workers pull again, from the state reloaded).
+
+        A store that cannot be read now (down, or a full disk SQLite cannot even read past)
+        leaves the state stale: the next batches try again first and, until one succeeds,
+        their commands fail at once (503) — no thread waits here (this may run on the
+        server's own loop: ``acall_here``)."""
+        if not self._stale:
+            parking.release_all(self.state)
         self._settle_owed()
         self._send_replies()
-        while True:
-            try:
-                self.state.load()
-                if self.intake_source is not None:  # accepted tasks the batch held
-                    self._catch_up_later()
-                return
-            except Exception:
-                logger.exception("reload failed; retrying", extra={"action": "engine.reload"})
-                time.sleep(1.0)
+        self._stale = True
+        self._try_reload()
+
+    def _try_reload(self) -> bool:
+        """Load the state from the store if it is stale; whether it is fresh now."""
+        if not self._stale:
+            return True
+        now = time.monotonic()
+        if now < self._reload_after:
+            return False
+        try:
+            self.state.load()
+        except Exception:
+            if not self._reload_failed:  # (once per outage, not at every try)
+                logger.exception("reload failed; retried", extra={"action": "engine.reload"})
+            self._reload_failed = True
+            self._reload_after = now + RELOAD_RETRY
+            return False
+        if self._reload_failed:
+            logger.warning("state loaded again", extra={"action": "engine.reloaded"})
+        self._stale = self._reload_failed = False
+        if self.intake_source is not None:  # accepted tasks the batch held
+            self._catch_up_later()
+        return True
+
+    def _fresh(self, batch: list[Item]) -> bool:
+        """Whether the state may be used (reloaded first if it is stale); if not, the batch's
+        commands fail at once."""
+        if self._try_reload():
+            return True
+        self._fail(batch, StoreError("the database cannot be read now; try again later"))
+        return False

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from triggerfish.errors import ValidationError
 
 MAX_FRAMES = 10_000_000
+MAX_FRAME = 2**63 - 1  # a frame number (and a step): a 64-bit integer, as $QB_FRAME_* holds
 _PART = re.compile(r"^\s*(-?\d+)(?:\s*-\s*(-?\d+)(?:\s*[xX:]\s*(\d+))?)?\s*$")
 
 
@@ -49,8 +50,13 @@ def parse_range(text: str, *, field: str = "range") -> list[Frames]:
             raise ValidationError(
                 f"{field}: step must be at least 1 in {raw.strip()!r}", field=field
             )
+        if max(abs(start), abs(end), step) > MAX_FRAME:
+            raise ValidationError(
+                f"{field}: frame numbers and steps are at most {MAX_FRAME} in {raw.strip()!r}",
+                field=field,
+            )
         frames = Frames(start, end, step)
-        total += len(frames.numbers())
+        total += abs(end - start) // step + 1  # (not len(range): it may pass a C integer)
         if total > MAX_FRAMES:
             raise ValidationError(f"{field}: more than {MAX_FRAMES} frames", field=field)
         parts.append(frames)

@@ -21,7 +21,7 @@ from triggerfish.errors import ValidationError
 from triggerfish.model.agenda import parse_range, range_items
 from triggerfish.model.finite import check_finite
 from triggerfish.model.invalid import invalid
-from triggerfish.model.tasks import TASK_ITEM, check_package
+from triggerfish.model.tasks import MAX_SECONDS, TASK_ITEM, check_package
 from triggerfish.model.when import parse_when, time_atom_text
 
 LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -68,7 +68,7 @@ class JobSpec(BaseModel):
     omitgroups: list[str] = Field(default_factory=list)
     cluster: str | None = None
     retrywork: Annotated[int, Field(ge=0, le=1000)] = 0
-    retrywork_delay: Annotated[float, Field(ge=0)] = 0.0
+    retrywork_delay: Annotated[float, Field(ge=0, le=MAX_SECONDS)] = 0.0
     retrysubjob: Annotated[int, Field(ge=0, le=1000)] = 0
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
@@ -83,11 +83,11 @@ class JobSpec(BaseModel):
     requirements: str = ""
     reservations: str = ""
     # seconds an instance / a work item may run before a `timeout` event (Qube's fields) ...
-    timeout: Annotated[float, Field(gt=0)] | None = None
-    agenda_timeout: Annotated[float, Field(gt=0)] | None = None
+    timeout: Annotated[float, Field(gt=0, le=MAX_SECONDS)] | None = None
+    agenda_timeout: Annotated[float, Field(gt=0, le=MAX_SECONDS)] | None = None
     # ... and Qube's shorthands that also fail it then (qb.submit's timelimit rewrite)
-    timelimit: Annotated[float, Field(gt=0)] | None = None
-    agenda_timelimit: Annotated[float, Field(gt=0)] | None = None
+    timelimit: Annotated[float, Field(gt=0, le=MAX_SECONDS)] | None = None
+    agenda_timelimit: Annotated[float, Field(gt=0, le=MAX_SECONDS)] | None = None
     # hold the job (blocked) until then: ISO-8601 with zone, Qube time, or +DURATION
     after: str | int | None = None
 

@@ -28,6 +28,10 @@ ENCODINGS = ("json", "pickle")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 TARGET_RE = re.compile(rf"^{_NAME}(?:\.{_NAME})*:{_NAME}(?:\.{_NAME})*$")
 MAX_TARGET = 255
+# the last moment a time may name (a job's ``after``, a task's ``at``: 9999-12-31T23:59:59Z,
+# the end of the calendar the store's and the API's times are written in)
+MAX_TIME = 253_402_300_799.0
+MAX_SECONDS = 100 * 365 * 86400.0  # the longest delay or time limit (a century)
 
 
 def check_target(target: object, field: str = "target") -> str:
@@ -129,10 +133,12 @@ def check_package(pkg: dict[str, Any], where: str = "job") -> None:
         )
     timeout = pkg.get("timeout")
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout <= MAX_SECONDS
     ):
         raise ValidationError(
-            f"{where}.package.timeout: expected a number of seconds > 0",
+            f"{where}.package.timeout: expected a number of seconds > 0 and ≤ {MAX_SECONDS:g}",
             field=f"{where}.package.timeout",
         )
 
@@ -152,9 +158,10 @@ class TaskRequest(BaseModel):
     name: Annotated[str, Field(max_length=256)] | None = None
     priority: Annotated[int, Field(ge=1, le=9999)] = 9999
     retries: Annotated[int, Field(ge=0, le=1000)] = 0
-    retry_delay: Annotated[float, Field(ge=0)] = 0.0
-    timeout: Annotated[float, Field(gt=0)] | None = None
-    at: float | None = None  # not before this time (unix seconds): the job's ``after``
+    retry_delay: Annotated[float, Field(ge=0, le=MAX_SECONDS)] = 0.0
+    timeout: Annotated[float, Field(gt=0, le=MAX_SECONDS)] | None = None
+    # not before this time (unix seconds): the job's ``after``
+    at: Annotated[float, Field(ge=0, le=MAX_TIME)] | None = None
 
     @field_validator("target")
     @classmethod
@@ -208,7 +215,8 @@ class ScheduleRequest(TaskRequest):
     """``POST /api/v1/schedules``: a recurring task, unique by (target, key)."""
 
     every: Annotated[float, Field(ge=MIN_EVERY, le=10 * 365 * 86400)]
-    start: float | None = None  # the first run (default: now); the grid is start + k * every
+    # the first run (default: now); the grid is start + k * every
+    start: Annotated[float, Field(ge=0, le=MAX_TIME)] | None = None
     key: Annotated[str, Field(max_length=255)] | None = None
     policy: Policy = "skip"
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -37,7 +39,9 @@ from triggerfish.server import (
     routes_workers,
 )
 from triggerfish.server.auth import Authority, TokenAuth
+from triggerfish.server.badinput import check_request
 from triggerfish.server.context import Ctx
+from triggerfish.server.failures import public_error
 from triggerfish.server.fastpath import FastPath
 from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.server.hub import Hub
@@ -61,6 +65,13 @@ class Probe(BaseModel):
     role: str  # "active": it holds its database (a standby, later, would say so)
 
 
+# what a route may raise besides TriggerfishError: answered by ``public_error`` (a handler for
+# ``Exception`` itself is starlette's last resort, which also re-raises to the server's log)
+FAILURES: tuple[type[Exception], ...] = (
+    sa.exc.SQLAlchemyError, sqlite3.Error, OSError, OverflowError, Exception,
+)  # fmt: skip
+
+
 def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
     err = exc.errors()[0]
     if err.get("type") == "json_invalid":
@@ -69,6 +80,18 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
     # the request part (body, query, path) is not a field's name
     loc = [p for p in err.get("loc", ()) if p not in ("body", "query", "path")]
     return describe({**err, "loc": loc})
+
+
+async def _failure(_request: Request, exc: Exception) -> JSONResponse:
+    """What fails below a route, in the error model (a store's error without its SQL, a full
+    disk as 503, a bug as a 500 that says no more)."""
+    err = public_error(exc)
+    return JSONResponse({"error": err.to_dict()}, status_code=err.http_status)
+
+
+def _answer_failures(app: FastAPI) -> None:
+    for failure in FAILURES:
+        app.add_exception_handler(failure, _failure)
 
 
 def _log_failure(fut: Future[None]) -> None:
@@ -259,12 +282,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
         title="triggerfish",
         version=__version__,
         lifespan=_keeping_startup_error(running),
+        dependencies=[Depends(check_request)],  # text a store cannot hold: refused, 422
         description="Job supervisor for render farms and background work.",
     )
 
     @app.exception_handler(TriggerfishError)
     async def _tf_error(_request: Request, exc: TriggerfishError) -> JSONResponse:
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
+
+    _answer_failures(app)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

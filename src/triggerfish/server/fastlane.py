@@ -25,7 +25,6 @@ already read, so the app answers it with its one error format.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Coroutine
 from http import HTTPStatus
 from typing import Any
@@ -33,9 +32,9 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from triggerfish.auth.tokens import bearer
-from triggerfish.errors import TriggerfishError
 from triggerfish.server.coalesce import CoalescingHttpProtocol
 from triggerfish.server.context import Ctx
+from triggerfish.server.failures import public_error
 from triggerfish.server.fastpath import (
     Answered,
     Fallback,
@@ -45,8 +44,6 @@ from triggerfish.server.fastpath import (
     error_body,
     route_of,
 )
-
-logger = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024  # bigger bodies (a task with large params) take the ordinary path
 _STATUS: dict[int, bytes] = {}
@@ -226,11 +223,9 @@ class FastLaneProtocol(CoalescingHttpProtocol):
             if exc is not None:
                 raise exc
             status, out = render(value)
-        except TriggerfishError as err:
-            status, out = err.http_status, error_body(err)
-        except Exception as err:  # a bug: answer as the app would, with a 500
-            logger.exception("fast lane failed", extra={"action": "server.fastlane"})
-            status, out = 500, error_body(TriggerfishError(f"internal error: {err!r}"))
+        except Exception as err:  # refused (its status); a store's error or a bug: said so
+            failure = public_error(err)  # (as the app would answer it)
+            status, out = failure.http_status, error_body(failure)
         self._answer(lane, status, out)
 
     def _answer(self, lane: Lane, status: int, body: bytes) -> None:

@@ -33,7 +33,9 @@ from triggerfish.engine import workers
 from triggerfish.errors import TriggerfishError
 from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.tasks import TaskRequest, uses_pickle
+from triggerfish.model.text import suspect
 from triggerfish.server.context import Ctx
+from triggerfish.server.failures import dump_json, public_error
 from triggerfish.server.intake import status_of
 from triggerfish.server.longpoll import disconnected, long_pull
 
@@ -75,7 +77,7 @@ class LongPoll:
 
     async def run(self, lost: asyncio.Future[None] | None) -> tuple[int, bytes]:
         resp = await long_pull(self.c, self.host, self.req, lost)
-        return 200, resp.model_dump_json().encode()
+        return 200, dump_json(resp)
 
 
 Render = Callable[[Any], tuple[int, bytes]]
@@ -87,7 +89,7 @@ Prepare = Callable[[Ctx, Principal, str, bytes], Prepared]
 
 def add_task(c: Ctx, me: Principal, _path: str, body: bytes) -> Prepared:
     """``POST /api/v1/tasks``, as ``routes_tasks.add_task`` does it."""
-    if not me.may(SUBMIT):
+    if not me.may(SUBMIT) or suspect(body):  # (text a store cannot hold: the app refuses it)
         raise Fallback
     try:
         req = TaskRequest.model_validate_json(body)
@@ -138,7 +140,7 @@ def report(c: Ctx, me: Principal, path: str, body: bytes) -> Prepared:
 
 
 def _render_report(resp: s.ReportResponse) -> tuple[int, bytes]:
-    return 200, resp.model_dump_json().encode()
+    return 200, dump_json(resp)
 
 
 def pull(c: Ctx, me: Principal, path: str, body: bytes) -> Prepared:
@@ -227,8 +229,9 @@ class FastPath:
         except Fallback:
             await self.app(scope, _replay(body, receive), send)
             return
-        except TriggerfishError as exc:
-            status, out = exc.http_status, error_body(exc)
+        except Exception as exc:  # refused (its status); a store's error or a bug, said so
+            err = public_error(exc)
+            status, out = err.http_status, error_body(err)
         await _answer(send, status, out)
 
 

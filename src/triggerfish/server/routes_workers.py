@@ -9,6 +9,8 @@ pydantic's JSON codec directly rather than through FastAPI's generic validation 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from typing import Any, TypeVar
 
 import pydantic
@@ -17,8 +19,10 @@ from fastapi.exceptions import RequestValidationError
 
 from triggerfish.api import schemas as s
 from triggerfish.engine import hosts, workers
+from triggerfish.model.text import suspect
 from triggerfish.server.auth import require_worker
 from triggerfish.server.context import ctx
+from triggerfish.server.failures import dump_json
 from triggerfish.server.longpoll import long_pull
 
 router = APIRouter(
@@ -28,16 +32,20 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 async def _body(request: Request, model: type[M]) -> M:
+    raw = await request.body()
     try:
-        return model.model_validate_json(await request.body())
+        return model.model_validate_json(raw)
     except pydantic.ValidationError as exc:
+        if suspect(raw):  # a lone surrogate, which pydantic's JSON refuses: a report's text
+            with contextlib.suppress(ValueError):  # is replaced (``Report``), not refused
+                return model.model_validate(json.loads(raw))
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         ) from None
 
 
 def _json(model: pydantic.BaseModel) -> Response:
-    return Response(model.model_dump_json(), media_type="application/json")
+    return Response(dump_json(model), media_type="application/json")
 
 
 REQUEST_MODELS: list[type[pydantic.BaseModel]] = [

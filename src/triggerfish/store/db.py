@@ -13,7 +13,7 @@ from alembic.util.exc import CommandError as AlembicError
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from triggerfish.errors import StoreError
+from triggerfish.errors import StoreError, StoreRefused
 from triggerfish.store.migrate import upgrade
 
 logger = logging.getLogger(__name__)
@@ -110,16 +110,57 @@ def ping(engine: sa.Engine) -> str | None:
     return None
 
 
+DRIVERS = ("psycopg", "sqlite3")
+# what binding a parameter raises for a value the driver cannot send (a lone surrogate, an
+# integer beyond 64 bits on SQLite), unwrapped by SQLAlchemy
+BIND_ERRORS = (UnicodeError, OverflowError)
+
+
+def is_store_error(exc: BaseException) -> bool:
+    """An error of the database or its driver (not of triggerfish's own code)."""
+    return isinstance(exc, sa.exc.SQLAlchemyError) or (
+        type(exc).__module__.split(".")[0] in DRIVERS
+    )
+
+
+def _refused_value(exc: BaseException) -> bool:
+    orig = exc.orig if isinstance(exc, sa.exc.StatementError) else exc
+    if isinstance(exc, sa.exc.DataError) or isinstance(orig, BIND_ERRORS):
+        return True
+    return any(c.__name__ == "DataError" for c in type(orig).__mro__)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return "disk is full" in text or "no space left" in text or "could not extend file" in text
+
+
+def store_failure(exc: BaseException) -> StoreError:
+    """The error to raise (and answer) for a database error ``exc``: said in general terms,
+    never quoting the SQL or the values (the detail goes to the log by the caller)."""
+    if isinstance(exc, StoreError):
+        return exc
+    kind = type(getattr(exc, "orig", None) or exc).__name__
+    if _refused_value(exc):
+        return StoreRefused(
+            f"the database cannot store a value of this request ({kind}): text with a NUL "
+            "or a lone surrogate, or a number out of range"
+        )
+    if _disk_full(exc):
+        return StoreError("the database cannot write: its disk is full")
+    return StoreError(f"the database is unavailable or failed ({kind}); see the supervisor's log")
+
+
 @contextmanager
 def translated() -> Iterator[None]:
     """Turn driver errors into StoreError at the store boundary."""
     try:
         yield
-    except sa.exc.SQLAlchemyError as exc:
+    except BIND_ERRORS as exc:
         logger.exception("store error", extra={"action": "store.error"})
-        raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
-    except Exception as exc:  # the driver's own (raw COPY and pipelines), not SQLAlchemy's
-        if type(exc).__module__.split(".")[0] not in ("psycopg", "sqlite3"):
+        raise store_failure(exc) from exc
+    except Exception as exc:  # SQLAlchemy's, or the driver's own (raw COPY and pipelines)
+        if not is_store_error(exc):
             raise
         logger.exception("store error", extra={"action": "store.error"})
-        raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+        raise store_failure(exc) from exc
