@@ -18,7 +18,7 @@ from triggerfish.callbacks.dependency import parse_dependency
 from triggerfish.callbacks.qube import parse_actions
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.errors import ValidationError
-from triggerfish.model.agenda import parse_range, range_items
+from triggerfish.model.agenda import MAX_FRAMES, parse_range, range_items
 from triggerfish.model.finite import check_finite
 from triggerfish.model.invalid import invalid
 from triggerfish.model.tasks import TASK_ITEM, check_package
@@ -214,9 +214,17 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
         # QB_FRAME_STEP is one number per job: a range whose parts differ in step gets 1.
         step = steps.pop() if len(steps) == 1 else 1
     elif spec.agenda is not None:
+        if len(spec.agenda) > MAX_FRAMES:
+            raise ValidationError(
+                f"{where}.agenda: more than {MAX_FRAMES:,} items in one job (split it into jobs)",
+                field=f"{where}.agenda",
+            )
         seen: set[str] = set()
         for i, item in enumerate(spec.agenda):
-            w = WorkSpec(name=item) if isinstance(item, str) else item
+            try:  # (a name given as a string is checked here: empty, too long)
+                w = WorkSpec(name=item) if isinstance(item, str) else item
+            except pydantic.ValidationError as exc:
+                raise invalid(exc, f"{where}.agenda[{i}]") from None
             if not w.name:
                 raise ValidationError(
                     f"{where}.agenda[{i}].name: must not be empty", field=f"{where}.agenda"

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp
 
@@ -37,6 +36,7 @@ from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.server.hub import Hub
 from triggerfish.server.intake import in_memory, open_intake
 from triggerfish.server.logs import LogStore
+from triggerfish.server.openapi import build as build_openapi
 from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store import reads, users
 from triggerfish.store.store import Store
@@ -228,13 +228,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = routes_workers.add_request_schemas(get_openapi(
-                title=app.title, version=app.version, description=app.description,
-                routes=app.routes,
-            ))  # fmt: skip
-            schemes = app.openapi_schema["components"].setdefault("securitySchemes", {})
-            schemes["bearer"] = {"type": "http", "scheme": "bearer"}
-            app.openapi_schema["security"] = [{"bearer": []}]
+            app.openapi_schema = build_openapi(app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

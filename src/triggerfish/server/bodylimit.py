@@ -19,8 +19,7 @@ JSON = b"application/json"
 
 def too_large(limit: int) -> TooLarge:
     return TooLarge(
-        f"body: the request body is over this supervisor's limit of {limit} bytes "
-        "(its --max-body)",
+        f"body: the request body is over this supervisor's limit of {limit} bytes (its --max-body)",
         field="body",
     )
 
