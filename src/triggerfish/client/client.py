@@ -184,7 +184,7 @@ class Client:
         if not agenda:
             return detail
         items: list[JSON] = list(detail.get("agenda") or [])
-        total = int(detail.get("todo") or 0)
+        total = max(int(detail.get("todo") or 0), len(items))
         want = total if agenda_limit is None else min(max(agenda_limit, 0), total)
         if detail.get("agenda_truncated") and len(items) < want:
             for page in self.agenda_pages(int(id), offset=len(items)):
