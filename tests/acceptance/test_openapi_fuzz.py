@@ -43,7 +43,9 @@ def test_schemathesis_finds_nothing(start_farm: StartFarm, db_url: str, tmp_path
         "-H", f"Authorization: Bearer {farm.token}",
     ]  # fmt: skip
     env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS), "NO_COLOR": "1"}
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=MAX_TIME + 120)
+    run = subprocess.run(  # (in tmp_path: its caches of earlier runs stay out of the tree)
+        cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=MAX_TIME + 120
+    )
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-20_000:]
     assert " passed" in out and "Operations:" in out, out[-5000:]
