@@ -83,6 +83,13 @@ class Conflict(TriggerfishError):
     http_status = 409
 
 
+class TooLarge(TriggerfishError):
+    """A request body over the supervisor's limit (``--max-body``)."""
+
+    code = "too_large"
+    http_status = 413
+
+
 class StoreError(TriggerfishError):
     """A database problem, translated at the store boundary (its message says what, never
     the SQL: the detail is in the supervisor's log)."""

@@ -14,6 +14,7 @@ from triggerfish.errors import TriggerfishError
 
 DEFAULT_PORT = 8765
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+DEFAULT_MAX_BODY = 16 * 1024 * 1024  # bytes of one request body (--max-body)
 
 
 def default_data_dir() -> Path:
@@ -83,6 +84,7 @@ class ServerSettings:
     allow_pickle: bool = False  # tasks may carry pickled params
     retention: float = 0.0  # seconds after which finished jobs (and the like) go; 0: never
     intake: bool = True  # tasks answered once journaled, before their commit (server.intake)
+    max_body: int = DEFAULT_MAX_BODY  # bytes; a bigger request body is answered 413
 
     @property
     def url(self) -> str:

@@ -7,7 +7,9 @@ Users and tools
                                          -> 201 SubmitResponse
   GET  /api/v1/jobs?status=&pgrp=&label=&user=&name=&limit=&offset=
                                          -> {"jobs": [JobSummary]}
-  GET  /api/v1/jobs/{id}?agenda=true     -> JobDetail (summary + fields + subjobs + agenda)
+  GET  /api/v1/jobs/{id}?agenda=true     -> JobDetail (summary + fields + subjobs + the
+                                            first 1,000 agenda items)
+  GET  /api/v1/jobs/{id}/work?offset=&limit=  -> WorkPage (the agenda, a page at a time)
   GET  /api/v1/jobs/{id}/work/{name}     -> WorkInfo
   POST /api/v1/control                   body: ControlRequest -> ControlResponse
        (also POST /api/v1/jobs/{id}/{action}, body {} or {"fields": {...}} for modify)
@@ -110,7 +112,32 @@ class JobDetail(JobSummary):
     package: dict[str, Any] = Field(default_factory=dict)
     fields: dict[str, Any] = Field(default_factory=dict)  # the rest of the submitted job dict
     subjobs: list[SubjobInfo] = Field(default_factory=list)
+    # the first items of the agenda (at most 1,000); ``todo`` is their number, ``todotally``
+    # their counts by status; the rest: GET /jobs/{id}/work?offset=&limit=
     agenda: list[WorkInfo] = Field(default_factory=list)
+    agenda_truncated: bool = False  # the agenda has more items than ``agenda`` carries
+
+
+class WorkPage(BaseModel):
+    """``GET /jobs/{id}/work?offset=&limit=``: items ``offset`` … of a job's agenda."""
+
+    work: list[WorkInfo]
+    offset: int
+    limit: int
+    total: int  # items of the agenda (the job's ``todo``)
+
+
+class ErrorBody(BaseModel):
+    code: str  # invalid, not_found, unauthorized, forbidden, conflict, too_large, store, ...
+    message: str
+    field: str | None = None  # the field, parameter or part of the request at fault
+    details: dict[str, Any] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer (4xx, 5xx): ``{"error": {"code", "message", "field"?}}``."""
+
+    error: ErrorBody
 
 
 class ControlRequest(Strict):

@@ -15,9 +15,14 @@ from triggerfish import logfmt
 from triggerfish.auth.tokens import find_token
 from triggerfish.cli.local import free_port
 from triggerfish.cli.options import option
-from triggerfish.cli.params import DurationType, KeyValue, pairs
+from triggerfish.cli.params import DurationType, KeyValue, SizeType, pairs
 from triggerfish.errors import TriggerfishError
-from triggerfish.settings import DEFAULT_PORT, ServerSettings, default_data_dir, supervisor_url
+from triggerfish.settings import (
+    DEFAULT_PORT,
+    ServerSettings,
+    default_data_dir,
+    supervisor_url,
+)
 
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
 
@@ -120,6 +125,9 @@ def server_options(f: Any) -> Any:
         help="Answer a task added through the tasks API once it is written to the intake "
         "journal (in the data directory), and commit tasks many at a time; --no-intake: "
         "answer each after its own commit.")  # fmt: skip
+@option("--max-body", env="MAX_BODY", type=SizeType(), default="16M", show_default=True,
+        help="Largest request body accepted (bytes, or 512K, 16M, 1G); a bigger one is "
+        "answered 413 before it is read.")  # fmt: skip
 @option("--callback-user", env="CALLBACK_USER", default=None, metavar="USER",
         help="OS user that callback code runs as (the supervisor must run as root) "
         "[default: the supervisor's own user].")  # fmt: skip
@@ -145,6 +153,7 @@ def supervisor(
     allow_pickle: bool,
     retention: float,
     intake: bool,
+    max_body: int,
     callback_user: str | None,
 ) -> None:
     """Run the supervisor: the HTTP API, the engine and the database (blocks).
@@ -181,6 +190,7 @@ def supervisor(
         allow_pickle=allow_pickle,
         retention=retention,
         intake=intake,
+        max_body=max_body,
         callback_user=callback_user,
     )
     entry_point("triggerfish.server.main", "serve")(settings)

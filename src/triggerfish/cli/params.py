@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,8 +17,9 @@ if TYPE_CHECKING:  # click >= 8.2 types ParamType by its value; older ones canno
     _ListParam = click.ParamType[list[str]]
     _TargetParam = click.ParamType[Target]
     _FloatParam = click.ParamType[float]
+    _IntParam = click.ParamType[int]
 else:
-    _PairParam = _ListParam = _TargetParam = _FloatParam = click.ParamType
+    _PairParam = _ListParam = _TargetParam = _FloatParam = _IntParam = click.ParamType
 
 
 def json_or_string(text: str) -> Any:
@@ -90,6 +92,24 @@ class DurationType(_FloatParam):
             return parse_duration(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+class SizeType(_IntParam):
+    """``16M``, ``512K``, ``1G`` (binary units: K is 1024 bytes; ``B``/``iB`` may follow) or a
+    number of bytes -> bytes (at least 1)."""
+
+    name = "SIZE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        m = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", str(value), re.IGNORECASE)
+        if m is None or int(m.group(1)) < 1:
+            self.fail(f"{value!r} is not a size such as 16M, 512K or 1048576", param, ctx)
+        return int(m.group(1)) * _SIZE_UNITS[m.group(2).upper()]
 
 
 def pairs(items: tuple[tuple[str, Any], ...] | None) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def jobs(
     type=click.IntRange(min=0),
     default=50,
     show_default=True,
-    help="Agenda items shown (0: all).",
+    help="Agenda items shown (0: all; --json prints all).",
 )
 @url_option
 @json_option
@@ -91,8 +91,9 @@ def job(
     as_json: bool,
 ) -> None:
     """Show one job: its fields, instances and agenda."""
-    with connect(url, token) as client:
-        detail = client.job(job_id, agenda=agenda)
+    limit = None if as_json or agenda_limit == 0 else agenda_limit
+    with connect(url, token) as client:  # (a long agenda is read a page at a time)
+        detail = client.job(job_id, agenda=agenda, agenda_limit=limit)
     if as_json:
         print_json(detail)
         return
@@ -103,7 +104,7 @@ def job(
         out.print(subjobs_table(detail["subjobs"]))
     if agenda and detail.get("agenda"):
         out.print()
-        out.print(agenda_table(detail["agenda"], agenda_limit))
+        out.print(agenda_table(detail["agenda"], agenda_limit, total=detail.get("todo")))
 
 
 @click.command()

@@ -133,9 +133,11 @@ def subjobs_table(subjobs: list[JSON]) -> Table:
     return table
 
 
-def agenda_table(agenda: list[JSON], limit: int = 50) -> RenderableType:
-    """The agenda; past ``limit`` items (0: no limit) it is cut, with a note saying so."""
+def agenda_table(agenda: list[JSON], limit: int = 50, total: int | None = None) -> RenderableType:
+    """The agenda (of ``total`` items, ``agenda`` being its first ones); past ``limit`` items
+    (0: no limit) it is cut, with a note saying so."""
     shown = agenda if limit <= 0 else agenda[:limit]
+    total = max(total or 0, len(agenda))
     table = Table(title="agenda", title_justify="left", box=None, header_style="bold")
     for col in ("work", "status", "instance", "host", "retry", "exit", "started", "ran for"):
         table.add_column(col)
@@ -150,10 +152,10 @@ def agenda_table(agenda: list[JSON], limit: int = 50) -> RenderableType:
             fmt_time(item.get("timestart")),
             fmt_duration(item.get("timestart"), item.get("timecomplete")),
         )
-    if len(shown) == len(agenda):
+    if len(shown) == total:
         return table
     note = Text(
-        f"… {len(agenda) - len(shown)} more of {len(agenda)} items "
+        f"… {total - len(shown)} more of {total} items "
         "(--agenda-limit 0 shows all, --json prints them all)",
         style="dim",
     )

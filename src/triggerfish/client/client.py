@@ -11,7 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +39,7 @@ from triggerfish.settings import supervisor_url
 JSON = dict[str, Any]
 Stream = Literal["stdout", "stderr"]
 API = "/api/v1"
+WORK_PAGE = 10_000  # agenda items per page read (the supervisor's most)
 
 
 def _seg(value: object) -> str:
@@ -182,10 +183,47 @@ class Client:
         self.last_warnings = [str(w) for w in answer.get("warnings", [])]
         return list(answer["jobs"])
 
-    def job(self, id: int, agenda: bool = True) -> JSON:
-        """A job's summary, fields, instances and (unless ``agenda=False``) agenda."""
+    def job(self, id: int, agenda: bool = True, agenda_limit: int | None = None) -> JSON:
+        """A job's summary, fields, instances and (unless ``agenda=False``) agenda: all of it,
+        or its first ``agenda_limit`` items (the supervisor inlines the first 1,000; the rest
+        is read a page at a time). ``agenda_truncated`` says whether items were left out."""
         params = {"agenda": "true" if agenda else "false"}
-        return dict(self._json("GET", f"/jobs/{int(id)}", params=params))
+        detail = dict(self._json("GET", f"/jobs/{int(id)}", params=params))
+        if not agenda:
+            return detail
+        items: list[JSON] = list(detail.get("agenda") or [])
+        total = max(int(detail.get("todo") or 0), len(items))
+        want = total if agenda_limit is None else min(max(agenda_limit, 0), total)
+        if detail.get("agenda_truncated") and len(items) < want:
+            for page in self.agenda_pages(int(id), offset=len(items)):
+                items += page[: want - len(items)]
+                if len(items) >= want:
+                    break
+        detail["agenda"] = items[:want]
+        detail["agenda_truncated"] = want < total
+        return detail
+
+    def work_page(self, jobid: int, offset: int = 0, limit: int = WORK_PAGE) -> JSON:
+        """Items ``offset`` … ``offset + limit - 1`` of a job's agenda: ``{"work": [...],
+        "offset", "limit", "total"}`` (``limit`` at most 10,000)."""
+        params = {"offset": offset, "limit": limit}
+        return dict(self._json("GET", f"/jobs/{int(jobid)}/work", params=params))
+
+    def agenda_pages(self, jobid: int, offset: int = 0,
+                     page: int = WORK_PAGE) -> Iterator[list[JSON]]:  # fmt: skip
+        """A job's agenda from item ``offset`` on, a page (list of items) at a time."""
+        while True:
+            batch = list(self.work_page(jobid, offset, page)["work"])
+            if batch:
+                yield batch
+            offset += len(batch)
+            if len(batch) < page:
+                return
+
+    def agenda(self, jobid: int) -> Iterator[JSON]:
+        """Every item of a job's agenda, in order, read a page at a time."""
+        for batch in self.agenda_pages(jobid):
+            yield from batch
 
     def jobs(
         self,

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 from triggerfish.errors import ValidationError
 
-MAX_FRAMES = 10_000_000
+# Items (frames, or chunks of frames, or named items) of one job: what the engine holds in
+# memory (about 400 bytes each), a page of the agenda can be cut from, and a submission of
+# a few seconds (see docs/jobs.md, "Limits").
+MAX_FRAMES = 1_000_000
 MAX_FRAME = 2**63 - 1  # a frame number (and a step): a 64-bit integer, as $QB_FRAME_* holds
 _PART = re.compile(r"^\s*(-?\d+)(?:\s*-\s*(-?\d+)(?:\s*[xX:]\s*(\d+))?)?\s*$")
 
@@ -24,6 +27,10 @@ class Frames:
     start: int
     end: int
     step: int
+
+    def count(self) -> int:
+        """How many frames (without building them: a part may be as long as 10^20)."""
+        return abs(self.end - self.start) // self.step + 1
 
     def numbers(self) -> range:
         if self.start <= self.end:
@@ -56,9 +63,12 @@ def parse_range(text: str, *, field: str = "range") -> list[Frames]:
                 field=field,
             )
         frames = Frames(start, end, step)
-        total += abs(end - start) // step + 1  # (not len(range): it may pass a C integer)
+        total += frames.count()
         if total > MAX_FRAMES:
-            raise ValidationError(f"{field}: more than {MAX_FRAMES} frames", field=field)
+            raise ValidationError(
+                f"{field}: more than {MAX_FRAMES:,} frames in one job (split it into jobs)",
+                field=field,
+            )
         parts.append(frames)
     return parts
 

@@ -18,7 +18,7 @@ from triggerfish.callbacks.dependency import parse_dependency
 from triggerfish.callbacks.qube import parse_actions
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.errors import ValidationError
-from triggerfish.model.agenda import parse_range, range_items
+from triggerfish.model.agenda import MAX_FRAMES, parse_range, range_items
 from triggerfish.model.finite import check_finite
 from triggerfish.model.invalid import invalid
 from triggerfish.model.tasks import MAX_SECONDS, TASK_ITEM, check_package
@@ -186,6 +186,33 @@ def _package_str(pkg: dict[str, Any], key: str, where: str) -> str | None:
     return value
 
 
+def listed_agenda(items: list[WorkSpec | str], where: str) -> list[tuple[str, str]]:
+    """An agenda given as a list of names or ``{name, status}``: (name, status) pairs."""
+    if len(items) > MAX_FRAMES:
+        raise ValidationError(
+            f"{where}.agenda: more than {MAX_FRAMES:,} items in one job (split it into jobs)",
+            field=f"{where}.agenda",
+        )
+    agenda: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        try:  # (a name given as a string is checked here: empty, too long)
+            w = WorkSpec(name=item) if isinstance(item, str) else item
+        except pydantic.ValidationError as exc:
+            raise invalid(exc, f"{where}.agenda[{i}]") from None
+        if not w.name:
+            raise ValidationError(
+                f"{where}.agenda[{i}].name: must not be empty", field=f"{where}.agenda"
+            )
+        if w.name in seen:
+            raise ValidationError(
+                f"{where}.agenda[{i}].name: {w.name!r} appears twice", field=f"{where}.agenda"
+            )
+        seen.add(w.name)
+        agenda.append((w.name, w.status))
+    return agenda
+
+
 def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
     """Expand the agenda and infer the prototype; raise ValidationError naming ``where``."""
     pkg = spec.package
@@ -213,21 +240,8 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
         steps = {p.step for p in parse_range(rng, field=f"{where}.{src}")}
         # QB_FRAME_STEP is one number per job: a range whose parts differ in step gets 1.
         step = steps.pop() if len(steps) == 1 else 1
-    elif spec.agenda is not None:
-        seen: set[str] = set()
-        for i, item in enumerate(spec.agenda):
-            w = WorkSpec(name=item) if isinstance(item, str) else item
-            if not w.name:
-                raise ValidationError(
-                    f"{where}.agenda[{i}].name: must not be empty", field=f"{where}.agenda"
-                )
-            if w.name in seen:
-                raise ValidationError(
-                    f"{where}.agenda[{i}].name: {w.name!r} appears twice",
-                    field=f"{where}.agenda",
-                )
-            seen.add(w.name)
-            agenda.append((w.name, w.status))
+    elif isinstance(spec.agenda, list):  # (a string is a range: above)
+        agenda = listed_agenda(spec.agenda, where)
     prototype: Prototype = spec.prototype or ("cmdrange" if agenda else "cmdline")
     if prototype == "task":
         check_package(pkg, where)

@@ -14,7 +14,6 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.types import ASGIApp
@@ -40,6 +39,7 @@ from triggerfish.server import (
 )
 from triggerfish.server.auth import Authority, TokenAuth
 from triggerfish.server.badinput import check_request
+from triggerfish.server.bodylimit import BodyLimit
 from triggerfish.server.context import Ctx
 from triggerfish.server.failures import public_error
 from triggerfish.server.fastpath import FastPath
@@ -47,6 +47,7 @@ from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.server.hub import Hub
 from triggerfish.server.intake import in_memory, open_intake
 from triggerfish.server.logs import LogStore
+from triggerfish.server.openapi import build as build_openapi
 from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store import reads, users
 from triggerfish.store.db import ping
@@ -301,13 +302,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     _add_probes(app)
 
-    # The token check, then the fast path, outermost: ahead of FastAPI's own middlewares
-    # (server errors, exception telemetry, body limit), which cost more per request than the
+    # The body limit, the token check, then the fast path, outermost: ahead of FastAPI's own
+    # middlewares (server errors, exception telemetry), which cost more per request than the
     # fast path itself. What they do for the other routes, they still do.
     fastapi_stack = app.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
-        return TokenAuth(FastPath(fastapi_stack()))
+        return BodyLimit(TokenAuth(FastPath(fastapi_stack())), settings.max_body)
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
     app.include_router(routes_jobs.router)
@@ -318,13 +319,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = routes_workers.add_request_schemas(get_openapi(
-                title=app.title, version=app.version, description=app.description,
-                routes=app.routes,
-            ))  # fmt: skip
-            schemes = app.openapi_schema["components"].setdefault("securitySchemes", {})
-            schemes["bearer"] = {"type": "http", "scheme": "bearer"}
-            app.openapi_schema["security"] = [{"bearer": []}]
+            app.openapi_schema = build_openapi(app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -70,6 +70,7 @@ def job_detail(r: dict[str, Any]) -> s.JobDetail:
         fields=r["fields"] or {},
         subjobs=[subjob_info(x) for x in r["subjobs"]],
         agenda=[work_info(x) for x in r["agenda"]],
+        agenda_truncated=len(r["agenda"]) < (r["todo"] or 0),
     )
 
 

@@ -149,8 +149,8 @@ class FastLaneProtocol(CoalescingHttpProtocol):
                 return None
             elif name == b"authorization":
                 token = bearer(value.decode("latin-1"))
-        if not 0 <= length <= MAX_BODY:
-            return None
+        if not 0 <= length <= min(MAX_BODY, c.settings.max_body):
+            return None  # (a body over --max-body: the app's BodyLimit answers 413)
         version = self.parser.get_http_version()
         keep_alive = version != "1.0" and self.parser.should_keep_alive()
         if version != "1.1":

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import Annotated, Any
 
 import pydantic
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
@@ -32,6 +33,8 @@ from triggerfish.server import convert
 from triggerfish.server.auth import who
 from triggerfish.server.context import Ctx, ctx
 from triggerfish.server.logs import find_item, not_started
+from triggerfish.server.openapi import JOBS_BODY, ModifyRequest, json_body, ref
+from triggerfish.server.params import Id, Offset, OptionalId, Seq, SubId
 from triggerfish.store import reads
 
 router = APIRouter(prefix="/api/v1")
@@ -41,8 +44,23 @@ EVENT_TYPES = (
 )  # fmt: skip
 
 
-@router.post("/jobs", status_code=201, response_model=s.SubmitResponse, tags=["jobs"])
-async def submit_jobs(request: Request, body: Annotated[Any, Body()]) -> s.SubmitResponse:
+async def json_of(request: Request, *, optional: bool = False) -> Any:
+    """The request's JSON body (for the routes that validate it themselves, naming fields as
+    ``jobs[i].field``); an empty body is None where ``optional``."""
+    raw = await request.body()
+    if not raw.strip():
+        if optional:
+            return None
+        raise ValidationError("body: expected a JSON body", field="body")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:  # (UnicodeDecodeError too)
+        raise ValidationError(f"body: malformed JSON ({exc})", field="body") from None
+
+
+@router.post("/jobs", status_code=201, response_model=s.SubmitResponse, tags=["jobs"],
+             openapi_extra=JOBS_BODY)  # fmt: skip
+async def submit_jobs(request: Request) -> s.SubmitResponse:
     """Submit a list of job dicts (Qube field names) in one pgrp; all or nothing.
 
     The jobs belong to the token's user (an admin may name another ``user``); callbacks that
@@ -51,6 +69,7 @@ async def submit_jobs(request: Request, body: Annotated[Any, Body()]) -> s.Submi
     c = ctx(request)
     me = who(request)
     me.require(SUBMIT, "submitting jobs")
+    body = await json_of(request)
     jobs = await asyncio.to_thread(parse_jobs, body)  # a big submission must not stall the loop
     code = code_languages(spec.language for nj in jobs for _, spec in nj.callbacks)
     if code:
@@ -105,12 +124,12 @@ class JobList(BaseModel):
 async def list_jobs(
     request: Request,
     status: str | None = None,
-    pgrp: int | None = None,
+    pgrp: OptionalId = None,
     label: str | None = None,
     user: str | None = None,
     name: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     """Jobs, oldest first; ``status`` may be a comma list and include ``done`` / ``active``."""
     c = ctx(request)
@@ -126,7 +145,9 @@ async def list_jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=s.JobDetail, tags=["jobs"])
-async def get_job(request: Request, job_id: int, agenda: bool = True) -> s.JobDetail:
+async def get_job(request: Request, job_id: Id, agenda: bool = True) -> s.JobDetail:
+    """A job, its instances and the first 1,000 items of its agenda (``agenda_truncated``
+    when it has more: ``GET /jobs/{id}/work`` pages through them)."""
     c = ctx(request)
     row = await asyncio.to_thread(reads.get_job, c.store.engine, job_id, agenda=agenda)
     if row is None:
@@ -146,8 +167,28 @@ async def _add_stuck(c: Ctx, rows: list[dict[str, Any]]) -> None:
         r["stuck"] = why.get(r["id"], "")
 
 
+@router.get("/jobs/{job_id}/work", response_model=s.WorkPage, tags=["jobs"])
+async def list_work(
+    request: Request,
+    job_id: Id,
+    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=reads.WORK_PAGE_MAX)] = 1000,
+) -> s.WorkPage:
+    """A page of a job's agenda, in agenda order: items ``offset`` to ``offset + limit - 1``
+    (``total``: how many it has)."""
+    c = ctx(request)
+    page = await asyncio.to_thread(
+        reads.list_work, c.store.engine, job_id, offset=offset, limit=limit
+    )
+    if page is None:
+        raise NoSuchJob(f"no such job {job_id}", field="job")
+    total, rows = page
+    work = [convert.work_info(r) for r in rows]
+    return s.WorkPage(work=work, offset=offset, limit=limit, total=total)
+
+
 @router.get("/jobs/{job_id}/work/{name}", response_model=s.WorkInfo, tags=["jobs"])
-async def get_work(request: Request, job_id: int, name: str) -> s.WorkInfo:
+async def get_work(request: Request, job_id: Id, name: str) -> s.WorkInfo:
     c = ctx(request)
     row = await asyncio.to_thread(reads.get_work, c.store.engine, job_id, name)
     if row is None:
@@ -163,19 +204,22 @@ async def control(request: Request, body: s.ControlRequest) -> s.ControlResponse
     return await ctx(request).engine.acall(access.control, body, who(request))
 
 
-@router.post("/jobs/{job_id}/{action}", response_model=s.ControlResponse, tags=["control"])
-async def control_job(
-    request: Request, job_id: int, action: s.Action,
-    body: Annotated[dict[str, Any] | None, Body()] = None,
-) -> s.ControlResponse:  # fmt: skip
-    fields = (body or {}).get("fields", {})
+@router.post("/jobs/{job_id}/{action}", response_model=s.ControlResponse, tags=["control"],
+             openapi_extra=json_body(ref(ModifyRequest), required=False))  # fmt: skip
+async def control_job(request: Request, job_id: Id, action: s.Action) -> s.ControlResponse:
+    """One control verb on one job; ``modify`` takes ``{"fields": {...}}``."""
+    body = await json_of(request, optional=True)
+    try:
+        fields = ModifyRequest.model_validate(body or {}).fields
+    except pydantic.ValidationError as exc:
+        raise invalid(exc) from None
     req = s.ControlRequest(action=action, targets=[str(job_id)], fields=fields)
     return await ctx(request).engine.acall(access.control, req, who(request))
 
 
 @router.get("/jobs/{job_id}/callbacks", tags=["callbacks"])
 async def job_callbacks(
-    request: Request, job_id: int, runs: Annotated[int, Query(ge=0, le=100_000)] = 1000
+    request: Request, job_id: Id, runs: Annotated[int, Query(ge=0, le=100_000)] = 1000
 ) -> dict[str, Any]:
     """A job's callbacks (triggers, language, code, count, latches) and their last runs."""
     c = ctx(request)
@@ -216,18 +260,19 @@ async def reload_universal_callbacks(request: Request) -> dict[str, Any]:
     return conf.to_dict()
 
 
-@router.post("/callbacks", status_code=201, tags=["callbacks"])
-async def add_global_callback(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
+@router.post("/callbacks", status_code=201, tags=["callbacks"],
+             openapi_extra=json_body(ref(CallbackSpec)))  # fmt: skip
+async def add_global_callback(request: Request) -> dict[str, Any]:
     """Add a global callback: ``{"triggers", "language": "python", "code", "maximum"?}``."""
     me = who(request)
     me.require(SUBMIT_GLOBAL_CALLBACK, "adding a global callback")
-    spec = _callback_spec(body)
+    spec = _callback_spec(await json_of(request))
     cb = await ctx(request).engine.acall(cbx.add_global, spec, me.name)
     return {"id": cb.id, "triggers": cb.triggers, "language": cb.language}
 
 
 @router.delete("/callbacks/{callback_id}", tags=["callbacks"])
-async def remove_global_callback(request: Request, callback_id: int) -> dict[str, Any]:
+async def remove_global_callback(request: Request, callback_id: Id) -> dict[str, Any]:
     who(request).require(SUBMIT_GLOBAL_CALLBACK, "removing a global callback")
     await ctx(request).engine.acall(access.remove_global, callback_id, who(request))
     return {"removed": callback_id}
@@ -257,9 +302,9 @@ async def list_hosts(request: Request) -> dict[str, list[s.HostInfo]]:
 @router.get("/events", response_model=s.EventsResponse, tags=["events"])
 async def events(
     request: Request,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Seq = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    job: int | None = None,
+    job: OptionalId = None,
     type: str | None = None,
     wait: Annotated[float, Query(ge=0, le=60)] = 0,
 ) -> s.EventsResponse:
@@ -331,18 +376,18 @@ _LOG_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"headers": {k: {"description": v, "schema": {"type": "string"}}
                       for k, v in LOG_HEADERS.items()}},
 }  # fmt: skip
-Offset = Annotated[int, Query(ge=0, le=2**62, description="byte offset to read from")]
+LogOffset = Annotated[int, Query(ge=0, le=2**62, description="byte offset to read from")]
 
 
 @router.get("/jobs/{job_id}/work/{name}/log", response_class=PlainTextResponse, tags=["logs"],
             responses=_LOG_RESPONSES, description=LOG_DOC)  # fmt: skip
-async def work_log(request: Request, job_id: int, name: str, stream: str = "stdout",
-                   offset: Offset = 0) -> PlainTextResponse:  # fmt: skip
+async def work_log(request: Request, job_id: Id, name: str, stream: str = "stdout",
+                   offset: LogOffset = 0) -> PlainTextResponse:  # fmt: skip
     return await _log(ctx(request), job_id, name, 0, stream, offset)
 
 
 @router.get("/jobs/{job_id}/subjobs/{subid}/log", response_class=PlainTextResponse,
             tags=["logs"], responses=_LOG_RESPONSES, description=LOG_DOC)  # fmt: skip
-async def subjob_log(request: Request, job_id: int, subid: int, stream: str = "stdout",
-                     offset: Offset = 0) -> PlainTextResponse:  # fmt: skip
+async def subjob_log(request: Request, job_id: Id, subid: SubId, stream: str = "stdout",
+                     offset: LogOffset = 0) -> PlainTextResponse:  # fmt: skip
     return await _log(ctx(request), job_id, None, subid, stream, offset)

@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from triggerfish.api import schemas as s
 from triggerfish.api.tasks import (
@@ -28,7 +28,9 @@ from triggerfish.model.tasks import TASK_ITEM, ScheduleRequest, TaskRequest
 from triggerfish.server.auth import who
 from triggerfish.server.context import Ctx, ctx
 from triggerfish.server.intake import status_of
-from triggerfish.server.routes_jobs import check_pickle, job_statuses
+from triggerfish.server.openapi import MAX_MANY, TasksRequest, json_body, ref
+from triggerfish.server.params import Id
+from triggerfish.server.routes_jobs import check_pickle, job_statuses, json_of
 from triggerfish.store import reads
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
@@ -55,13 +57,14 @@ def parse_request(body: Any, model: type[R]) -> R:
         raise invalid(exc) from None
 
 
-@router.post("/tasks", status_code=201, response_model=TaskAdded)
-async def add_task(request: Request, body: Annotated[Any, Body()]) -> TaskAdded:
+@router.post("/tasks", status_code=201, response_model=TaskAdded,
+             openapi_extra=json_body(ref(TaskRequest)))  # fmt: skip
+async def add_task(request: Request) -> TaskAdded:
     """Add a task: ``{"target": "pkg.module:function", "params": ..., "retries"?, ...}``."""
     c = ctx(request)
     me = who(request)
     me.require(SUBMIT, "adding tasks")
-    req = parse_request(body, TaskRequest)
+    req = parse_request(await json_of(request), TaskRequest)
     job = req.checked_job()
     jobs = parse_jobs([job])
     check_pickle(c, jobs)
@@ -76,16 +79,15 @@ async def add_task(request: Request, body: Annotated[Any, Body()]) -> TaskAdded:
     return TaskAdded(id=added.id, target=req.target, status=added.status)
 
 
-MAX_MANY = 10_000
-
-
-@router.post("/tasks/many", status_code=201, response_model=TasksAdded)
-async def add_tasks(request: Request, body: Annotated[Any, Body()]) -> TasksAdded:
+@router.post("/tasks/many", status_code=201, response_model=TasksAdded,
+             openapi_extra=json_body(ref(TasksRequest)))  # fmt: skip
+async def add_tasks(request: Request) -> TasksAdded:
     """Add several tasks in one call and one commit: ``{"tasks": [task, ...]}``; each is a task
     of its own, as if added alone. All or nothing: one bad task refuses the call."""
     c = ctx(request)
     me = who(request)
     me.require(SUBMIT, "adding tasks")
+    body = await json_of(request)
     items = body.get("tasks") if isinstance(body, dict) and set(body) == {"tasks"} else None
     if not isinstance(items, list) or not items:
         raise ValidationError('expected {"tasks": [task, ...]} with at least one task',
@@ -133,7 +135,7 @@ async def list_tasks(
 
 
 @router.get("/tasks/{task_id}", response_model=TaskInfo)
-async def get_task(request: Request, task_id: int) -> TaskInfo:
+async def get_task(request: Request, task_id: Id) -> TaskInfo:
     c = ctx(request)
     row = await asyncio.to_thread(reads.get_job, c.store.engine, task_id, agenda=True)
     if row is None or row["prototype"] != "task":
@@ -142,7 +144,7 @@ async def get_task(request: Request, task_id: int) -> TaskInfo:
 
 
 @router.delete("/tasks/{task_id}")
-async def remove_task(request: Request, task_id: int) -> dict[str, Any]:
+async def remove_task(request: Request, task_id: Id) -> dict[str, Any]:
     """Remove a task (killed first if it runs)."""
     c = ctx(request)
     row = await asyncio.to_thread(reads.get_job, c.store.engine, task_id, agenda=False)
@@ -172,13 +174,14 @@ async def _with_last(c: Ctx, raw: dict[str, Any]) -> ScheduleInfo:
     return info
 
 
-@router.post("/schedules", status_code=201, response_model=ScheduleInfo)
-async def add_schedule(request: Request, body: Annotated[Any, Body()]) -> ScheduleInfo:
+@router.post("/schedules", status_code=201, response_model=ScheduleInfo,
+             openapi_extra=json_body(ref(ScheduleRequest)))  # fmt: skip
+async def add_schedule(request: Request) -> ScheduleInfo:
     """Add a recurring task; one with the same target and key is replaced (atomically)."""
     c = ctx(request)
     me = who(request)
     me.require(SUBMIT, "adding recurring tasks")
-    req = parse_request(body, ScheduleRequest)
+    req = parse_request(await json_of(request), ScheduleRequest)
     check_pickle(c, parse_jobs([req.checked_job()]))  # the tasks it will create must be valid
     return await _with_last(c, await c.engine.acall(sched.add_schedule, req, me))
 
@@ -191,14 +194,14 @@ async def list_schedules(request: Request) -> ScheduleList:
 
 
 @router.get("/schedules/{schedule_id}", response_model=ScheduleInfo)
-async def get_schedule(request: Request, schedule_id: int) -> ScheduleInfo:
+async def get_schedule(request: Request, schedule_id: Id) -> ScheduleInfo:
     c = ctx(request)
     return await _with_last(c, await c.engine.acall(sched.get_schedule, schedule_id))
 
 
 @router.post("/schedules/{schedule_id}/{action}", response_model=ScheduleInfo)
 async def pause_schedule(
-    request: Request, schedule_id: int, action: Literal["pause", "resume"]
+    request: Request, schedule_id: Id, action: Literal["pause", "resume"]
 ) -> ScheduleInfo:
     """Pause (no run until resumed) or resume (from the next point of its grid)."""
     c = ctx(request)
@@ -207,7 +210,7 @@ async def pause_schedule(
 
 
 @router.delete("/schedules/{schedule_id}")
-async def remove_schedule(request: Request, schedule_id: int) -> dict[str, Any]:
+async def remove_schedule(request: Request, schedule_id: Id) -> dict[str, Any]:
     """Remove a recurring task (a run that goes on is not stopped)."""
     await ctx(request).engine.acall(sched.remove_schedule, schedule_id, who(request))
     return {"removed": schedule_id}

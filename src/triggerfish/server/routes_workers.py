@@ -24,6 +24,7 @@ from triggerfish.server.auth import require_worker
 from triggerfish.server.context import ctx
 from triggerfish.server.failures import dump_json
 from triggerfish.server.longpoll import long_pull
+from triggerfish.server.openapi import json_body, ref
 
 router = APIRouter(
     prefix="/api/v1/workers", tags=["workers"], dependencies=[Depends(require_worker)]
@@ -48,24 +49,8 @@ def _json(model: pydantic.BaseModel) -> Response:
     return Response(dump_json(model), media_type="application/json")
 
 
-REQUEST_MODELS: list[type[pydantic.BaseModel]] = [
-    s.RegisterRequest, s.PullRequest, s.ReportRequest, s.LogChunk, s.SignOffRequest,
-]  # fmt: skip
-
-
-def add_request_schemas(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Put the request bodies parsed by hand into the OpenAPI components."""
-    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
-    for model in REQUEST_MODELS:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-    return openapi
-
-
-def _doc(model: type[pydantic.BaseModel]) -> dict[str, object]:
-    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+def _doc(model: type[pydantic.BaseModel]) -> dict[str, Any]:
+    return json_body(ref(model))
 
 
 @router.post("/register", response_model=s.RegisterResponse, openapi_extra=_doc(s.RegisterRequest))

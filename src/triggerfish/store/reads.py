@@ -51,7 +51,14 @@ def _valid_id(job_id: int) -> bool:
     return 1 <= job_id <= 2**31 - 1
 
 
-def get_job(engine: sa.Engine, job_id: int, *, agenda: bool = True) -> dict[str, Any] | None:
+AGENDA_INLINE = 1000  # agenda items a job's read carries; the rest: list_work (pages)
+WORK_PAGE_MAX = 10_000
+
+
+def get_job(
+    engine: sa.Engine, job_id: int, *, agenda: bool = True, agenda_limit: int = AGENDA_INLINE
+) -> dict[str, Any] | None:
+    """A job with its instances and (``agenda``) its first ``agenda_limit`` agenda items."""
     if not _valid_id(job_id):
         return None
     with translated(), engine.connect() as conn:
@@ -65,15 +72,26 @@ def get_job(engine: sa.Engine, job_id: int, *, agenda: bool = True) -> dict[str,
                 sa.select(t.subjobs).where(t.subjobs.c.job_id == job_id).order_by(t.subjobs.c.subid)
             ).mappings()
         ]
-        out["agenda"] = []
-        if agenda:
-            out["agenda"] = [
-                dict(r)
-                for r in conn.execute(
-                    sa.select(t.work).where(t.work.c.job_id == job_id).order_by(t.work.c.seq)
-                ).mappings()
-            ]
+        out["agenda"] = _work_page(conn, job_id, 0, agenda_limit) if agenda else []
     return out
+
+
+def _work_page(conn: sa.Connection, job_id: int, offset: int, limit: int) -> list[Row]:
+    q = sa.select(t.work).where(t.work.c.job_id == job_id).order_by(t.work.c.seq)
+    return [dict(r) for r in conn.execute(q.limit(limit).offset(offset)).mappings()]
+
+
+def list_work(engine: sa.Engine, job_id: int, *, offset: int = 0,
+              limit: int = 1000) -> tuple[int, list[Row]] | None:  # fmt: skip
+    """A page of a job's agenda, in agenda order, and how many items the job has; None when
+    the job does not exist."""
+    if not _valid_id(job_id):
+        return None
+    with translated(), engine.connect() as conn:
+        todo = conn.execute(sa.select(t.jobs.c.todo).where(t.jobs.c.id == job_id)).first()
+        if todo is None:
+            return None
+        return int(todo[0]), _work_page(conn, job_id, offset, limit)
 
 
 def get_work(engine: sa.Engine, job_id: int, name: str) -> Row | None:
