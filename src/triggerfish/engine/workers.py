@@ -207,11 +207,13 @@ def lose(state: State, a: Attempt, why: str) -> None:
             w.token = None
             state.set_work(job, w, "retrying", data=lost)
             state.set_work(job, w, "pending", data=lost)
+            state.taken_back.add(job.id)  # not a retry of its own: pending if nothing runs
     elif sub is not None and sub.token == a.token and sub.status == "running":
         sub.retry += 1
         sub.token = None
         state.set_sub(job, sub, "retrying", data=lost)
         state.set_sub(job, sub, "pending", data=lost)
+        state.taken_back.add(job.id)
     if sub is not None and sub.status == "running" and (a.work is None or sub.work == a.work):
         sub.work = None
         state.set_sub(job, sub, "pending", quiet=a.work is None)
