@@ -143,7 +143,8 @@ class Guard:
             os.close(self._alive)
             self._alive = -1
 
-    def _drop(self, why: str) -> None:
+    def _detach(self) -> subprocess.Popen[bytes] | None:
+        """Close the link to the guardian; its process, to stop or wait for."""
         sock, proc = self._sock, self._proc
         self._sock = self._proc = None
         self._close_alive()
@@ -151,6 +152,10 @@ class Guard:
             if self._loop is not None:
                 self._loop.remove_reader(sock.fileno())
             sock.close()
+        return proc
+
+    def _drop(self, why: str) -> None:
+        proc = self._detach()
         if proc is not None:
             with contextlib.suppress(OSError):
                 proc.kill()
@@ -209,13 +214,7 @@ class Guard:
         self._closing = True
         if self._flush is not None:
             self._flush.cancel()
-        sock, proc = self._sock, self._proc
-        self._sock = self._proc = None
-        self._close_alive()
-        if sock is not None:
-            if self._loop is not None:
-                self._loop.remove_reader(sock.fileno())
-            sock.close()
+        proc = self._detach()
         if proc is not None:
             try:
                 await asyncio.to_thread(proc.wait, STOP_TIMEOUT)
