@@ -119,7 +119,7 @@ def test_kill_modify_remove(tf: Any) -> None:
     assert json.loads(tf("wait", str(jid), "--json").stdout) == {str(jid): "killed"}
     assert tf("remove", str(jid)).exit_code == 0
     gone = tf("job", str(jid))
-    assert gone.exit_code == 1 and "does not exist" in gone.stderr
+    assert gone.exit_code == 1 and f"no such job {jid}" in gone.stderr
 
 
 def test_modify_after_moves_a_held_job(tf: Any) -> None:

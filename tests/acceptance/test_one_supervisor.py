@@ -198,7 +198,7 @@ def test_the_probes_answer_without_a_token(start_farm: StartFarm, db_url: str) -
         with store_away(db_url):
             ready = h.get("/ready")
             assert ready.status_code == 503, ready.text
-            assert ready.json()["error"]["code"] == "store"
+            assert ready.json()["error"]["code"] == "store_unavailable"
             assert str(farm.token) not in ready.text and "postgres" not in ready.text
             assert h.get("/health").status_code == 200  # alive, not ready
         assert h.get("/ready").status_code == 200
