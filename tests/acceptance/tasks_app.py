@@ -79,3 +79,9 @@ def spawn(params: Any) -> int:
     from triggerfish import tasks
 
     return tasks.add("tasks_app:echo", params)
+
+
+@task
+def huge(size: int) -> str:
+    """A result of ``size`` characters."""
+    return "x" * size

@@ -225,3 +225,21 @@ def test_tasks_held_ahead_run_once_across_a_supervisor_crash(
     assert set(final.values()) == {"complete"}
     counts = Counter(int(line.split()[0]) for line in out.read_text().splitlines())
     assert counts == {i: 1 for i in range(n)}
+
+
+def test_a_result_too_large_for_the_supervisor_fails_its_task_and_the_worker_goes_on(
+    start_farm: StartFarm, tasks_app: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task whose result is over the supervisor's --max-body: its report is refused 413, so
+    the worker sends it again without the result; the task fails saying why (it does not stay
+    running), and the next task runs."""
+    monkeypatch.setenv("TRIGGERFISH_MAX_BODY", "1M")
+    farm = start_farm(None, workers=1)
+    with farm.client() as c, Tasks(c) as tasks:
+        big = tasks.add(f"{APP}:huge", 2 * 1024 * 1024)
+        with pytest.raises(TaskFailed):
+            tasks.result(big, timeout=60)
+        after = tasks.add(f"{APP}:echo", "next")
+        assert tasks.result(after, timeout=60) == {"got": "next"}
+        info = tasks.get(big)
+    assert "too large" in info["error"]

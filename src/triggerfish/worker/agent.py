@@ -599,6 +599,10 @@ class Worker:
         except Rejected as exc:
             if exc.is_auth:
                 raise
+            if exc.status == 413 and _shrink(batch):
+                self._report_ready.set()  # sent again, smaller, at once
+                self._report_now.set()
+                return
             logger.error(
                 "the supervisor refused %d report(s) (%s); they are dropped",
                 len(batch),
@@ -800,3 +804,29 @@ async def _run_with_signals(worker: Worker) -> int:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+# a report's result or error above this size is replaced when the supervisor refuses a batch
+# as too large (its --max-body): the item then fails with a reason instead of staying running
+BIG_REPORT = 256 * 1024
+
+
+def _shrink(batch: list[Report]) -> bool:
+    """Replace the result and error of each oversized report in ``batch`` (a failed item
+    saying why); False when none was oversized (the refusal is not theirs)."""
+    shrunk = False
+    for r in batch:
+        size = len(r.model_dump_json())
+        if size <= BIG_REPORT:
+            continue
+        logger.warning(
+            "the report of %s is too large for the supervisor (%d bytes); sent without its result",
+            r.token,
+            size,
+            extra={"action": "report_too_large", **worklog.fields(r.token)},
+        )
+        r.status = "failed"
+        r.result = {"result_too_large": size}
+        r.error = f"the result was too large to report ({size} bytes)"
+        shrunk = True
+    return shrunk
