@@ -33,6 +33,7 @@ from triggerfish.model.status import TERMINAL
 from triggerfish.server import (
     routes_hosts,
     routes_jobs,
+    routes_stream,
     routes_tasks,
     routes_users,
     routes_workers,
@@ -53,6 +54,7 @@ from triggerfish.store import reads, users
 from triggerfish.store.db import ping
 from triggerfish.store.lock import ROLE
 from triggerfish.store.store import Store
+from triggerfish.web import add_web
 
 logger = logging.getLogger(__name__)
 READY_WAIT = 5.0  # seconds the readiness probe waits for the store
@@ -316,6 +318,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(routes_hosts.router)
     app.include_router(routes_workers.router)
     app.include_router(routes_tasks.router)
+    app.include_router(routes_stream.router)
+    add_web(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

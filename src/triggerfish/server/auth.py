@@ -34,6 +34,7 @@ from triggerfish.auth.permissions import (
     WORKER,
     Principal,
 )
+from triggerfish.auth.sessions import CSRF_HEADER, SessionKeys, cookie_of, safe_method
 from triggerfish.auth.tokens import bearer, hash_token, new_token, same_hash
 from triggerfish.errors import Unauthorized
 
@@ -72,6 +73,7 @@ class Authority:
         self._seen: dict[str, Principal] = {}
         self.changes = asyncio.Lock()  # one change of the users at a time (the cache follows)
         self.job_keys = JobKeys(local_token)
+        self.session_keys = SessionKeys(local_token)
         # job id -> its owner while the job is not finished (None otherwise); set by the app
         self.job_owner: Callable[[int], str | None] = lambda _job_id: None
 
@@ -116,6 +118,20 @@ class Authority:
                         self._seen.clear()
                     self._seen[token] = p
         return p
+
+    def by_hash(self, token_hash: str) -> Principal | None:
+        """The principal of a token known by its hash (a web session's), if still valid."""
+        if same_hash(token_hash, self._local_hash):
+            return self.local
+        with self._lock:
+            p = self._by_hash.get(token_hash)
+        return None if p is None or p.kind == KIND_WORKER else p
+
+    def by_session(self, cookie: str) -> Principal | None:
+        """The principal a web session cookie stands for (None: forged, expired, or its
+        token no longer valid)."""
+        session = self.session_keys.session(cookie)
+        return None if session is None else self.by_hash(session.token_hash)
 
     def _job(self, token: str) -> Principal | None:
         """A job token: valid while its job is not finished, with its owner's rights."""
@@ -176,25 +192,42 @@ class TokenAuth:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or not scope["path"].startswith("/api/")
-            or scope["path"] in PUBLIC_PATHS
-        ):
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        token = None
+        token = cookie = csrf = None
         for key, value in scope.get("headers", ()):
             if key == b"authorization":
                 token = bearer(value.decode("latin-1"))
-                break
+            elif key == b"cookie":
+                cookie = cookie_of(value.decode("latin-1"))
+            elif key == CSRF_HEADER.encode():
+                csrf = value.decode("latin-1")
         authority: Authority = scope["app"].state.ctx.auth
-        principal = authority.authenticate(token) if token else None
-        if principal is None:
-            await _refuse(send, "no API token given" if token is None else "unknown API token")
+        principal, why = _principal(authority, scope["method"], token, cookie, csrf)
+        if principal is not None:
+            scope.setdefault("state", {})["principal"] = principal
+        elif scope["path"].startswith("/api/"):
+            await _refuse(send, why)
             return
-        scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def _principal(
+    authority: Authority, method: str, token: str | None, cookie: str | None, csrf: str | None
+) -> tuple[Principal | None, str]:
+    """Who a request acts as: its bearer token's principal, else its web session's (a
+    request that changes something with a session needs the session's CSRF token)."""
+    if token is not None:
+        return authority.authenticate(token), "unknown API token"
+    if cookie is None:
+        return None, "no API token given"
+    principal = authority.by_session(cookie)
+    if principal is None:
+        return None, "the web session has ended (log in again)"
+    if not safe_method(method) and not authority.session_keys.csrf_ok(cookie, csrf):
+        return None, "a web session's request that changes something needs its CSRF token"
+    return principal, ""
 
 
 async def _refuse(send: Send, why: str) -> None:

@@ -299,6 +299,29 @@ async def list_hosts(request: Request) -> dict[str, list[s.HostInfo]]:
     return {"hosts": out}
 
 
+def event_types(type_: str | None) -> list[str] | None:
+    """The ``type`` filter of an events request (a comma list), checked."""
+    types = [x.strip() for x in type_.split(",") if x.strip()] if type_ else None
+    for x in types or ():
+        if x not in EVENT_TYPES:
+            raise ValidationError(
+                f"type: {x!r} is not an event type ({', '.join(EVENT_TYPES)})", field="type"
+            )
+    return types
+
+
+async def read_events(
+    c: Ctx, after: int, limit: int, job: int | None, types: list[str] | None
+) -> list[dict[str, Any]]:
+    """Committed events after ``after``: from the hub's memory near the head, else the store."""
+    rows = c.hub.recent(after, limit, job, types)
+    if rows is None:
+        rows = await asyncio.to_thread(
+            reads.list_events, c.store.engine, after=after, limit=limit, job=job, types=types
+        )
+    return rows
+
+
 @router.get("/events", response_model=s.EventsResponse, tags=["events"])
 async def events(
     request: Request,
@@ -314,21 +337,12 @@ async def events(
     callback, and the time types time, repeat, globaltime, globalrepeat).
     """
     c = ctx(request)
-    types = [x.strip() for x in type.split(",") if x.strip()] if type else None
-    for x in types or ():
-        if x not in EVENT_TYPES:
-            raise ValidationError(
-                f"type: {x!r} is not an event type ({', '.join(EVENT_TYPES)})", field="type"
-            )
+    types = event_types(type)
     jobs_only = types == ["job"]
     deadline = time.monotonic() + wait
     while True:
         changed = c.hub.events_changed(jobs_only=jobs_only)
-        rows = c.hub.recent(after, limit, job, types)
-        if rows is None:
-            rows = await asyncio.to_thread(
-                reads.list_events, c.store.engine, after=after, limit=limit, job=job, types=types
-            )
+        rows = await read_events(c, after, limit, job, types)
         left = deadline - time.monotonic()
         if rows or left <= 0 or c.hub.closing:
             break

@@ -1,0 +1,15 @@
+"""The live event stream (``/events``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from triggerfish.web.render import Viewer, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/events", response_class=HTMLResponse)
+async def events_page(request: Request, principal: Viewer) -> Response:
+    return render(request, "events.html", principal)
