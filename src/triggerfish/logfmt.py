@@ -12,8 +12,9 @@ Log lines about work name it with the same keys everywhere (supervisor and worke
 
 and ``action`` says what happened (e.g. ``attempt.lost``).
 
-A formatter only has to turn :func:`fields` into text: :class:`KeyValueFormatter` for people
-today, a JSON one later (``FORMATTERS``).
+A formatter only has to turn :func:`fields` into text (``FORMATTERS``, chosen with
+``--log-format``): :class:`KeyValueFormatter` for people, :class:`JsonFormatter` (one JSON
+object a line, by python-json-logger) for log collectors.
 """
 
 from __future__ import annotations
@@ -24,15 +25,25 @@ import sys
 from collections.abc import Mapping
 from typing import IO, Any
 
+from pythonjsonlogger import json as jsonlogger
+from pythonjsonlogger.core import RESERVED_ATTRS
+
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FIRST = ("action", "job", "item", "instance", "host", "attempt")  # shown first, in this order
 # what every LogRecord has: anything else on a record came from ``extra=``
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# ... or from a library, and says nothing more: uvicorn's copy of the message in ANSI colours
+_NOISE = frozenset({"color_message"})
+JSON_HEAD = ("time", "level", "logger", "message")  # the keys every JSON line starts with
 
 
 def fields(record: logging.LogRecord) -> dict[str, Any]:
     """The fields a log call passed in ``extra=`` (``FIRST`` first), without empty ones."""
-    extra = {k: v for k, v in vars(record).items() if k not in _STANDARD and v is not None}
+    extra = {
+        k: v
+        for k, v in vars(record).items()
+        if k not in _STANDARD and k not in _NOISE and v is not None
+    }
     out = {k: extra.pop(k) for k in FIRST if k in extra}
     out.update(sorted(extra.items()))
     return out
@@ -66,17 +77,76 @@ class KeyValueFormatter(logging.Formatter):
         return f"{line} {key_values(extra)}" if extra else line
 
 
-FORMATTERS: dict[str, type[logging.Formatter]] = {"text": KeyValueFormatter}
+class JsonFormatter(jsonlogger.JsonFormatter):
+    """One JSON object a line: ``time`` (ISO 8601, UTC), ``level``, ``logger``, ``message``,
+    then the ``extra=`` fields (:func:`fields`: the same keys, order and omissions as the text
+    format), then ``exc_info`` (the traceback, one string) and ``stack_info`` when there are.
+
+    python-json-logger builds and encodes the object (a value JSON has no type for becomes
+    its ``str``); this class only chooses the keys. A field named like one of the four first
+    keys is kept with ``_`` appended (``time_``), so that those four always mean the same."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",
+            # (a field named "level" would otherwise replace the level: renamed below instead)
+            reserved_attrs=[*RESERVED_ATTRS, *JSON_HEAD],
+            json_ensure_ascii=False,
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        # the library adds every other attribute of the record as it is (empty ones too) and
+        # the time last: keep its four and its exc_info/stack_info, in our order
+        head = {k: log_data[k] for k in JSON_HEAD}
+        tail: dict[str, Any] = {k: log_data[k] for k in ("exc_info", "stack_info") if k in log_data}
+        extra = {(f"{k}_" if k in head else k): v for k, v in fields(record).items()}
+        log_data.clear()
+        log_data.update(head)
+        log_data.update(extra)
+        log_data.update(tail)
+
+
+FORMATTERS: dict[str, type[logging.Formatter]] = {"text": KeyValueFormatter, "json": JsonFormatter}
+
+
+HANDLER = "triggerfish"  # the name of the root logger's handler that configure() sets up
 
 
 def configure(level: str, *, fmt: str = "text", stream: IO[str] | None = None) -> None:
     """Send triggerfish's log lines (the root logger's) to ``stream`` (stderr) in format
-    ``fmt``, at ``level`` (a level name, any case); replaces what an earlier call set up."""
+    ``fmt``, at ``level`` (a level name, any case); replaces what an earlier call set up.
+
+    In the JSON format Python's warnings go through the log too (``py.warnings``), so that
+    every line the process writes to stderr is a JSON object."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(FORMATTERS[fmt]())
-    handler.set_name("triggerfish")
+    handler.set_name(HANDLER)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if h.get_name() == "triggerfish"]:
+    for old in [h for h in root.handlers if h.get_name() == HANDLER]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(fmt == "json")
+
+
+def configured_format() -> str | None:
+    """The format :func:`configure` set up in this process (None: it was not called)."""
+    for handler in logging.getLogger().handlers:
+        if handler.get_name() == HANDLER:
+            kind = type(handler.formatter)
+            return next((name for name, cls in FORMATTERS.items() if cls is kind), None)
+    return None
+
+
+def line(fmt: str, name: str, message: str, **extra: Any) -> str:
+    """An INFO line of logger ``name`` in format ``fmt``, for a line to print whatever the
+    level and before logging is set up (e.g. the port a starting process picked)."""
+    record = logging.getLogger(name).makeRecord(
+        name, logging.INFO, "(line)", 0, message, (), None, extra=extra
+    )
+    return FORMATTERS[fmt]().format(record)
