@@ -23,6 +23,7 @@ import json
 import logging
 import sys
 from collections.abc import Mapping
+from types import TracebackType
 from typing import IO, Any
 
 from pythonjsonlogger import json as jsonlogger
@@ -121,8 +122,9 @@ def configure(level: str, *, fmt: str = "text", stream: IO[str] | None = None) -
     """Send triggerfish's log lines (the root logger's) to ``stream`` (stderr) in format
     ``fmt``, at ``level`` (a level name, any case); replaces what an earlier call set up.
 
-    In the JSON format Python's warnings go through the log too (``py.warnings``), so that
-    every line the process writes to stderr is a JSON object."""
+    In the JSON format Python's warnings go through the log too (``py.warnings``), and so
+    does the traceback of an exception nothing caught, so that every line the process writes
+    to stderr is a JSON object."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(FORMATTERS[fmt]())
     handler.set_name(HANDLER)
@@ -132,6 +134,17 @@ def configure(level: str, *, fmt: str = "text", stream: IO[str] | None = None) -
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.captureWarnings(fmt == "json")
+    if fmt == "json":
+        sys.excepthook = _log_uncaught
+    elif sys.excepthook is _log_uncaught:
+        sys.excepthook = sys.__excepthook__
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    logging.getLogger("triggerfish").critical(
+        "uncaught %s: %s", kind.__name__, exc, exc_info=(kind, exc, tb),
+        extra={"action": "crash"},
+    )  # fmt: skip
 
 
 def configured_format() -> str | None:
