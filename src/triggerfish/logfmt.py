@@ -1,5 +1,5 @@
-"""How triggerfish's own log lines look: the message, then the fields a log call passed in
-``extra=`` as ``key=value``.
+"""How triggerfish's own log lines look: in text, the message, then the fields a log call
+passed in ``extra=`` as ``key=value``; in JSON, one object a line with those fields.
 
 Log lines about work name it with the same keys everywhere (supervisor and worker):
 

@@ -66,8 +66,8 @@ def test_supervisor_and_worker_log_json_with_the_fields_of_the_work(tmp_path: Pa
         [long] = c.submit({"name": "long", "package": {"cmdline": "sleep 60", "range": "7"}})
         log = farm.log_path(name)
         assert log is not None
-        started = f'"action": "attempt_start", "job": {long["id"]},'
-        wait_for(lambda: started in log.read_text(), 30, "the worker started it")
+        begun = f'"action": "attempt_start", "job": {long["id"]},'
+        wait_for(lambda: begun in log.read_text(), 30, "the worker started it")
         farm.kill_worker(0)  # the supervisor then loses its attempt, and says so
         assert farm.mark_down(name)
         wait_for(lambda: c.work(long["id"], "7")["status"] == "pending", 30, "lost")

@@ -25,7 +25,7 @@ from triggerfish.settings import (
 )
 
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
-LOG_FORMATS = click.Choice(sorted(logfmt.FORMATTERS), case_sensitive=False)
+LOG_FORMATS = click.Choice(list(logfmt.FORMATTERS), case_sensitive=False)  # text first
 
 
 def log_format_option(f: Any) -> Any:
