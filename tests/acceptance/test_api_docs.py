@@ -113,6 +113,7 @@ def test_the_pages_and_their_files_need_no_token(farm: LocalFarm) -> None:
         paths = http.get("/openapi.json").json()["paths"]
     assert "/apidocs/swagger-ui-bundle.js" in docs.text and "/openapi.json" in docs.text
     assert "/apidocs/redoc.standalone.js" in redoc.text
+    assert '"validatorUrl": null' in docs.text  # no badge from validator.swagger.io
     for page in (docs.text, redoc.text):
         assert "https://" not in page and "http://" not in page  # nothing from elsewhere
     assert not [p for p in paths if not p.startswith("/api/")]  # the pages are not the API
