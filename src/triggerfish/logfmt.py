@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Mapping
 from types import TracebackType
 from typing import IO, Any
@@ -122,9 +123,9 @@ def configure(level: str, *, fmt: str = "text", stream: IO[str] | None = None) -
     """Send triggerfish's log lines (the root logger's) to ``stream`` (stderr) in format
     ``fmt``, at ``level`` (a level name, any case); replaces what an earlier call set up.
 
-    In the JSON format Python's warnings go through the log too (``py.warnings``), and so
-    does the traceback of an exception nothing caught, so that every line the process writes
-    to stderr is a JSON object."""
+    In the JSON format what Python writes to stderr goes through the log too
+    (:func:`python_output_to_log`), so that every line the process writes there is a JSON
+    object."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(FORMATTERS[fmt]())
     handler.set_name(HANDLER)
@@ -133,18 +134,51 @@ def configure(level: str, *, fmt: str = "text", stream: IO[str] | None = None) -
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    logging.captureWarnings(fmt == "json")
-    if fmt == "json":
-        sys.excepthook = _log_uncaught
-    elif sys.excepthook is _log_uncaught:
-        sys.excepthook = sys.__excepthook__
+    python_output_to_log(fmt == "json")
+
+
+def python_output_to_log(on: bool) -> None:
+    """What Python itself writes to stderr as log lines (``on``), or as Python writes it: its
+    warnings (``py.warnings``) and the traceback of an exception nothing caught, in the main
+    thread, another thread or a ``__del__`` (level CRITICAL, ``action`` "crash")."""
+    logging.captureWarnings(on)
+    hooks: list[tuple[Any, str, Any, Any]] = [
+        (sys, "excepthook", _log_uncaught, sys.__excepthook__),
+        (threading, "excepthook", _log_thread, threading.__excepthook__),
+        (sys, "unraisablehook", _log_unraisable, sys.__unraisablehook__),
+    ]
+    for module, name, ours, pythons in hooks:
+        if on:
+            setattr(module, name, ours)
+        elif getattr(module, name) is ours:
+            setattr(module, name, pythons)
+
+
+def _crash(message: str, kind: Any, exc: BaseException | None, tb: Any, **extra: Any) -> None:
+    exc_info = (kind, exc, tb) if exc is not None else None
+    logging.getLogger("triggerfish").critical(
+        message, exc_info=exc_info, extra={"action": "crash", **extra}
+    )
 
 
 def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-    logging.getLogger("triggerfish").critical(
-        "uncaught %s: %s", kind.__name__, exc, exc_info=(kind, exc, tb),
-        extra={"action": "crash"},
-    )  # fmt: skip
+    _crash(f"uncaught {kind.__name__}: {exc}", kind, exc, tb)
+
+
+def _log_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:  # (as Python's own hook: a thread's normal way out)
+        return
+    name = args.thread.name if args.thread is not None else None
+    what = f"uncaught {args.exc_type.__name__} in thread {name}: {args.exc_value}"
+    _crash(what, args.exc_type, args.exc_value, args.exc_traceback, thread_name=name)
+
+
+def _log_unraisable(u: sys.UnraisableHookArgs) -> None:
+    try:
+        where = f"{u.err_msg or 'Exception ignored in'}: {u.object!r}"
+    except Exception:  # (a repr that fails: what Python's own hook also survives)
+        where = u.err_msg or "Exception ignored"
+    _crash(where, u.exc_type, u.exc_value, u.exc_traceback)
 
 
 def configured_format() -> str | None:

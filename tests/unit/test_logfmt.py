@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import sys
+import threading
 import warnings
 from datetime import datetime, timedelta
 
@@ -125,12 +126,22 @@ def test_uvicorns_coloured_copy_of_the_message_is_left_out() -> None:
     assert logfmt.KeyValueFormatter("%(message)s").format(rec) == "Started"
 
 
+def _fail() -> None:
+    raise KeyError("k")
+
+
+class _Leaky:
+    def __del__(self) -> None:
+        raise ValueError("in del")
+
+
 def test_configure_json_and_what_it_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", [])
     monkeypatch.setattr(root, "level", root.level)
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    for module, hook in ((sys, "excepthook"), (threading, "excepthook"), (sys, "unraisablehook")):
+        monkeypatch.setattr(module, hook, getattr(module, hook))
     assert logfmt.configured_format() is None
     out = io.StringIO()
     logfmt.configure("info", fmt="json", stream=out)
@@ -144,15 +155,25 @@ def test_configure_json_and_what_it_set_up(monkeypatch: pytest.MonkeyPatch) -> N
             raise RuntimeError("a bug")
         except RuntimeError as exc:
             sys.excepthook(RuntimeError, exc, exc.__traceback__)  # what nothing caught
+        thread = threading.Thread(target=_fail, name="t1")
+        thread.start()
+        thread.join()
+        _Leaky()  # (its __del__ raises: "Exception ignored in")
     finally:
-        logging.captureWarnings(False)
-    first, second, third = (json.loads(ln) for ln in out.getvalue().splitlines())
+        logfmt.python_output_to_log(False)
+    first, second, third, fourth, fifth = (json.loads(ln) for ln in out.getvalue().splitlines())
     assert (first["message"], first["job"], first["host"]) == ("hi", 3, "w 1")
     assert second["logger"] == "py.warnings" and "careful" in second["message"]
     assert (third["level"], third["message"]) == ("CRITICAL", "uncaught RuntimeError: a bug")
-    assert third["exc_info"].endswith("RuntimeError: a bug")
+    assert third["exc_info"].endswith("RuntimeError: a bug") and third["action"] == "crash"
+    assert fourth["message"] == "uncaught KeyError in thread t1: 'k'"
+    assert fourth["thread_name"] == "t1"
+    assert fifth["message"].startswith("Exception ignored in: <function _Leaky.__del__")
+    assert fifth["exc_info"].endswith("ValueError: in del")
+    assert sys.excepthook is sys.__excepthook__  # (set back to Python's)
+    assert threading.excepthook is threading.__excepthook__
     logfmt.configure("info", fmt="text", stream=out)
-    assert logfmt.configured_format() == "text" and sys.excepthook is sys.__excepthook__
+    assert logfmt.configured_format() == "text"
     assert len([h for h in root.handlers if h.get_name() == logfmt.HANDLER]) == 1
 
 
