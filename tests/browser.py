@@ -1,76 +1,126 @@
-"""A real browser for the tests of the web page and the API docs: Debian's Chromium driven by
-Playwright for Python (its own browser download cannot work here; ``.ci/run`` installs the
-``chromium`` package).
+"""Browser tests: Debian's chromium driven by Playwright for Python, kept to the supervisor.
 
-- :func:`launch` starts headless Chromium with the flags this machine needs.
-- :func:`only_supervisor` makes a page refuse (and record) every request that does not go to
-  the supervisor under test: the page must work with no internet.
-- :func:`require_chromium` skips a test when the browser is missing, except under ``CI=true``,
-  where it fails.
-- :data:`SHOTS`: where tests save the screenshots docs/ shows.
+Playwright's own browser builds are never downloaded (no ``playwright install``): the
+browser is the system's ``/usr/bin/chromium``, which ``.ci/run`` installs with apt-get.
+A browser test is marked :data:`needs_browser`: without chromium it is skipped on a
+developer's machine and fails under ``CI=true`` (CI must run it). Typical use::
+
+    from browser import launch, needs_browser, only_supervisor
+    from playwright.sync_api import sync_playwright
+
+    @needs_browser
+    def test_page(farm: LocalFarm) -> None:
+        with sync_playwright() as pw:
+            browser = launch(pw)
+            page = browser.new_page()
+            refused = only_supervisor(page, farm.url)
+            page.goto(f"{farm.url}/docs")
+            ...
+            assert refused == []  # the page asked nothing of anyone but the supervisor
+            browser.close()
+
+:func:`only_supervisor` stands for a farm without internet: any request (or WebSocket)
+of the page to another origin than the supervisor's is refused, and its URL recorded.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import Browser, Page, Playwright, Route, WebSocketRoute
 
-CHROMIUM = Path(os.environ.get("TRIGGERFISH_TEST_CHROMIUM", "/usr/bin/chromium"))
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "img"
+CHROMIUM = Path("/usr/bin/chromium")
+# no sandbox (tests run as root), and none of the requests chromium makes on its own
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--no-first-run",
 ]
+LOCAL_SCHEMES = frozenset({"data", "blob", "about"})  # never leave the browser
+
+needs_browser = pytest.mark.skipif(
+    not CHROMIUM.exists() and os.environ.get("CI") != "true",
+    reason=f"no chromium at {CHROMIUM} (apt-get install chromium; CI installs it)",
+)
 
 
-def require_chromium() -> None:
-    """Skip without a browser (fail under CI: ``.ci/run`` installs it)."""
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-
-
-def launch(playwright: object):  # type: ignore[no-untyped-def]
-    """Headless Chromium (a ``playwright.sync_api.Browser``)."""
-    require_chromium()
-    return playwright.chromium.launch(  # type: ignore[attr-defined]
-        executable_path=str(CHROMIUM), headless=True, args=ARGS
+def launch(playwright: Playwright, **options: object) -> Browser:
+    """A headless chromium (the system's, see :data:`CHROMIUM`); ``options`` go to
+    ``playwright.chromium.launch``. Close it when done (``browser.close()``)."""
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"no chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)")
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=ARGS,
+        headless=True,
+        **options,  # type: ignore[arg-type]
     )
 
 
-def only_supervisor(page: object, base_url: str) -> list[str]:
-    """Route every request of ``page``: those to ``base_url``'s host and port go on, the
-    others are aborted and their URLs appended to the list returned (assert it stays empty).
-    ``data:`` and ``blob:`` URLs are the page's own."""
-    allowed = urlsplit(base_url).netloc
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``, the port spelled out (80, 443) when implied."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "ws": 80, "https": 443, "wss": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def only_supervisor(page: Page, base_url: str) -> list[str]:
+    """Let every page of ``page``'s browser context reach the supervisor at ``base_url``
+    only (its host and port; WebSockets too): any other request is aborted and its URL
+    appended to the list returned, which the test then asserts empty. ``data:`` and
+    ``blob:`` URLs stay in the browser and pass. Call it before ``page.goto``. (A service
+    worker's own requests are not seen: a page that registers one needs a context made with
+    ``service_workers="block"``.)"""
+    _, host, port = origin(base_url)
     refused: list[str] = []
 
-    def route(r: object) -> None:
-        url = r.request.url  # type: ignore[attr-defined]
-        parts = urlsplit(url)
-        if parts.scheme in ("data", "blob") or parts.netloc == allowed:
-            r.continue_()  # type: ignore[attr-defined]
-        else:
-            refused.append(url)
-            r.abort()  # type: ignore[attr-defined]
+    def ours(url: str) -> bool:
+        scheme, h, p = origin(url)
+        return scheme in LOCAL_SCHEMES or (h, p) == (host, port)
 
-    page.route("**/*", route)  # type: ignore[attr-defined]
+    def on_request(route: Route) -> None:
+        if ours(route.request.url):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort("blockedbyclient")
+
+    def on_websocket(ws: WebSocketRoute) -> None:
+        if ours(ws.url):
+            ws.connect_to_server()
+        else:
+            refused.append(ws.url)
+            ws.close(code=1008, reason="not the supervisor")
+
+    context = page.context
+    context.route("**/*", on_request)
+    context.route_web_socket(re.compile(".*"), on_websocket)
     return refused
 
 
-def shot(page: object, name: str) -> Path:
+SHOTS = Path(__file__).resolve().parents[1] / "docs" / "img"  # screenshots docs/ shows
+
+
+def require_chromium() -> None:
+    """For fixtures: skip without a browser, except under ``CI=true`` (fail: CI installs it)."""
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"no chromium at {CHROMIUM} (.ci/run installs it)")
+    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+def shot(page: Page, name: str) -> Path:
     """Save a screenshot for the docs (docs/img/NAME.png) and return its path."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(path), full_page=True)
     return path

@@ -68,6 +68,7 @@ class ServerSettings:
     port: int = DEFAULT_PORT
     host_timeout: float = 30.0
     log_level: str = "info"
+    log_format: str = "text"  # of the log lines on stderr: a key of logfmt.FORMATTERS
     callback_timeout: float = 60.0
     callback_memory_mb: int = 1024
     callback_workers: int = 4

@@ -11,7 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/browser.py
 
-from browser import launch, only_supervisor
+from browser import launch, only_supervisor, require_chromium
+from webtab import Tab, login
 
 from triggerfish.cli.local import LocalFarm
 
@@ -32,32 +33,13 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFarm]:
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
+    require_chromium()
     with sync_playwright() as p:
         b = launch(p)
         try:
             yield b
         finally:
             b.close()
-
-
-class Tab:
-    """A browser page on the farm, with the requests it tried to send elsewhere."""
-
-    def __init__(self, page: object, base: str, refused: list[str]) -> None:
-        self.page = page
-        self.base = base
-        self.refused = refused
-
-    def goto(self, path: str) -> object:
-        return self.page.goto(self.base + path)  # type: ignore[attr-defined]
-
-
-def login(page: object, base: str, token: str, path: str = "/") -> None:
-    """Log in through the form, as a user would, and land on ``path``."""
-    page.goto(f"{base}/login?next={path}")  # type: ignore[attr-defined]
-    page.fill("input[name=token]", token)  # type: ignore[attr-defined]
-    page.click("form.login button[type=submit]")  # type: ignore[attr-defined]
-    page.wait_for_url(f"{base}{path}")  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import re
 
 import httpx
-from conftest import Tab, login
+from webtab import Tab, login
 
 from triggerfish.cli.local import LocalFarm
 

@@ -25,6 +25,20 @@ from triggerfish.settings import (
 )
 
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
+LOG_FORMATS = click.Choice(list(logfmt.FORMATTERS), case_sensitive=False)  # text first
+
+
+def log_format_option(f: Any) -> Any:
+    """``--log-format``: how the process's own log lines look on stderr."""
+    return option(
+        "--log-format",
+        env="LOG_FORMAT",
+        type=LOG_FORMATS,
+        default="text",
+        show_default=True,
+        help="Log lines on stderr: text (for people) or json (one JSON object a line, with "
+        "time, level, logger, message and the line's fields, for log collectors).",
+    )(f)
 
 
 def entry_point(module: str, name: str) -> Callable[..., Any]:
@@ -75,6 +89,7 @@ def server_options(f: Any) -> Any:
             help="A worker silent this long is marked down.",
         ),
         option("--log-level", env="LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True),
+        log_format_option,
     ]
     for decorate in reversed(decorators):
         f = decorate(f)
@@ -138,6 +153,7 @@ def supervisor(
     data_dir: Path | None,
     host_timeout: float,
     log_level: str,
+    log_format: str,
     callback_timeout: float,
     callback_memory: int,
     callback_workers: int,
@@ -165,9 +181,15 @@ def supervisor(
     exits at once, naming the first. GET /api/v1/health and /api/v1/ready answer without a
     token.
     """
+    log_format = log_format.lower()
     if port == 0:
         port = free_port(bind)
-        click.echo(f"triggerfish supervisor: listening on port {port}", err=True)
+        message = f"listening on port {port}"
+        if log_format == "json":
+            message = logfmt.line("json", __name__, message, action="supervisor.port", port=port)
+        else:
+            message = f"triggerfish supervisor: {message}"
+        click.echo(message, err=True)
     settings = ServerSettings(
         data_dir=data_dir or default_data_dir(),
         db_url=db,
@@ -175,6 +197,7 @@ def supervisor(
         port=port,
         host_timeout=host_timeout,
         log_level=log_level.lower(),
+        log_format=log_format,
         callback_timeout=callback_timeout,
         callback_memory_mb=callback_memory,
         callback_workers=callback_workers,
@@ -271,6 +294,7 @@ def supervisor(
     "to run back to back and report together (0: one at a time).",
 )
 @option("--log-level", env="LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True)
+@log_format_option
 def worker(
     url: str | None,
     slots: int,
@@ -283,9 +307,10 @@ def worker(
     data_dir: Path | None,
     ahead: int,
     log_level: str,
+    log_format: str,
 ) -> None:
     """Run a worker: register this host, pull work, run it, report back (blocks)."""
-    logfmt.configure(log_level)
+    logfmt.configure(log_level, fmt=log_format.lower())
     run_worker = entry_point("triggerfish.worker.agent", "run_worker")
     url = supervisor_url(url)
     code = run_worker(

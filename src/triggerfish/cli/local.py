@@ -36,6 +36,7 @@ _OPTION_ENV = (
     "TRIGGERFISH_DATA_DIR",
     "TRIGGERFISH_HOST_TIMEOUT",
     "TRIGGERFISH_LOG_LEVEL",
+    "TRIGGERFISH_LOG_FORMAT",
     "TRIGGERFISH_WORKER_SLOTS",
     "TRIGGERFISH_WORKER_NAME",
     "TRIGGERFISH_WORKER_GROUPS",
@@ -88,6 +89,7 @@ class LocalFarm:
     """A supervisor plus ``workers`` workers of ``slots`` slots each, as child processes.
 
     ``data_dir`` None: a temporary directory, removed on stop. ``port`` 0: a free port.
+    ``log_level`` and ``log_format`` are the children's (``--log-level``, ``--log-format``).
     ``capture_output``: the children's output goes to ``<data_dir>/farm-logs/NAME.log``
     instead of this process's terminal. Stopping sends SIGTERM to the workers, then to the
     supervisor, and SIGKILL to any child still alive ``grace`` seconds later.
@@ -104,6 +106,7 @@ class LocalFarm:
         *,
         bind: str = "127.0.0.1",
         log_level: str = "warning",
+        log_format: str = "text",
         capture_output: bool = True,
         startup_timeout: float = 60.0,
         grace: float = 10.0,
@@ -120,6 +123,7 @@ class LocalFarm:
         self.db_url = db_url
         self.host_timeout = host_timeout
         self.log_level = log_level
+        self.log_format = log_format
         self.capture_output = capture_output
         self.startup_timeout = startup_timeout
         self.grace = grace
@@ -194,7 +198,7 @@ class LocalFarm:
     def _supervisor_args(self) -> list[str]:
         args = ["supervisor", "--bind", self.bind, "--port", str(self.port)]
         args += ["--data-dir", str(self.data_dir), "--host-timeout", str(self.host_timeout)]
-        args += ["--log-level", self.log_level]
+        args += ["--log-level", self.log_level, "--log-format", self.log_format]
         args += ["--allow-pickle"] if self.allow_pickle else []
         return args + (["--db", self.db_url] if self.db_url else [])
 
@@ -205,7 +209,8 @@ class LocalFarm:
 
     def _worker_args(self, name: str) -> list[str]:
         return ["worker", "--supervisor", self.url, "--name", name, "--slots", str(self.slots),
-                "--log-level", self.log_level, "--data-dir", str(self.data_dir)]  # fmt: skip
+                "--log-level", self.log_level, "--log-format", self.log_format,
+                "--data-dir", str(self.data_dir)]  # fmt: skip
 
     def _spawn(
         self, name: str, args: list[str], env: dict[str, str] | None = None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import click
 
-from triggerfish import __version__
+from triggerfish import __version__, logfmt
 from triggerfish.cli.callbacks import add_callback, callbacks, remove_callback, trigger
 from triggerfish.cli.control import CONTROL_COMMANDS, modify
 from triggerfish.cli.daemons import supervisor, worker
@@ -25,13 +26,19 @@ from triggerfish.errors import TriggerfishError
 
 
 class TriggerfishGroup(click.Group):
-    """Prints a TriggerfishError as a message on stderr and exits 1 (click exits 2 on misuse)."""
+    """Prints a TriggerfishError as a message on stderr and exits 1 (click exits 2 on misuse);
+    as a log line when the command logs in JSON (``--log-format json``)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except TriggerfishError as exc:
-            print_error(exc.message)
+            if logfmt.configured_format() == "json":
+                logging.getLogger("triggerfish.cli").error(
+                    exc.message, extra={"action": "exit", "code": exc.code, "field": exc.field}
+                )
+            else:
+                print_error(exc.message)
             ctx.exit(1)
 
 

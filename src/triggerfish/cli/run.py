@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from pathlib import Path
@@ -9,15 +10,40 @@ from types import FrameType
 
 import click
 
+from triggerfish import logfmt
 from triggerfish.cli.daemons import server_options
-from triggerfish.cli.local import LocalFarm
+from triggerfish.cli.local import LocalFarm, Revival
 from triggerfish.cli.options import option
 from triggerfish.cli.output import console, print_warning
 from triggerfish.settings import default_data_dir
 
+logger = logging.getLogger(__name__)
+
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def _json_logs(log_level: str) -> None:
+    """``--log-format json``: this process's own lines on stderr (a worker restarted, an
+    error) are JSON objects too, like its children's; its requests to the supervisor are
+    logged at debug level only."""
+    logfmt.configure(log_level, fmt="json")
+    if log_level != "debug":
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _revived(dead: Revival, json_logs: bool) -> None:
+    when = f"in {dead.delay:g} s" if dead.delay else "now"
+    message = (
+        f"worker {dead.name} exited with code {dead.code}: its host is marked down (its "
+        f"work goes to other hosts); restarting it {when}"
+    )
+    if json_logs:
+        fields = {"host": dead.name, "exit_code": dead.code, "delay": dead.delay}
+        logger.warning(message, extra={"action": "worker.restart", **fields})
+    else:
+        print_warning(message)
 
 
 @click.command()
@@ -48,12 +74,16 @@ def run(
     data_dir: Path | None,
     host_timeout: float,
     log_level: str,
+    log_format: str,
 ) -> None:
     """Run a supervisor and local workers on this machine (the single-machine farm).
 
     A worker that dies is restarted (its host marked down first, so its work goes on
     elsewhere at once). Ctrl-C (or SIGTERM) stops the workers, then the supervisor.
     """
+    log_level, log_format = log_level.lower(), log_format.lower()
+    if log_format == "json":
+        _json_logs(log_level)
     farm = LocalFarm(
         workers,
         slots,
@@ -62,7 +92,8 @@ def run(
         db,
         host_timeout,
         bind=bind,
-        log_level=log_level.lower(),
+        log_level=log_level,
+        log_format=log_format,
         capture_output=False,
     )
     out = console()
@@ -83,11 +114,7 @@ def run(
             while True:
                 farm.check()  # (raises if the supervisor died)
                 for dead in farm.revive():
-                    when = f"in {dead.delay:g} s" if dead.delay else "now"
-                    print_warning(
-                        f"worker {dead.name} exited with code {dead.code}: its host is marked "
-                        f"down (its work goes to other hosts); restarting it {when}"
-                    )
+                    _revived(dead, log_format == "json")
                 time.sleep(0.5)
     except KeyboardInterrupt:
         out.print("stopped")

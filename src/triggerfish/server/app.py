@@ -31,6 +31,7 @@ from triggerfish.errors import StoreError, TriggerfishError
 from triggerfish.model.invalid import describe
 from triggerfish.model.status import TERMINAL
 from triggerfish.server import (
+    apidocs,
     routes_hosts,
     routes_jobs,
     routes_stream,
@@ -287,6 +288,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         lifespan=_keeping_startup_error(running),
         dependencies=[Depends(check_request)],  # text a store cannot hold: refused, 422
         description="Job supervisor for render farms and background work.",
+        docs_url=None,  # /docs and /redoc: apidocs, with their files served from here
+        redoc_url=None,
     )
 
     @app.exception_handler(TriggerfishError)
@@ -303,6 +306,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         )
 
     _add_probes(app)
+    apidocs.add_api_docs(app)
 
     # The body limit, the token check, then the fast path, outermost: ahead of FastAPI's own
     # middlewares (server errors, exception telemetry), which cost more per request than the

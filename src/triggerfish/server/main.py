@@ -112,7 +112,7 @@ def _lock_lost(why: str) -> None:
 
 
 def serve(settings: ServerSettings) -> None:
-    logfmt.configure(settings.log_level)
+    logfmt.configure(settings.log_level, fmt=settings.log_format)
     try:
         lock, sock = prepare(settings)
     except TriggerfishError:  # one line from the CLI; the whole story at debug level
@@ -126,6 +126,9 @@ def serve(settings: ServerSettings) -> None:
             host=settings.bind,
             port=settings.port,
             log_level=settings.log_level,
+            # uvicorn's own lines (uvicorn.error) go to our handler, in our format: no
+            # handlers of its own (uvicorn.access stays off: access_log=False)
+            log_config=None,
             access_log=False,
             timeout_graceful_shutdown=2,
             # one write per answer (head and body together); the fast path's routes answered
