@@ -75,6 +75,13 @@ def server_options(f: Any) -> Any:
             help="A worker silent this long is marked down.",
         ),
         option("--log-level", env="LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True),
+        option(
+            "--metrics-public",
+            env="METRICS_PUBLIC",
+            is_flag=True,
+            default=False,
+            help="Answer GET /metrics (Prometheus) without a token [default: any known API token].",
+        ),
     ]
     for decorate in reversed(decorators):
         f = decorate(f)
@@ -138,6 +145,7 @@ def supervisor(
     data_dir: Path | None,
     host_timeout: float,
     log_level: str,
+    metrics_public: bool,
     callback_timeout: float,
     callback_memory: int,
     callback_workers: int,
@@ -192,6 +200,7 @@ def supervisor(
         intake=intake,
         max_body=max_body,
         callback_user=callback_user,
+        metrics_public=metrics_public,
     )
     entry_point("triggerfish.server.main", "serve")(settings)
 

@@ -108,6 +108,7 @@ class LocalFarm:
         startup_timeout: float = 60.0,
         grace: float = 10.0,
         allow_pickle: bool = False,
+        metrics_public: bool = False,
     ) -> None:
         if workers < 0 or slots < 1:
             raise TriggerfishError("a local farm needs workers ≥ 0 and slots ≥ 1")
@@ -124,6 +125,7 @@ class LocalFarm:
         self.startup_timeout = startup_timeout
         self.grace = grace
         self.allow_pickle = allow_pickle
+        self.metrics_public = metrics_public
         host = socket.gethostname()
         self.worker_names = [f"{host}-w{i}" for i in range(1, workers + 1)]
         self.supervisor: subprocess.Popen[bytes] | None = None
@@ -196,6 +198,7 @@ class LocalFarm:
         args += ["--data-dir", str(self.data_dir), "--host-timeout", str(self.host_timeout)]
         args += ["--log-level", self.log_level]
         args += ["--allow-pickle"] if self.allow_pickle else []
+        args += ["--metrics-public"] if self.metrics_public else []
         return args + (["--db", self.db_url] if self.db_url else [])
 
     def _spawn_worker(self, name: str) -> subprocess.Popen[bytes]:

@@ -48,6 +48,7 @@ def run(
     data_dir: Path | None,
     host_timeout: float,
     log_level: str,
+    metrics_public: bool,
 ) -> None:
     """Run a supervisor and local workers on this machine (the single-machine farm).
 
@@ -64,6 +65,7 @@ def run(
         bind=bind,
         log_level=log_level.lower(),
         capture_output=False,
+        metrics_public=metrics_public,
     )
     out = console()
     previous = signal.signal(signal.SIGTERM, _interrupt)
