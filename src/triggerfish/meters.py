@@ -13,9 +13,11 @@ Observed where it happens, once each:
 - every HTTP answer (``server.timing`` and the protocol's fast lane), by route template.
 
 The counts of jobs, items, tasks and hosts are not kept here: ``server.metrics`` reads them at
-scrape time, so they cannot drift from what the API says. What the hot paths cost: a float
-compare and a few locked additions per observation (prometheus_client's ``observe``); the
-events of a batch are counted into a plain dict, read at scrape time.
+scrape time, so they cannot drift from what the API says. What the hot paths cost: the
+histograms observed per batch, per assignment and per HTTP answer are ``hotmeters``' (one
+writer, no lock: a bisection and two additions); the events of a batch are counted into a
+plain dict. Both are read at scrape time. The rare ones (timers, callback runs, the latter
+from the runners' threads) are prometheus_client's own, thread-safe.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from triggerfish import __version__
+from triggerfish.hotmeters import Hist, HistFamily
 
 # seconds: from a fraction of a millisecond (a commit, a fast-path answer) up
 FAST = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -68,19 +71,18 @@ class Meters:
         r = self.registry = registry if registry is not None else CollectorRegistry()
         self.events: dict[str, int] = {}
         r.register(_Events(self.events))
-        self.commit_seconds = Histogram(
-            "triggerfish_commit_seconds", "Wall time of the engine's store commits.",
-            buckets=FAST, registry=r,
-        )  # fmt: skip
-        self.batch_size = Histogram(
-            "triggerfish_engine_batch_size", "Commands applied per engine batch.",
-            buckets=BATCH, registry=r,
-        )  # fmt: skip
-        self.dispatch_latency = Histogram(
+        # observed by the engine, under its lock
+        self.commit_seconds = self._hot(
+            "triggerfish_commit_seconds", "Wall time of the engine's store commits.", FAST
+        ).child()
+        self.batch_size = self._hot(
+            "triggerfish_engine_batch_size", "Commands applied per engine batch.", BATCH
+        ).child()
+        self.dispatch_latency = self._hot(
             "triggerfish_dispatch_latency_seconds",
             "From an item (or instance) becoming runnable to its assignment to a host.",
-            buckets=WAIT, registry=r,
-        )  # fmt: skip
+            WAIT,
+        ).child()
         self.timer_lateness = Histogram(
             "triggerfish_timer_lateness_seconds",
             "How late a timer (time trigger, time limit, recurring task, retry delay) fired.",
@@ -90,16 +92,26 @@ class Meters:
             "triggerfish_callback_runs", "Callback runs ended, by language and result.",
             ["language", "result"], registry=r,
         )  # fmt: skip
-        self.http = Histogram(
+        # observed on the server's event loop
+        self.http = self._hot(
             "triggerfish_http_request_duration_seconds",
             "HTTP requests by route template, method and status code: from the request to "
             "the end of its answer.",
-            ["route", "method", "code"], buckets=HTTP, registry=r,
-        )  # fmt: skip
-        self._http: dict[tuple[str, str, int], Any] = {}  # the labelled children, at hand
+            HTTP,
+            ["route", "method", "code"],
+        )
+        self._http: dict[tuple[str, str, int], Hist] = {}  # the labelled children, at hand
         Info("triggerfish_build", "The supervisor's version.", registry=r).info(
             {"version": __version__}
         )
+
+    def _hot(
+        self, name: str, doc: str, bounds: Sequence[float], labels: Sequence[str] = ()
+    ) -> HistFamily:
+        """A histogram of ``hotmeters`` (one writer at a time), in the registry."""
+        family = HistFamily(name, doc, bounds, labels)
+        self.registry.register(family)
+        return family
 
     def batch(self, commands: int, events: Sequence[dict[str, Any]], commit: float | None) -> None:
         """An engine batch of ``commands`` committed ``events`` in ``commit`` seconds (None:
@@ -128,5 +140,5 @@ class Meters:
         key = (route, method, code)
         child = self._http.get(key)
         if child is None:
-            child = self._http[key] = self.http.labels(route, method, str(code))
+            child = self._http[key] = self.http.child(route, method, str(code))
         child.observe(seconds)

@@ -14,6 +14,7 @@ import httpx
 from farms import StartFarm
 from prometheus_client.parser import text_string_to_metric_families
 
+from triggerfish import __version__
 from triggerfish.cli.local import LocalFarm
 from triggerfish.client.client import Client
 from triggerfish.tasks import Tasks
@@ -132,7 +133,7 @@ def test_metrics_match_the_api(start_farm: StartFarm, tasks_app: str, db_url: st
     assert total(samples, http, route="/api/v1/jobs/{job_id}", method="GET") >= 1
     routes = {dict(k[1])["route"] for k in samples if k[0] == http}
     assert not any(re.search(r"/\d", r) for r in routes), routes  # templates, not paths
-    assert samples[("triggerfish_build_info", (("version", _version()),))] == 1
+    assert samples[("triggerfish_build_info", (("version", __version__),))] == 1
 
     names = {name for name, _ in samples}
     for metric in dashboard_metrics():
@@ -147,6 +148,11 @@ def test_metrics_want_a_token_unless_public(start_farm: StartFarm, tmp_path: Pat
         assert r.headers["www-authenticate"] == "Bearer"
         assert r.json()["error"]["code"] == "unauthorized"
     assert scrape(farm, farm.token)[("triggerfish_hosts", (("state", "active"),))] == 0
+    with farm.client() as c:  # any known token reads them: a user's, a worker token
+        reader = c.add_user("prometheus", ["submit"])["token"]
+        worker = c.add_user("farm-workers", worker=True)["token"]
+    for token in (reader, worker):
+        assert ("triggerfish_jobs", (("status", "pending"),)) in scrape(farm, token)
     farm.stop()
     public = start_farm(workers=1, metrics_public=True)
     samples = scrape(public, None)
@@ -160,9 +166,3 @@ def dashboard_metrics() -> set[str]:
     exprs = [t["expr"] for p in doc["panels"] for t in p.get("targets", ())]
     assert exprs and doc["title"] and doc["schemaVersion"]
     return {m for e in exprs for m in re.findall(r"\btriggerfish_[a-z_]+", e)}
-
-
-def _version() -> str:
-    from triggerfish import __version__
-
-    return __version__

@@ -6,12 +6,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from helpers_engine import Farm, job
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from triggerfish import __version__
 from triggerfish.server.metrics import FarmCollector
 from triggerfish.store import reads
 
@@ -76,13 +78,7 @@ def test_gauges_and_counters_say_what_the_store_holds(farm: Farm) -> None:
     assert samples[("triggerfish_dispatch_latency_seconds_count", ())] == len(assigned) >= ran
     assert samples[("triggerfish_commit_seconds_count", ())] >= 1
     assert samples[("triggerfish_engine_batch_size_count", ())] >= 1
-    assert samples[("triggerfish_build_info", (("version", _version()),))] == 1
-
-
-def _version() -> str:
-    from triggerfish import __version__
-
-    return __version__
+    assert samples[("triggerfish_build_info", (("version", __version__),))] == 1
 
 
 def test_dispatch_latency_counts_from_the_unblock_not_the_submit(farm: Farm) -> None:
@@ -97,3 +93,20 @@ def test_dispatch_latency_counts_from_the_unblock_not_the_submit(farm: Farm) -> 
     assert a.job == job_id
     assert samples[("triggerfish_dispatch_latency_seconds_count", ())] == 1
     assert 0 <= samples[("triggerfish_dispatch_latency_seconds_sum", ())] <= bound
+
+
+def test_a_store_that_cannot_be_read_leaves_the_other_metrics(farm: Farm, db_url: str) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the SQLite file is taken away here")
+    assert farm.eng is not None
+    farm.eng.meters.registry.register(FarmCollector(farm.eng))
+    farm.register("h1", 1)
+    assert ("triggerfish_jobs", (("status", "pending"),)) in scrape(farm)
+    farm.db.dispose()  # the next connection opens a file without the tables
+    path = Path(db_url.removeprefix("sqlite:///"))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    samples = scrape(farm)
+    assert not any(name == "triggerfish_jobs" for name, _ in samples)
+    assert samples[("triggerfish_hosts", (("state", "active"),))] == 1
+    assert samples[("triggerfish_engine_batch_size_count", ())] >= 1

@@ -15,6 +15,7 @@ scrape (any known token, as for the API's reads); with ``--metrics-public`` no t
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
@@ -27,11 +28,12 @@ from prometheus_client.registry import Collector
 
 from triggerfish.auth.tokens import bearer
 from triggerfish.engine.loop import Engine
-from triggerfish.errors import Unauthorized
+from triggerfish.errors import TriggerfishError, Unauthorized
 from triggerfish.model.status import JOB_STATUSES, TALLY_KEYS, HostState
 from triggerfish.server.context import ctx
 from triggerfish.store import reads
 
+logger = logging.getLogger(__name__)
 PATH = "/metrics"
 router = APIRouter()
 HOST_STATES = tuple(s.value for s in HostState)
@@ -56,13 +58,18 @@ class FarmCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterable[Metric]:
-        counts = reads.status_counts(self.engine.store.engine)
-        yield _gauge("triggerfish_jobs", "Jobs by status (tasks included).", "status",
-                     counts["jobs"], JOB_ORDER)  # fmt: skip
-        yield _gauge("triggerfish_work_items", "Agenda items of every job, by status.",
-                     "status", counts["items"], TALLY_KEYS)  # fmt: skip
-        yield _gauge("triggerfish_tasks", "Tasks (jobs of prototype task), by status.",
-                     "status", counts["tasks"], JOB_ORDER)  # fmt: skip
+        try:
+            counts = reads.status_counts(self.engine.store.engine)
+        except TriggerfishError as exc:  # the store is down: the other metrics still answer
+            logger.warning("metrics: the store's counts cannot be read: %s", exc.message,
+                           extra={"action": "metrics.store"})  # fmt: skip
+        else:
+            yield _gauge("triggerfish_jobs", "Jobs by status (tasks included).", "status",
+                         counts["jobs"], JOB_ORDER)  # fmt: skip
+            yield _gauge("triggerfish_work_items", "Agenda items of every job, by status.",
+                         "status", counts["items"], TALLY_KEYS)  # fmt: skip
+            yield _gauge("triggerfish_tasks", "Tasks (jobs of prototype task), by status.",
+                         "status", counts["tasks"], JOB_ORDER)  # fmt: skip
         # (a list of the values first: the engine thread may add a host meanwhile)
         states = Counter(h.state for h in list(self.engine.state.hosts.values()))
         yield _gauge("triggerfish_hosts", "Worker hosts by state.", "state", states, HOST_STATES)
