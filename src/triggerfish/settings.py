@@ -86,6 +86,7 @@ class ServerSettings:
     retention: float = 0.0  # seconds after which finished jobs (and the like) go; 0: never
     intake: bool = True  # tasks answered once journaled, before their commit (server.intake)
     max_body: int = DEFAULT_MAX_BODY  # bytes; a bigger request body is answered 413
+    metrics_public: bool = False  # GET /metrics answers without a token
 
     @property
     def url(self) -> str:

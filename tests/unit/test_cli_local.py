@@ -56,3 +56,12 @@ def test_stop_before_start_is_harmless(tmp_path: Path) -> None:
     farm = LocalFarm(data_dir=tmp_path)
     farm.stop()
     assert tmp_path.exists()
+
+
+def test_farm_passes_metrics_public_to_its_supervisor_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRIGGERFISH_METRICS_PUBLIC", "1")  # the farm's option decides
+    assert "TRIGGERFISH_METRICS_PUBLIC" not in child_env()
+    assert "--metrics-public" in LocalFarm(metrics_public=True)._supervisor_args()
+    assert "--metrics-public" not in LocalFarm()._supervisor_args()

@@ -95,9 +95,11 @@ class RunnerPool:
         finish: Finish,
         lookup: Lookup | None = None,
         tokens: RunTokens | None = None,
+        ended: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self._finish = finish
+        self._ended = ended  # (language, status) of each run that ends: the metrics
         self._lookup = lookup
         self._tokens = tokens
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="callback-run")
@@ -122,6 +124,8 @@ class RunnerPool:
         except Exception as exc:  # never lose a run silently
             logger.exception("callback run failed to start", extra={"action": "callback.run"})
             status, output, error = "failed", "", f"the runner could not start it: {exc!r}"
+        if self._ended is not None:
+            self._ended(str(spec.get("language")), status)
         self._finish(spec["run"], status, output, error, started, time.time())
 
     def _run(self, spec: dict[str, Any]) -> tuple[str, str, str | None]:

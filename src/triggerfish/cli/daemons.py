@@ -90,6 +90,13 @@ def server_options(f: Any) -> Any:
         ),
         option("--log-level", env="LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True),
         log_format_option,
+        option(
+            "--metrics-public",
+            env="METRICS_PUBLIC",
+            is_flag=True,
+            default=False,
+            help="Answer GET /metrics (Prometheus) without a token [default: any known API token].",
+        ),
     ]
     for decorate in reversed(decorators):
         f = decorate(f)
@@ -154,6 +161,7 @@ def supervisor(
     host_timeout: float,
     log_level: str,
     log_format: str,
+    metrics_public: bool,
     callback_timeout: float,
     callback_memory: int,
     callback_workers: int,
@@ -215,6 +223,7 @@ def supervisor(
         intake=intake,
         max_body=max_body,
         callback_user=callback_user,
+        metrics_public=metrics_public,
     )
     entry_point("triggerfish.server.main", "serve")(settings)
 

@@ -43,6 +43,7 @@ _OPTION_ENV = (
     "TRIGGERFISH_WORKER_CLUSTER",
     "TRIGGERFISH_WORKER_PROPERTIES",
     "TRIGGERFISH_ALLOW_PICKLE",
+    "TRIGGERFISH_METRICS_PUBLIC",
     "TRIGGERFISH_TOKEN",  # the farm's children use the farm's own token
     "TRIGGERFISH_WORKER_TOKEN",
 )
@@ -111,6 +112,7 @@ class LocalFarm:
         startup_timeout: float = 60.0,
         grace: float = 10.0,
         allow_pickle: bool = False,
+        metrics_public: bool = False,
     ) -> None:
         if workers < 0 or slots < 1:
             raise TriggerfishError("a local farm needs workers ≥ 0 and slots ≥ 1")
@@ -128,6 +130,7 @@ class LocalFarm:
         self.startup_timeout = startup_timeout
         self.grace = grace
         self.allow_pickle = allow_pickle
+        self.metrics_public = metrics_public
         host = socket.gethostname()
         self.worker_names = [f"{host}-w{i}" for i in range(1, workers + 1)]
         self.supervisor: subprocess.Popen[bytes] | None = None
@@ -200,6 +203,7 @@ class LocalFarm:
         args += ["--data-dir", str(self.data_dir), "--host-timeout", str(self.host_timeout)]
         args += ["--log-level", self.log_level, "--log-format", self.log_format]
         args += ["--allow-pickle"] if self.allow_pickle else []
+        args += ["--metrics-public"] if self.metrics_public else []
         return args + (["--db", self.db_url] if self.db_url else [])
 
     def _spawn_worker(self, name: str) -> subprocess.Popen[bytes]:

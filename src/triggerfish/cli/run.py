@@ -75,6 +75,7 @@ def run(
     host_timeout: float,
     log_level: str,
     log_format: str,
+    metrics_public: bool,
 ) -> None:
     """Run a supervisor and local workers on this machine (the single-machine farm).
 
@@ -95,6 +96,7 @@ def run(
         log_level=log_level,
         log_format=log_format,
         capture_output=False,
+        metrics_public=metrics_public,
     )
     out = console()
     previous = signal.signal(signal.SIGTERM, _interrupt)

@@ -87,7 +87,7 @@ def top_up(state: State, host: HostRT, job: JobRT, sub: SubRT, want: int) -> Non
         host.reserved[a.token] = a
         host.outbox.append((a, after))
         # handed to the host now: that is its dispatch (it starts when the one before ends)
-        state.emit("assigned", "host", job=job.id, subid=sub.subid, work=item.name, host=host.name)
+        state.assigned(job, sub, item, host.name)
 
 
 def watched(state: State, job_id: int, work: str | None) -> bool:

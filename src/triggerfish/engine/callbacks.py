@@ -388,6 +388,7 @@ def _record(state: Any, cb: CallbackRT, firing: Firing, ev: Mapping[str, Any], s
     })  # fmt: skip
     reg.next_run += 1
     state.counters_dirty = True
+    state.meters.callback_ran(cb.language, status)
     state.emit("fired", "callback", job=cb.job_id,
                data={"callback": cb.id, "count": firing.count,
                      "bindings": dict(firing.bindings), "event": ev["seq"]})  # fmt: skip

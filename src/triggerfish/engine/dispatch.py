@@ -27,14 +27,7 @@ def start(
     host.attempts[token] = a
     now = state.now
     if held is None:  # a held item was assigned when it was handed out ahead (ahead.top_up)
-        state.emit(
-            "assigned",
-            "host",
-            job=job.id,
-            subid=sub.subid,
-            work=item.name if item else None,
-            host=host.name,
-        )
+        state.assigned(job, sub, item, host.name)
     if sub.status != "running":
         sub.host = host.name
         if sub.timestart is None:

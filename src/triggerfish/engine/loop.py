@@ -22,6 +22,7 @@ from triggerfish.engine import callbacks, intake, parking, timers, workers
 from triggerfish.engine import schedules as _schedules  # noqa: F401 - its timer handlers
 from triggerfish.engine.state import State
 from triggerfish.errors import StoreError, StoreRefused, TriggerfishError
+from triggerfish.meters import Meters
 from triggerfish.store.db import store_failure
 from triggerfish.store.store import Store
 
@@ -162,9 +163,12 @@ def _mark(st: State) -> tuple[int, ...]:
 
 
 class Engine:
-    def __init__(self, store: Store, *, host_timeout: float = 30.0) -> None:
+    def __init__(
+        self, store: Store, *, host_timeout: float = 30.0, meters: Meters | None = None
+    ) -> None:
         self.store = store
-        self.state = State(store, host_timeout)
+        self.meters = meters if meters is not None else Meters()
+        self.state = State(store, host_timeout, self.meters)
         self.host_timeout = host_timeout
         self._queue: queue.SimpleQueue[
             tuple[Callable[..., Any], tuple[Any, ...], Future[Any]] | None
@@ -435,7 +439,7 @@ class Engine:
         """
         st = self.state
         try:
-            timers.fire_due(st)
+            timers.fire_due(st, late=self.meters.timer_fired)
         except timers.HandlerFailed as exc:
             logger.error(
                 "timer handler failed; retried in %g s",
@@ -506,13 +510,17 @@ class Engine:
         changes = st.take_changes()
         wake.job_events = any(e["type"] == "job" for e in changes.events)
         wake.events = changes.events
+        took = None
         if not changes.empty():
+            began = time.perf_counter()
             try:
                 self.store.flush(changes)
             except Exception as commit_exc:
                 logger.exception("commit failed", extra={"action": "engine.commit_failed"})
                 return self._commit_failed(batch, store_failure(commit_exc), isolating)
+            took = time.perf_counter() - began
             self.commits += 1
+        self.meters.batch(len(batch), changes.events, took)
         st.labels_added.clear()
         if finished:
             st.evict_finished(finished)

@@ -83,7 +83,7 @@ def hold(state: State, host: HostRT, behind: Attempt, want: int) -> None:
         host.reserved[a.token] = a
         state.held_jobs[job.id] = a
         # handed to the host now: that is its dispatch (it starts when the one before ends)
-        state.emit("assigned", "host", job=job.id, subid=sub.subid, work=item.name, host=host.name)
+        state.assigned(job, sub, item, host.name)
         state.update_runnable(job)  # it has nothing pending now: off the queue
         order = state.ordered_runnable()
         if i < len(order) and order[i] is job:

@@ -30,6 +30,7 @@ class WorkRT:
     timestart: float | None = None
     timecomplete: float | None = None
     reserved: str | None = None  # the hold on this pending item (stored as its token and host)
+    ready: float = 0.0  # when it last became pending (dispatch latency; not stored)
 
     def row(self) -> Row:
         return {
@@ -63,6 +64,7 @@ class SubRT:
     timecomplete: float | None = None
     # lookahead attempts queued behind the running one on its host, in order (not stored)
     ahead: list[Attempt] = field(default_factory=list)
+    ready: float = 0.0  # when it last became pending (dispatch latency; not stored)
 
     def row(self) -> Row:
         return {
@@ -105,6 +107,7 @@ class JobRT:
     tally: dict[str, int] = field(default_factory=empty_tally)
     pending: list[tuple[int, str]] = field(default_factory=list)  # heap of (seq, name)
     api_token: str | None = None  # the job's token, made at its first assignment (an HMAC)
+    runnable_at: float = 0.0  # when it last joined the runnable set (not stored)
 
     @property
     def has_agenda(self) -> bool:

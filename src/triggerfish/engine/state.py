@@ -23,6 +23,7 @@ from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.schedrt import Schedules
 from triggerfish.engine.timers import Timers
 from triggerfish.errors import NotFound
+from triggerfish.meters import Meters
 from triggerfish.model.status import TERMINAL
 from triggerfish.store.changes import Changes
 from triggerfish.store.store import Store
@@ -70,8 +71,11 @@ def _urgency(job: JobRT) -> tuple[int, int]:
 
 
 class State:
-    def __init__(self, store: Store, host_timeout: float = 30.0) -> None:
+    def __init__(
+        self, store: Store, host_timeout: float = 30.0, meters: Meters | None = None
+    ) -> None:
         self.store = store
+        self.meters = meters if meters is not None else Meters()
         self.host_timeout = host_timeout
         self.jobs: dict[int, JobRT] = {}
         self.hosts: dict[str, HostRT] = {}
@@ -254,6 +258,15 @@ class State:
         if len(self.cbs.index):
             on_event(self, ev)
 
+    def assigned(self, job: JobRT, sub: SubRT, item: WorkRT | None, host: str) -> None:
+        """``item`` (or, with none, the instance ``sub``) is handed to ``host``: its
+        ``assigned`` event, and the time it waited since it became runnable (since it, or its
+        job, last became so: a blocked job's wait is not the queue's)."""
+        self.emit("assigned", "host", job=job.id, subid=sub.subid,
+                  work=item.name if item else None, host=host)  # fmt: skip
+        ready = sub.ready if item is None else item.ready
+        self.meters.assigned(self.now - max(ready, job.runnable_at))
+
     # ------------------------------------------------------------------ transitions
 
     def set_work(
@@ -281,6 +294,7 @@ class State:
             self.taken_back.add(job.id)  # lost, blocked or requeued: not a retry nor a release
         if status == "pending":
             w.token = None  # (a hold's token is set on a pending item afterwards)
+            w.ready = self.now
             job.push_pending(w)
             self.work_available = True
         if status in TERMINAL:
@@ -330,6 +344,7 @@ class State:
             job.tally[old] -= 1
             job.tally[status] = job.tally.get(status, 0) + 1
         if status == "pending":
+            s.ready = self.now
             self.work_available = True
         if status in TERMINAL:
             s.timecomplete = self.now
@@ -430,6 +445,7 @@ class State:
             )
         if ok and job.id not in self.runnable:
             self.runnable.add(job.id)
+            job.runnable_at = self.now
             if self._order is not None:  # kept sorted: a queue of many tasks is not re-sorted
                 bisect.insort(self._order, job, key=_urgency)
             self.work_available = True

@@ -260,8 +260,11 @@ class Timers:
         return upserts, deletes
 
 
-def fire_due(state: Any, limit: int = MAX_PER_BATCH) -> int:
+def fire_due(
+    state: Any, limit: int = MAX_PER_BATCH, late: Callable[[str, float], None] | None = None
+) -> int:
     """Run the handlers of the timers due at ``state.now``, in order; returns how many ran.
+    ``late(kind, seconds)`` is told how late each one that ran fired (the metrics).
 
     Raises HandlerFailed when a handler raises (the caller throws the batch away).
     """
@@ -285,5 +288,7 @@ def fire_due(state: Any, limit: int = MAX_PER_BATCH) -> int:
             fn(state, t)
         except Exception as exc:
             raise HandlerFailed(t, exc) from exc
+        if late is not None:
+            late(t.kind, state.now - t.due)
         fired += 1
     return fired

@@ -431,7 +431,7 @@ def host_down(state: State, host: HostRT, why: str, **data: Any) -> None:
 def fire_retries(state: State) -> None:
     """Items (or instances) whose retry delay has passed become pending again."""
     while state.retry_heap and state.retry_heap[0][0] <= state.now:
-        _, job_id, name, subid = heapq.heappop(state.retry_heap)
+        due, job_id, name, subid = heapq.heappop(state.retry_heap)
         job = state.jobs.get(job_id)
         if job is None:
             continue
@@ -440,11 +440,13 @@ def fire_retries(state: State) -> None:
             if w is not None and w.status == "retrying":
                 w.retry_at = None
                 state.set_work(job, w, "pending", quiet=True)
+                state.meters.timer_fired("retry", state.now - due)
         elif subid is not None:
             sub = job.subs.get(subid)
             if sub is not None and sub.status == "retrying":
                 sub.retry_at = None
                 state.set_sub(job, sub, "pending", quiet=True)
+                state.meters.timer_fired("retry", state.now - due)
         state.derive(job)
 
 

@@ -28,10 +28,12 @@ from triggerfish.engine import callbacks
 from triggerfish.engine.loop import Engine
 from triggerfish.engine.retention import PURGE_JOBS, purge
 from triggerfish.errors import StoreError, TriggerfishError
+from triggerfish.meters import Meters
 from triggerfish.model.invalid import describe
 from triggerfish.model.status import TERMINAL
 from triggerfish.server import (
     apidocs,
+    metrics,
     routes_hosts,
     routes_jobs,
     routes_stream,
@@ -49,7 +51,9 @@ from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.server.hub import Hub
 from triggerfish.server.intake import in_memory, open_intake
 from triggerfish.server.logs import LogStore
+from triggerfish.server.metrics import FarmCollector
 from triggerfish.server.openapi import build as build_openapi
+from triggerfish.server.timing import RequestTimer
 from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store import reads, users
 from triggerfish.store.db import ping
@@ -200,13 +204,17 @@ def _keeping_startup_error(
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
+    meters = Meters()  # this app's own registry (GET /metrics)
+
     @asynccontextmanager
     async def running(app: FastAPI) -> AsyncIterator[None]:
         make_data_dir(settings.data_dir)
         store = await asyncio.to_thread(Store, settings.database)
         auth = Authority(ensure_local_token(settings.data_dir))
         auth.load(await asyncio.to_thread(users.load_users, store.engine))
-        engine = Engine(store, host_timeout=settings.host_timeout)
+        engine = Engine(store, host_timeout=settings.host_timeout, meters=meters)
+        farm = FarmCollector(engine)
+        meters.registry.register(farm)
         hub = Hub()
         hub.bind(asyncio.get_running_loop())
         engine.listen_on(asyncio.get_running_loop(), hub.wake)
@@ -231,6 +239,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             ),
             _lookup(store),
             auth,
+            meters.callback_ran,
         )
         engine.listen(pool.launch)
         universal = UniversalCallbacks(settings.universal_dirs)
@@ -262,6 +271,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             universal,
             auth,
             intake,
+            meters,
         )
         logger.info(
             "supervisor ready", extra={"action": "supervisor.ready", "db": store.url.split("@")[-1]}
@@ -281,6 +291,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             if intake is not None:
                 intake.close()
             store.close()
+            meters.registry.unregister(farm)
 
     app = FastAPI(
         title="triggerfish",
@@ -310,11 +321,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     # The body limit, the token check, then the fast path, outermost: ahead of FastAPI's own
     # middlewares (server errors, exception telemetry), which cost more per request than the
-    # fast path itself. What they do for the other routes, they still do.
+    # fast path itself. What they do for the other routes, they still do. Around all of them,
+    # the metrics' timer of every answer.
     fastapi_stack = app.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
-        return BodyLimit(TokenAuth(FastPath(fastapi_stack())), settings.max_body)
+        inner = BodyLimit(TokenAuth(FastPath(fastapi_stack())), settings.max_body)
+        return RequestTimer(inner, meters, app)
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
     app.include_router(routes_jobs.router)
@@ -324,6 +337,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(routes_tasks.router)
     app.include_router(routes_stream.router)
     add_web(app)
+    app.include_router(metrics.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -4,12 +4,13 @@ tokens."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from triggerfish.callbacks.universal import UniversalCallbacks
 from triggerfish.engine.loop import Engine
+from triggerfish.meters import Meters
 from triggerfish.server.auth import Authority
 from triggerfish.server.hub import Hub
 from triggerfish.server.intake import Intake
@@ -28,6 +29,7 @@ class Ctx:
     universal: UniversalCallbacks
     auth: Authority
     intake: Intake | None = None  # None: every add waits for its commit (--no-intake)
+    meters: Meters = field(default_factory=Meters)  # the metrics (GET /metrics)
 
 
 def ctx(request: Request) -> Ctx:

@@ -25,6 +25,7 @@ already read, so the app answers it with its one error format.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine
 from http import HTTPStatus
 from typing import Any
@@ -36,6 +37,7 @@ from triggerfish.server.coalesce import CoalescingHttpProtocol
 from triggerfish.server.context import Ctx
 from triggerfish.server.failures import public_error
 from triggerfish.server.fastpath import (
+    TEMPLATES,
     Answered,
     Fallback,
     LongPoll,
@@ -76,8 +78,8 @@ class Lane:
     answered, so that a pipelined request waits behind it in uvicorn's own queue."""
 
     __slots__ = (
-        "body", "ctx", "disconnected", "keep_alive", "lost", "path", "prepare", "raw_path",
-        "response_complete", "scope", "token",
+        "began", "body", "ctx", "disconnected", "keep_alive", "lost", "path", "prepare",
+        "raw_path", "response_complete", "scope", "token",
     )  # fmt: skip
     message_event = _NoEvent()
 
@@ -96,6 +98,7 @@ class Lane:
         self.response_complete = False
         self.disconnected = False
         self.lost: asyncio.Future[None] | None = None  # a long poll's: its connection broke
+        self.began = time.perf_counter()  # (its head is read: the metrics' start)
 
 
 class FastLaneProtocol(CoalescingHttpProtocol):
@@ -230,6 +233,8 @@ class FastLaneProtocol(CoalescingHttpProtocol):
 
     def _answer(self, lane: Lane, status: int, body: bytes) -> None:
         lane.response_complete = True
+        lane.ctx.meters.request(TEMPLATES[lane.prepare], "POST", status,
+                                time.perf_counter() - lane.began)  # fmt: skip
         transport = self.transport
         if transport.is_closing():  # the client went away; what was committed stays
             return

@@ -162,6 +162,25 @@ def route_of(method: str, path: str) -> Prepare | None:
     return None
 
 
+# the route templates of the fast path's routes (the metrics' label, as FastAPI's routes say)
+TEMPLATES: dict[Prepare, str] = {
+    add_task: TASKS, report: WORKERS + "{host}" + REPORT, pull: WORKERS + "{host}" + PULL,
+}  # fmt: skip
+
+
+def template_of(method: str, path: str) -> str | None:
+    """The route template of a fast-path request (``/api/v1/workers/{host}/pull``), or None."""
+    prepare = route_of(method, path)
+    if prepare is None:
+        return None
+    if prepare is not add_task:
+        tail = REPORT if prepare is report else PULL
+        host = path[len(WORKERS) : -len(tail)]
+        if not host or "/" in host:
+            return None
+    return TEMPLATES[prepare]
+
+
 def route(scope: Scope) -> Prepare | None:
     return route_of(scope["method"], scope["path"])
 

@@ -178,3 +178,22 @@ def list_tasks(
     for r in rows:
         r["agenda"] = items.get(r["id"], [])
     return rows
+
+
+def status_counts(engine: sa.Engine) -> dict[str, dict[str, int]]:
+    """How many jobs, tasks (jobs of prototype ``task``) and agenda items each status has:
+    ``{"jobs": {status: n}, "tasks": {...}, "items": {...}}``, for the metrics. One statement
+    of two grouped reads (one snapshot of the store: nothing counted twice or missed)."""
+    j, w = t.jobs.c, t.work.c
+    by_kind = sa.select(j.prototype, j.status, sa.func.count()).group_by(j.prototype, j.status)
+    by_status = sa.select(sa.null(), w.status, sa.func.count()).group_by(w.status)
+    out: dict[str, dict[str, int]] = {"jobs": {}, "tasks": {}, "items": {}}
+    with translated(), engine.connect() as conn:
+        for prototype, status, n in conn.execute(sa.union_all(by_kind, by_status)):
+            if prototype is None:  # (a job's prototype is never null: an item's row)
+                kinds: tuple[str, ...] = ("items",)
+            else:
+                kinds = ("jobs", "tasks") if prototype == "task" else ("jobs",)
+            for kind in kinds:
+                out[kind][status] = out[kind].get(status, 0) + int(n)
+    return out
