@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from triggerfish.web import events, hosts, jobs, pages, tasks
+from triggerfish.web import events, hosts, job, jobs, pages, tasks
 from triggerfish.web.render import STATIC_DIR
 
 STATIC_PATH = "/static/web"
@@ -20,6 +20,6 @@ STATIC_PATH = "/static/web"
 
 def add_web(app: FastAPI) -> None:
     """The page's routes (outside the OpenAPI schema) and its static files."""
-    for module in (pages, jobs, hosts, tasks, events):
+    for module in (pages, jobs, job, hosts, tasks, events):
         app.include_router(module.router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="web-static")

@@ -1,4 +1,4 @@
-"""The jobs table (``/``) and a job's page (``/jobs/{id}``)."""
+"""The jobs table (``/``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,3 @@ router = APIRouter(include_in_schema=False)
 async def jobs_page(request: Request, principal: Viewer) -> Response:
     return render(request, "jobs.html", principal)
 
-
-@router.get("/jobs/{job_id}", response_class=HTMLResponse)
-async def job_page(request: Request, principal: Viewer, job_id: int) -> Response:
-    return render(request, "job.html", principal, job_id=job_id)

@@ -77,7 +77,20 @@ const tf = (() => {
     return `${Math.floor(s / 86400)} d`;
   }
 
-  // Buttons with data-action (and data-job, data-confirm) post the verb to the API.
+  // An element: el("td", {class: "x", "data-job-id": 3}, "text", child, ...).
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children) {
+      if (c !== undefined && c !== null) node.append(c instanceof Node ? c : String(c));
+    }
+    return node;
+  }
+
+  // Buttons with data-action (and data-job, data-confirm; data-path, data-method and
+  // data-body for another route) call the verb on the API.
   document.addEventListener("click", async (ev) => {
     const btn = ev.target.closest("button[data-action]");
     if (!btn) return;
@@ -86,7 +99,7 @@ const tf = (() => {
     btn.disabled = true;
     try {
       const path = btn.dataset.path || `/api/v1/jobs/${btn.dataset.job}/${btn.dataset.action}`;
-      await api("POST", path, btn.dataset.body ? JSON.parse(btn.dataset.body) : undefined);
+      await api(btn.dataset.method || "POST", path, btn.dataset.body ? JSON.parse(btn.dataset.body) : undefined);
       flash(`${btn.dataset.action}: done`, "ok");
       btn.dispatchEvent(new CustomEvent("tf:done", { bubbles: true }));
     } catch (err) {
@@ -103,6 +116,6 @@ const tf = (() => {
   setInterval(ages, 5000);
   document.addEventListener("DOMContentLoaded", ages);
 
-  return { api, html, stream, throttle, flash, age, ages, csrf };
+  return { api, html, stream, throttle, flash, age, ages, csrf, el };
 })();
 window.tf = tf;
