@@ -27,7 +27,8 @@ def span(seconds: float | None) -> str:
     """A span in its two largest units: ``1 h 30 min``, ``45 s``, ``2 d``."""
     if seconds is None:
         return ""
-    left, parts = int(round(seconds)), []
+    left: int = round(seconds)
+    parts: list[str] = []
     for unit, size in _UNITS:
         if left >= size and len(parts) < 2:
             parts.append(f"{left // size} {unit}")
