@@ -63,6 +63,13 @@ def brief(value: Any, limit: int = BRIEF) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def prop(name: str, value: Any) -> str:
+    """A host property: ``memory`` (bytes) in GiB, anything else in brief."""
+    if name == "memory" and isinstance(value, int) and not isinstance(value, bool):
+        return f"{value / 2**30:.1f} GiB"
+    return brief(value, 40)
+
+
 def full(value: Any) -> str:
     """A value in full, for a title (hover)."""
     if value is None:
