@@ -65,8 +65,7 @@ def test_hosts_tell_what_runs_on_them(farm: LocalFarm) -> None:
         job = sleeper(c, "api-instance")
         items = sleeper(c, "api-items", agenda="1-2")
         try:
-            now = until(lambda: running_on(c),
-                        lambda r: sum(len(x) for x in r.values()) == 2, "both jobs running")  # fmt: skip
+            now = until(lambda: running_on(c), lambda r: sum(map(len, r.values())) == 2, "both run")
             runs = sorted((x["job"], x["subjob"], x["item"]) for r in now.values() for x in r)
             assert runs == [(job, 0, None), (items, 0, "1")]  # an instance; an agenda item
             for h in c.hosts():
@@ -156,7 +155,9 @@ def test_tasks_page_shows_schedules_and_pauses_them(farm: LocalFarm, tab: Tab) -
             page.wait_for_selector(f'{row}[data-status="complete"]')
             assert page.inner_text(f"{row} td.result") == '{"got":"tick"}'
             task = c.add_task({"target": f"{APP}:echo", "params": {"n": 7}})["id"]
-            done = page.wait_for_selector(f'#task-rows tr[data-task="{task}"][data-status="complete"]')
+            done = page.wait_for_selector(
+                f'#task-rows tr[data-task="{task}"][data-status=complete]'
+            )
             assert done.query_selector("td.result").inner_text() == '{"got":{"n":7}}'
             assert c.task(task)["result"] == {"got": {"n": 7}}
             shot(page, "web-tasks")
@@ -227,6 +228,10 @@ def test_events_page_follows_the_log_with_filters(farm: LocalFarm, tab: Tab) -> 
         page.select_option("select[name=type]", "")
         page.fill("input[name=job]", "")
         page.press("input[name=job]", "Tab")
+        page.wait_for_function(  # the unfiltered first view is in (instance events again)
+            "() => document.getElementById('event-filters').dataset.state === 'live'"
+            " && document.querySelector('#event-rows tr:not([data-type=job])') !== null"
+        )
         page.click("#event-pause")
         later = int(c.submit({"name": "web-paused", "package": {"cmdline": "true"}})[0]["id"])
         until(lambda: c.job(later, agenda=False)["status"], "complete".__eq__, "done")

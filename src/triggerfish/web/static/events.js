@@ -115,6 +115,7 @@
     rows.replaceChildren();
     held = [];
     syncUrl();
+    form.dataset.state = "loading";
     note.textContent = "loading…";
     const f = filters();
     try {
@@ -124,6 +125,7 @@
       source = tf.stream({ job: f.job, type: f.type, after }, (batch) => {
         if (gen === generation) take(batch);
       });
+      form.dataset.state = "live"; // the first view is in: what comes now is new
     } catch (err) {
       if (gen !== generation) return;
       note.textContent = "";
