@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from browser import shot
-from webtab import Tab
+from webtab import Tab, login
 
 from triggerfish.cli.local import LocalFarm
 from triggerfish.client.client import Client
@@ -115,6 +115,17 @@ def test_hosts_page_shows_hosts_slots_and_running_work(farm: LocalFarm, tab: Tab
         finally:
             c.kill(job)
         page.wait_for_selector(f'#host-rows .run[data-job="{job}"]', state="detached")
+
+
+def test_hosts_page_has_no_host_buttons_for_a_user(farm: LocalFarm, browser: object) -> None:
+    with farm.client() as c:
+        token = c.add_user("web-hosts-user", ["submit"])["token"]
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    login(page, farm.url, token, "/hosts")
+    assert page.locator("#host-rows tr[data-host]").count() == len(farm.worker_names)
+    assert page.locator("#host-rows button").count() == 0  # mark down, remove: admin only
+    context.close()
 
 
 def test_mark_down_button_marks_the_host_down(farm: LocalFarm, tab: Tab) -> None:
