@@ -155,6 +155,14 @@ class ControlResponse(BaseModel):
     results: list[ControlResult]
 
 
+class RunningItem(BaseModel):
+    """What runs on a host now: an instance (``item`` None) or an agenda item of a job."""
+
+    job: int
+    subjob: int
+    item: str | None = None
+
+
 class HostInfo(BaseModel):
     name: str
     state: str
@@ -165,6 +173,7 @@ class HostInfo(BaseModel):
     cluster: str | None = None
     last_seen: float | None = None
     registered: float | None = None
+    running: list[RunningItem] = Field(default_factory=list)  # GET /hosts only: what runs
 
 
 class EventInfo(BaseModel):

@@ -2,7 +2,7 @@
 
 POST   /api/v1/tasks              TaskRequest -> 201 TaskAdded
 POST   /api/v1/tasks/many         {"tasks": [TaskRequest]} -> 201 {"tasks": [TaskAdded]}
-GET    /api/v1/tasks?status=&limit=  -> {"tasks": [TaskInfo]}  (newest first)
+GET    /api/v1/tasks?status=&limit=&before=  -> {"tasks": [TaskInfo]}  (newest first)
 GET    /api/v1/tasks/{id}         -> TaskInfo (result or error and traceback)
 DELETE /api/v1/tasks/{id}         -> {"removed": id}
 POST   /api/v1/schedules          ScheduleRequest -> 201 ScheduleInfo (replaces by target+key)

@@ -422,9 +422,12 @@ class Client:
         """A task: status, result (its return value), error and traceback."""
         return dict(self._json("GET", f"/tasks/{int(id)}"))
 
-    def tasks(self, status: str | None = None, limit: int | None = None) -> list[JSON]:
-        """Tasks, newest first (``status``: a comma list, ``active``, ``done``)."""
-        params = {"status": status, "limit": limit}
+    def tasks(
+        self, status: str | None = None, limit: int | None = None, before: int | None = None
+    ) -> list[JSON]:
+        """Tasks, newest first (``status``: a comma list, ``active``, ``done``; ``before``: ids
+        below it only, the page after one whose last id it is)."""
+        params = {"status": status, "limit": limit, "before": before}
         return list(self._json("GET", "/tasks", params=params)["tasks"])
 
     def remove_task(self, id: int) -> None:

@@ -285,18 +285,31 @@ def _callback_spec(body: Any) -> CallbackSpec:
         raise invalid(exc) from None
 
 
-@router.get("/hosts", tags=["hosts"])
-async def list_hosts(request: Request) -> dict[str, list[s.HostInfo]]:
-    c = ctx(request)
+async def hosts_now(c: Ctx) -> list[s.HostInfo]:
+    """Every host, by name: its row (one read) with the engine's newer view of its state,
+    heartbeat, slots and attempts (what runs on it), taken from the engine's memory."""
     rows = await asyncio.to_thread(reads.list_hosts, c.store.engine)
     live = {h.name: h for h in list(c.engine.state.hosts.values())}
     out = []
     for r in rows:
         h = live.get(r["name"])
+        attempts = list(h.attempts.values()) if h is not None else []
         if h is not None:  # the engine's view is newer than the periodically flushed row
             r.update(state=h.state, last_seen=h.last_seen, slots=h.slots)
-        out.append(convert.host_info(r, len(h.attempts) if h else 0))
-    return {"hosts": out}
+        info = convert.host_info(r, len(attempts))
+        info.running = sorted(
+            (s.RunningItem(job=a.job_id, subjob=a.subid, item=a.work) for a in attempts),
+            key=lambda x: (x.job, x.subjob, x.item or ""),
+        )
+        out.append(info)
+    return out
+
+
+@router.get("/hosts", tags=["hosts"])
+async def list_hosts(request: Request) -> dict[str, list[s.HostInfo]]:
+    """Every host: state, slots (``used`` of them busy), properties, last heartbeat
+    (``last_seen``) and ``running``, what runs on it now (job, instance, agenda item)."""
+    return {"hosts": await hosts_now(ctx(request))}
 
 
 def event_types(type_: str | None) -> list[str] | None:

@@ -29,7 +29,7 @@ from triggerfish.server.auth import who
 from triggerfish.server.context import Ctx, ctx
 from triggerfish.server.intake import status_of
 from triggerfish.server.openapi import MAX_MANY, TasksRequest, json_body, ref
-from triggerfish.server.params import Id
+from triggerfish.server.params import Id, OptionalId
 from triggerfish.server.routes_jobs import check_pickle, job_statuses, json_of
 from triggerfish.store import reads
 
@@ -125,12 +125,18 @@ async def list_tasks(
     request: Request,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    before: OptionalId = None,
 ) -> TaskList:
-    """Tasks, newest first; ``status`` may be a comma list (``done``, ``active`` too)."""
+    """Tasks, newest first; ``status`` may be a comma list (``done``, ``active`` too).
+
+    Paging: ``before`` keeps the tasks with an id below it; pass the last id of a page to
+    get the next (older) one.
+    """
     c = ctx(request)
     rows = await asyncio.to_thread(
-        reads.list_tasks, c.store.engine, status=job_statuses(status), limit=limit
-    )
+        reads.list_tasks, c.store.engine, status=job_statuses(status), limit=limit,
+        before=before,
+    )  # fmt: skip
     return TaskList(tasks=[task_info(r) for r in rows])
 
 

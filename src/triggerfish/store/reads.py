@@ -160,12 +160,19 @@ def list_runs(
 
 
 def list_tasks(
-    engine: sa.Engine, *, status: list[str] | None = None, limit: int = 1000
+    engine: sa.Engine,
+    *,
+    status: list[str] | None = None,
+    limit: int = 1000,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Jobs of prototype ``task``, newest first, each with its one work item as ``agenda``."""
+    """Jobs of prototype ``task``, newest first (ids below ``before`` only, if given: the next
+    page), each with its one work item as ``agenda``."""
     q = sa.select(t.jobs).where(t.jobs.c.prototype == "task")
     if status:
         q = q.where(t.jobs.c.status.in_(status))
+    if before is not None:
+        q = q.where(t.jobs.c.id < before)
     q = q.order_by(t.jobs.c.id.desc()).limit(limit)
     with translated(), engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(q).mappings()]

@@ -1,15 +1,34 @@
-"""The hosts page (``/hosts``)."""
+"""The hosts page (``/hosts``): every host, its slots and what runs on it, live.
+
+The table is one server-rendered fragment (``/rows/hosts``) that ``static/hosts.js`` fetches
+again when the event stream tells of host, instance or agenda-item events. The data is what
+``GET /api/v1/hosts`` answers (``routes_jobs.hosts_now``).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from triggerfish.server.context import ctx
+from triggerfish.server.routes_jobs import hosts_now
+from triggerfish.web import show
 from triggerfish.web.render import Viewer, render
 
 router = APIRouter(include_in_schema=False)
+RUNNING_SHOWN = 8  # items listed in a host's "running" cell (the rest counted)
 
 
 @router.get("/hosts", response_class=HTMLResponse)
 async def hosts_page(request: Request, principal: Viewer) -> Response:
-    return render(request, "hosts.html", principal)
+    hosts = await hosts_now(ctx(request))
+    return render(request, "hosts.html", principal, hosts=hosts, show=show,
+                  running_shown=RUNNING_SHOWN)  # fmt: skip
+
+
+@router.get("/rows/hosts", response_class=HTMLResponse)
+async def host_rows(request: Request, principal: Viewer) -> Response:
+    """The hosts table alone, for the page to swap in."""
+    hosts = await hosts_now(ctx(request))
+    return render(request, "hosts_rows.html", principal, hosts=hosts, show=show,
+                  running_shown=RUNNING_SHOWN)  # fmt: skip
