@@ -4,14 +4,20 @@ agenda), an item's logs, callbacks, the pgrp's graph, the controls and the 404 p
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import httpx
 from browser import shot
+from playwright.sync_api import Page, Response
 from webtab import Tab
 
 from triggerfish.cli.local import LocalFarm
 
 FOREVER = 60_000  # ms: what waits for the farm (real workers) may take at worst
+
+
+def _page(tab: Tab) -> Page:
+    return cast(Page, tab.page)
 
 
 def _submit(farm: LocalFarm, *jobs: dict[str, object]) -> list[int]:
@@ -20,7 +26,7 @@ def _submit(farm: LocalFarm, *jobs: dict[str, object]) -> list[int]:
 
 
 def _wait_status(tab: Tab, status: str) -> None:
-    tab.page.wait_for_function(  # type: ignore[attr-defined]
+    _page(tab).wait_for_function(
         f"document.querySelector('main').dataset.status === '{status}'", timeout=FOREVER
     )
 
@@ -29,35 +35,36 @@ def test_the_grid_has_a_cell_per_item_that_turns_complete_live(tab: Tab, farm: L
     (job,) = _submit(farm, {"name": "web-grid", "agenda": "1-12", "dependency": "",
                             "package": {"cmdline": "sleep 1"}, "priority": 10})  # fmt: skip
     tab.goto(f"/jobs/{job}")
-    page = tab.page
-    page.wait_for_selector("#grid [data-item]")  # type: ignore[attr-defined]
-    assert page.locator("#grid [data-item]").count() == 12  # type: ignore[attr-defined]
-    assert "12 items" in page.inner_text("#grid-count")  # type: ignore[attr-defined]
-    assert page.get_attribute("main", "data-job-id") == str(job)  # type: ignore[attr-defined]
-    assert "web-grid" in page.inner_text("#part-fields")  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page = _page(tab)
+    page.wait_for_selector("#grid [data-item]")
+    assert page.locator("#grid [data-item]").count() == 12
+    assert "12 items" in page.inner_text("#grid-count")
+    assert page.get_attribute("main", "data-job-id") == str(job)
+    assert "web-grid" in page.inner_text("#part-fields")
+    page.wait_for_function(
         "document.querySelectorAll('#grid [data-item][data-status=complete]').length === 12",
         timeout=FOREVER,
     )
     _wait_status(tab, "complete")
-    assert page.locator("#subjobs tbody tr").count() >= 1  # type: ignore[attr-defined]
-    assert page.locator("#events tbody tr").count() > 12  # type: ignore[attr-defined]
-    shot(page, "web-job")  # type: ignore[arg-type]
+    assert page.locator("#subjobs tbody tr").count() >= 1
+    assert page.locator("#events tbody tr").count() > 12
+    shot(page, "web-job")
 
 
 def test_a_big_job_is_drawn_on_a_canvas(tab: Tab, farm: LocalFarm) -> None:
     (job,) = _submit(farm, {"name": "web-big", "agenda": "1-5000", "status": "blocked",
                             "package": {"cmdline": "true"}})  # fmt: skip
     tab.goto(f"/jobs/{job}")
-    page = tab.page
-    page.wait_for_selector("#grid canvas")  # type: ignore[attr-defined]
-    assert "5000 items" in page.inner_text("#grid-count")  # type: ignore[attr-defined]
-    assert "pending 5000" in page.inner_text("#grid-count")  # type: ignore[attr-defined]
-    assert page.locator("#grid [data-item]").count() == 0  # type: ignore[attr-defined]
-    assert page.evaluate("typeof window.tfGridDrawn") == "number"  # type: ignore[attr-defined]
-    box = page.locator("#grid canvas").bounding_box()  # type: ignore[attr-defined]
-    page.mouse.click(box["x"] + 1, box["y"] + 1)  # type: ignore[attr-defined]
-    page.wait_for_function("document.getElementById('item-name').textContent === '1'")  # type: ignore[attr-defined]
+    page = _page(tab)
+    page.wait_for_selector("#grid canvas")
+    assert "5000 items" in page.inner_text("#grid-count")
+    assert "pending 5000" in page.inner_text("#grid-count")
+    assert page.locator("#grid [data-item]").count() == 0
+    assert page.evaluate("typeof window.tfGridDrawn") == "number"
+    box = page.locator("#grid canvas").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 1, box["y"] + 1)
+    page.wait_for_function("document.getElementById('item-name').textContent === '1'")
     with farm.client() as api:
         api.kill(job)
 
@@ -68,10 +75,10 @@ def test_retry_a_failed_job_from_its_page(tab: Tab, farm: LocalFarm, tmp_path: P
     (job,) = _submit(farm, {"name": "web-retry", "package": {"cmdline": cmd}})
     tab.goto(f"/jobs/{job}")
     _wait_status(tab, "failed")  # live, from the stream
-    page = tab.page
-    page.click("button[data-action=retry]")  # type: ignore[attr-defined]
+    page = _page(tab)
+    page.click("button[data-action=retry]")
     _wait_status(tab, "complete")  # it left failed, ran again and completed
-    assert page.inner_text("#job-status") == "complete"  # type: ignore[attr-defined]
+    assert page.inner_text("#job-status") == "complete"
 
 
 def test_the_graph_of_a_two_job_pgrp(tab: Tab, farm: LocalFarm) -> None:
@@ -82,47 +89,48 @@ def test_the_graph_of_a_two_job_pgrp(tab: Tab, farm: LocalFarm) -> None:
          "package": {"cmdline": "true"}},
     )  # fmt: skip
     tab.goto(f"/jobs/{down}")
-    page = tab.page
-    assert page.locator("svg#graph .node").count() == 2  # type: ignore[attr-defined]
-    assert page.locator("svg#graph .edge").count() == 1  # type: ignore[attr-defined]
-    edge = page.locator("svg#graph .edge")  # type: ignore[attr-defined]
+    page = _page(tab)
+    assert page.locator("svg#graph .node").count() == 2
+    assert page.locator("svg#graph .edge").count() == 1
+    edge = page.locator("svg#graph .edge")
     assert (edge.get_attribute("data-from"), edge.get_attribute("data-to")) == (str(up), str(down))
-    assert page.get_attribute(f'svg#graph .node[data-job-id="{up}"]', "href") == f"/jobs/{up}"  # type: ignore[attr-defined]
+    assert page.get_attribute(f'svg#graph .node[data-job-id="{up}"]', "href") == f"/jobs/{up}"
     _wait_status(tab, "complete")
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "[...document.querySelectorAll('svg#graph .node')].every(n => n.dataset.status === 'complete')",
+    page.wait_for_function(
+        "[...document.querySelectorAll('svg#graph .node')]"
+        ".every(n => n.dataset.status === 'complete')",
         timeout=FOREVER,
     )
-    shot(page, "web-job-graph")  # type: ignore[arg-type]
+    shot(page, "web-job-graph")
 
 
 def test_an_items_logs_show_stdout_and_stderr(tab: Tab, farm: LocalFarm) -> None:
     cmd = "echo to-out-QB_FRAME_NUMBER; echo to-err-QB_FRAME_NUMBER >&2"
     (job,) = _submit(farm, {"name": "web-logs", "agenda": "1-3", "package": {"cmdline": cmd}})
     tab.goto(f"/jobs/{job}")
-    page = tab.page
-    page.click('#grid [data-item="2"]')  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page = _page(tab)
+    page.click('#grid [data-item="2"]')
+    page.wait_for_function(
         "document.getElementById('log-stdout').textContent.includes('to-out-2')"
         " && document.getElementById('log-stderr').textContent.includes('to-err-2')",
         timeout=FOREVER,
     )
-    page.wait_for_selector("#item-attempts li")  # type: ignore[attr-defined]
-    assert page.inner_text('#item-info [data-field="host"]') != ""  # type: ignore[attr-defined]
+    page.wait_for_selector("#item-attempts li")
+    assert page.inner_text('#item-info [data-field="host"]') != ""
 
 
 def test_callbacks_show_their_triggers(tab: Tab, farm: LocalFarm) -> None:
     cb = {"triggers": "complete-job-self", "language": "qube", "code": "block-self"}
     (job,) = _submit(farm, {"name": "web-cb", "package": {"cmdline": "true"}, "callbacks": [cb]})
     tab.goto(f"/jobs/{job}")
-    page = tab.page
-    assert page.inner_text("#callbacks code.triggers") == "complete-job-self"  # type: ignore[attr-defined]
-    page.wait_for_selector("#runs tr[data-run]", timeout=FOREVER)  # type: ignore[attr-defined]  # live: its run
-    assert "block job" in page.inner_text("#runs")  # type: ignore[attr-defined]
+    page = _page(tab)
+    assert page.inner_text("#callbacks code.triggers") == "complete-job-self"
+    page.wait_for_selector("#runs tr[data-run]", timeout=FOREVER)  # live: its run
+    assert "block job" in page.inner_text("#runs")
 
 
 def test_a_missing_job_is_a_404_page(tab: Tab, farm: LocalFarm) -> None:
-    resp = tab.goto("/jobs/987654")
-    assert resp.status == 404  # type: ignore[attr-defined]
-    assert "No job 987654" in tab.page.inner_text("h1")  # type: ignore[attr-defined]
+    resp = cast(Response, tab.goto("/jobs/987654"))
+    assert resp.status == 404
+    assert "No job 987654" in _page(tab).inner_text("h1")
     assert httpx.get(farm.url + "/jobs/987654").status_code in (303, 307)  # no session: login

@@ -8,7 +8,7 @@ right; the layout is pure (tested without a server)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +94,7 @@ def _path(a: Node, b: Node) -> str:
     return f"M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}"
 
 
-def layout(jobs: list[Mapping[str, Any]], callbacks: Iterable[Mapping[str, Any]],
+def layout(jobs: Sequence[Mapping[str, Any]], callbacks: Iterable[Mapping[str, Any]],
            current: int, more: int = 0) -> Graph:  # fmt: skip
     """The graph of ``jobs`` (of one pgrp) with the links their ``callbacks`` make."""
     edges = links(jobs, callbacks)
