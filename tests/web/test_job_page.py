@@ -134,3 +134,18 @@ def test_a_missing_job_is_a_404_page(tab: Tab, farm: LocalFarm) -> None:
     assert resp.status == 404
     assert "No job 987654" in _page(tab).inner_text("h1")
     assert httpx.get(farm.url + "/jobs/987654").status_code in (303, 307)  # no session: login
+
+
+def test_an_instance_of_a_job_without_agenda_shows_its_logs(tab: Tab, farm: LocalFarm) -> None:
+    cmd = "echo inst-out; echo inst-err >&2"
+    (job,) = _submit(farm, {"name": "web-inst", "package": {"cmdline": cmd}})
+    tab.goto(f"/jobs/{job}")
+    page = _page(tab)
+    assert "No agenda" in page.inner_text("#grid-count")
+    page.click("#subjobs tr[data-subid='0']")
+    page.wait_for_function(
+        "document.getElementById('log-stdout').textContent.includes('inst-out')"
+        " && document.getElementById('log-stderr').textContent.includes('inst-err')",
+        timeout=FOREVER,
+    )
+    assert page.inner_text("#item-name") == f"{job}.0"

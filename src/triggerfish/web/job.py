@@ -25,7 +25,7 @@ from triggerfish.web.graph import MAX_NODES, Graph, layout
 from triggerfish.web.render import Viewer, render
 
 router = APIRouter(include_in_schema=False)
-Part = Literal["fields", "callbacks", "graph"]
+Part = Literal["fields", "subjobs", "callbacks", "graph"]
 RUNS = 50  # callback runs the page lists (the newest)
 EVENTS = 200  # events the page starts with (the newest)
 ACTIONS = ("kill", "block", "unblock", "retry", "requeue")

@@ -29,6 +29,10 @@
   }
 
   async function loadGrid() {
+    if (!$("grid")) {  // no agenda: nothing to draw
+      if (window.tfGridDrawn === undefined) window.tfGridDrawn = performance.now();
+      return;
+    }
     const data = await tf.api("GET", `/api/v1/jobs/${jobId}/statuses`);
     grid.names = expand(data.names);
     grid.legend = data.legend;
@@ -136,7 +140,7 @@
     recount();
   }
 
-  $("grid").addEventListener("click", (ev) => {
+  $("grid")?.addEventListener("click", (ev) => {
     const cell = ev.target.closest("[data-item]");
     if (cell) openItem(cell.dataset.item);
   });
@@ -144,20 +148,35 @@
   // ------------------------------------------------------------------ an item and its logs
   let following = 0;  // the follow loop that is current (a newer click ends the older)
 
-  async function readLog(name, stream, offset) {
-    const path = `/api/v1/jobs/${jobId}/work/${encodeURIComponent(name)}/log?stream=${stream}&offset=${offset}`;
-    const resp = await fetch(path, { credentials: "same-origin" });
+  // What the panel shows: an agenda item (by name) or, for a job without agenda, an instance.
+  function itemTarget(name) {
+    const base = `/api/v1/jobs/${jobId}/work/${encodeURIComponent(name)}`;
+    return { kind: "Item", name, log: `${base}/log`, info: () => tf.api("GET", base) };
+  }
+
+  function subjobTarget(subid) {
+    const info = async () => {
+      const job = await tf.api("GET", `/api/v1/jobs/${jobId}?agenda=false`);
+      const s = job.subjobs.find((x) => x.subid === subid) || {};
+      return { ...s, subid, exit_code: null };
+    };
+    return { kind: "Instance", name: `${jobId}.${subid}`, log: `/api/v1/jobs/${jobId}/subjobs/${subid}/log`, info };
+  }
+
+  async function readLog(target, stream, offset) {
+    const resp = await fetch(`${target.log}?stream=${stream}&offset=${offset}`, { credentials: "same-origin" });
     if (resp.status === 404) return { text: "", offset, started: false };
     if (!resp.ok) throw new Error(`${resp.status} ${resp.statusText}`);
     const next = +(resp.headers.get("X-Triggerfish-Log-Offset") || offset);
     return { text: await resp.text(), offset: next, started: true };
   }
 
+  const stamp = (t) => (t ? new Date(t * 1000).toISOString().slice(0, 19).replace("T", " ") : "");
+
   function showInfo(w) {
     const rows = [["status", w.status], ["host", w.host || ""], ["instance", w.subid ?? ""],
-      ["retries", w.retry], ["exit code", w.exit_code ?? ""],
-      ["started", w.timestart ? new Date(w.timestart * 1000).toISOString().slice(0, 19) : ""],
-      ["completed", w.timecomplete ? new Date(w.timecomplete * 1000).toISOString().slice(0, 19) : ""]];
+      ["retries", w.retry ?? 0], ["exit code", w.exit_code ?? ""],
+      ["started", stamp(w.timestart)], ["completed", stamp(w.timecomplete)]];
     $("item-info").replaceChildren(...rows.flatMap(([k, v]) =>
       [tf.el("dt", {}, k), tf.el("dd", { "data-field": k }, v)]));
     $("item").dataset.status = w.status;
@@ -178,42 +197,52 @@
     if (stick) pre.scrollTop = pre.scrollHeight;
   }
 
-  async function openItem(name) {
-    const mine = ++following;
-    $("item").hidden = false;
-    $("item-name").textContent = name;
-    for (const id of ["log-stdout", "log-stderr", "item-attempts"]) $(id).replaceChildren();
-    document.querySelectorAll(".cell.open").forEach((c) => c.classList.remove("open"));
-    grid.cells?.[grid.index.get(name)]?.classList.add("open");
-    const offsets = { stdout: 0, stderr: 0 };
-    for (;;) {
-      let w, got = 0;
-      try {
-        w = await tf.api("GET", `/api/v1/jobs/${jobId}/work/${encodeURIComponent(name)}`);
-        if (mine !== following) return;
-        showInfo(w);
-        for (const stream of ["stdout", "stderr"]) {
-          const page = await readLog(name, stream, offsets[stream]);
-          if (mine !== following) return;
-          $(`log-${stream}-state`).textContent = page.started ? "" : "(not started)";
-          offsets[stream] = page.offset;
-          got += page.text.length;
-          if (page.text) append(stream, page.text);
-          if (stream === "stdout") showAttempts(page.text);
-        }
-      } catch (err) {
-        tf.flash(`item ${name}: ${err.message}`, "error");
-        return;
-      }
-      if (TERMINAL.has(w.status) && !got) {  // ended, and its last words read
-        $("log-stdout-state").textContent = $("log-stderr-state").textContent = "(ended)";
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 2000));
-      if (mine !== following) return;
+  // One look at the target: its info and what its logs gained; true once it has ended and
+  // nothing more came.
+  async function readOnce(target, offsets, mine) {
+    const w = await target.info();
+    if (mine !== following) return true;
+    showInfo(w);
+    let got = 0;
+    for (const stream of ["stdout", "stderr"]) {
+      const page = await readLog(target, stream, offsets[stream]);
+      if (mine !== following) return true;
+      $(`log-${stream}-state`).textContent = page.started ? "" : "(not started)";
+      offsets[stream] = page.offset;
+      got += page.text.length;
+      if (page.text) append(stream, page.text);
+      if (stream === "stdout") showAttempts(page.text);
     }
+    return TERMINAL.has(w.status) && !got;
   }
 
+  async function show(target) {
+    const mine = ++following;
+    $("item").hidden = false;
+    $("item-kind").textContent = target.kind;
+    $("item-name").textContent = target.name;
+    for (const id of ["log-stdout", "log-stderr", "item-attempts"]) $(id).replaceChildren();
+    document.querySelectorAll(".cell.open").forEach((c) => c.classList.remove("open"));
+    grid.cells?.[grid.index.get(target.name)]?.classList.add("open");
+    const offsets = { stdout: 0, stderr: 0 };
+    for (;;) {
+      try {
+        if (await readOnce(target, offsets, mine)) break;
+      } catch (err) {
+        tf.flash(`${target.kind} ${target.name}: ${err.message}`, "error");
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 2000));  // following a running one
+      if (mine !== following) return;
+    }
+    if (mine === following) $("log-stdout-state").textContent = $("log-stderr-state").textContent = "(ended)";
+  }
+  const openItem = (name) => show(itemTarget(name));
+
+  $("part-subjobs").addEventListener("click", (ev) => {
+    const row = ev.target.closest("tr.pick[data-subid]");
+    if (row) show(subjobTarget(+row.dataset.subid));
+  });
   $("item-close").addEventListener("click", () => { following++; $("item").hidden = true; });
 
   // ------------------------------------------------------------------ parts of the page
@@ -229,7 +258,7 @@
       tf.flash(`refreshing ${part}: ${err.message}`, "error");
     }
   }
-  const refreshFields = tf.throttle(() => { refresh("fields"); refresh("graph"); }, 1000);
+  const refreshFields = tf.throttle(() => { refresh("fields"); refresh("subjobs"); refresh("graph"); }, 1000);
   const refreshCallbacks = tf.throttle(() => refresh("callbacks"), 1000);
   const reloadGrid = tf.throttle(() => loadGrid().catch(() => {}), 2000);
 
