@@ -33,7 +33,8 @@ def _wait_status(tab: Tab, status: str) -> None:
 
 def test_the_grid_has_a_cell_per_item_that_turns_complete_live(tab: Tab, farm: LocalFarm) -> None:
     (job,) = _submit(farm, {"name": "web-grid", "agenda": "1-12", "dependency": "",
-                            "package": {"cmdline": "sleep 1"}, "priority": 10})  # fmt: skip
+                            "package": {"cmdline": "echo frame QB_FRAME_NUMBER; sleep 1"},
+                            "priority": 10})  # fmt: skip
     tab.goto(f"/jobs/{job}")
     page = _page(tab)
     page.wait_for_selector("#grid [data-item]")
@@ -48,6 +49,9 @@ def test_the_grid_has_a_cell_per_item_that_turns_complete_live(tab: Tab, farm: L
     _wait_status(tab, "complete")
     assert page.locator("#subjobs tbody tr").count() >= 1
     assert page.locator("#events tbody tr").count() > 12
+    page.click('#grid [data-item="3"]')
+    page.wait_for_function("document.getElementById('log-stdout-state').textContent === '(ended)'")
+    assert "frame 3" in page.inner_text("#log-stdout")
     shot(page, "web-job")
 
 
@@ -65,7 +69,13 @@ def test_a_big_job_is_drawn_on_a_canvas(tab: Tab, farm: LocalFarm) -> None:
     assert box is not None
     page.mouse.click(box["x"] + 1, box["y"] + 1)
     page.wait_for_function("document.getElementById('item-name').textContent === '1'")
+    page.fill("#priority", "42")
+    page.click("#set-priority")  # modify, then the page follows the stream
+    page.wait_for_function(
+        "document.querySelector('[data-field=priority]').textContent === '42'", timeout=FOREVER
+    )
     with farm.client() as api:
+        assert api.job(job, agenda=False)["priority"] == 42
         api.kill(job)
 
 
