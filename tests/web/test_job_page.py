@@ -8,8 +8,8 @@ from typing import cast
 
 import httpx
 from browser import shot
-from playwright.sync_api import Page, Response
-from webtab import Tab
+from playwright.sync_api import Browser, Page, Response
+from webtab import Tab, login
 
 from triggerfish.cli.local import LocalFarm
 
@@ -159,3 +159,15 @@ def test_an_instance_of_a_job_without_agenda_shows_its_logs(tab: Tab, farm: Loca
         timeout=FOREVER,
     )
     assert page.inner_text("#item-name") == f"{job}.0"
+
+
+def test_controls_only_for_who_may_act(farm: LocalFarm, browser: Browser) -> None:
+    (job,) = _submit(farm, {"name": "web-not-yours", "package": {"cmdline": "true"}})
+    with farm.client() as api:
+        token = api.add_user("web-onlooker", ["submit"])["token"]
+    context = browser.new_context()
+    page = context.new_page()
+    login(page, farm.url, token, f"/jobs/{job}")
+    assert "web-not-yours" in page.inner_text("#part-fields")
+    assert page.locator("button[data-action]").count() == 0  # not their job, not an admin
+    context.close()
