@@ -140,6 +140,8 @@
     recount();
   }
 
+  window.addEventListener("resize", tf.throttle(() => { if (grid.canvas) draw(); }, 300));
+
   $("grid")?.addEventListener("click", (ev) => {
     const cell = ev.target.closest("[data-item]");
     if (cell) openItem(cell.dataset.item);
