@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import Engine
 
 from triggerfish.errors import NoSuchJob
 from triggerfish.model.status import TALLY_KEYS
@@ -25,6 +27,8 @@ LEGEND = TALLY_KEYS  # the statuses of ``codes``, by index (at most 10: one digi
 _CODE = {st: str(i) for i, st in enumerate(LEGEND)}
 
 Run = tuple[int, int, int]  # first, count, step: the names first, first + step, …
+# in the answer a list of three (a JSON Schema every OpenAPI tool reads, unlike a tuple's)
+RunOut = Annotated[list[int], Field(min_length=3, max_length=3)]
 
 
 class ItemStatuses(BaseModel):
@@ -35,7 +39,7 @@ class ItemStatuses(BaseModel):
     status: str  # the job's
     total: int  # items of the agenda
     legend: list[str]
-    names: list[str | Run] = Field(
+    names: list[str | RunOut] = Field(
         description="names in agenda order: a string, or [first, count, step] for the "
         "integer names first, first + step, … (count of them)"
     )
@@ -76,19 +80,29 @@ def compact_names(names: Iterable[str]) -> list[str | Run]:
     return out
 
 
+def _encode(job_id: int, seq: int, read: jobreads.ItemStatuses) -> ItemStatuses:
+    """The answer from the store's rows (on a worker thread: 100,000 items take ~40 ms)."""
+    status, items = read
+    codes = "".join(_CODE.get(st, "0") for _, st in items)
+    counts = {st: codes.count(code) for st, code in _CODE.items()}
+    names = [n if isinstance(n, str) else list(n) for n in compact_names(n for n, _ in items)]
+    return ItemStatuses(
+        job=job_id, status=status, total=len(items), legend=list(LEGEND), names=names,
+        codes=codes, counts={k: v for k, v in counts.items() if v}, seq=seq,
+    )  # fmt: skip
+
+
+def _answer(engine: Engine, job_id: int, seq: int) -> ItemStatuses | None:
+    read = jobreads.item_statuses(engine, job_id)
+    return None if read is None else _encode(job_id, seq, read)
+
+
 @router.get("/jobs/{job_id}/statuses", response_model=ItemStatuses, tags=["jobs"])
 async def item_statuses(request: Request, job_id: Id) -> ItemStatuses:
     """Every agenda item's name and status in one compact answer (the job page's grid)."""
     c = ctx(request)
     seq = c.hub.event_seq  # committed: the read below sees every event up to it
-    read = await asyncio.to_thread(jobreads.item_statuses, c.store.engine, job_id)
-    if read is None:
+    answer = await asyncio.to_thread(_answer, c.store.engine, job_id, seq)
+    if answer is None:
         raise NoSuchJob(f"no such job {job_id}", field="job")
-    status, items = read
-    codes = "".join(_CODE.get(st, "0") for _, st in items)
-    counts = {st: codes.count(code) for st, code in _CODE.items()}
-    names = compact_names(name for name, _ in items)
-    return ItemStatuses(
-        job=job_id, status=status, total=len(items), legend=list(LEGEND), names=names,
-        codes=codes, counts={k: v for k, v in counts.items() if v}, seq=seq,
-    )  # fmt: skip
+    return answer
