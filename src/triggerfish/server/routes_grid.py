@@ -93,6 +93,7 @@ def _encode(job_id: int, seq: int, read: jobreads.ItemStatuses) -> ItemStatuses:
 
 
 def _answer(engine: Engine, job_id: int, seq: int) -> ItemStatuses | None:
+    """Read and encode (None: no such job)."""
     read = jobreads.item_statuses(engine, job_id)
     return None if read is None else _encode(job_id, seq, read)
 

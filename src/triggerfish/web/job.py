@@ -37,6 +37,7 @@ def when(t: float | None) -> str:
 
 
 async def _job(c: Ctx, job_id: int) -> dict[str, Any] | None:
+    """The job and its instances (not its agenda: the grid reads that), with ``stuck``."""
     row = await asyncio.to_thread(reads.get_job, c.store.engine, job_id, agenda=False)
     if row is not None and convert.may_be_stuck(row):
         row["stuck"] = (await c.engine.acall(stuck.reasons, [job_id])).get(job_id, "")
@@ -44,12 +45,14 @@ async def _job(c: Ctx, job_id: int) -> dict[str, Any] | None:
 
 
 async def _callbacks(c: Ctx, job_id: int) -> dict[str, Any]:
+    """The job's callbacks and its newest runs, newest first."""
     cbs = await asyncio.to_thread(reads.list_callbacks, c.store.engine, job_id)
     runs = await asyncio.to_thread(reads.list_runs, c.store.engine, job=job_id, limit=RUNS)
     return {"callbacks": cbs, "runs": runs[::-1]}
 
 
 async def _graph(c: Ctx, job: dict[str, Any]) -> Graph:
+    """The graph of the job's pgrp (its first ``MAX_NODES`` jobs)."""
     jobs = await asyncio.to_thread(
         reads.list_jobs, c.store.engine, pgrp=job["pgrp"], limit=MAX_NODES + 1
     )
@@ -74,11 +77,13 @@ async def _context(c: Ctx, job: dict[str, Any], parts: tuple[str, ...]) -> dict[
 
 
 def _missing(request: Request, principal: Principal, job_id: int) -> Response:
+    """The page of a job that does not exist (404)."""
     return render(request, "job_missing.html", principal, 404, job_id=job_id)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 async def job_page(request: Request, principal: Viewer, job_id: Id) -> Response:
+    """The whole page: what the store holds now, and the event seq to follow it from."""
     c = ctx(request)
     seq = c.hub.event_seq  # the page shows what was committed up to here: follow from it
     job = await _job(c, job_id)
