@@ -77,6 +77,10 @@ def test_a_big_job_is_drawn_on_a_canvas(tab: Tab, farm: LocalFarm) -> None:
     with farm.client() as api:
         assert api.job(job, agenda=False)["priority"] == 42
         api.kill(job)
+    page.wait_for_function(  # the canvas and the counts follow the stream too
+        "document.getElementById('grid-count').textContent.includes('killed 5000')",
+        timeout=FOREVER,
+    )
 
 
 def test_retry_a_failed_job_from_its_page(tab: Tab, farm: LocalFarm, tmp_path: Path) -> None:
