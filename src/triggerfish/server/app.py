@@ -34,6 +34,7 @@ from triggerfish.model.status import TERMINAL
 from triggerfish.server import (
     apidocs,
     metrics,
+    routes_grid,
     routes_hosts,
     routes_jobs,
     routes_stream,
@@ -331,6 +332,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
     app.include_router(routes_jobs.router)
+    app.include_router(routes_grid.router)
     app.include_router(routes_users.router)
     app.include_router(routes_hosts.router)
     app.include_router(routes_workers.router)
