@@ -64,3 +64,29 @@ def test_events_from_memory_and_from_the_store_are_the_store_s(
                 assert _same(c, db, **kw) > 0
     finally:
         db.dispose()
+
+
+def test_events_read_backwards_from_before(start_farm: StartFarm, db_url: str) -> None:
+    """``before`` gives the newest events below a seq (filters kept), oldest first; with
+    ``wait`` it is refused, naming the field."""
+    farm = start_farm(db_url, workers=1, slots=1)
+    with farm.client() as c:
+        a, b = c.submit(
+            [{"name": "a", "package": {"cmdline": "true", "range": "1-5"}},
+             {"name": "b", "package": {"cmdline": "true", "range": "1-3"}}]
+        )  # fmt: skip
+        c.wait([a["id"], b["id"]], timeout=60)
+        every = c.events(limit=10_000)
+        head = every[-1]["seq"]
+        for kw in ({}, {"job": a["id"]}, {"type": "job"}):
+            want = [e for e in every if kw.get("job") in (None, e["job"])
+                    and kw.get("type") in (None, e["type"])]  # fmt: skip
+            assert [e["seq"] for e in c.events(before=head + 1, limit=4, **kw)] == [
+                e["seq"] for e in want[-4:]
+            ]
+        middle = every[len(every) // 2]["seq"]
+        got = c.events(since=2, before=middle, limit=10_000)
+        assert [e["seq"] for e in got] == [e["seq"] for e in every if 2 < e["seq"] < middle]
+        assert c.events(before=1) == []
+        r = c._http.get("/api/v1/events", params={"before": head, "wait": 1})
+        assert r.status_code == 422 and "wait" in r.text

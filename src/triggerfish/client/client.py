@@ -312,13 +312,16 @@ class Client:
         job: int | None = None,
         wait: float = 0,
         type: str | None = None,
+        before: int | None = None,
     ) -> list[JSON]:
         """Events with ``seq > since``; ``wait`` long-polls up to that many seconds for one.
 
-        ``type`` keeps only events of these types (``"job"``, or a comma list). The answer's
+        ``type`` keeps only events of these types (``"job"``, or a comma list); ``before`` (a
+        seq) reads backwards: the newest ``limit`` below it, oldest first. The answer's
         ``last`` is kept on ``last_event_seq``, its ``head`` on ``event_head_seq``.
         """
-        params = {"after": since, "limit": limit, "job": job, "wait": wait or None, "type": type}
+        params = {"after": since, "limit": limit, "job": job, "wait": wait or None, "type": type,
+                  "before": before}  # fmt: skip
         answer = self._json("GET", "/events", params=params, timeout=self.timeout + wait)
         events = list(answer["events"])
         self.last_event_seq = int(answer.get("last", events[-1]["seq"] if events else since))

@@ -343,14 +343,19 @@ async def events(
     job: OptionalId = None,
     type: str | None = None,
     wait: Annotated[float, Query(ge=0, le=60)] = 0,
+    before: Annotated[int | None, Query(ge=1)] = None,
 ) -> s.EventsResponse:
     """Events after sequence number ``after``; ``wait`` long-polls for new ones.
 
     ``type`` keeps only events of these types (comma list of job, subjob, work, host,
-    callback, and the time types time, repeat, globaltime, globalrepeat).
+    callback, and the time types time, repeat, globaltime, globalrepeat). ``before`` (a
+    seq) reads backwards: the newest ``limit`` events below it, still oldest first (pass
+    the first one's seq as the next ``before``); it cannot be combined with ``wait``.
     """
     c = ctx(request)
     types = event_types(type)
+    if before is not None:
+        return await _events_before(c, after, before, limit, job, types, wait)
     jobs_only = types == ["job"]
     deadline = time.monotonic() + wait
     while True:
@@ -365,6 +370,23 @@ async def events(
     last = rows[-1]["seq"] if rows else max(after, c.hub.event_seq if job is None else after)
     head = max(c.hub.event_seq, last)
     return s.EventsResponse(events=[convert.event_info(r) for r in rows], last=last, head=head)
+
+
+async def _events_before(
+    c: Ctx, after: int, before: int, limit: int, job: int | None, types: list[str] | None,
+    wait: float,
+) -> s.EventsResponse:  # fmt: skip
+    """``GET /events?before=``: the newest events below ``before``, oldest first."""
+    if wait:
+        raise ValidationError("wait: cannot be combined with before", field="wait")
+    rows = await asyncio.to_thread(
+        reads.list_events, c.store.engine, after=after, limit=limit, job=job, types=types,
+        before=before,
+    )  # fmt: skip
+    last = rows[-1]["seq"] if rows else after
+    return s.EventsResponse(
+        events=[convert.event_info(r) for r in rows], last=last, head=max(c.hub.event_seq, last)
+    )
 
 
 LOG_HEADERS = {

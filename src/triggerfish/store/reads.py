@@ -119,15 +119,22 @@ def list_events(
     limit: int = 1000,
     job: int | None = None,
     types: list[str] | None = None,
+    before: int | None = None,
 ) -> list[Row]:
+    """Events after seq ``after``, oldest first, at most ``limit``; with ``before``, the
+    newest ``limit`` of those below seq ``before`` (still oldest first)."""
     q = sa.select(t.events).where(t.events.c.seq > after)
     if job is not None:
         q = q.where(t.events.c.job == job)
     if types:
         q = q.where(t.events.c.type.in_(types))
-    q = q.order_by(t.events.c.seq).limit(limit)
+    if before is None:
+        q = q.order_by(t.events.c.seq).limit(limit)
+    else:
+        q = q.where(t.events.c.seq < before).order_by(t.events.c.seq.desc()).limit(limit)
     with translated(), engine.connect() as conn:
-        return [dict(r) for r in conn.execute(q).mappings()]
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+    return rows if before is None else rows[::-1]
 
 
 def list_callbacks(engine: sa.Engine, job: int | None) -> list[Row]:

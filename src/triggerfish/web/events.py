@@ -17,7 +17,6 @@ from triggerfish.web.render import Viewer, render
 
 router = APIRouter(include_in_schema=False)
 SHOWN = 500  # rows the page keeps (the oldest go as new ones come)
-LOOK_BACK = 10_000  # events of the log a filtered first view searches, back from the head
 
 
 @router.get("/events", response_class=HTMLResponse)
@@ -26,4 +25,4 @@ async def events_page(
 ) -> Response:
     chosen = type if type in EVENT_TYPES else ""
     return render(request, "events.html", principal, types=EVENT_TYPES, job=job, type=chosen,
-                  q=q[:200], shown=SHOWN, look_back=LOOK_BACK)  # fmt: skip
+                  q=q[:200], shown=SHOWN)  # fmt: skip

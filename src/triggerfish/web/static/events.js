@@ -10,8 +10,6 @@
   const note = document.getElementById("event-note");
   const pauseButton = document.getElementById("event-pause");
   const SHOWN = +form.dataset.shown || 500;
-  const LOOK_BACK = +form.dataset.lookBack || 10000;
-  const PAGE = 1000; // events of one read of the first view
   let source = null, generation = 0, paused = false, held = [];
 
   function filters() {
@@ -88,19 +86,13 @@
     history.replaceState(null, "", `/events${query(f) ? "?" : ""}${query(f)}`);
   }
 
-  // The newest events that pass the job and type filters (up to SHOWN), and the seq to
-  // follow the log from: the last one read (nothing between the two is missed).
+  // The newest events that pass the job and type filters (up to SHOWN), read backwards from
+  // the head, and the seq to follow the log from: the head read first (nothing between the
+  // two is missed, and an event at the head is not shown twice).
   async function firstView(f) {
     const { head } = await tf.api("GET", "/api/v1/events?limit=1");
-    let after = Math.max(0, head - (f.job || f.type ? LOOK_BACK : SHOWN));
-    let got = [];
-    for (let reads = 0; reads <= LOOK_BACK / PAGE; reads++) {
-      const page = await tf.api("GET", `/api/v1/events?${query({ after, limit: PAGE, job: f.job, type: f.type })}`);
-      got = got.concat(page.events).slice(-SHOWN);
-      if (page.events.length) after = page.events[page.events.length - 1].seq;
-      if (page.events.length < PAGE) break;
-    }
-    return { events: got, after };
+    const page = await tf.api("GET", `/api/v1/events?${query({ before: head + 1, limit: SHOWN, job: f.job, type: f.type })}`);
+    return { events: page.events, after: head };
   }
 
   function take(events) {
