@@ -32,7 +32,6 @@
     }
     const fresh = [...got.values()].filter((tr) => !row(tr.dataset.jobId));
     if (!fresh.length) return;
-    for (const tr of fresh) tr.classList.add("fresh");
     body.prepend(...fresh);
     document.getElementById("no-jobs")?.remove();
     while (body.rows.length > size) body.lastElementChild.remove();
