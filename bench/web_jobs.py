@@ -10,7 +10,8 @@ afterwards), filled with ``--jobs`` one-frame jobs through ``POST /api/v1/jobs``
 filters have something to pick). Then:
 
 - **page**: ``--requests`` times each, one logged-in keep-alive HTTP client fetches the
-  newest page of ``/``; the same with the filters ``status=blocked``, ``user=other``,
+  newest page of ``/``; the same with the filters ``status=blocked``, ``status=active``
+  (four statuses), ``user=other``,
   ``name=`` a substring, and the pages ``before=`` the middle id and the oldest one. The time
   is the request's round trip on localhost (the server's time, plus well under a millisecond):
   median and p95.
@@ -90,6 +91,7 @@ def page_times(farm: LocalFarm, jobs: int, n: int) -> dict[str, list[float]]:
     cases = {
         "newest page": "/",
         "status=blocked": "/?status=blocked",
+        "status=active": "/?status=active",
         "user=other": "/?user=other",
         "name contains": f"/?name=web-{jobs // 3}",
         "middle page": f"/?before={jobs // 2}",
