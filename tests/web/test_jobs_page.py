@@ -120,6 +120,20 @@ def test_filters_keep_the_rows_that_match(farm: LocalFarm, tab: Tab) -> None:
     assert "'nonsense' is not a job status" in errors and "pgrp: 'x' is not a number" in errors
 
 
+def test_a_filtered_page_gets_the_new_jobs_that_match(farm: LocalFarm, tab: Tab) -> None:
+    tag = _tag()
+    page = _following(tab, f"/?name={tag}")
+    assert _ids(page) == []
+    with farm.client() as api:  # one commit: their events come in one message
+        match, _other = api.submit([
+            {"name": f"{tag}-in", "status": "blocked", "package": {"cmdline": "true"}},
+            {"name": "not-it", "status": "blocked", "package": {"cmdline": "true"}},
+        ])  # fmt: skip
+    page.wait_for_selector(ROW.format(match["id"]))
+    assert _ids(page) == [match["id"]]  # "not-it" was in the same answer, filtered out
+    assert page.query_selector("#no-jobs") is None
+
+
 def test_pages_go_older_and_newer_by_id(farm: LocalFarm, tab: Tab) -> None:
     tag = _tag()
     with farm.client() as api:

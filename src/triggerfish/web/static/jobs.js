@@ -45,7 +45,10 @@
 
   async function refresh() {
     if (busy) { again = true; return; }
-    const ids = [...changed], news = [...added];
+    // of the new jobs (a big submission is thousands), the newest page's worth; with
+    // filters more, since some will not pass them (the server takes 200 at most)
+    const ids = [...changed];
+    const news = [...added].sort((a, b) => b - a).slice(0, filters ? 200 : size);
     changed.clear(); added.clear();
     if (!ids.length && !news.length) return;
     busy = true;
