@@ -21,6 +21,12 @@ filters have something to pick). Then:
   row got its new status (``performance.timeOrigin + performance.now()``, the same clock as
   ``time.time()`` here). Latency: from the control request sent (an upper bound of the
   commit) to the row's change; p50 and p95.
+- **following cost** (``--follow-rounds``, SQLite, 2 workers x 1 slot): what
+  ``bench/web_follow.py`` runs, a 3000-frame job of ``true``, with one page open on the stub
+  ``/hosts`` (no live updates) and on ``/`` in turns, each settled 1.5 s after loading. It
+  reports the CPU seconds the supervisor and Chromium spent during each run: what following
+  costs, apart from a new browser page starting up, and apart from the machine's noise in
+  frames/s.
 
 Goals (issue 16): the first page ≤ 200 ms; event→DOM p95 ≤ 500 ms.
 """
@@ -37,12 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from _common import code_line, code_state, database, say, stores, table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from browser import launch
 from playwright.sync_api import Browser, sync_playwright
+from web_follow import run_job
 
 from triggerfish.cli.local import LocalFarm
 
@@ -153,6 +161,44 @@ def dom_latency(farm: LocalFarm, browser: Browser, changes: int) -> list[float]:
     return out
 
 
+def _chromium_cpu() -> float:
+    """CPU seconds of this process's Chromium children (browser, renderer, utilities)."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" in child.name():
+                total += sum(child.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
+def follow_cost(browser: Browser, rounds: int) -> list[list[str]]:
+    """Per page: frames/s, and the supervisor's and Chromium's CPU seconds per run."""
+    runs: dict[str, list[tuple[float, float, float]]] = {"/hosts": [], "/": []}
+    with LocalFarm(workers=2, slots=1) as farm:
+        assert farm.supervisor is not None
+        sup = psutil.Process(farm.supervisor.pid)
+        page = browser.new_page()
+        page.goto(f"{farm.url}/login?next=/hosts")
+        page.fill("input[name=token]", farm.token or "")
+        page.click("form.login button[type=submit]")
+        page.wait_for_url(f"{farm.url}/hosts")
+        run_job(farm, 200, 2)  # warm up
+        for _ in range(rounds):
+            for path, out in runs.items():
+                page.goto(f"{farm.url}{path}")
+                time.sleep(1.5)
+                c0, s0 = _chromium_cpu(), sum(sup.cpu_times()[:2])
+                fps = run_job(farm, 3000, 2)
+                out.append((fps, sum(sup.cpu_times()[:2]) - s0, _chromium_cpu() - c0))
+        page.close()
+    return [[path, f"{statistics.median(r[0] for r in out):.0f}",
+             f"{statistics.median(r[1] for r in out):.3f}",
+             f"{statistics.median(r[2] for r in out):.3f}"]
+            for path, out in runs.items()]  # fmt: skip
+
+
 def bench_store(store: str, args: argparse.Namespace, browser: Browser) -> list[list[str]]:
     rows = []
     with database(store) as db_url, LocalFarm(workers=0, db_url=db_url) as farm:
@@ -179,17 +225,25 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=50)
     p.add_argument("--changes", type=int, default=100)
     p.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--follow-rounds", type=int, default=6, help="0: no following cost")
     args = p.parse_args()
     code = code_state()
     rows: list[list[str]] = []
+    cost: list[list[str]] = []
     with sync_playwright() as pw:
         browser = launch(pw)
         try:
             for store in stores(args.store):
                 rows += bench_store(store, args, browser)
+            if args.follow_rounds:
+                cost = follow_cost(browser, args.follow_rounds)
         finally:
             browser.close()
     print(table(["store", "what", "median ms", "p95 ms"], rows))
+    if cost:
+        print()
+        print(table(["page open (3000 frames)", "frames/s", "supervisor CPU s", "Chromium CPU s"],
+                    cost))  # fmt: skip
     print(code_line(code))
 
 
