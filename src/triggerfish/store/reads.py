@@ -13,6 +13,33 @@ from triggerfish.store.db import translated
 SUMMARY_COLS = [c for c in t.jobs.c if c.name not in ("package", "fields")]
 
 
+def job_filters(
+    *,
+    status: list[str] | None = None,
+    pgrp: int | None = None,
+    label: str | None = None,
+    user: str | None = None,
+    name: str | None = None,
+) -> list[sa.ColumnElement[bool]]:
+    """The conditions of a jobs listing's filters (``name``: exact, or a glob with ``*``)."""
+    out: list[sa.ColumnElement[bool]] = []
+    if status:
+        out.append(t.jobs.c.status.in_(status))
+    if pgrp is not None:
+        out.append(t.jobs.c.pgrp == pgrp)
+    if label is not None:
+        out.append(t.jobs.c.label == label)
+    if user is not None:
+        out.append(t.jobs.c.user == user)
+    if name is not None:
+        if "*" in name:
+            pattern = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            out.append(t.jobs.c.name.like(pattern.replace("*", "%"), escape="\\"))
+        else:
+            out.append(t.jobs.c.name == name)
+    return out
+
+
 def list_jobs(
     engine: sa.Engine,
     *,
@@ -25,21 +52,9 @@ def list_jobs(
     limit: int = 1000,
     offset: int = 0,
 ) -> list[Row]:
-    q = sa.select(*SUMMARY_COLS)
-    if status:
-        q = q.where(t.jobs.c.status.in_(status))
-    if pgrp is not None:
-        q = q.where(t.jobs.c.pgrp == pgrp)
-    if label is not None:
-        q = q.where(t.jobs.c.label == label)
-    if user is not None:
-        q = q.where(t.jobs.c.user == user)
-    if name is not None:
-        if "*" in name:
-            pattern = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            q = q.where(t.jobs.c.name.like(pattern.replace("*", "%"), escape="\\"))
-        else:
-            q = q.where(t.jobs.c.name == name)
+    q = sa.select(*SUMMARY_COLS).where(
+        *job_filters(status=status, pgrp=pgrp, label=label, user=user, name=name)
+    )
     if ids is not None:
         q = q.where(t.jobs.c.id.in_(ids))
     q = q.order_by(t.jobs.c.id).limit(limit).offset(offset)

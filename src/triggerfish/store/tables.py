@@ -38,8 +38,9 @@ jobs = sa.Table(
     sa.Column("lastupdate", sa.Float, nullable=False),
     sa.UniqueConstraint("pgrp", "label", name="uq_jobs_pgrp_label"),
 )
-sa.Index("ix_jobs_status", jobs.c.status)
-sa.Index("ix_jobs_user", jobs.c.user)
+# (status, id) and (user, id): a page of jobs of a status or user is an ordered range
+sa.Index("ix_jobs_status_id", jobs.c.status, jobs.c.id)
+sa.Index("ix_jobs_user_id", jobs.c.user, jobs.c.id)
 
 subjobs = sa.Table(
     "subjobs",
