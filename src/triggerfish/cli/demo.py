@@ -120,7 +120,8 @@ def _show_log(out: Console, client: Client, job: JSON) -> None:
 def _next_steps(out: Console) -> None:
     out.print(
         "\n[bold]what to try next[/]\n"
-        "  triggerfish run                        [dim]# supervisor + 2 workers, Ctrl-C stops[/]\n"
+        "  triggerfish run                        [dim]# supervisor + 2 workers, Ctrl-C stops;[/]\n"
+        "                                         [dim]# it prints the web page's address[/]\n"
         "  triggerfish submit --range 1-20 --chunk 5 -- echo frame QB_FRAME_NUMBER\n"
         "  triggerfish jobs                       [dim]# all jobs; --json for scripts[/]\n"
         "  triggerfish job 1                      [dim]# one job, its instances and frames[/]\n"

@@ -11,6 +11,7 @@ from types import FrameType
 import click
 
 from triggerfish import logfmt
+from triggerfish.auth.tokens import local_token_path
 from triggerfish.cli.daemons import server_options
 from triggerfish.cli.local import LocalFarm, Revival
 from triggerfish.cli.options import option
@@ -111,6 +112,8 @@ def run(
                 f"  export TRIGGERFISH_URL={farm.url}\n{data}"
                 "  triggerfish submit --range 1-10 -- echo frame QB_FRAME_NUMBER\n"
                 "  triggerfish jobs\n"
+                f"web page: {farm.url}/ "
+                f"(log in with the token in {local_token_path(farm.data_dir)})\n"
                 "[dim]Ctrl-C stops.[/]"
             )
             while True:
