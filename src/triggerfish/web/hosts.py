@@ -1,7 +1,8 @@
 """The hosts page (``/hosts``): every host, its slots and what runs on it, live.
 
-The table is one server-rendered fragment (``/rows/hosts``) that ``static/hosts.js`` fetches
-again when the event stream tells of host, instance or agenda-item events. The data is what
+The table is one server-rendered fragment (``/rows/hosts``) that ``static/app.js``
+(``liveBox``) fetches again when the event stream tells of host, instance or agenda-item
+events. The data is what
 ``GET /api/v1/hosts`` answers (``routes_jobs.hosts_now``).
 """
 

@@ -1,8 +1,9 @@
 """Tasks and schedules (``/tasks``): the recurring tasks with their next and last run, and the
 recent tasks a page at a time, live.
 
-Both tables are one server-rendered fragment (``/rows/tasks``) that ``static/tasks.js``
-fetches again when job events come (a task is a job) and after a button did its work. The
+Both tables are one server-rendered fragment (``/rows/tasks``) that ``static/app.js``
+(``liveBox``) fetches again when job events come (a task is a job) and after a button did
+its work. The
 data is what ``GET /api/v1/schedules`` and ``GET /api/v1/tasks`` answer.
 """
 

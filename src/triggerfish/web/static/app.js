@@ -109,6 +109,30 @@ const tf = (() => {
     }
   });
 
+  // A box whose server-rendered content follows the farm: <div data-rows="/rows/…"
+  // data-stream="host,work" data-throttle="1500" data-every="30000">. Its content is fetched
+  // again when events of those types come (at most once per data-throttle ms), every
+  // data-every ms (what changes without an event: heartbeats, a schedule's next run), and at
+  // once after a button inside it did its work.
+  function liveBox(box) {
+    const name = box.id || box.dataset.rows;
+    async function refresh() {
+      try {
+        box.innerHTML = await html(box.dataset.rows);
+        ages();
+      } catch (err) {
+        flash(`${name}: ${err.message}`, "error");
+      }
+    }
+    const soon = throttle(refresh, +box.dataset.throttle || 1500);
+    box.addEventListener("tf:done", refresh);
+    stream({ type: box.dataset.stream }, soon);
+    if (box.dataset.every) setInterval(soon, +box.dataset.every);
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    for (const box of document.querySelectorAll("[data-rows][data-stream]")) liveBox(box);
+  });
+
   // Refresh the ages shown in <time data-age="epoch seconds"> every few seconds.
   function ages() {
     for (const el of document.querySelectorAll("[data-age]")) el.textContent = age(+el.dataset.age);
