@@ -53,6 +53,17 @@ def test_requirements_place_every_item_and_say_why_a_job_waits(
     out = CliRunner().invoke(cli, ["job", str(never["id"])])
     assert out.exit_code == 0, out.output
     assert "no host matches requirements host.gpu=h100" in out.output
+    out = CliRunner().invoke(cli, ["submit", "--requirements", "host.gpu=", "--", "true"])
+    assert out.exit_code != 0
+    assert "requirements: expected a host fact or a value" in out.output
+    assert "at column 10" in out.output
+    args = ["submit", "--requirements", "host.gpu=a100", "--hostorder", "-host.speed", "--", "true"]
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 0, out.output
+    with farm.client() as c:
+        job_id = int(out.stdout.split()[0])
+        assert c.wait([job_id], timeout=30)[job_id] == "complete"
+        assert {s["host"] for s in c.job(job_id)["subjobs"]} == {a100}
 
 
 def test_bad_requirements_and_hostorder_are_refused_naming_the_field(
