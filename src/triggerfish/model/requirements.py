@@ -101,20 +101,33 @@ def parser() -> Lark:
 # ---------------------------------------------------------------- values and comparisons
 
 
+_MISSING = object()
+_NUMBERS: dict[str, float | None] = {}  # texts read as numbers (or not): facts repeat
+_MAX_NUMBERS = 10_000
+
+
 def _number(value: Any) -> float | None:
     """``value`` as a finite number, or None when it does not read as one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        f = float(value)
-    elif isinstance(value, str):
+    kind = type(value)
+    if kind is int or kind is float:
+        return float(value) if math.isfinite(value) else None
+    if kind is not str:
+        return (
+            None
+            if isinstance(value, bool) or not isinstance(value, int | float)
+            else (_number(float(value)))
+        )
+    got = _NUMBERS.get(value, _MISSING)
+    if got is _MISSING:
         try:
-            f = float(value)
+            f: float | None = float(value)
         except ValueError:
-            return None
-    else:
-        return None
-    return f if math.isfinite(f) else None
+            f = None
+        got = f if f is not None and math.isfinite(f) else None
+        if len(_NUMBERS) >= _MAX_NUMBERS:
+            _NUMBERS.clear()
+        _NUMBERS[value] = got
+    return got  # type: ignore[return-value]
 
 
 def text_of(value: Any) -> str:
@@ -160,9 +173,11 @@ def compare(op: str, left: Any, right: Any) -> bool:
         return text_of(left).strip() in _items(right)
     if op == "has":
         return text_of(right).strip() in _items(left)
-    a, b = _number(left), _number(right)
-    if a is not None and b is not None:
-        return _ORDER[op](a, b)
+    a = _number(left)
+    if a is not None:
+        b = _number(right)
+        if b is not None:
+            return _ORDER[op](a, b)
     return _ORDER[op](text_of(left), text_of(right))
 
 
@@ -192,6 +207,51 @@ def _operand(tok: Token, text: str) -> _Value:
     return lambda _facts: word
 
 
+def _comparison(node: Tree[Token], text: str) -> Check:
+    ltok: Token = node.children[0].children[0]  # type: ignore[union-attr, assignment]
+    rtok: Token = node.children[2].children[0]  # type: ignore[union-attr, assignment]
+    left, right = _operand(ltok, text), _operand(rtok, text)
+    raw = str(node.children[1])
+    op = _SYMBOLS.get(raw, raw.lower())
+    fact, literal = _fact_name(ltok), _literal(rtok)
+    if fact is None or literal is None or op not in _ORDER:
+        return lambda facts: compare(op, left(facts), right(facts))
+    return _fact_against(fact, op, literal)
+
+
+def _fact_name(tok: Token) -> str | None:
+    word = str(tok)
+    if tok.type == "WORD" and word.lower().startswith(FACT_PREFIX):
+        return FACT_PREFIX + word[len(FACT_PREFIX) :]
+    return None
+
+
+def _literal(tok: Token) -> str | None:
+    if tok.type == "STRING":
+        return str(tok)[1:-1]
+    return None if _fact_name(tok) is not None else str(tok)
+
+
+def _fact_against(name: str, op: str, literal: str) -> Check:
+    """The usual comparison, ``host.NAME OP value``, with the value read once (as
+    :func:`compare` does it)."""
+    fn = _ORDER[op]
+    number = _number(literal)
+    absent = op == "ne"
+
+    def check(facts: Facts) -> bool:
+        value = facts.get(name)
+        if value is None:
+            return absent
+        if number is not None:
+            n = _number(value)
+            if n is not None:
+                return fn(n, number)
+        return fn(value if type(value) is str else text_of(value), literal)
+
+    return check
+
+
 def _compile(node: Tree[Token] | Token, text: str) -> Check:
     if isinstance(node, Token):  # (a lone operand is inlined by lark's '?' rules: not here)
         raise AssertionError(f"unexpected token {node!r}")
@@ -201,11 +261,7 @@ def _compile(node: Tree[Token] | Token, text: str) -> Check:
         value = _operand(node.children[0], text)  # type: ignore[arg-type]
         return lambda facts: truthy(value(facts))
     if rule == "comparison":
-        left = _operand(node.children[0].children[0], text)  # type: ignore[union-attr, arg-type]
-        right = _operand(node.children[2].children[0], text)  # type: ignore[union-attr, arg-type]
-        raw = str(node.children[1])
-        op = _SYMBOLS.get(raw, raw.lower())
-        return lambda facts: compare(op, left(facts), right(facts))
+        return _comparison(node, text)
     if rule == "group":
         return _compile(kids[0], text)
     if rule == "negation":
@@ -213,10 +269,26 @@ def _compile(node: Tree[Token] | Token, text: str) -> Check:
         return lambda facts: not inner(facts)
     parts = [_compile(k, text) for k in kids]
     if rule == "conjunction":
-        return lambda facts: all(p(facts) for p in parts)
+        return _fold(parts, both=True)
     if rule == "disjunction":
-        return lambda facts: any(p(facts) for p in parts)
+        return _fold(parts, both=False)
     raise AssertionError(f"unexpected rule {rule!r}")
+
+
+def _fold(parts: list[Check], *, both: bool) -> Check:
+    """``parts`` joined by and (``both``) or or, left to right, stopping early."""
+    check = parts[0]
+    for nxt in parts[1:]:
+        check = _and(check, nxt) if both else _or(check, nxt)
+    return check
+
+
+def _and(a: Check, b: Check) -> Check:
+    return lambda facts: a(facts) and b(facts)
+
+
+def _or(a: Check, b: Check) -> Check:
+    return lambda facts: a(facts) or b(facts)
 
 
 _PUNCT = frozenset({"AND", "OR", "NOT", "LPAR", "RPAR"})
