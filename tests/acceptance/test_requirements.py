@@ -47,6 +47,10 @@ def test_requirements_place_every_item_and_say_why_a_job_waits(
         assert detail["status"] == "pending"
         assert detail["todotally"]["pending"] == 6
         assert detail["reason"] == "no host matches requirements host.gpu=h100 || host.speed > 10"
+    auth = {"Authorization": f"Bearer {farm.token}"}
+    page = httpx.get(f"{farm.url}/jobs/{never['id']}", headers=auth, timeout=30)
+    assert page.status_code == 200, page.text
+    assert "no host matches requirements host.gpu=h100" in page.text  # the web page
     for key, value in farm.client_env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("TRIGGERFISH_JSON", raising=False)

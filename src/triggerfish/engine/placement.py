@@ -14,8 +14,8 @@ where hostorder chooses the host and the job then fills it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from triggerfish.engine.hostfacts import facts_now
 from triggerfish.model.requirements import RequirementsError, hostorder, matches, rank
@@ -23,6 +23,13 @@ from triggerfish.model.requirements import RequirementsError, hostorder, matches
 if TYPE_CHECKING:
     from triggerfish.engine.objects import HostRT, JobRT
     from triggerfish.engine.state import State
+
+
+def may_be_unmatched(row: Mapping[str, Any]) -> bool:
+    """Whether a stored job row may be one that :func:`unmatched` names: pending, with
+    requirements and no other reason."""
+    fields = row.get("fields") or {}
+    return row["status"] == "pending" and not row["reason"] and bool(fields.get("requirements"))
 
 
 def unmatched(state: State, ids: Iterable[int]) -> dict[int, str]:

@@ -159,11 +159,7 @@ async def get_job(request: Request, job_id: Id, agenda: bool = True) -> s.JobDet
 
 async def _add_unmatched(c: Ctx, row: dict[str, Any]) -> None:
     """A pending job with requirements no host meets says so in its ``reason``."""
-    if (
-        row["status"] == "pending"
-        and not row["reason"]
-        and (row["fields"] or {}).get("requirements")
-    ):
+    if placement.may_be_unmatched(row):
         why = await c.engine.acall(placement.unmatched, [row["id"]])
         row["reason"] = why.get(row["id"], "")
 
