@@ -206,7 +206,6 @@ def test_cmdline_job_without_cmdline_is_rejected() -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("requirements", "host.os=linux"),
         ("reservations", "host.processors=2"),
     ],
 )
@@ -262,10 +261,23 @@ def test_range_and_agenda_string_together_are_rejected() -> None:
     assert "not both" in err.message
 
 
-def test_not_yet_supported_field_error_names_the_field() -> None:
-    err = rejected([one(), one(requirements="host.os=linux")])
+def test_bad_requirements_error_names_the_field_and_column() -> None:
+    err = rejected([one(), one(requirements="host.os=linux &&")])
     assert err.field == "jobs[1].requirements"
     assert err.message.startswith("jobs[1].requirements:")
+    assert "column 17" in err.message
+
+
+def test_requirements_and_hostorder_are_accepted() -> None:
+    [nj] = parse_jobs([one(requirements="host.os=linux", hostorder="-host.memory.avail")])
+    assert nj.spec.requirements == "host.os=linux"
+    assert nj.spec.hostorder == "-host.memory.avail"
+
+
+def test_bad_hostorder_names_the_field_and_column() -> None:
+    err = rejected([one(hostorder="+host.processor.avail, memory")])
+    assert err.field == "jobs[0].hostorder"
+    assert "column 24" in err.message
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,8 @@ class JobOptions:
     groups: list[str] | None = None
     omitgroups: list[str] | None = None
     cluster: str | None = None
+    requirements: str | None = None
+    hostorder: str | None = None
     retrywork: int | None = None
     retrywork_delay: float | None = None
     retrysubjob: int | None = None

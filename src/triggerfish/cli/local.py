@@ -9,6 +9,7 @@ Used by ``triggerfish run`` and ``triggerfish demo``, and by benchmarks and end-
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,9 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import triggerfish
 from triggerfish.auth.tokens import local_token_path, read_token_file
@@ -94,6 +96,8 @@ class LocalFarm:
     ``capture_output``: the children's output goes to ``<data_dir>/farm-logs/NAME.log``
     instead of this process's terminal. Stopping sends SIGTERM to the workers, then to the
     supervisor, and SIGKILL to any child still alive ``grace`` seconds later.
+    ``properties``: host properties of each worker, in order (``--property``), e.g.
+    ``[{"gpu": "a100"}, {}]``.
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class LocalFarm:
         grace: float = 10.0,
         allow_pickle: bool = False,
         metrics_public: bool = False,
+        properties: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         if workers < 0 or slots < 1:
             raise TriggerfishError("a local farm needs workers ≥ 0 and slots ≥ 1")
@@ -131,6 +136,7 @@ class LocalFarm:
         self.grace = grace
         self.allow_pickle = allow_pickle
         self.metrics_public = metrics_public
+        self.properties = list(properties)
         host = socket.gethostname()
         self.worker_names = [f"{host}-w{i}" for i in range(1, workers + 1)]
         self.supervisor: subprocess.Popen[bytes] | None = None
@@ -212,9 +218,12 @@ class LocalFarm:
         return self._spawn(name, self._worker_args(name), token)
 
     def _worker_args(self, name: str) -> list[str]:
+        i = self.worker_names.index(name)
+        props = self.properties[i] if i < len(self.properties) else {}
+        own = [a for k, v in props.items() for a in ("--property", f"{k}={json.dumps(v)}")]
         return ["worker", "--supervisor", self.url, "--name", name, "--slots", str(self.slots),
                 "--log-level", self.log_level, "--log-format", self.log_format,
-                "--data-dir", str(self.data_dir)]  # fmt: skip
+                "--data-dir", str(self.data_dir), *own]  # fmt: skip
 
     def _spawn(
         self, name: str, args: list[str], env: dict[str, str] | None = None

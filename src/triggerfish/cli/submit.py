@@ -79,6 +79,20 @@ def _submit_options(f: Any) -> Any:
         ),
         option("--cluster", env="SUBMIT_CLUSTER", help="Run only on hosts of this cluster."),
         option(
+            "--requirements",
+            env="SUBMIT_REQUIREMENTS",
+            metavar="EXPR",
+            help="Run only on hosts whose facts meet EXPR: 'host.gpu=a100 && "
+            "host.memory.avail>=8000' (docs/dispatch-requirements.md).",
+        ),
+        option(
+            "--hostorder",
+            env="SUBMIT_HOSTORDER",
+            metavar="LIST",
+            help="Prefer hosts by facts, largest first (+) or smallest (-): "
+            "'+host.processor.avail,-host.memory.avail'.",
+        ),
+        option(
             "--retrywork",
             env="SUBMIT_RETRYWORK",
             type=click.IntRange(min=0),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from triggerfish.engine import ahead
+from triggerfish.engine import ahead, placement
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 
@@ -81,7 +81,7 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
     for job in list(state.ordered_runnable()):
         if free <= 0:
             break
-        if not job.eligible(host):
+        if not job.eligible(host) or placement.better_elsewhere(state, job, host):
             continue
         while free > 0:
             sub = job.idle_sub()

@@ -10,6 +10,8 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
+from triggerfish.engine.hostfacts import facts_now
+from triggerfish.model.requirements import matches
 from triggerfish.model.status import empty_tally
 from triggerfish.store.changes import Row
 
@@ -199,7 +201,8 @@ class JobRT:
             hc = host.cluster or ""
             if hc != cluster and not hc.startswith(cluster.rstrip("/") + "/"):
                 return False
-        return True
+        requirements = f.get("requirements")
+        return not requirements or matches(requirements, facts_now(host))
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from triggerfish.errors import ValidationError
 from triggerfish.model.agenda import MAX_FRAMES, parse_range, range_items
 from triggerfish.model.finite import check_finite
 from triggerfish.model.invalid import invalid
+from triggerfish.model.requirements import MAX_TEXT, compiled, hostorder
 from triggerfish.model.tasks import MAX_SECONDS, TASK_ITEM, check_package
 from triggerfish.model.when import parse_when, time_atom_text
 
@@ -80,7 +81,8 @@ class JobSpec(BaseModel):
     callbacks: list[CallbackSpec] = Field(default_factory=list)
     dependency: Annotated[str, Field(max_length=100_000)] = ""
     dependency_failure: Literal["wait", "fail", "run"] = "wait"
-    requirements: str = ""
+    requirements: Annotated[str, Field(max_length=MAX_TEXT)] = ""  # model.requirements
+    hostorder: Annotated[str, Field(max_length=MAX_TEXT)] = ""
     reservations: str = ""
     # seconds an instance / a work item may run before a `timeout` event (Qube's fields) ...
     timeout: Annotated[float, Field(gt=0, le=MAX_SECONDS)] | None = None
@@ -153,7 +155,21 @@ class JobSpec(BaseModel):
             parse_when(value, time.time())  # ValueError saying what is expected
         return value
 
-    @field_validator("requirements", "reservations")
+    @field_validator("requirements")
+    @classmethod
+    def _requirements(cls, value: str) -> str:
+        if value.strip():
+            compiled(value)  # RequirementsError (a ValueError) naming the column
+        return value if value.strip() else ""
+
+    @field_validator("hostorder")
+    @classmethod
+    def _hostorder(cls, value: str) -> str:
+        if value.strip():
+            hostorder(value)
+        return value if value.strip() else ""
+
+    @field_validator("reservations")
     @classmethod
     def _not_yet(cls, value: Any) -> Any:
         if value:

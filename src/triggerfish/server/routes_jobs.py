@@ -22,7 +22,7 @@ from triggerfish.auth.permissions import (
     code_languages,
 )
 from triggerfish.callbacks.spec import CallbackSpec
-from triggerfish.engine import access, stuck
+from triggerfish.engine import access, placement, stuck
 from triggerfish.engine import callbacks as cbx
 from triggerfish.errors import NoSuchItem, NoSuchJob, ValidationError
 from triggerfish.model.invalid import invalid
@@ -153,7 +153,15 @@ async def get_job(request: Request, job_id: Id, agenda: bool = True) -> s.JobDet
     if row is None:
         raise NoSuchJob(f"no such job {job_id}", field="job")
     await _add_stuck(c, [row])
+    await _add_unmatched(c, row)
     return convert.job_detail(row)
+
+
+async def _add_unmatched(c: Ctx, row: dict[str, Any]) -> None:
+    """A pending job with requirements no host meets says so in its ``reason``."""
+    if placement.may_be_unmatched(row):
+        why = await c.engine.acall(placement.unmatched, [row["id"]])
+        row["reason"] = why.get(row["id"], "")
 
 
 async def _add_stuck(c: Ctx, rows: list[dict[str, Any]]) -> None:

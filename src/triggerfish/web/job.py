@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from triggerfish.auth.permissions import Principal
-from triggerfish.engine import stuck
+from triggerfish.engine import placement, stuck
 from triggerfish.server import convert
 from triggerfish.server.context import Ctx, ctx
 from triggerfish.server.params import Id
@@ -41,6 +41,8 @@ async def _job(c: Ctx, job_id: int) -> dict[str, Any] | None:
     row = await asyncio.to_thread(reads.get_job, c.store.engine, job_id, agenda=False)
     if row is not None and convert.may_be_stuck(row):
         row["stuck"] = (await c.engine.acall(stuck.reasons, [job_id])).get(job_id, "")
+    if row is not None and placement.may_be_unmatched(row):
+        row["reason"] = (await c.engine.acall(placement.unmatched, [job_id])).get(job_id, "")
     return row
 
 
