@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from triggerfish.engine import ahead
+from triggerfish.engine import ahead, preempt
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 
@@ -60,6 +60,10 @@ def start_next(state: State, host: HostRT, job: JobRT, sub: SubRT) -> Attempt | 
         return None
     if host.state != "active" or host.free <= 0 or not job.eligible(host):
         ahead.drop_sub(state, job, sub)
+        return None
+    better = preempt.rival(state, host, job)
+    if better is not None:  # a more urgent job takes the slot (passive preemption)
+        preempt.yielded(state, host, job, sub, better)
         return None
     held = ahead.claim(state, host, job, sub)
     if held is not None:
