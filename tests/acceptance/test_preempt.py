@@ -73,3 +73,28 @@ def test_preemption_none_keeps_the_slot(start_farm: StartFarm, db_url: str) -> N
         assert done == 6
         events = c.all_events()
     assert not [e for e in events if e["name"] == "preempt"]
+
+
+def test_items_held_ahead_do_not_keep_the_slot_from_an_urgent_job(
+    start_farm: StartFarm, db_url: str
+) -> None:
+    farm = start_farm(db_url, workers=1, slots=1)
+    with farm.client() as c:
+        # short items: the worker is handed the next ones ahead (engine.ahead)
+        low = c.submit(
+            [_job("low", 9000, "1-150") | {"package": {"cmdline": "sleep 0.03", "range": "1-150"}}]
+        )[0]
+        _wait_running(c, low["id"])
+        [high] = c.submit(
+            [_job("high", 1, "1-3") | {"package": {"cmdline": "true", "range": "1-3"}}]
+        )
+        done = _low_done_when_high_completes(c, low["id"], high["id"])
+        assert done < 75, f"{done} of 150 low items were done before the urgent job"
+        assert c.wait([low["id"]], timeout=60) == {low["id"]: "complete"}
+        detail = c.job(low["id"])
+        assert detail["todotally"]["complete"] == 150
+        assert all(w["retry"] == 0 for w in detail["agenda"])
+        events = c.all_events(job=low["id"])
+    runs = [e["work"] for e in events if e["type"] == "work" and e["name"] == "complete"]
+    assert sorted(runs, key=int) == [str(f) for f in range(1, 151)]  # each once
+    assert any(e["name"] == "preempt" for e in events)

@@ -61,13 +61,15 @@ def start_next(state: State, host: HostRT, job: JobRT, sub: SubRT) -> Attempt | 
     if host.state != "active" or host.free <= 0 or not job.eligible(host):
         ahead.drop_sub(state, job, sub)
         return None
-    better = preempt.rival(state, host, job)
-    if better is not None:  # a more urgent job takes the slot (passive preemption)
+    better = preempt.rival(state, host, job)  # a more urgent job takes the slot (passive)
+    held = ahead.claim(state, host, job, sub)
+    if held is not None:  # the worker runs it already: it goes on, nothing more behind it
+        if better is not None:
+            ahead.drop_sub(state, job, sub)
+        return start(state, host, job, sub, held[1], held[0])
+    if better is not None:
         preempt.yielded(state, host, job, sub, better)
         return None
-    held = ahead.claim(state, host, job, sub)
-    if held is not None:
-        return start(state, host, job, sub, held[1], held[0])
     item = job.pop_pending()
     if item is None:
         return None
