@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from farms import StartFarm
 
 from triggerfish.client import Client
@@ -98,3 +99,56 @@ def test_items_held_ahead_do_not_keep_the_slot_from_an_urgent_job(
     runs = [e["work"] for e in events if e["type"] == "work" and e["name"] == "complete"]
     assert sorted(runs, key=int) == [str(f) for f in range(1, 151)]  # each once
     assert any(e["name"] == "preempt" for e in events)
+
+
+def _running_item(c: Client, job_id: int, timeout: float = 30.0) -> str:
+    limit = time.monotonic() + timeout
+    while True:
+        running = [w["name"] for w in c.job(job_id)["agenda"] if w["status"] == "running"]
+        if running:
+            return running[0]
+        assert time.monotonic() < limit, "nothing of the job ran"
+        time.sleep(0.05)
+
+
+def _taken_back_once(c: Client, job_id: int, item: str, mode: str) -> None:
+    """``item`` of ``job_id`` went back to pending once, with a preempt event, no failure
+    counted, and then ran to its end."""
+    assert c.wait([job_id], timeout=60) == {job_id: "complete"}
+    agenda = {x["name"]: x for x in c.job(job_id)["agenda"]}
+    assert agenda[item]["retry"] == 0 and agenda[item]["status"] == "complete", agenda[item]
+    events = c.all_events(job=job_id)
+    pre = [e for e in events if e["name"] == "preempt" and e["type"] == "work"]
+    assert [(e["work"], e["data"]["mode"]) for e in pre][:1] == [(item, mode)]
+    assert not [e for e in events if e["name"] in ("retry", "failed")]
+    names = [e["name"] for e in events if e["type"] == "work" and e["work"] == item]
+    assert names.count("running") == 2 and names.count("complete") == 1
+
+
+def test_the_preempt_verb_sends_running_items_back_without_a_failure(
+    start_farm: StartFarm, db_url: str
+) -> None:
+    farm = start_farm(db_url, workers=1, slots=1)
+    with farm.client() as c:
+        [j] = c.submit([{"name": "long", "package": {"cmdline": "sleep 2", "range": "1-2"}}])
+        item = _running_item(c, j["id"])
+        [res] = c.preempt(j["id"])
+        assert res["target"] == str(j["id"])
+        _taken_back_once(c, j["id"], item, "verb")
+
+
+def test_aggressive_mode_takes_a_running_item_for_an_urgent_job(
+    start_farm: StartFarm, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIGGERFISH_PREEMPT", "aggressive")
+    farm = start_farm(db_url, workers=1, slots=1)
+    with farm.client() as c:
+        [low] = c.submit(
+            [_job("low", 9000, "1-2") | {"package": {"cmdline": "sleep 3", "range": "1-2"}}]
+        )
+        item = _running_item(c, low["id"])
+        [high] = c.submit([_job("high", 1, "1")])
+        assert c.wait([high["id"]], timeout=30) == {high["id"]: "complete"}
+        # the urgent job did not wait for the 3 s item: that item is not complete yet
+        assert c.job(low["id"])["todotally"].get("complete", 0) == 0
+        _taken_back_once(c, low["id"], item, "aggressive")

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 MODES = ("passive", "aggressive")
 JOB_MODES = ("passive", "none")
+AGGRESSIVE_SCAN = 64  # runnable jobs looked at per batch in aggressive mode
 
 
 def _urgency(job: JobRT) -> tuple[int, int]:
@@ -120,20 +121,27 @@ def preempt_job(state: State, job: JobRT) -> int:
 
 
 def aggressive(state: State) -> int:
-    """Aggressive mode, after dispatch: for each runnable job that still has an idle instance
-    and no free slot, take back one running attempt of the least urgent preemptible job on a
-    host it may use, while there is one less urgent than it. Returns how many were taken."""
-    if not state.runnable:
+    """Aggressive mode, before parked pulls are served: each runnable job (most urgent first,
+    at most ``AGGRESSIVE_SCAN`` of them, only those more urgent than some running preemptible
+    work) that has an idle instance and no free slot it may use takes back one running
+    attempt of the least urgent preemptible job on a host it may use. How many were taken."""
+    if not state.runnable or not state.attempts:
         return 0
+    worst = max(
+        (_urgency(j) for a in state.attempts.values()
+         if (j := state.jobs.get(a.job_id)) is not None and preemptible(j)),
+        default=None,
+    )  # fmt: skip
     taken = 0
-    for job in list(state.ordered_runnable()):
+    for job in list(state.ordered_runnable())[:AGGRESSIVE_SCAN]:
+        if worst is None or _urgency(job) >= worst:
+            break
         if job.idle_sub() is None or _free_slot(state, job):
             continue
         victim = _victim(state, job)
-        if victim is None:
-            continue
-        take_back(state, victim, {"mode": "aggressive", "by": job.id})
-        taken += 1
+        if victim is not None:
+            take_back(state, victim, {"mode": "aggressive", "by": job.id})
+            taken += 1
     return taken
 
 
