@@ -71,3 +71,13 @@ def test_the_preempt_verb_takes_a_running_item_back_uncounted(farm: Farm) -> Non
     assert "preempt" in farm.names(job=1, type_="work", work="1")
     resp = pull(farm, "h1", ahead=0, running=[first.token])
     assert first.token in resp.cancel
+
+
+def test_preemption_can_be_modified(farm: Farm) -> None:
+    farm.submit(job("1-10", priority=9000))
+    farm.register("h1")
+    [first] = pull(farm, "h1", ahead=0).assignments
+    farm.control("modify", 1, fields={"preemption": "none"})
+    farm.submit(job("1-2", priority=1))
+    resp = report(farm, "h1", first.token, ahead=0)
+    assert [(a.job, a.work) for a in resp.assignments] == [(1, "2")]

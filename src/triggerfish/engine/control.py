@@ -32,7 +32,7 @@ _TARGET = re.compile(r"^\s*(\d+)\s*(?:([.:])(.*))?$")
 MODIFIABLE = frozenset(
     {"name", "label", "priority", "cpus", "hosts", "omithosts", "groups", "omitgroups",
      "cluster", "retrywork", "retrywork_delay", "retrysubjob", "env", "cwd", "mailaddress",
-     "notes", "data", "after"}
+     "notes", "data", "after", "preemption"}
 )  # fmt: skip
 
 
