@@ -634,6 +634,13 @@ def retry(jobid: Targets, *extraJobids: Targets, strict: bool = False) -> list[s
     return _verb("retry", [jobid, *extraJobids], strict)
 
 
+def preempt(jobid: Targets, *extraJobids: Targets, strict: bool = False) -> list[str]:
+    """Send the running items of jobs (``12``), instances (``"12.0"``) or items (``"12:5"``)
+    back to pending now, without counting a failed attempt (a ``preempt`` event each); the
+    targets preempted."""
+    return _verb("preempt", [jobid, *extraJobids], strict)
+
+
 def requeue(jobid: Targets, *extraJobids: Targets, strict: bool = False) -> list[str]:
     """Like :func:`retry`, but the job is left blocked; the targets requeued."""
     return _verb("requeue", [jobid, *extraJobids], strict)
@@ -735,7 +742,6 @@ completework = _unsupported("completework", _COMPLETE_HINT)
 workcomplete = _unsupported("workcomplete", _COMPLETE_HINT)
 retire = _unsupported("retire", "retiring a job is not offered by this version; use kill")
 complete = _unsupported("complete", "completing a job is not offered by this version; use kill")
-preempt = _unsupported("preempt", "preemption is not offered by this version; use block")
 interrupt = _unsupported("interrupt", "interrupt is not offered by this version; use block "
                          "then unblock")  # fmt: skip
 migrate = _unsupported("migrate", "migration is not offered by this version")

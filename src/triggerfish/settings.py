@@ -87,6 +87,7 @@ class ServerSettings:
     intake: bool = True  # tasks answered once journaled, before their commit (server.intake)
     max_body: int = DEFAULT_MAX_BODY  # bytes; a bigger request body is answered 413
     metrics_public: bool = False  # GET /metrics answers without a token
+    preempt: str = "passive"  # or "aggressive": running items of less urgent jobs too
 
     @property
     def url(self) -> str:

@@ -323,8 +323,7 @@ def test_bad_arguments_give_clear_errors(farm: LocalFarm) -> None:
     [job] = qb.submit({"name": "held", "status": "blocked", "package": {"cmdline": "true"}})
     with pytest.raises(qb.InvalidError, match=r"fields\.pgrp: cannot be modified"):
         qb.modify({"pgrp": 1}, job["id"])
-    with pytest.raises(qb.NotSupported, match="preempt"):
-        qb.preempt(job["id"])
+    assert qb.preempt(job["id"]) == []  # (Qube's rule: a job not running is left out)
     qb.remove(job["id"])
 
 

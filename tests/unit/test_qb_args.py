@@ -137,7 +137,6 @@ def test_unsupported_functions_say_so() -> None:
         (qb.completework, "complete-work-self"),
         (qb.retirework, "complete-work-self"),
         (qb.retire, "use kill"),
-        (qb.preempt, "use block"),
         (qb.top, "priority"),
         (qb.waitfor, "qb.wait"),
     ]:

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from triggerfish.model.text import scrub, scrub_text
 
-Action = Literal["kill", "block", "unblock", "retry", "requeue", "remove", "modify"]
+Action = Literal["kill", "block", "unblock", "retry", "requeue", "remove", "modify", "preempt"]
 
 
 class Strict(BaseModel):

@@ -21,6 +21,8 @@ VERBS = {
     "retry": "Run failed or killed jobs, instances or agenda items again.",
     "requeue": "Put running or finished jobs, instances or agenda items back to pending.",
     "remove": "Remove jobs from the supervisor (their history goes too).",
+    "preempt": "Send running items of jobs, instances or agenda items back to pending now, "
+    "without counting a failed attempt (a preempt event each).",
 }
 
 

@@ -153,6 +153,11 @@ def server_options(f: Any) -> Any:
 @option("--callback-user", env="CALLBACK_USER", default=None, metavar="USER",
         help="OS user that callback code runs as (the supervisor must run as root) "
         "[default: the supervisor's own user].")  # fmt: skip
+@option("--preempt", env="PREEMPT", type=click.Choice(["passive", "aggressive"]),
+        default="passive", show_default=True,
+        help="How more urgent jobs take slots: passive, between items; aggressive, also by "
+        "sending running items of less urgent jobs back to pending "
+        "(docs/dispatch-priority.md).")  # fmt: skip
 def supervisor(
     bind: str,
     db: str | None,
@@ -179,6 +184,7 @@ def supervisor(
     intake: bool,
     max_body: int,
     callback_user: str | None,
+    preempt: str,
 ) -> None:
     """Run the supervisor: the HTTP API, the engine and the database (blocks).
 
@@ -224,6 +230,7 @@ def supervisor(
         max_body=max_body,
         callback_user=callback_user,
         metrics_public=metrics_public,
+        preempt=preempt,
     )
     entry_point("triggerfish.server.main", "serve")(settings)
 

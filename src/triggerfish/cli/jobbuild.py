@@ -36,6 +36,7 @@ class JobOptions:
     retrywork: int | None = None
     retrywork_delay: float | None = None
     retrysubjob: int | None = None
+    preemption: str | None = None
     env: dict[str, str] | None = None
     cwd: str | None = None
     notes: str | None = None

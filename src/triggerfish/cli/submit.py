@@ -145,6 +145,13 @@ def _submit_options(f: Any) -> Any:
             help="Retries of a failed instance.",
         ),
         option(
+            "--preemption",
+            env="SUBMIT_PREEMPTION",
+            type=click.Choice(["passive", "none"]),
+            help="none: keep the slots until the agenda is done, even when a more urgent job "
+            "waits [default: passive] (docs/dispatch-priority.md).",
+        ),
+        option(
             "--env",
             env="SUBMIT_ENV",
             type=KeyValue(),

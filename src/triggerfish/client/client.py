@@ -283,6 +283,10 @@ class Client:
     def requeue(self, *targets: int | str) -> list[JSON]:
         return self.control("requeue", targets)
 
+    def preempt(self, *targets: int | str) -> list[JSON]:
+        """Running items back to pending now, no failed attempt counted (engine.preempt)."""
+        return self.control("preempt", targets)
+
     def remove(self, *targets: int | str) -> list[JSON]:
         return self.control("remove", targets)
 

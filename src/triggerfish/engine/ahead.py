@@ -70,6 +70,8 @@ def top_up(state: State, host: HostRT, job: JobRT, sub: SubRT, want: int) -> Non
     if current is None or current.token is None:
         return
     want = min(want, len(sub.ahead) + _share(job))
+    if want > len(sub.ahead) and _outranked(state, host, job):
+        return  # a more urgent job waits for this slot: its next boundary gives it up
     while len(sub.ahead) < want:
         item = job.pop_pending()
         if item is None:
@@ -88,6 +90,12 @@ def top_up(state: State, host: HostRT, job: JobRT, sub: SubRT, want: int) -> Non
         host.outbox.append((a, after))
         # handed to the host now: that is its dispatch (it starts when the one before ends)
         state.assigned(job, sub, item, host.name)
+
+
+def _outranked(state: State, host: HostRT, job: JobRT) -> bool:
+    from triggerfish.engine import preempt  # (preempt withdraws holds: it imports this)
+
+    return preempt.rival(state, host, job) is not None
 
 
 def watched(state: State, job_id: int, work: str | None) -> bool:

@@ -15,7 +15,7 @@ import pydantic
 
 from triggerfish.api import schemas as s
 from triggerfish.callbacks.spec import CallbackSpec
-from triggerfish.engine import ahead, nextjobs
+from triggerfish.engine import ahead, nextjobs, preempt
 from triggerfish.engine import callbacks as cbx
 from triggerfish.engine.callbacks import remove_job_callbacks
 from triggerfish.engine.objects import JobRT, SubRT, WorkRT
@@ -32,7 +32,7 @@ _TARGET = re.compile(r"^\s*(\d+)\s*(?:([.:])(.*))?$")
 MODIFIABLE = frozenset(
     {"name", "label", "priority", "cpus", "hosts", "omithosts", "groups", "omitgroups",
      "cluster", "retrywork", "retrywork_delay", "retrysubjob", "env", "cwd", "mailaddress",
-     "notes", "data", "after", "requirements", "hostorder"}
+     "notes", "data", "after", "requirements", "hostorder", "preemption"}
 )  # fmt: skip
 
 
@@ -94,6 +94,7 @@ def _check(action: str, t: Target) -> str | None:
             "requeue": None if st in TERMINAL else f"it is {st}; only ended work can be requeued",
             "remove": "work items cannot be removed; remove the job",
             "modify": "work items cannot be modified",
+            "preempt": None if st == "running" else f"it is {st}, not running",
         }[action]
     if t.sub is not None:
         st = t.sub.status
@@ -110,6 +111,7 @@ def _check(action: str, t: Target) -> str | None:
             "requeue": None if st in TERMINAL else f"it is {st}",
             "remove": "instances cannot be removed; modify the job's cpus",
             "modify": "instances cannot be modified; modify the job",
+            "preempt": None if st == "running" else f"it is {st}, not running",
         }[action]
     st = t.job.status
     ended = (
@@ -127,6 +129,7 @@ def _check(action: str, t: Target) -> str | None:
         "requeue": None if st in TERMINAL or ended else f"it is {st} and has no ended work",
         "remove": None,
         "modify": None,
+        "preempt": None if st == "running" else f"it is {st}, not running",
     }[action]
 
 
@@ -350,9 +353,15 @@ def _set_cpus(state: State, job: JobRT, cpus: int) -> None:
                 state.ch.sub_deletes.append((job.id, subid))
 
 
+def _job_preempt(state: State, job: JobRT, _f: dict[str, Any]) -> str:
+    preempt.preempt_job(state, job)
+    return job.status
+
+
 JOB_VERBS: dict[str, Callable[[State, JobRT, dict[str, Any]], str]] = {
     "kill": _job_kill, "block": _job_block, "unblock": _job_unblock, "retry": _job_retry,
     "requeue": _job_requeue, "remove": _job_remove, "modify": _job_modify,
+    "preempt": _job_preempt,
 }  # fmt: skip
 
 
@@ -360,6 +369,9 @@ JOB_VERBS: dict[str, Callable[[State, JobRT, dict[str, Any]], str]] = {
 
 
 def _sub_verb(state: State, action: str, job: JobRT, sub: SubRT) -> str:
+    if action == "preempt":
+        token = sub.token if sub.work is None else job.work[sub.work].token
+        return _preempt_token(state, token, sub.status)
     if action in ("kill", "block"):
         item = job.work.get(sub.work) if sub.work else None
         if item is not None and item.status == "running":
@@ -382,7 +394,18 @@ def _sub_verb(state: State, action: str, job: JobRT, sub: SubRT) -> str:
     return sub.status
 
 
+def _preempt_token(state: State, token: str | None, status: str) -> str:
+    """Take the running attempt ``token`` back (engine.preempt): pending, no attempt counted."""
+    a = state.attempts.get(token) if token is not None else None
+    if a is not None:
+        preempt.take_back(state, a, {"mode": "verb"})
+        return "pending"
+    return status
+
+
 def _work_verb(state: State, action: str, job: JobRT, w: WorkRT) -> str:
+    if action == "preempt":
+        return _preempt_token(state, w.token, w.status)
     if action in ("kill", "block") and w.status == "running":
         _stop(state, job, w.token)
         sub = job.subs.get(w.subid) if w.subid is not None else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from triggerfish.engine import ahead, placement
+from triggerfish.engine import ahead, placement, preempt
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 
@@ -61,9 +61,15 @@ def start_next(state: State, host: HostRT, job: JobRT, sub: SubRT) -> Attempt | 
     if host.state != "active" or host.free <= 0 or not job.eligible(host):
         ahead.drop_sub(state, job, sub)
         return None
+    better = preempt.rival(state, host, job)  # a more urgent job takes the slot (passive)
     held = ahead.claim(state, host, job, sub)
-    if held is not None:
+    if held is not None:  # the worker runs it already: it goes on, nothing more behind it
+        if better is not None:
+            ahead.drop_sub(state, job, sub)
         return start(state, host, job, sub, held[1], held[0])
+    if better is not None:
+        preempt.yielded(state, host, job, sub, better)
+        return None
     item = job.pop_pending()
     if item is None:
         return None

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from triggerfish.engine import callbacks, intake, parking, timers, workers
+from triggerfish.engine import callbacks, intake, parking, preempt, timers, workers
 from triggerfish.engine import schedules as _schedules  # noqa: F401 - its timer handlers
 from triggerfish.engine.state import State
 from triggerfish.errors import StoreError, StoreRefused, TriggerfishError
@@ -548,6 +548,8 @@ class Engine:
         callback failed (the batch was thrown away)."""
         st = self.state
         try:
+            if st.preempt == "aggressive" and st.work_available:
+                preempt.aggressive(st)
             parking.serve(st)
             callbacks.run_fired(st)
             rounds = 1

@@ -77,6 +77,7 @@ class State:
         self.store = store
         self.meters = meters if meters is not None else Meters()
         self.host_timeout = host_timeout
+        self.preempt = "passive"  # or "aggressive" (engine.preempt; the supervisor sets it)
         self.jobs: dict[int, JobRT] = {}
         self.hosts: dict[str, HostRT] = {}
         self.attempts: dict[str, Attempt] = {}

@@ -71,6 +71,8 @@ class JobSpec(BaseModel):
     retrywork: Annotated[int, Field(ge=0, le=1000)] = 0
     retrywork_delay: Annotated[float, Field(ge=0, le=MAX_SECONDS)] = 0.0
     retrysubjob: Annotated[int, Field(ge=0, le=1000)] = 0
+    # whether a more urgent job may take this job's slots between its items (Qube's field)
+    preemption: Literal["passive", "none"] = "passive"
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
     mailaddress: str | None = None

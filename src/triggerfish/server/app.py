@@ -214,6 +214,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         auth = Authority(ensure_local_token(settings.data_dir))
         auth.load(await asyncio.to_thread(users.load_users, store.engine))
         engine = Engine(store, host_timeout=settings.host_timeout, meters=meters)
+        engine.state.preempt = settings.preempt
         farm = FarmCollector(engine)
         meters.registry.register(farm)
         hub = Hub()

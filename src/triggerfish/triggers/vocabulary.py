@@ -35,8 +35,8 @@ _STATUS_EVENTS = frozenset(
 # Which event names the supervisor emits for each type (`done` follows every terminal event).
 EVENTS_BY_TYPE: dict[str, frozenset[str]] = {
     "job": _STATUS_EVENTS | {"submit", "done", "removed", "modified"},
-    "subjob": _STATUS_EVENTS | {"retry", "done", "timeout"},
-    "work": _STATUS_EVENTS | {"retry", "done", "timeout"},
+    "subjob": _STATUS_EVENTS | {"retry", "done", "timeout", "preempt"},
+    "work": _STATUS_EVENTS | {"retry", "done", "timeout", "preempt"},
     "host": frozenset({"up", "down", "disabled", "assigned"}),
     "time": frozenset({TIME_EVENT_NAME}),
     "repeat": frozenset({TIME_EVENT_NAME}),

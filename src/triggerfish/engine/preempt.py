@@ -1,0 +1,167 @@
+"""Preemption: priorities act at every frame boundary (docs/dispatch-priority.md).
+
+*Passive* (always on): when an instance ends an item and a runnable job more urgent than its
+own (lower priority number, then older id) could take that slot on that host, the instance
+does not go on with its job: it goes back to ``pending`` (with a ``preempt`` event on it), what
+lookahead held behind it is withdrawn, and the slot is dispatched again, to the more urgent
+job. A job with ``preemption: none`` keeps its slots until its agenda is done.
+
+*Aggressive* (``--preempt aggressive``) also takes running items of less urgent jobs back when
+more urgent work has no free slot (:func:`aggressive`); ``preempt J`` does so for one job
+(:func:`preempt_job`). An item taken back goes to ``pending`` with a ``preempt`` event: no
+failed attempt is counted (its ``retry`` stays), its worker is told to stop it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from triggerfish.engine import ahead
+from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT
+
+if TYPE_CHECKING:
+    from triggerfish.engine.state import State
+
+logger = logging.getLogger(__name__)
+
+MODES = ("passive", "aggressive")
+JOB_MODES = ("passive", "none")
+AGGRESSIVE_SCAN = 64  # runnable jobs looked at per batch in aggressive mode
+
+
+def _urgency(job: JobRT) -> tuple[int, int]:
+    return (job.priority, job.id)
+
+
+def preemptible(job: JobRT) -> bool:
+    """Whether ``job``'s running work may give its slots up (its ``preemption`` field)."""
+    return bool(job.fields.get("preemption", "passive") != "none")
+
+
+def rival(state: State, host: HostRT, job: JobRT) -> JobRT | None:
+    """The most urgent runnable job, more urgent than ``job``, that could take a slot of
+    ``host`` now (eligible there, an idle instance); None when there is none or ``job`` may not
+    be preempted. Cheap when nothing better waits: the walk stops at ``job``'s own place in
+    the dispatch order."""
+    if not state.runnable or not preemptible(job):
+        return None
+    key = _urgency(job)
+    for other in state.ordered_runnable():
+        if _urgency(other) >= key:
+            return None
+        if other.eligible(host) and other.idle_sub() is not None:
+            return other
+    return None
+
+
+def yielded(state: State, host: HostRT, job: JobRT, sub: SubRT, by: JobRT) -> None:
+    """Instance ``sub`` of ``job`` ended an item on ``host`` and gives its slot to ``by``:
+    what is held ahead behind it is withdrawn, a ``preempt`` event says so (the caller sets the
+    instance ``pending``)."""
+    ahead.drop_sub(state, job, sub)
+    state.emit(
+        "preempt",
+        "subjob",
+        job=job.id,
+        subid=sub.subid,
+        host=host.name,
+        data={"mode": "passive", "by": by.id},
+    )
+    logger.info(
+        "slot preempted",
+        extra={"action": "preempt.passive", "job": job.id, "instance": sub.subid,
+               "host": host.name, "by": by.id},
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ taking running work back
+
+
+def take_back(state: State, a: Attempt, data: dict[str, Any]) -> bool:
+    """Stop the running attempt ``a``: its item (or instance) goes back to ``pending`` with a
+    ``preempt`` event, no attempt counted; its worker is told to stop it. False if ``a`` runs
+    nothing of a job any more."""
+    from triggerfish.engine.workers import drop  # (workers imports dispatch, which imports us)
+
+    job = state.jobs.get(a.job_id)
+    drop(state, a)  # its token goes stale: the worker's next pull cancels it
+    if job is None:
+        return False
+    sub = job.subs.get(a.subid)
+    if sub is not None and sub.ahead:
+        ahead.drop_sub(state, job, sub)
+    taken = False
+    if a.work is not None:
+        w = job.work.get(a.work)
+        if w is not None and w.token == a.token and w.status == "running":
+            state.emit("preempt", "work", job=job.id, subid=a.subid, work=w.name,
+                       host=a.host, data=data)  # fmt: skip
+            w.token = None
+            state.set_work(job, w, "pending", data=data)
+            taken = True
+    elif sub is not None and sub.token == a.token and sub.status == "running":
+        state.emit("preempt", "subjob", job=job.id, subid=a.subid, host=a.host, data=data)
+        sub.token = None
+        taken = True
+    if sub is not None and sub.status == "running" and (a.work is None or sub.work == a.work):
+        sub.work = None
+        state.set_sub(job, sub, "pending", quiet=bool(job.work))
+    state.derive(job)
+    state.update_runnable(job)
+    return taken
+
+
+def preempt_job(state: State, job: JobRT) -> int:
+    """``preempt J``: take every running item (instance) of ``job`` back now; how many."""
+    n = 0
+    for a in [a for a in state.attempts.values() if a.job_id == job.id]:
+        n += take_back(state, a, {"mode": "verb"})
+    return n
+
+
+def aggressive(state: State) -> int:
+    """Aggressive mode, before parked pulls are served: each runnable job (most urgent first,
+    at most ``AGGRESSIVE_SCAN`` of them, only those more urgent than some running preemptible
+    work) that has an idle instance and no free slot it may use takes back one running
+    attempt of the least urgent preemptible job on a host it may use. How many were taken."""
+    if not state.runnable or not state.attempts:
+        return 0
+    worst = max(
+        (_urgency(j) for a in state.attempts.values()
+         if (j := state.jobs.get(a.job_id)) is not None and preemptible(j)),
+        default=None,
+    )  # fmt: skip
+    taken = 0
+    for job in list(state.ordered_runnable())[:AGGRESSIVE_SCAN]:
+        if worst is None or _urgency(job) >= worst:
+            break
+        if job.idle_sub() is None or _free_slot(state, job):
+            continue
+        victim = _victim(state, job)
+        if victim is not None:
+            take_back(state, victim, {"mode": "aggressive", "by": job.id})
+            taken += 1
+    return taken
+
+
+def _free_slot(state: State, job: JobRT) -> bool:
+    return any(h.state == "active" and h.free > 0 and job.eligible(h) for h in state.hosts.values())
+
+
+def _victim(state: State, job: JobRT) -> Attempt | None:
+    """The running attempt of the least urgent preemptible job, less urgent than ``job``, on
+    a host ``job`` may use (the newest of that job's, so the oldest work goes on)."""
+    key = _urgency(job)
+    best: tuple[tuple[int, int], float, Attempt] | None = None
+    for host in state.hosts.values():
+        if host.state != "active" or not job.eligible(host):
+            continue
+        for a in host.attempts.values():
+            other = state.jobs.get(a.job_id)
+            if other is None or not preemptible(other) or _urgency(other) <= key:
+                continue
+            rank = (_urgency(other), a.delivered or 0.0)
+            if best is None or rank > best[:2]:
+                best = (rank[0], rank[1], a)
+    return best[2] if best is not None else None
