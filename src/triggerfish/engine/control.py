@@ -28,6 +28,7 @@ from triggerfish.model.status import TERMINAL
 from triggerfish.model.when import parse_when, time_atom_text
 from triggerfish.triggers import compile_expr, parse
 
+_LIVE = ("running", "suspended")  # work that holds an attempt on a host (engine.verbs)
 _TARGET = re.compile(r"^\s*(\d+)\s*(?:([.:])(.*))?$")
 MODIFIABLE = frozenset(
     {"name", "label", "priority", "cpus", "hosts", "omithosts", "groups", "omitgroups",
@@ -135,7 +136,7 @@ def _check(action: str, t: Target) -> str | None:
 
 def _job_kill(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     for w in job.work.values():
-        if w.status == "running":
+        if w.status in _LIVE:
             _stop(state, job, w.token)
             state.set_work(job, w, "killed")
         elif w.status not in TERMINAL:
@@ -152,12 +153,12 @@ def _job_kill(state: State, job: JobRT, _f: dict[str, Any]) -> str:
 def _interrupt(state: State, job: JobRT) -> None:
     """Running work of ``job`` goes back to pending; its attempts are cancelled."""
     for w in job.work.values():
-        if w.status == "running":
+        if w.status in _LIVE:
             _stop(state, job, w.token)
             w.token = None
             state.set_work(job, w, "pending", data={"reason": "interrupted"})
     for sub in job.subs.values():
-        if sub.status == "running":
+        if sub.status in _LIVE:
             _stop(state, job, sub.token)
             sub.token = None
             sub.work = None
@@ -362,7 +363,7 @@ JOB_VERBS: dict[str, Callable[[State, JobRT, dict[str, Any]], str]] = {
 def _sub_verb(state: State, action: str, job: JobRT, sub: SubRT) -> str:
     if action in ("kill", "block"):
         item = job.work.get(sub.work) if sub.work else None
-        if item is not None and item.status == "running":
+        if item is not None and item.status in _LIVE:
             _stop(state, job, item.token)
             item.token = None
             state.set_work(job, item, "pending", data={"reason": f"instance {action}ed"})
@@ -383,7 +384,7 @@ def _sub_verb(state: State, action: str, job: JobRT, sub: SubRT) -> str:
 
 
 def _work_verb(state: State, action: str, job: JobRT, w: WorkRT) -> str:
-    if action in ("kill", "block") and w.status == "running":
+    if action in ("kill", "block") and w.status in _LIVE:
         _stop(state, job, w.token)
         sub = job.subs.get(w.subid) if w.subid is not None else None
         if sub is not None and sub.work == w.name:
