@@ -148,7 +148,8 @@ def test_complete_releases_a_dependent_and_shove_goes_first(
             {"name": "after", "package": {"cmdline": "true"},
              "dependency": "link-complete-job-first"},
         ])  # fmt: skip
-        c.control("complete", [f"{first['id']}:1", f"{first['id']}:2"])
+        c.kill(f"{first['id']}:2")
+        c.control("complete", [f"{first['id']}:1", f"{first['id']}:2"])  # a killed one too
         _until("the dependent completes",
                lambda: c.job(dep["id"], agenda=False)["status"] == "complete")  # fmt: skip
         assert c.job(first["id"], agenda=False)["status"] == "complete"

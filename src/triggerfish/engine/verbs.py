@@ -68,6 +68,8 @@ def _check(action: str, t: Target) -> str | None:
         return f"{action} acts on jobs only"
     if action == "complete" and t.sub is not None:
         return "complete acts on jobs (retire) and work items, not instances"
+    if action == "complete" and t.work is not None:  # a failed or killed item too
+        return "it is complete already" if st == "complete" else None
     if st in TERMINAL:
         return f"it has already ended ({st})"
     if action == "suspend":
@@ -137,7 +139,7 @@ def _interrupt(state: State, job: JobRT, u: WorkRT | SubRT, event: str) -> None:
 
 def _complete(state: State, job: JobRT, u: WorkRT | SubRT) -> None:
     """Mark ``u`` complete without running it; a live one is stopped first."""
-    if u.status in TERMINAL:
+    if u.status == "complete":
         return
     if u.status in LIVE:
         a = state.attempts.get(u.token) if u.token else None
@@ -185,8 +187,7 @@ def _apply(state: State, action: str, t: Target) -> str:
             _job_status(state, job, "pending")
         state.derive(job)
     elif action in ("complete", "retire") and t.work is not None:
-        _complete(state, job, t.work)
-        _settle(state, job)
+        _complete(state, job, t.work)  # (the job is settled once all targets are done)
     elif action in ("complete", "retire"):
         _retire(state, job, units)
     elif action == "shove":
@@ -200,7 +201,7 @@ def _apply(state: State, action: str, t: Target) -> str:
 def _settle(state: State, job: JobRT) -> None:
     """A job held (blocked, suspended) whose work has all ended ends too, as it would have."""
     units: list[WorkRT | SubRT] = list(job.work.values()) if job.work else list(job.subs.values())
-    if job.status in ("blocked", "suspended", "waiting") and all(
+    if job.status in ("blocked", "suspended", "waiting", "killed") and all(
         u.status in TERMINAL for u in units
     ):
         job.status = "pending"
@@ -233,4 +234,7 @@ def control(state: State, req: s.ControlRequest) -> s.ControlResponse:
         if why is not None:
             raise Conflict(f"cannot {req.action} {t.text}: {why}", field="targets")
     results = [s.ControlResult(target=t.text, status=_apply(state, req.action, t)) for t in targets]
+    if req.action == "complete":
+        for job in {t.job.id: t.job for t in targets if t.work is not None}.values():
+            _settle(state, job)
     return s.ControlResponse(results=results)
