@@ -27,10 +27,29 @@ def _until(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def _proc_state(pid: int) -> str:
-    """The state letter of /proc/PID/stat (R, S, T …)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2]
+def _group_states(pgid: int) -> set[str]:
+    """The state letters (R, S, T, D …) in /proc of the processes of group ``pgid``."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # (gone meanwhile)
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid:
+            out.add(fields[0])
+    return out
+
+
+def _stopped(pgid: int) -> bool:
+    """The command's process group is stopped: its processes are T (a shell waiting for a
+    child stopped between vfork and exec shows D)."""
+    states = _group_states(pgid)
+    return "T" in states and states <= {"T", "D"}
+
+
+def _running(pgid: int) -> bool:
+    return "T" not in _group_states(pgid)
 
 
 def _items(c: Client, jobid: int) -> dict[str, str]:
@@ -47,7 +66,7 @@ def _pid(path: Path) -> int:
 
 
 def _job(tmp: Path, frames: str = "1", secs: float = 1.5, **kw: object) -> dict[str, object]:
-    """Each item writes its shell's pid (its process group leader) to tmp/pid.N, waits for
+    """Each item writes its shell's pid (its process group's id) to tmp/pid.N, waits for
     tmp/go (or ``secs`` of its own running time) and ends."""
     cmd = (
         f"echo $$ > {tmp}/pid.QB_FRAME_NUMBER; n=0; "
@@ -61,22 +80,26 @@ def test_suspend_stops_the_process_until_resume(
 ) -> None:
     farm = start_farm(db_url, workers=1, slots=1)
     with farm.client() as c:
-        [j] = c.submit([_job(tmp_path, secs=30, agenda_timeout=2)])
+        [j] = c.submit([_job(tmp_path, secs=30, agenda_timeout=3)])
         jid = j["id"]
         pid = _pid(tmp_path / "pid.1")
+        time.sleep(1.5)  # half its timeout
         assert c.control("suspend", [jid]) == [{"target": str(jid), "status": "suspended"}]
-        _until("the process stopped", lambda: _proc_state(pid) == "T")
+        _until("the process stopped", lambda: _stopped(pid))
         assert _items(c, jid) == {"1": "suspended"}
         assert c.job(jid, agenda=False)["status"] == "suspended"
-        time.sleep(2.5)  # longer than agenda_timeout: no timeout while suspended
-        assert _proc_state(pid) == "T"
-        names = _events(c, jid)
-        assert "timeout" not in names and "suspend" in names
+        time.sleep(3.5)  # longer than agenda_timeout: no timeout while suspended
+        assert _stopped(pid)
+        assert "timeout" not in _events(c, jid) and "suspend" in _events(c, jid)
         with pytest.raises(ClientError) as exc:
             c.control("suspend", [jid])
         assert exc.value.status == 409
         assert c.control("resume", [jid])[0]["status"] == "running"
-        _until("the process runs again", lambda: _proc_state(pid) != "T")
+        _until("the process runs again", lambda: _running(pid))
+        # the timeout comes after what was left of it (about 1.5 s), not a whole 3 s
+        _until("the timeout", lambda: "timeout" in _events(c, jid))
+        times = {e["name"]: e["time"] for e in c.events(job=jid)}
+        assert 1.0 < times["timeout"] - times["resume"] < 2.6
         (tmp_path / "go").touch()
         _until("the job completes", lambda: c.job(jid, agenda=False)["status"] == "complete")
         names = _events(c, jid)
@@ -93,10 +116,9 @@ def test_kill_of_a_suspended_job_ends_its_process(start_farm: StartFarm, tmp_pat
         jid = j["id"]
         pid = _pid(tmp_path / "pid.1")
         c.control("suspend", [f"{jid}:1"])
-        _until("the process stopped", lambda: _proc_state(pid) == "T")
+        _until("the process stopped", lambda: _stopped(pid))
         c.kill(jid)
-        _until("the process ended", lambda: not Path(f"/proc/{pid}").exists()
-               or _proc_state(pid) == "Z")  # fmt: skip
+        _until("the process ended", lambda: _group_states(pid) <= {"Z"})
         assert c.job(jid, agenda=False)["status"] == "killed"
 
 
@@ -179,10 +201,10 @@ def test_cli_commands_and_409(start_farm: StartFarm, tmp_path: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(cli, ["suspend", f"{jid}.0", "--json"], env=env)
     assert res.exit_code == 0, res.output
-    _until("the process stopped", lambda: _proc_state(pid) == "T")
+    _until("the process stopped", lambda: _stopped(pid))
     res = runner.invoke(cli, ["resume", str(jid)], env=env)
     assert res.exit_code == 0, res.output
-    _until("the process runs", lambda: _proc_state(pid) != "T")
+    _until("the process runs", lambda: _running(pid))
     http = httpx.Client(base_url=farm.url, headers={"Authorization": f"Bearer {farm.token}"})
     assert http.post(f"/api/v1/jobs/{jid}/resume").status_code == 409
     assert http.post(f"/api/v1/jobs/{jid}/interrupt").status_code == 200
@@ -201,10 +223,10 @@ def test_qb_functions(start_farm: StartFarm, tmp_path: Path) -> None:
         jid = int(job["id"])
         pid = _pid(tmp_path / "pid.1")
         assert qb.suspend(jid) == [str(jid)]
-        _until("the process stopped", lambda: _proc_state(pid) == "T")
+        _until("the process stopped", lambda: _stopped(pid))
         assert qb.suspend(jid) == []  # nothing runs: left out, as Qube's verbs do
         assert qb.resume(jid) == [str(jid)]
-        _until("the process runs", lambda: _proc_state(pid) != "T")
+        _until("the process runs", lambda: _running(pid))
         assert qb.completework(f"{jid}:2", f"{jid}:3") == [f"{jid}:2", f"{jid}:3"]
         assert qb.interrupt(jid) == [str(jid)]
         # pending again, or already running again (then nothing to shove: left out)

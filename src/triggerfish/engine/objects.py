@@ -32,6 +32,7 @@ class WorkRT:
     reserved: str | None = None  # the hold on this pending item (stored as its token and host)
     ready: float = 0.0  # when it last became pending (dispatch latency; not stored)
     avoid: str | None = None  # migrated: the host its next attempt may not use (not stored)
+    left: float | None = None  # suspended: seconds its timeout had left (not stored)
 
     def row(self) -> Row:
         return {
@@ -67,6 +68,7 @@ class SubRT:
     ahead: list[Attempt] = field(default_factory=list)
     ready: float = 0.0  # when it last became pending (dispatch latency; not stored)
     avoid: str | None = None  # migrated: the host its next attempt may not use (not stored)
+    left: float | None = None  # suspended: seconds its timeout had left (not stored)
 
     def row(self) -> Row:
         return {

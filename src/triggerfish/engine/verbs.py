@@ -21,6 +21,7 @@ with one target in a state the verb forbids changes nothing and answers 409.
 from __future__ import annotations
 
 from triggerfish.api import schemas as s
+from triggerfish.engine import timeouts
 from triggerfish.engine.control import Target, resolve
 from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
@@ -102,17 +103,34 @@ def _suspend(state: State, job: JobRT, u: WorkRT | SubRT, stop: bool) -> None:
         return
     _signal(state, u.token, stop)
     data = {"reason": "suspended" if stop else "resumed"}
+    sub = job.subs.get(u.subid) if isinstance(u, WorkRT) and u.subid is not None else None
+    if sub is not None and isinstance(u, WorkRT) and sub.work == u.name:
+        _pause_timeout(state, job, sub, stop)
+        state.set_sub(job, sub, new, quiet=True)
+        _resume_timeout(state, job, sub, stop)
+    _pause_timeout(state, job, u, stop)
     if isinstance(u, WorkRT):
-        sub = job.subs.get(u.subid) if u.subid is not None else None
-        if sub is not None and sub.work == u.name:
-            state.set_sub(job, sub, new, quiet=True)
         state.set_work(job, u, new, data=data)
     else:
         state.set_sub(job, u, new, data=data)
+    _resume_timeout(state, job, u, stop)
     kind = "work" if isinstance(u, WorkRT) else "subjob"
     name = u.name if isinstance(u, WorkRT) else None
     state.emit("suspend" if stop else "resume", kind, job=job.id, subid=u.subid, work=name,
                host=u.host)  # fmt: skip
+
+
+def _pause_timeout(state: State, job: JobRT, u: WorkRT | SubRT, stop: bool) -> None:
+    """At suspend: remember what is left of ``u``'s timeout (its timer stops with it)."""
+    if stop:
+        u.left = timeouts.left(state, job, u)
+
+
+def _resume_timeout(state: State, job: JobRT, u: WorkRT | SubRT, stop: bool) -> None:
+    """At resume: the timer (started anew with the status) gets what was left of it."""
+    if not stop and u.left is not None:
+        timeouts.shorten(state, job, u, u.left)
+        u.left = None
 
 
 def _interrupt(state: State, job: JobRT, u: WorkRT | SubRT, event: str) -> None:
