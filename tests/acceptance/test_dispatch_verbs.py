@@ -237,3 +237,28 @@ def test_qb_functions(start_farm: StartFarm, tmp_path: Path) -> None:
         assert qb.complete is qb.retire and qb.retirework is qb.completework
     finally:
         qb.set_url(None)
+
+
+def test_suspended_work_through_restarts(start_farm: StartFarm, tmp_path: Path) -> None:
+    """A supervisor restart keeps suspended work suspended on its host; a worker restart loses
+    it (back to pending, the attempt counted) and the job stays suspended until resume."""
+    farm = start_farm(None, workers=1, slots=1)
+    with farm.client() as c:
+        [j] = c.submit([_job(tmp_path, secs=30)])
+        jid = j["id"]
+        pid = _pid(tmp_path / "pid.1")
+        c.control("suspend", [jid])
+        _until("the process stopped", lambda: _stopped(pid))
+    farm.restart_supervisor()
+    with farm.client() as c:
+        assert _items(c, jid) == {"1": "suspended"}
+        time.sleep(1.0)  # the worker calls in again and lists it: it keeps it
+        assert _items(c, jid) == {"1": "suspended"} and _stopped(pid)
+        (tmp_path / "pid.1").unlink()
+        farm.restart_worker(0)
+        _until("the item lost", lambda: _items(c, jid) == {"1": "pending"})
+        assert c.job(jid, agenda=False)["status"] == "suspended"
+        assert c.control("resume", [jid])[0]["status"] == "pending"
+        (tmp_path / "go").touch()
+        _until("the job completes", lambda: c.job(jid, agenda=False)["status"] == "complete")
+        assert c.work(jid, "1")["retry"] == 1

@@ -76,12 +76,14 @@ def _check(action: str, t: Target) -> str | None:
     if action == "suspend":
         return None if "running" in statuses else f"it is {st}; nothing of it is running"
     if action == "resume":
-        return None if "suspended" in statuses else f"it is {st}, not suspended"
+        # (a suspended job whose worker died holds pending work only: resume releases it)
+        ok = "suspended" in statuses or st == "suspended"
+        return None if ok else f"it is {st}, not suspended"
     if action in ("interrupt", "migrate"):
         return None if statuses & set(LIVE) else f"it is {st}; nothing of it is running"
     if action == "shove":
-        ok = t.job.status in ("pending", "running") and statuses & {"pending"}
-        return None if ok else f"it is {st} and has no pending work to dispatch"
+        dispatchable = t.job.status in ("pending", "running") and "pending" in statuses
+        return None if dispatchable else f"it is {st} and has no pending work to dispatch"
     return None  # complete, retire: anything not ended
 
 
