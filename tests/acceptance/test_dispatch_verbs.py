@@ -262,3 +262,18 @@ def test_suspended_work_through_restarts(start_farm: StartFarm, tmp_path: Path) 
         (tmp_path / "go").touch()
         _until("the job completes", lambda: c.job(jid, agenda=False)["status"] == "complete")
         assert c.work(jid, "1")["retry"] == 1
+
+
+def test_migrate_moves_work_to_another_host(start_farm: StartFarm, tmp_path: Path) -> None:
+    farm = start_farm(None, workers=2, slots=1)
+    with farm.client() as c:
+        [j] = c.submit([_job(tmp_path, secs=30)])
+        jid = j["id"]
+        _until("it runs", lambda: c.work(jid, "1")["status"] == "running")
+        first = c.work(jid, "1")["host"]
+        assert c.control("migrate", [f"{jid}:1"])[0]["status"] == "pending"
+        _until("it runs again", lambda: c.work(jid, "1")["status"] in ("running", "complete"))
+        item = c.work(jid, "1")
+        assert item["host"] != first and item["retry"] == 0
+        (tmp_path / "go").touch()
+        _until("it completes", lambda: c.job(jid, agenda=False)["status"] == "complete")
