@@ -32,6 +32,7 @@ from triggerfish.model.status import TERMINAL
 ACTIONS = frozenset({"suspend", "resume", "interrupt", "migrate", "complete", "retire", "shove"})
 LIVE = ("running", "suspended")  # statuses of work that holds an attempt on a host
 NOT_STARTED = ("pending", "blocked", "waiting", "retrying")
+_REASON = {"interrupt": "interrupted", "migrate": "migrated"}
 
 
 # ---------------------------------------------------------------- worker signals
@@ -151,10 +152,10 @@ def _interrupt(state: State, job: JobRT, u: WorkRT | SubRT, event: str) -> None:
     u.token = None
     if isinstance(u, WorkRT):
         _free_sub(state, job, u)
-        state.set_work(job, u, "pending", data={"reason": f"{event}ed"})
+        state.set_work(job, u, "pending", data={"reason": _REASON[event]})
     else:
         u.work = None
-        state.set_sub(job, u, "pending", data={"reason": f"{event}ed"})
+        state.set_sub(job, u, "pending", data={"reason": _REASON[event]})
 
 
 def _complete(state: State, job: JobRT, u: WorkRT | SubRT) -> None:
