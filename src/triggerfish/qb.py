@@ -733,26 +733,58 @@ def _unsupported(name: str, hint: str) -> Callable[..., NoReturn]:
     return refuse
 
 
-_COMPLETE_HINT = (
-    "forcing work to 'complete' is not offered by this version's API; a qube callback "
-    "can do it with the action 'complete-work-self'"
-)
-retirework = _unsupported("retirework", _COMPLETE_HINT)
-completework = _unsupported("completework", _COMPLETE_HINT)
-workcomplete = _unsupported("workcomplete", _COMPLETE_HINT)
-retire = _unsupported("retire", "retiring a job is not offered by this version; use kill")
-complete = _unsupported("complete", "completing a job is not offered by this version; use kill")
-interrupt = _unsupported("interrupt", "interrupt is not offered by this version; use block "
-                         "then unblock")  # fmt: skip
-migrate = _unsupported("migrate", "migration is not offered by this version")
-suspend = _unsupported("suspend", "suspending jobs is not offered by this version; use block")
-resume = _unsupported("resume", "suspending jobs is not offered by this version; use unblock")
-shove = _unsupported("shove", "not needed: workers pull work as soon as it is pending")
 top = _unsupported("top", "reordering is not offered; use modify(jobid, priority=N)")
 bottom = _unsupported("bottom", "reordering is not offered; use modify(jobid, priority=N)")
 waitfor = _unsupported("waitfor", "Qube's post-callback waitfor is not offered; use "
                        "qb.wait(jobid, ..., timeout=SECONDS)")  # fmt: skip
 
+
+# ---------------------------------------------------------------------------------- dispatch verbs
+# (docs/dispatch-verbs.md): Qube's names and arguments, as kill and block take them
+
+
+def suspend(jobid: Targets, *extraJobids: Targets, strict: bool = False) -> list[str]:
+    """Stop the running commands of jobs, instances or items (SIGSTOP; slots kept, no timeout
+    counted); the targets suspended."""
+    return _verb("suspend", [jobid, *extraJobids], strict)
+
+
+def resume(jobid: Targets, *extraJobids: Targets, strict: bool = False) -> list[str]:
+    """Continue suspended jobs, instances or items (SIGCONT); the targets resumed."""
+    return _verb("resume", [jobid, *extraJobids], strict)
+
+
+def interrupt(jobid: Targets, *extraJobids: Targets, strict: bool = False) -> list[str]:
+    """Running work back to pending at once, no failed attempt counted; the targets."""
+    return _verb("interrupt", [jobid, *extraJobids], strict)
+
+
+def migrate(jobid: Targets, *extraJobids: Targets, strict: bool = False) -> list[str]:
+    """As :func:`interrupt`, and that work's next attempt avoids its host; the targets."""
+    return _verb("migrate", [jobid, *extraJobids], strict)
+
+
+def retire(jobid: Targets, *extraJobids: Targets, strict: bool = False) -> list[str]:
+    """Complete jobs with what is done: work not started is marked complete without running,
+    running work finishes; the jobs retired."""
+    return _verb("retire", [jobid, *extraJobids], strict)
+
+
+def shove(jobid: Targets, *extraJobids: Targets, strict: bool = False) -> list[str]:
+    """Dispatch pending jobs first at the next free slot, ahead of priority; the jobs."""
+    return _verb("shove", [jobid, *extraJobids], strict)
+
+
+def completework(workid: Targets, *extraWorkids: Targets, strict: bool = False) -> list[str]:
+    """Mark agenda items ``"jobid:name"`` complete without running them (a running one is
+    stopped first); dependencies on them fire as on any completion. The items completed."""
+    return _work("complete", "completework", [workid, *extraWorkids], strict)
+
+
+# Qube's aliases: ``complete`` is ``retire``; ``retirework`` / ``workcomplete`` complete items.
+complete = retire
+retirework = completework
+workcomplete = completework
 
 # ---------------------------------------------------------------------------------- submit
 

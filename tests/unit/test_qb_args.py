@@ -134,9 +134,6 @@ def test_arguments_are_checked_before_anything_is_sent() -> None:
 
 def test_unsupported_functions_say_so() -> None:
     for func, pattern in [
-        (qb.completework, "complete-work-self"),
-        (qb.retirework, "complete-work-self"),
-        (qb.retire, "use kill"),
         (qb.top, "priority"),
         (qb.waitfor, "qb.wait"),
     ]:

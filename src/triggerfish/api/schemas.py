@@ -37,7 +37,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from triggerfish.model.text import scrub, scrub_text
 
-Action = Literal["kill", "block", "unblock", "retry", "requeue", "remove", "modify", "preempt"]
+Action = Literal[
+    "kill", "block", "unblock", "retry", "requeue", "remove", "modify", "preempt",
+    "suspend", "resume", "interrupt", "migrate", "complete", "retire", "shove",
+]  # fmt: skip
 
 
 class Strict(BaseModel):
@@ -257,6 +260,8 @@ class PullRequest(Strict):
 class PullResponse(BaseModel):
     assignments: list[Assignment] = Field(default_factory=list)
     cancel: list[str] = Field(default_factory=list)  # tokens to stop now (kill the process group)
+    suspend: list[str] = Field(default_factory=list)  # tokens to stop (SIGSTOP the group)
+    resume: list[str] = Field(default_factory=list)  # tokens to continue (SIGCONT the group)
 
 
 class Report(Strict):
@@ -308,6 +313,8 @@ class ReportResponse(BaseModel):
     # and lookahead items (``after`` set) for the instances that go on
     assignments: list[Assignment] = Field(default_factory=list)
     cancel: list[str] = Field(default_factory=list)  # tokens to stop now, or not to start
+    suspend: list[str] = Field(default_factory=list)  # tokens to stop (SIGSTOP the group)
+    resume: list[str] = Field(default_factory=list)  # tokens to continue (SIGCONT the group)
 
 
 class LogChunk(Strict):

@@ -24,6 +24,16 @@ VERBS = {
     "preempt": "Send running items of jobs, instances or agenda items back to pending now, "
     "without counting a failed attempt (a preempt event each).",
 }
+# dispatch verbs (engine.verbs, docs/dispatch-verbs.md)
+VERBS.update({
+    "suspend": "Suspend running jobs, instances or items: SIGSTOP, slots kept, no timeout.",
+    "resume": "Resume suspended jobs, instances or items (SIGCONT).",
+    "interrupt": "Send running work back to pending, no failed attempt counted.",
+    "migrate": "Like interrupt; the next attempt of that work avoids the host it ran on.",
+    "complete": "Mark agenda items (12:5) complete without running them; a job: retire.",
+    "retire": "Mark a job complete: work not started is not run, running work finishes.",
+    "shove": "Dispatch a pending job first, ahead of priority, at the next free slot.",
+})  # fmt: skip
 
 
 def _show(results: list[JSON], as_json: bool) -> None:

@@ -259,7 +259,8 @@ class Client:
     def control(
         self, action: str, targets: Iterable[int | str], fields: JSON | None = None
     ) -> list[JSON]:
-        """Apply a control verb (kill, block, unblock, retry, requeue, remove, modify)."""
+        """Apply a control verb (kill, block, unblock, retry, requeue, remove, modify; the
+        dispatch verbs suspend, resume, interrupt, migrate, complete, retire, shove)."""
         names = [str(parse_target(t)) for t in targets]
         if not names:
             raise ClientError(f"{action}: give at least one target")

@@ -12,6 +12,7 @@ from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.engine import callbacks as cbx
 from triggerfish.engine import control as ctl
 from triggerfish.engine import submit as sub
+from triggerfish.engine import verbs
 from triggerfish.errors import Forbidden, TriggerfishError
 from triggerfish.model.jobspec import NormalizedJob
 
@@ -68,6 +69,8 @@ def pgrp_users(state: Any, pgrp: int) -> set[str]:
 
 def control(state: Any, req: s.ControlRequest, who: Principal) -> s.ControlResponse:
     check_targets(state, who, req.action, req.targets)
+    if req.action in verbs.ACTIONS:
+        return verbs.control(state, req)
     return ctl.control(state, req)
 
 

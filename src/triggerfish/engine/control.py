@@ -28,6 +28,7 @@ from triggerfish.model.status import TERMINAL
 from triggerfish.model.when import parse_when, time_atom_text
 from triggerfish.triggers import compile_expr, parse
 
+_LIVE = ("running", "suspended")  # work that holds an attempt on a host (engine.verbs)
 _TARGET = re.compile(r"^\s*(\d+)\s*(?:([.:])(.*))?$")
 MODIFIABLE = frozenset(
     {"name", "label", "priority", "cpus", "hosts", "omithosts", "groups", "omitgroups",
@@ -138,7 +139,7 @@ def _check(action: str, t: Target) -> str | None:
 
 def _job_kill(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     for w in job.work.values():
-        if w.status == "running":
+        if w.status in _LIVE:
             _stop(state, job, w.token)
             state.set_work(job, w, "killed")
         elif w.status not in TERMINAL:
@@ -155,12 +156,12 @@ def _job_kill(state: State, job: JobRT, _f: dict[str, Any]) -> str:
 def _interrupt(state: State, job: JobRT) -> None:
     """Running work of ``job`` goes back to pending; its attempts are cancelled."""
     for w in job.work.values():
-        if w.status == "running":
+        if w.status in _LIVE:
             _stop(state, job, w.token)
             w.token = None
             state.set_work(job, w, "pending", data={"reason": "interrupted"})
     for sub in job.subs.values():
-        if sub.status == "running":
+        if sub.status in _LIVE:
             _stop(state, job, sub.token)
             sub.token = None
             sub.work = None
@@ -374,7 +375,7 @@ def _sub_verb(state: State, action: str, job: JobRT, sub: SubRT) -> str:
         return _preempt_token(state, token, sub.status)
     if action in ("kill", "block"):
         item = job.work.get(sub.work) if sub.work else None
-        if item is not None and item.status == "running":
+        if item is not None and item.status in _LIVE:
             _stop(state, job, item.token)
             item.token = None
             state.set_work(job, item, "pending", data={"reason": f"instance {action}ed"})
@@ -406,7 +407,7 @@ def _preempt_token(state: State, token: str | None, status: str) -> str:
 def _work_verb(state: State, action: str, job: JobRT, w: WorkRT) -> str:
     if action == "preempt":
         return _preempt_token(state, w.token, w.status)
-    if action in ("kill", "block") and w.status == "running":
+    if action in ("kill", "block") and w.status in _LIVE:
         _stop(state, job, w.token)
         sub = job.subs.get(w.subid) if w.subid is not None else None
         if sub is not None and sub.work == w.name:

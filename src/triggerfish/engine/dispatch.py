@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from triggerfish.engine import ahead, placement, preempt
+from triggerfish.engine import verbhooks as verbs
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 
@@ -28,6 +29,8 @@ def start(
     now = state.now
     if held is None:  # a held item was assigned when it was handed out ahead (ahead.top_up)
         state.assigned(job, sub, item, host.name)
+    if job.avoid:  # (migrated work started elsewhere)
+        verbs.started(job, item if item is not None else sub)
     if sub.status != "running":
         sub.host = host.name
         if sub.timestart is None:
@@ -84,7 +87,7 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
     free = host.free
     if free <= 0 or not state.runnable:
         return out
-    for job in list(state.ordered_runnable()):
+    for job in verbs.shoved_first(state, list(state.ordered_runnable())):
         if free <= 0:
             break
         if not job.eligible(host) or placement.better_elsewhere(state, job, host):

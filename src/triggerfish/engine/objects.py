@@ -33,6 +33,8 @@ class WorkRT:
     timecomplete: float | None = None
     reserved: str | None = None  # the hold on this pending item (stored as its token and host)
     ready: float = 0.0  # when it last became pending (dispatch latency; not stored)
+    avoid: str | None = None  # migrated: the host its next attempt may not use (not stored)
+    left: float | None = None  # suspended: seconds its timeout had left (not stored)
 
     def row(self) -> Row:
         return {
@@ -67,6 +69,8 @@ class SubRT:
     # lookahead attempts queued behind the running one on its host, in order (not stored)
     ahead: list[Attempt] = field(default_factory=list)
     ready: float = 0.0  # when it last became pending (dispatch latency; not stored)
+    avoid: str | None = None  # migrated: the host its next attempt may not use (not stored)
+    left: float | None = None  # suspended: seconds its timeout had left (not stored)
 
     def row(self) -> Row:
         return {
@@ -110,6 +114,7 @@ class JobRT:
     pending: list[tuple[int, str]] = field(default_factory=list)  # heap of (seq, name)
     api_token: str | None = None  # the job's token, made at its first assignment (an HMAC)
     runnable_at: float = 0.0  # when it last joined the runnable set (not stored)
+    avoid: set[str] = field(default_factory=set)  # hosts migrated work may not go back to
 
     @property
     def has_agenda(self) -> bool:
@@ -191,6 +196,8 @@ class JobRT:
             return False
         if host.name in f.get("omithosts", ()):
             return False
+        if self.avoid and host.name in self.avoid:  # (engine.verbs: migrate)
+            return False
         groups = f.get("groups")
         if groups and not set(groups) & set(host.groups):
             return False
@@ -233,6 +240,8 @@ class HostRT:
     reserved: dict[str, Attempt] = field(default_factory=dict)  # its lookahead attempts
     outbox: list[tuple[Attempt, str]] = field(default_factory=list)  # (new lookahead, after)
     cancel: list[str] = field(default_factory=list)  # lookahead tokens withdrawn, to tell it
+    # running tokens to stop (True: SIGSTOP) or continue (False: SIGCONT), to tell it
+    signals: dict[str, bool] = field(default_factory=dict)
     # whole jobs held behind an attempt (engine.nextjobs): the token they follow -> in order
     chains: dict[str, list[Attempt]] = field(default_factory=dict)
     # jobs it held when the supervisor (re)started, read back from the store: each is claimed

@@ -49,7 +49,7 @@ def pull_or_park(
     gets the response when work comes (or an empty one when another pull of the host
     replaces this one)."""
     resp = pull(state, name, req, arrived)
-    if resp.assignments or resp.cancel or req.wait <= 0:
+    if resp.assignments or resp.cancel or resp.suspend or resp.resume or req.wait <= 0:
         return resp
     old = state.parked.pop(name, None)
     if old is not None:  # the worker gave up on that one (its connection broke)
@@ -97,7 +97,7 @@ def serve(state: State) -> None:
             del state.parked[name]
             state.answers.append((p.answer, None, exc))
             continue
-        if resp.assignments or resp.cancel:
+        if resp.assignments or resp.cancel or resp.suspend or resp.resume:
             del state.parked[name]
             state.answers.append((p.answer, resp, None))
 

@@ -106,6 +106,8 @@ class State:
         # replies owed besides the batch's own commands (parked pulls served or let go),
         # (where to, value, error); handed out after the batch's commit
         self.answers: list[tuple[Answer, Any, BaseException | None]] = []
+        # jobs shoved (engine.verbs): first in the next dispatch pass, ahead of priority
+        self.shoved: set[int] = set()
         self._reset_dirty()
 
     def _reset_dirty(self) -> None:
@@ -178,12 +180,12 @@ class State:
         job = JobRT.from_rows(*loaded)
         self.jobs[job.id] = job
         for s in job.subs.values():
-            if s.status == "running" and s.token and s.host and s.work is None:
+            if s.status in ("running", "suspended") and s.token and s.host and s.work is None:
                 self._restore_attempt(s.token, s.host, job.id, s.subid, None)
             if s.status == "retrying" and s.retry_at is not None:
                 heapq.heappush(self.retry_heap, (s.retry_at, job.id, None, s.subid))
         for w in job.work.values():
-            if w.status == "running" and w.token and w.host and w.subid is not None:
+            if w.status in ("running", "suspended") and w.token and w.host and w.subid is not None:
                 self._restore_attempt(w.token, w.host, job.id, w.subid, w.name)
             elif w.status == "retrying" and w.retry_at is not None:
                 heapq.heappush(self.retry_heap, (w.retry_at, job.id, w.name, None))
@@ -225,7 +227,7 @@ class State:
             if s.token and s.token in self.attempts:
                 out.append(self.attempts[s.token])
         for w in job.work.values():
-            if w.status == "running" and w.token and w.token in self.attempts:
+            if w.status in ("running", "suspended") and w.token and w.token in self.attempts:
                 out.append(self.attempts[w.token])
         return out
 

@@ -52,6 +52,23 @@ def sub_changed(state: Any, job: JobRT, s: SubRT, old: str, new: str) -> None:
         state.timers.cancel(key)
 
 
+def _key(job: JobRT, u: WorkRT | SubRT) -> str:
+    return _work_key(job.id, u.name) if isinstance(u, WorkRT) else _sub_key(job.id, u.subid)
+
+
+def left(state: Any, job: JobRT, u: WorkRT | SubRT) -> float | None:
+    """Seconds left before the running ``u`` times out (None: no timer), read at suspend."""
+    timer = state.timers.get(_key(job, u))
+    return None if timer is None else max(0.0, timer.due - state.now)
+
+
+def shorten(state: Any, job: JobRT, u: WorkRT | SubRT, seconds: float) -> None:
+    """``u`` runs again after a suspension: its timer is due in the ``seconds`` it had left."""
+    timer = state.timers.get(_key(job, u))
+    if timer is not None:
+        state.timers.add(timer.key, state.now + seconds, timer.kind, timer.payload)
+
+
 @timers.handler(KIND)
 def _fire(state: Any, timer: timers.Timer) -> None:
     """Emit ``timeout`` for the attempt, if it is still the one running."""

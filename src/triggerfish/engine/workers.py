@@ -9,6 +9,7 @@ from typing import Any
 
 from triggerfish.api import schemas as s
 from triggerfish.engine import ahead, nextjobs
+from triggerfish.engine import verbhooks as verbs
 from triggerfish.engine.dispatch import dispatch, start, start_next
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, WorkRT
 from triggerfish.engine.state import State
@@ -143,7 +144,10 @@ def pull(
             # handed out long before this pull was sent, yet the worker never listed it:
             # the answer carrying it was lost. A new attempt (new token) replaces it.
             lose(state, a, "the worker never received it")
-    return s.PullResponse(assignments=_deliver(state, host, deliver), cancel=cancel)
+    stop, cont = verbs.take_signals(host)
+    return s.PullResponse(
+        assignments=_deliver(state, host, deliver), cancel=cancel, suspend=stop, resume=cont
+    )
 
 
 def _hear(state: State, host: HostRT, req: s.PullRequest, arrived: float) -> None:
@@ -201,20 +205,21 @@ def lose(state: State, a: Attempt, why: str) -> None:
     lost = {"reason": why, "lost": True}
     if a.work is not None:
         w = job.work.get(a.work)
-        if w is not None and w.token == a.token and w.status == "running":
+        if w is not None and w.token == a.token and w.status in ("running", "suspended"):
             # the attempt counts, as a failed one does: `retry`, then pending again
             w.retry += 1
             w.token = None
             state.set_work(job, w, "retrying", data=lost)
             state.set_work(job, w, "pending", data=lost)
             state.taken_back.add(job.id)  # not a retry of its own: pending if nothing runs
-    elif sub is not None and sub.token == a.token and sub.status == "running":
+    elif sub is not None and sub.token == a.token and sub.status in ("running", "suspended"):
         sub.retry += 1
         sub.token = None
         state.set_sub(job, sub, "retrying", data=lost)
         state.set_sub(job, sub, "pending", data=lost)
         state.taken_back.add(job.id)
-    if sub is not None and sub.status == "running" and (a.work is None or sub.work == a.work):
+    live = ("running", "suspended")
+    if sub is not None and sub.status in live and (a.work is None or sub.work == a.work):
         sub.work = None
         state.set_sub(job, sub, "pending", quiet=a.work is None)
     logger.info(
@@ -277,6 +282,7 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
     if host.cancel:
         out.cancel = list(host.cancel)
         host.cancel.clear()
+    out.suspend, out.resume = verbs.take_signals(host)
     return out
 
 

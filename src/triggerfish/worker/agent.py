@@ -43,6 +43,7 @@ from triggerfish.api.schemas import (
     RegisterResponse,
     Report,
     ReportRequest,
+    ReportResponse,
     SignOffRequest,
 )
 from triggerfish.errors import ValidationError
@@ -369,7 +370,12 @@ class Worker:
             self._outage.ok()
             backoff.reset()
             self._apply(resp)
-            if resp.assignments or resp.cancel or loop.time() - began > FAST_EMPTY_PULL:
+            if (
+                resp.assignments
+                or resp.cancel
+                or resp.suspend
+                or loop.time() - began > FAST_EMPTY_PULL
+            ):
                 fast_empty = 0
                 idle.reset()
             else:
@@ -377,8 +383,12 @@ class Worker:
                 if fast_empty >= FAST_EMPTY_LIMIT:
                     await asyncio.sleep(idle.next_delay())
 
-    def _apply(self, resp: PullResponse) -> None:
+    def _apply(self, resp: PullResponse | ReportResponse) -> None:
         self._cancel(resp.cancel)
+        for token in resp.suspend:
+            self._runner.suspend(token, True)
+        for token in resp.resume:
+            self._runner.suspend(token, False)
         self._start(resp.assignments)
 
     def _cancel(self, tokens: list[str]) -> None:
@@ -611,8 +621,7 @@ class Worker:
             )
         else:
             self._outage.ok()
-            self._cancel(resp.cancel)
-            self._start(resp.assignments)
+            self._apply(resp)
             if resp.ignored:
                 logger.info(
                     "the supervisor ignored %d stale report(s)",

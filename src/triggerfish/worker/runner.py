@@ -258,6 +258,7 @@ class Runner:
         attempt.cancelled = reason
         attempt.deadline = loop.time() + self.grace
         attempt.child.signal_group(signal.SIGTERM)
+        attempt.child.signal_group(signal.SIGCONT)  # (a suspended one must run to end)
         attempt.kill_timer = loop.call_later(self.grace, attempt.child.signal_group, signal.SIGKILL)
         logger.info(
             "cancelling %s (%s)",
@@ -265,6 +266,21 @@ class Runner:
             reason,
             extra={"action": "attempt_cancel", **worklog.fields(token)},
         )
+        return True
+
+    def suspend(self, token: str, stop: bool) -> bool:
+        """SIGSTOP (``stop``) or SIGCONT the attempt's process group; False if unknown."""
+        attempt = self._active.get(token)
+        if attempt is None or attempt.cancelled is not None:
+            return False
+        attempt.child.signal_group(signal.SIGSTOP if stop else signal.SIGCONT)
+        logger.info(
+            "%s %s",
+            "suspending" if stop else "resuming",
+            token,
+            extra={"action": "attempt_suspend" if stop else "attempt_resume",
+                   **worklog.fields(token)},
+        )  # fmt: skip
         return True
 
     def cancel_all(self, reason: str) -> list[str]:

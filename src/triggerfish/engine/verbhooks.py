@@ -1,0 +1,35 @@
+"""What dispatch and the worker protocol need of the verbs of :mod:`triggerfish.engine.verbs`
+(a module of its own: those verbs import the worker protocol, which imports this)."""
+
+from __future__ import annotations
+
+from triggerfish.engine.objects import HostRT, JobRT, SubRT, WorkRT
+from triggerfish.engine.state import State
+
+
+def take_signals(host: HostRT) -> tuple[list[str], list[str]]:
+    """The (suspend, resume) tokens to tell ``host`` now; only its live attempts."""
+    if not host.signals:
+        return [], []
+    sigs, host.signals = host.signals, {}
+    live = [(t, stop) for t, stop in sigs.items() if t in host.attempts]
+    return [t for t, stop in live if stop], [t for t, stop in live if not stop]
+
+
+def started(job: JobRT, unit: WorkRT | SubRT) -> None:
+    """A migrated unit started again (elsewhere): the job stops avoiding hosts it no longer
+    needs to avoid."""
+    if unit.avoid is None:
+        return
+    unit.avoid = None
+    units: list[WorkRT | SubRT] = [*job.work.values(), *job.subs.values()]
+    job.avoid = {u.avoid for u in units if u.avoid is not None}
+
+
+def shoved_first(state: State, jobs: list[JobRT]) -> list[JobRT]:
+    """``jobs`` (most urgent first) with the shoved ones ahead; the flags are spent."""
+    if not state.shoved:
+        return jobs
+    ids, state.shoved = state.shoved, set()
+    first = [j for j in jobs if j.id in ids]
+    return [*first, *(j for j in jobs if j.id not in ids)]
