@@ -74,3 +74,17 @@ def test_lock_events_fire_host_callbacks(farm: Farm) -> None:
     farm.run(hostlock.unlock, "h1", "root")
     assert [e["name"] for e in farm.events() if e["type"] == "host"] == ["up", "lock", "unlock"]
     assert [r["callback"] for r in reads.list_runs(farm.db)] == [cb.id]
+
+
+def test_jobs_held_behind_its_slot_go_back_and_no_more_are_held(farm: Farm) -> None:
+    farm.submit(*[job("1") for _ in range(6)])
+    farm.register("h1")
+    [first] = pull_ahead(farm, "h1").assignments
+    got = report_ahead(farm, "h1", first.token, seconds=0.02).assignments
+    assert [a.job for a in got] == [2, 3, 4, 5, 6]  # 2 runs; 3..6 held behind it
+    farm.run(hostlock.lock, "h1", "root")
+    assert {a.token for a in got[1:]} <= set(pull_ahead(farm, "h1", running=[got[0].token]).cancel)
+    assert report_ahead(farm, "h1", got[0].token, seconds=0.02).assignments == []
+    assert all(farm.status(j) == "pending" for j in (3, 4, 5, 6))
+    farm.register("h2")
+    assert [a.job for a in pull_ahead(farm, "h2", ahead=0).assignments] == [3]
