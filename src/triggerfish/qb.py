@@ -322,6 +322,17 @@ class Host(dict[str, Any]):
     """A worker host dict (Qube's ``qb.Host``)."""
 
 
+def _qube_host(h: Mapping[str, Any]) -> Host:
+    """A host as ``GET /hosts`` gives it, with Qube's lock fields on top: ``locks``
+    (``"host.processors=all"`` when locked: Qube locks a host by locking all its processors;
+    ``""`` otherwise) and ``locked`` (True/False; ``locked_by``, ``locked_at`` say who and
+    when). ``state`` stays ``active`` / ``down``: a lock is not a state, as in Qube."""
+    host = Host(h)
+    host["locked"] = bool(h.get("locked"))
+    host["locks"] = "host.processors=all" if host["locked"] else ""
+    return host
+
+
 # ---------------------------------------------------------------------------------- frame ranges
 
 _SEQUENCE = re.compile(r"^\s*-?\d+(?:\s*-\s*-?\d+(?:\s*[xX]\s*\d+)?)?\s*$")
@@ -1149,12 +1160,16 @@ def jobinfo(
 
 def hostinfo(name: str | Sequence[str] | None = None,
              state: str | Sequence[str] | None = None) -> list[Host]:  # fmt: skip
-    """The worker hosts (name, state, slots, properties, groups, …), optionally filtered."""
+    """The worker hosts (name, state, slots, properties, groups, …), optionally filtered.
+
+    Each has its lock as Qube shows it (``locks``: ``"host.processors=all"`` when locked,
+    else ``""``), ``locked`` / ``locked_by`` / ``locked_at``, and ``facts``: its properties
+    under Qube's names (``host.processors``, ``host.memory.avail``, ``host.gpu``, ...)."""
     names = None if name is None else {name} if isinstance(name, str) else set(name)
     states = None if state is None else {state} if isinstance(state, str) else set(state)
     with _server():
         hosts = client().hosts()
-    return [Host(h) for h in hosts
+    return [_qube_host(h) for h in hosts
             if (names is None or h.get("name") in names)
             and (states is None or h.get("state") in states)]  # fmt: skip
 

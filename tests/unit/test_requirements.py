@@ -163,7 +163,10 @@ def test_host_facts() -> None:
         "host.gpu": "a100",
         "host.site": "lon",
     }
-    assert host_facts(_host(memory=8 * MB, memory_avail=2 * MB), 1)["host.memory.avail"] == 2
+    small = _host(memory=8 * MB)
+    assert host_facts(small, 1)["host.memory.avail"] == 8  # the total until the worker says
+    small.memory_avail = 2 * MB  # what the worker's last pull said (bytes)
+    assert host_facts(small, 1)["host.memory.avail"] == 2
 
 
 def test_facts_follow_free_slots_and_new_properties() -> None:

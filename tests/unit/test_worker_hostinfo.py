@@ -26,3 +26,14 @@ def test_labels_are_added_and_win() -> None:
 
 def test_default_name_is_the_host_name() -> None:
     assert default_name()
+
+
+def test_available_memory_is_read_at_most_once_a_second() -> None:
+    from triggerfish.worker import hostinfo
+
+    first = hostinfo.memory_avail()
+    assert isinstance(first, int) and 0 < first <= hostinfo.memory_bytes()
+    assert hostinfo._avail and hostinfo.memory_avail() == first  # (the same read)
+    when = hostinfo._avail[0][0]
+    hostinfo._avail[:] = [(when - hostinfo.AVAIL_EVERY, 1)]  # a second later: read again
+    assert hostinfo.memory_avail() not in (None, 1)

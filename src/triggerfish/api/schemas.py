@@ -177,6 +177,13 @@ class HostInfo(BaseModel):
     last_seen: float | None = None
     registered: float | None = None
     running: list[RunningItem] = Field(default_factory=list)  # GET /hosts only: what runs
+    # a lock (``triggerfish host lock``): no new work goes to it; who locked it, and when
+    locked: bool = False
+    locked_by: str | None = None
+    locked_at: float | None = None
+    # GET /hosts only: its facts under Qube's names (engine.hostfacts: ``host.name``,
+    # ``host.processors``, ``host.memory.avail`` in MB, ``host.<property>``, ...)
+    facts: dict[str, Any] = Field(default_factory=dict)
 
 
 class EventInfo(BaseModel):
@@ -206,6 +213,7 @@ class RegisterRequest(Strict):
     groups: list[str] = Field(default_factory=list)
     cluster: str | None = None
     properties: dict[str, Any] = Field(default_factory=dict)  # os, cores, memory, gpus, ...
+    memory_avail: int | None = Field(default=None, ge=0)  # bytes available now
 
 
 class RegisterResponse(BaseModel):
@@ -255,6 +263,7 @@ class PullRequest(Strict):
     queued: list[str] = Field(default_factory=list)
     wait: float = Field(default=10.0, ge=0, le=60)  # long-poll: seconds to wait for work
     ahead: int = Field(default=0, ge=0, le=AHEAD_MAX)  # lookahead items accepted per instance
+    memory_avail: int | None = Field(default=None, ge=0)  # bytes available now (or None)
 
 
 class PullResponse(BaseModel):
@@ -298,6 +307,7 @@ class ReportRequest(Strict):
     # lookahead attempts (``Assignment.after``) the worker gives back without running them
     release: list[str] = Field(default_factory=list)
     ahead: int = Field(default=0, ge=0, le=AHEAD_MAX)  # lookahead items accepted per instance
+    memory_avail: int | None = Field(default=None, ge=0)  # bytes available now (or None)
 
     @model_validator(mode="after")
     def _something(self) -> ReportRequest:

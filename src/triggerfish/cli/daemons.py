@@ -15,7 +15,7 @@ from triggerfish import logfmt
 from triggerfish.auth.tokens import find_token
 from triggerfish.cli.local import free_port
 from triggerfish.cli.options import option
-from triggerfish.cli.params import DurationType, KeyValue, SizeType, pairs
+from triggerfish.cli.params import DurationType, HostProperty, SizeType, pairs
 from triggerfish.errors import TriggerfishError
 from triggerfish.settings import (
     DEFAULT_PORT,
@@ -270,10 +270,11 @@ def supervisor(
 @option(
     "--property",
     "properties",
-    env="WORKER_PROPERTIES",
-    type=KeyValue(decode=True),
+    env=["PROPERTIES", "WORKER_PROPERTIES"],
+    type=HostProperty(),
     multiple=True,
-    help="Host property KEY=VALUE, VALUE decoded as JSON (repeatable).",
+    help="Host property KEY=VALUE (Qube's worker_properties), VALUE decoded as JSON "
+    "(repeatable; comma-separated in the variable). Jobs see it as host.KEY.",
 )
 @option(
     "--token",

@@ -11,7 +11,7 @@ from triggerfish.cli.output import console, print_json
 
 @click.group()
 def host() -> None:
-    """Act on one host: mark it down, forget it (needs an admin token)."""
+    """Act on one host: lock or unlock it, mark it down, forget it (needs an admin token)."""
 
 
 @host.command("down")
@@ -44,3 +44,37 @@ def remove(name: str, url: str | None, token: str | None, as_json: bool) -> None
         print_json(answer)
     else:
         console().print(f"removed host {name}")
+
+
+@host.command("lock")
+@click.argument("name")
+@url_option
+@json_option
+def lock(name: str, url: str | None, token: str | None, as_json: bool) -> None:
+    """Lock host NAME: no new work goes to it; what runs on it finishes.
+
+    The lock is stored: it holds across restarts of the supervisor and of the worker until
+    'triggerfish host unlock NAME'.
+    """
+    with connect(url, token) as client:
+        answer = client.lock_host(name)
+    if as_json:
+        print_json(answer)
+    else:
+        running = len(answer.get("running") or []) or answer.get("used", 0)
+        tail = f"; {running} running item(s) finish there" if running else ""
+        console().print(f"host {name} is locked: no new work goes to it{tail}")
+
+
+@host.command("unlock")
+@click.argument("name")
+@url_option
+@json_option
+def unlock(name: str, url: str | None, token: str | None, as_json: bool) -> None:
+    """Unlock host NAME: it gets work again."""
+    with connect(url, token) as client:
+        answer = client.unlock_host(name)
+    if as_json:
+        print_json(answer)
+    else:
+        console().print(f"host {name} is unlocked: it gets work again")

@@ -49,6 +49,17 @@ class KeyValue(_PairParam):
         return key.strip(), json_or_string(raw) if self.decode else raw
 
 
+class HostProperty(KeyValue):
+    """A worker's ``--property KEY=VALUE`` (VALUE JSON-decoded where it parses as JSON); in
+    the environment several are separated by commas or spaces: ``gpu=a100,site=lon``."""
+
+    def __init__(self) -> None:
+        super().__init__(decode=True)
+
+    def split_envvar_value(self, rv: str) -> list[str]:
+        return [p for p in re.split(r"[,\s]+", rv) if p]
+
+
 class CommaList(_ListParam):
     """``a,b,c`` -> ``["a", "b", "c"]``."""
 

@@ -179,9 +179,35 @@ def work_details(item: JSON) -> Table:
     )
 
 
+# properties every worker reports of itself: ``hosts`` shows them in brief, not one by one
+DETECTED = frozenset({"os", "os_release", "arch", "cores", "memory", "gpus", "python",
+                      "triggerfish"})  # fmt: skip
+
+
+def host_lock(host: JSON) -> str:
+    """``locked by NAME`` (or ``-``)."""
+    if not host.get("locked"):
+        return "-"
+    return f"locked by {host['locked_by']}" if host.get("locked_by") else "locked"
+
+
+def host_props(host: JSON) -> str:
+    """``linux 41000/64000 MB gpu=a100 site=lon``: OS, available / total memory (MB) and the
+    worker's own properties (``--property``)."""
+    facts = host.get("facts") or {}
+    props = host.get("properties") or {}
+    parts = [str(facts.get("host.os") or props.get("os") or "")]
+    if facts.get("host.memory"):
+        parts.append(f"{facts.get('host.memory.avail', 0)}/{facts['host.memory']} MB")
+    parts += [f"{k}={v}" for k, v in sorted(props.items()) if k not in DETECTED]
+    return " ".join(p for p in parts if p) or "-"
+
+
 def hosts_table(hosts: list[JSON]) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("host", "state", "slots", "used", "groups", "cluster", "last seen"):
+    cols = ("host", "state", "slots", "used", "lock", "properties", "groups", "cluster",
+            "last seen")  # fmt: skip
+    for col in cols:
         table.add_column(col, justify="right" if col in ("slots", "used") else "left")
     for host in hosts:
         table.add_row(
@@ -189,6 +215,8 @@ def hosts_table(hosts: list[JSON]) -> Table:
             status_text(host.get("state")),
             str(host.get("slots", "-")),
             str(host.get("used", 0)),
+            host_lock(host),
+            Text(host_props(host)),
             ",".join(host.get("groups") or []) or "-",
             host.get("cluster") or "-",
             fmt_time(host.get("last_seen")),

@@ -306,6 +306,14 @@ class Client:
         """Mark host ``name`` down now (admin): its running work goes back to pending."""
         return dict(self._json("POST", f"/hosts/{_seg(name)}/down"))
 
+    def lock_host(self, name: str) -> JSON:
+        """Lock host ``name`` (admin): no new work goes to it; what runs finishes."""
+        return dict(self._json("POST", f"/hosts/{_seg(name)}/lock"))
+
+    def unlock_host(self, name: str) -> JSON:
+        """Unlock host ``name`` (admin): it gets work again."""
+        return dict(self._json("POST", f"/hosts/{_seg(name)}/unlock"))
+
     def remove_host(self, name: str) -> JSON:
         """Forget host ``name`` (admin); it must be down and hold no attempt."""
         return dict(self._json("DELETE", f"/hosts/{_seg(name)}"))

@@ -61,7 +61,7 @@ def start_next(state: State, host: HostRT, job: JobRT, sub: SubRT) -> Attempt | 
     if job.status not in ("pending", "running") or sub.subid >= job.cpus:
         ahead.drop_sub(state, job, sub)
         return None
-    if host.state != "active" or host.free <= 0 or not job.eligible(host):
+    if not host.takes_work or host.free <= 0 or not job.eligible(host):  # (locked: no more)
         ahead.drop_sub(state, job, sub)
         return None
     better = preempt.rival(state, host, job)  # a more urgent job takes the slot (passive)
@@ -82,7 +82,7 @@ def start_next(state: State, host: HostRT, job: JobRT, sub: SubRT) -> Attempt | 
 def dispatch(state: State, host: HostRT) -> list[Attempt]:
     """Fill the host's free slots with the most urgent eligible work."""
     out: list[Attempt] = []
-    if host.state != "active" or host.adopt:  # (adopt: it may run jobs held before a restart)
+    if not host.takes_work or host.adopt:  # (adopt: it may run jobs held before a restart)
         return out
     free = host.free
     if free <= 0 or not state.runnable:

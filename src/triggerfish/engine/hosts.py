@@ -83,7 +83,8 @@ def sign_off(state: State, name: str, req: s.SignOffRequest) -> None:
     )
 
 
-def _known(state: State, name: str) -> HostRT:
+def known(state: State, name: str) -> HostRT:
+    """Host ``name``; NotFound if there is none."""
     host = state.hosts.get(name)
     if host is None:
         raise NotFound(f"host {name!r} does not exist", field="host")
@@ -94,15 +95,15 @@ def mark_down(state: State, name: str) -> s.HostInfo:
     """Mark a host down by hand (its worker is known dead): its running work goes back to
     pending at once. A worker that lives calls in again and is up again (its old attempts
     cancelled)."""
-    host = _known(state, name)
+    host = known(state, name)
     _unpark(state, name)
     host_down(state, host, "marked down")
-    return _info(host)
+    return host_info(host)
 
 
 def remove(state: State, name: str) -> s.HostInfo:
     """Forget a host that is down and holds nothing; Conflict otherwise."""
-    host = _known(state, name)
+    host = known(state, name)
     if host.state != "down":
         raise Conflict(
             f"host {name!r} is {host.state}: stop its worker (or mark it down) first",
@@ -115,7 +116,7 @@ def remove(state: State, name: str) -> s.HostInfo:
             "down again to give them back ('triggerfish host down'), then remove it",
             field="host",
         )
-    info = _info(host)
+    info = host_info(host)
     del state.hosts[name]
     _unpark(state, name)
     state.dirty_hosts.discard(name)
@@ -126,9 +127,11 @@ def remove(state: State, name: str) -> s.HostInfo:
     return info
 
 
-def _info(host: HostRT) -> s.HostInfo:
+def host_info(host: HostRT) -> s.HostInfo:
+    """What the host verbs answer: the host as the engine sees it now."""
     return s.HostInfo(
         name=host.name, state=host.state, slots=host.slots, used=len(host.attempts),
         properties=host.properties, groups=host.groups, cluster=host.cluster,
-        last_seen=host.last_seen, registered=host.registered,
+        last_seen=host.last_seen, registered=host.registered, locked=host.locked,
+        locked_by=host.locked_by, locked_at=host.locked_at,
     )  # fmt: skip

@@ -50,14 +50,14 @@ def share(state: State) -> int:
     """How many runnable jobs one slot may hold: an even share per active slot."""
     if not state.runnable:  # (the usual case without a backlog: no walk over the hosts)
         return 0
-    slots = sum(h.slots for h in state.hosts.values() if h.state == "active")
+    slots = sum(h.slots for h in state.hosts.values() if h.takes_work)
     return len(state.runnable) // slots if slots else 0
 
 
 def hold(state: State, host: HostRT, behind: Attempt, want: int) -> None:
     """Hold the next jobs for ``host`` behind ``behind`` (and what is held behind it already)
     until ``want`` are held, in dispatch order; stop at the first job that cannot be held."""
-    if want <= 0 or host.state != "active" or host.adopt or behind.token not in host.attempts:
+    if want <= 0 or not host.takes_work or host.adopt or behind.token not in host.attempts:
         return
     chain = host.chains.get(behind.token, [])
     want = min(want, len(chain) + share(state))
@@ -135,7 +135,7 @@ def claim(
             item.status != "pending"
             or sub is None
             or job.status not in ("pending", "running")
-            or host.state != "active"
+            or not host.takes_work
             or not job.eligible(host)
         ):
             ahead.unhold(state, job, a)  # pending again (if it still is), for anyone

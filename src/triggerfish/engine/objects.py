@@ -253,20 +253,37 @@ class HostRT:
     # holds were read back from the store (restart, reload) and the worker has not yet said
     # what it holds (its first pull after that: ``engine.ahead.hear``)
     unheard: bool = False
+    # locked by an admin (engine.hostlock): no new work, running work finishes (stored)
+    locked_by: str | None = None
+    locked_at: float | None = None
+    # available memory in bytes, as its worker last said (registration, pulls; not stored)
+    memory_avail: int | None = None
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_at is not None
+
+    @property
+    def takes_work(self) -> bool:
+        """Whether new work may go to this host: it is up and not locked."""
+        return self.state == "active" and self.locked_at is None
 
     def row(self) -> Row:
         return {
             "name": self.name, "state": self.state, "slots": self.slots,
             "properties": self.properties, "groups": self.groups, "cluster": self.cluster,
             "session": self.session, "last_seen": self.last_seen, "registered": self.registered,
+            "locked_by": self.locked_by, "locked_at": self.locked_at,
         }  # fmt: skip
 
     @classmethod
     def from_row(cls, r: Row) -> HostRT:
-        return cls(
+        h = cls(
             r["name"], r["state"], r["slots"], r["properties"], r["groups"], r["cluster"],
             r["session"], r["last_seen"], r["registered"],
         )  # fmt: skip
+        h.locked_by, h.locked_at = r.get("locked_by"), r.get("locked_at")
+        return h
 
     @property
     def free(self) -> int:

@@ -89,7 +89,7 @@ def serve(state: State) -> None:
             # marked down while its pull waited: no new work until the worker calls in again
             # (its pull, taken back when its time is up, does that)
             continue
-        if name not in woken and (not fresh or host.free <= 0):
+        if name not in woken and (not fresh or host.free <= 0 or host.locked):
             continue
         try:
             resp = pull(state, name, p.req, p.arrived)

@@ -55,6 +55,7 @@ def register(state: State, req: s.RegisterRequest) -> s.RegisterResponse:
         state.touch_host(host)
     host.session = secrets.token_hex(12)
     host.last_seen = now
+    host.memory_avail = req.memory_avail
     if host.state != "active":
         host.state = "active"
     state.emit("up", "host", host=host.name, data={"slots": host.slots})
@@ -114,6 +115,8 @@ def pull(
     host.last_seen = state.now
     host.lost = None  # (a pull it sends after its connection broke: it lives)
     host.ahead = req.ahead
+    if req.memory_avail is not None:
+        host.memory_avail = req.memory_avail
     if host.state == "down":
         host.state = "active"
         state.touch_host(host)

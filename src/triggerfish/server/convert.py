@@ -86,4 +86,6 @@ def host_info(r: dict[str, Any], used: int) -> s.HostInfo:
         name=r["name"], state=r["state"], slots=r["slots"], used=used,
         properties=r["properties"] or {}, groups=r["groups"] or [], cluster=r["cluster"],
         last_seen=r["last_seen"], registered=r["registered"],
+        locked=r.get("locked_at") is not None, locked_by=r.get("locked_by"),
+        locked_at=r.get("locked_at"),
     )  # fmt: skip

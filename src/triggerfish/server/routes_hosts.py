@@ -1,4 +1,4 @@
-"""Routes that act on hosts (admin only): mark one down, forget one.
+"""Routes that act on hosts (admin only): mark one down, lock or unlock one, forget one.
 
 (``GET /api/v1/hosts`` lists them, for anyone: ``routes_jobs``.)
 """
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 
 from triggerfish.api import schemas as s
 from triggerfish.auth.permissions import ADMIN
-from triggerfish.engine import hosts
+from triggerfish.engine import hostlock, hosts
 from triggerfish.server.auth import who
 from triggerfish.server.context import ctx
 
@@ -33,3 +33,18 @@ async def mark_down(request: Request, name: str) -> s.HostInfo:
 async def remove(request: Request, name: str) -> s.HostInfo:
     """Forget a host that is down and holds no attempt (409 otherwise; 404 if unknown)."""
     return await ctx(request).engine.acall(hosts.remove, name)
+
+
+@router.post("/{name}/lock", response_model=s.HostInfo)
+async def lock(request: Request, name: str) -> s.HostInfo:
+    """Lock a host: no new work goes to it (what runs on it finishes; what was held ahead for
+    it goes back to pending). Stored: it stays locked across restarts until unlocked. A
+    ``lock`` host event; locking a locked host changes nothing (404 if unknown)."""
+    return await ctx(request).engine.acall(hostlock.lock, name, who(request).name)
+
+
+@router.post("/{name}/unlock", response_model=s.HostInfo)
+async def unlock(request: Request, name: str) -> s.HostInfo:
+    """Unlock a host: it gets work again. An ``unlock`` host event; unlocking a host that is
+    not locked changes nothing (404 if unknown)."""
+    return await ctx(request).engine.acall(hostlock.unlock, name, who(request).name)

@@ -24,6 +24,7 @@ from triggerfish.auth.permissions import (
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.engine import access, placement, stuck
 from triggerfish.engine import callbacks as cbx
+from triggerfish.engine.hostfacts import host_facts
 from triggerfish.errors import NoSuchItem, NoSuchJob, ValidationError
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import NormalizedJob, parse_jobs
@@ -304,7 +305,10 @@ async def hosts_now(c: Ctx) -> list[s.HostInfo]:
         attempts = list(h.attempts.values()) if h is not None else []
         if h is not None:  # the engine's view is newer than the periodically flushed row
             r.update(state=h.state, last_seen=h.last_seen, slots=h.slots)
+            r.update(locked_by=h.locked_by, locked_at=h.locked_at)
         info = convert.host_info(r, len(attempts))
+        if h is not None:
+            info.facts = host_facts(h, h.slots - len(attempts))
         info.running = sorted(
             (s.RunningItem(job=a.job_id, subjob=a.subid, item=a.work) for a in attempts),
             key=lambda x: (x.job, x.subjob, x.item or ""),
@@ -316,7 +320,9 @@ async def hosts_now(c: Ctx) -> list[s.HostInfo]:
 @router.get("/hosts", tags=["hosts"])
 async def list_hosts(request: Request) -> dict[str, list[s.HostInfo]]:
     """Every host: state, slots (``used`` of them busy), properties, last heartbeat
-    (``last_seen``) and ``running``, what runs on it now (job, instance, agenda item)."""
+    (``last_seen``), ``running``, what runs on it now (job, instance, agenda item), its lock
+    (``locked``, ``locked_by``, ``locked_at``) and ``facts``, its properties under Qube's
+    names (``host.processors``, ``host.memory.avail`` in MB, ``host.gpu``, ...)."""
     return {"hosts": await hosts_now(ctx(request))}
 
 

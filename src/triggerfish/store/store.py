@@ -77,6 +77,8 @@ HOST_MUTABLE = (
     "session",
     "last_seen",
     "registered",
+    "locked_by",
+    "locked_at",
 )
 ACTIVE_JOB_STATUSES = ("pending", "running", "blocked", "waiting", "suspended")
 INSERT_CHUNK = 5000

@@ -89,6 +89,9 @@ hosts = sa.Table(
     sa.Column("session", sa.String(64), nullable=True),
     sa.Column("last_seen", sa.Float, nullable=True),
     sa.Column("registered", sa.Float, nullable=True),
+    # a lock (``triggerfish host lock``): who and when; NULL when the host is not locked
+    sa.Column("locked_by", sa.String(255), nullable=True),
+    sa.Column("locked_at", sa.Float, nullable=True),
 )
 
 events = sa.Table(

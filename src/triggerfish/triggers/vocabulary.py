@@ -37,7 +37,7 @@ EVENTS_BY_TYPE: dict[str, frozenset[str]] = {
     "job": _STATUS_EVENTS | {"submit", "done", "removed", "modified"},
     "subjob": _STATUS_EVENTS | {"retry", "done", "timeout", "preempt"},
     "work": _STATUS_EVENTS | {"retry", "done", "timeout", "preempt"},
-    "host": frozenset({"up", "down", "disabled", "assigned"}),
+    "host": frozenset({"up", "down", "disabled", "assigned", "lock", "unlock"}),
     "time": frozenset({TIME_EVENT_NAME}),
     "repeat": frozenset({TIME_EVENT_NAME}),
     "globaltime": frozenset({TIME_EVENT_NAME}),

@@ -50,7 +50,7 @@ from triggerfish.errors import ValidationError
 from triggerfish.worker import worklog
 from triggerfish.worker.errors import ProtocolError, Rejected, SessionLost, SupervisorUnreachable
 from triggerfish.worker.guard import Guard, state_file
-from triggerfish.worker.hostinfo import default_name, host_properties
+from triggerfish.worker.hostinfo import default_name, host_properties, memory_avail
 from triggerfish.worker.link import SupervisorLink
 from triggerfish.worker.logsink import LogSink
 from triggerfish.worker.process import Stream
@@ -116,6 +116,7 @@ class WorkerOptions:
                 groups=list(self.groups),
                 cluster=self.cluster,
                 properties=host_properties(self.labels),
+                memory_avail=memory_avail(),
             )
         except pydantic.ValidationError as exc:
             err = exc.errors()[0]
@@ -352,6 +353,7 @@ class Worker:
                 queued=self.queued,
                 wait=wait,
                 ahead=self.options.ahead,
+                memory_avail=memory_avail(),
             )
             began = loop.time()
             try:

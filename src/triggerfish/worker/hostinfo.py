@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import socket
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,24 @@ def memory_bytes() -> int:
     except (OSError, RuntimeError) as exc:  # pragma: no cover - psutil works where we run
         logger.warning("cannot read the memory size: %s", exc, extra={"action": "hostinfo"})
         return 0
+
+
+AVAIL_EVERY = 1.0  # seconds between two reads of the available memory
+_avail: list[tuple[float, int | None]] = []  # (when, bytes): the last read
+
+
+def memory_avail() -> int | None:
+    """Available memory in bytes (psutil's ``available``), read at most once per
+    ``AVAIL_EVERY`` seconds (a worker sends it with each pull); None if it cannot be read."""
+    now = time.monotonic()
+    if _avail and now - _avail[0][0] < AVAIL_EVERY:
+        return _avail[0][1]
+    try:
+        value: int | None = int(psutil.virtual_memory().available)
+    except (OSError, RuntimeError):  # pragma: no cover - psutil works where we run
+        value = None
+    _avail[:] = [(now, value)]
+    return value
 
 
 def count_gpus() -> int:
