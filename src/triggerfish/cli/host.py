@@ -3,6 +3,8 @@ machine). ``triggerfish hosts`` lists them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from triggerfish.cli.options import connect, json_option, url_option
@@ -25,10 +27,7 @@ def down(name: str, url: str | None, token: str | None, as_json: bool) -> None:
     """
     with connect(url, token) as client:
         answer = client.host_down(name)
-    if as_json:
-        print_json(answer)
-    else:
-        console().print(f"host {name} is down; its running work went back to pending")
+    _show(answer, as_json, f"host {name} is down; its running work went back to pending")
 
 
 @host.command("remove")
@@ -40,10 +39,7 @@ def remove(name: str, url: str | None, token: str | None, as_json: bool) -> None
     down); a worker of that name that starts again registers as a new host."""
     with connect(url, token) as client:
         answer = client.remove_host(name)
-    if as_json:
-        print_json(answer)
-    else:
-        console().print(f"removed host {name}")
+    _show(answer, as_json, f"removed host {name}")
 
 
 @host.command("lock")
@@ -58,12 +54,9 @@ def lock(name: str, url: str | None, token: str | None, as_json: bool) -> None:
     """
     with connect(url, token) as client:
         answer = client.lock_host(name)
-    if as_json:
-        print_json(answer)
-    else:
-        running = len(answer.get("running") or []) or answer.get("used", 0)
-        tail = f"; {running} running item(s) finish there" if running else ""
-        console().print(f"host {name} is locked: no new work goes to it{tail}")
+    running = len(answer.get("running") or []) or answer.get("used", 0)
+    tail = f"; {running} running item(s) finish there" if running else ""
+    _show(answer, as_json, f"host {name} is locked: no new work goes to it{tail}")
 
 
 @host.command("unlock")
@@ -74,7 +67,12 @@ def unlock(name: str, url: str | None, token: str | None, as_json: bool) -> None
     """Unlock host NAME: it gets work again."""
     with connect(url, token) as client:
         answer = client.unlock_host(name)
+    _show(answer, as_json, f"host {name} is unlocked: it gets work again")
+
+
+def _show(answer: dict[str, Any], as_json: bool, text: str) -> None:
+    """The API's answer as JSON (``--json``), else a line for people."""
     if as_json:
         print_json(answer)
     else:
-        console().print(f"host {name} is unlocked: it gets work again")
+        console().print(text)
