@@ -41,6 +41,10 @@ def worker_token(farm: LocalFarm) -> str:
     return str(made["token"])
 
 
+# the answer to a pull with nothing to do (no work, nothing to stop, suspend or resume)
+IDLE = {"assignments": [], "cancel": [], "suspend": [], "resume": []}
+
+
 def connect(farm: LocalFarm) -> socket.socket:
     host, port = farm.url.split("//")[1].split(":")
     sock = socket.create_connection((host, int(port)), timeout=20)
@@ -279,7 +283,7 @@ def test_an_idle_workers_long_poll_is_answered_when_a_task_comes(tmp_path: Path)
         path = "/api/v1/workers/lanehost/pull"
         status, _, out = one(farm, request(path, dump({"session": session, "wait": 0}),
                                            token=token))  # fmt: skip
-        assert (status, json.loads(out)) == (200, {"assignments": [], "cancel": []})
+        assert (status, json.loads(out)) == (200, IDLE)
         with connect(farm) as waiting:
             waiting.sendall(request(path, dump({"session": session, "wait": 30}), token=token))
             time.sleep(0.3)  # the pull runs, finds nothing and waits
@@ -314,7 +318,7 @@ def test_a_parked_pull_times_out_replaced_or_at_stop_and_its_work_is_not_lost(
         status, _, out = one(farm, request(path, dump({"session": session, "wait": 0.5}),
                                            token=token))  # fmt: skip
         assert time.monotonic() - began >= 0.45
-        assert (status, json.loads(out)) == (200, {"assignments": [], "cancel": []})
+        assert (status, json.loads(out)) == (200, IDLE)
         added = one(farm, request("/api/v1/tasks", dump(TASK), token=farm.token))
         job_id = json.loads(added[2])["id"]
         with farm.client() as c:
@@ -328,12 +332,12 @@ def test_a_parked_pull_times_out_replaced_or_at_stop_and_its_work_is_not_lost(
             time.sleep(0.3)  # parked
             second.sendall(request(path, dump(listed), token=token))
             status, _, out = Reader(first).answer()  # let go at once, not after 30 s
-            assert (status, json.loads(out)) == (200, {"assignments": [], "cancel": []})
+            assert (status, json.loads(out)) == (200, IDLE)
             time.sleep(0.3)
             began = time.monotonic()
             farm.stop()
             status, _, out = Reader(second).answer()
             assert time.monotonic() - began < 10
-            assert (status, json.loads(out)) == (200, {"assignments": [], "cancel": []})
+            assert (status, json.loads(out)) == (200, IDLE)
     finally:
         farm.stop()
