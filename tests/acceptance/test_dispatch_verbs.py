@@ -239,6 +239,7 @@ def test_qb_functions(start_farm: StartFarm, tmp_path: Path) -> None:
         qb.set_url(None)
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_suspended_work_through_restarts(start_farm: StartFarm, tmp_path: Path) -> None:
     """A supervisor restart keeps suspended work suspended on its host; a worker restart loses
     it (back to pending, the attempt counted) and the job stays suspended until resume."""
@@ -264,6 +265,7 @@ def test_suspended_work_through_restarts(start_farm: StartFarm, tmp_path: Path) 
         assert c.work(jid, "1")["retry"] == 1
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_migrate_moves_work_to_another_host(start_farm: StartFarm, tmp_path: Path) -> None:
     farm = start_farm(None, workers=2, slots=1)
     with farm.client() as c:

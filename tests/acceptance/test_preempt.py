@@ -64,6 +64,7 @@ def test_an_urgent_job_takes_the_slot_at_the_next_frame_boundary(
     assert preempts[0]["data"]["by"] == high["id"]
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_preemption_none_keeps_the_slot(start_farm: StartFarm, db_url: str) -> None:
     farm = start_farm(db_url, workers=1, slots=1)
     with farm.client() as c:
@@ -76,6 +77,7 @@ def test_preemption_none_keeps_the_slot(start_farm: StartFarm, db_url: str) -> N
     assert not [e for e in events if e["name"] == "preempt"]
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_items_held_ahead_do_not_keep_the_slot_from_an_urgent_job(
     start_farm: StartFarm, db_url: str
 ) -> None:
@@ -137,6 +139,7 @@ def test_the_preempt_verb_sends_running_items_back_without_a_failure(
         _taken_back_once(c, j["id"], item, "verb")
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_aggressive_mode_takes_a_running_item_for_an_urgent_job(
     start_farm: StartFarm, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
