@@ -186,6 +186,25 @@ class HostInfo(BaseModel):
     facts: dict[str, Any] = Field(default_factory=dict)
 
 
+class ResourceInfo(BaseModel):
+    """A global resource (a license pool): ``triggerfish resources``."""
+
+    name: str
+    total: int  # defined (``--resource maya=5``, ``resources set maya 5``)
+    used: int = 0  # taken by instances running now (their jobs' ``reservations``)
+    available: int = 0  # total - used, never below 0
+    changed_by: str = ""
+    changed_at: float = 0.0
+
+
+class ResourceSet(BaseModel):
+    """The body of ``PUT /api/v1/resources/{name}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    total: Annotated[int, Field(ge=0, le=10**9)]
+
+
 class EventInfo(BaseModel):
     seq: int
     time: float

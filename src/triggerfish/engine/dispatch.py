@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from triggerfish.engine import ahead, placement, preempt
+from triggerfish.engine import ahead, placement, preempt, reserve
 from triggerfish.engine import verbhooks as verbs
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
@@ -26,6 +26,7 @@ def start(
         a.delivered = held.delivered
     state.attempts[token] = a
     host.attempts[token] = a
+    reserve.take(state, job, host, a)
     now = state.now
     if held is None:  # a held item was assigned when it was handed out ahead (ahead.top_up)
         state.assigned(job, sub, item, host.name)
@@ -61,7 +62,7 @@ def start_next(state: State, host: HostRT, job: JobRT, sub: SubRT) -> Attempt | 
     if job.status not in ("pending", "running") or sub.subid >= job.cpus:
         ahead.drop_sub(state, job, sub)
         return None
-    if not host.takes_work or host.free <= 0 or not job.eligible(host):  # (locked: no more)
+    if not host.takes_work or not job.eligible(host) or not reserve.fits(state, job, host):
         ahead.drop_sub(state, job, sub)
         return None
     better = preempt.rival(state, host, job)  # a more urgent job takes the slot (passive)
@@ -84,15 +85,14 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
     out: list[Attempt] = []
     if not host.takes_work or host.adopt:  # (adopt: it may run jobs held before a restart)
         return out
-    free = host.free
-    if free <= 0 or not state.runnable:
+    if host.free <= 0 or not state.runnable:
         return out
     for job in verbs.shoved_first(state, list(state.ordered_runnable())):
-        if free <= 0:
+        if host.free <= 0:
             break
         if not job.eligible(host) or placement.better_elsewhere(state, job, host):
             continue
-        while free > 0:
+        while reserve.fits(state, job, host):  # (slots, memory, licenses: engine.reserve)
             sub = job.idle_sub()
             if sub is None:
                 break
@@ -103,6 +103,5 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
                 out.append(start(state, host, job, sub, item))
             else:
                 out.append(start(state, host, job, sub, None))
-            free -= 1
         state.update_runnable(job)
     return out

@@ -130,7 +130,7 @@ def remove(state: State, name: str) -> s.HostInfo:
 def host_info(host: HostRT) -> s.HostInfo:
     """What the host verbs answer: the host as the engine sees it now."""
     return s.HostInfo(
-        name=host.name, state=host.state, slots=host.slots, used=len(host.attempts),
+        name=host.name, state=host.state, slots=host.slots, used=host.slots - host.free,
         properties=host.properties, groups=host.groups, cluster=host.cluster,
         last_seen=host.last_seen, registered=host.registered, locked=host.locked,
         locked_by=host.locked_by, locked_at=host.locked_at,

@@ -36,8 +36,9 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
-from triggerfish.engine import ahead, placement
+from triggerfish.engine import ahead, placement, reserve
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
+from triggerfish.model.reservations import PLAIN
 
 if TYPE_CHECKING:
     from triggerfish.engine.state import State
@@ -68,6 +69,8 @@ def hold(state: State, host: HostRT, behind: Attempt, want: int) -> None:
         if not job.eligible(host) or placement.better_elsewhere(state, job, host):
             i += 1
             continue
+        if reserve.need(job) is not PLAIN:  # (what it takes is booked when it starts)
+            break
         item = _one_left(state, job)
         sub = job.idle_sub()
         if item is None or sub is None:
@@ -137,6 +140,7 @@ def claim(
             or job.status not in ("pending", "running")
             or not host.takes_work
             or not job.eligible(host)
+            or reserve.need(job) is not PLAIN
         ):
             ahead.unhold(state, job, a)  # pending again (if it still is), for anyone
             ahead.withdrawn(state, host, a.token)

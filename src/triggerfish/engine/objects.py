@@ -221,6 +221,10 @@ class Attempt:
     work: str | None
     delivered: float | None = None  # when it was sent to the worker (pull or report response)
     confirmed: bool = False  # listed back by the worker as running
+    # what it took while it runs (engine.reserve: the job's reservations; not stored)
+    procs: int = 1
+    memory: int = 0
+    globals: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -258,6 +262,10 @@ class HostRT:
     locked_at: float | None = None
     # available memory in bytes, as its worker last said (registration, pulls; not stored)
     memory_avail: int | None = None
+    # slots its running attempts take beyond one each, and memory (MB) they reserve
+    # (engine.reserve: reservations; not stored)
+    extra: int = 0
+    mem_taken: int = 0
 
     @property
     def locked(self) -> bool:
@@ -287,4 +295,4 @@ class HostRT:
 
     @property
     def free(self) -> int:
-        return self.slots - len(self.attempts)
+        return self.slots - len(self.attempts) - self.extra

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from triggerfish.engine import reserve
 from triggerfish.engine.hostfacts import facts_now
 from triggerfish.model.requirements import RequirementsError, hostorder, matches, rank
 
@@ -27,14 +28,18 @@ if TYPE_CHECKING:
 
 def may_be_unmatched(row: Mapping[str, Any]) -> bool:
     """Whether a stored job row may be one that :func:`unmatched` names: pending, with
-    requirements and no other reason."""
+    requirements or reservations and no other reason."""
     fields = row.get("fields") or {}
-    return row["status"] == "pending" and not row["reason"] and bool(fields.get("requirements"))
+    return (
+        row["status"] == "pending"
+        and not row["reason"]
+        and bool(fields.get("requirements") or fields.get("reservations"))
+    )
 
 
 def unmatched(state: State, ids: Iterable[int]) -> dict[int, str]:
     """``{job id: why}`` for those of ``ids`` that are pending with requirements that no host
-    up now meets."""
+    up now meets, or with reservations that wait (``engine.reserve.waits_for``)."""
     out: dict[int, str] = {}
     hosts = [h for h in state.hosts.values() if h.state == "active"]
     for job_id in ids:
@@ -44,6 +49,10 @@ def unmatched(state: State, ids: Iterable[int]) -> dict[int, str]:
         text = job.fields.get("requirements")
         if text and not any(matches(text, facts_now(h)) for h in hosts):
             out[job_id] = f"no host matches requirements {text}"
+        elif job.fields.get("reservations") and not job.tally.get("running"):
+            why = reserve.waits_for(state, job)
+            if why:
+                out[job_id] = why
     return out
 
 
@@ -61,6 +70,8 @@ def better_elsewhere(state: State, job: JobRT, host: HostRT) -> bool:
     for name in state.parked:
         other = state.hosts.get(name)
         if other is None or other is host or not _waits(other) or not job.eligible(other):
+            continue
+        if not reserve.fits(state, job, other):
             continue
         if rank(keys, facts_now(other)) < mine:
             state.work_available = True

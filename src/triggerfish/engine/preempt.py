@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from triggerfish.engine import ahead
+from triggerfish.engine import ahead, reserve
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT
 
 if TYPE_CHECKING:
@@ -50,7 +50,11 @@ def rival(state: State, host: HostRT, job: JobRT) -> JobRT | None:
     for other in state.ordered_runnable():
         if _urgency(other) >= key:
             return None
-        if other.eligible(host) and other.idle_sub() is not None:
+        if (
+            other.eligible(host)
+            and other.idle_sub() is not None
+            and reserve.could_fit(state, other, host)
+        ):
             return other
     return None
 
@@ -146,7 +150,10 @@ def aggressive(state: State) -> int:
 
 
 def _free_slot(state: State, job: JobRT) -> bool:
-    return any(h.state == "active" and h.free > 0 and job.eligible(h) for h in state.hosts.values())
+    return any(
+        h.state == "active" and job.eligible(h) and reserve.fits(state, job, h)
+        for h in state.hosts.values()
+    )
 
 
 def _victim(state: State, job: JobRT) -> Attempt | None:

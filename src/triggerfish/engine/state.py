@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from triggerfish.auth.jobtokens import JobKeys
 from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.callbacks.universal import read_qcb
-from triggerfish.engine import ahead, nextjobs, timeouts
+from triggerfish.engine import ahead, nextjobs, reserve, timeouts
 from triggerfish.engine.callbacks import CallbackRT, Registry, on_event, restore
 from triggerfish.engine.jobids import JobIds
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
@@ -108,6 +108,8 @@ class State:
         self.answers: list[tuple[Answer, Any, BaseException | None]] = []
         # jobs shoved (engine.verbs): first in the next dispatch pass, ahead of priority
         self.shoved: set[int] = set()
+        # global resources (licenses) by name, with what running instances use (engine.reserve)
+        self.resources: dict[str, reserve.GlobalResource] = {}
         self._reset_dirty()
 
     def _reset_dirty(self) -> None:
@@ -152,6 +154,11 @@ class State:
         self.cbs = Registry()
         self.cbs.next_id = counters.get("callback_id", 0) + 1
         self.cbs.next_run = counters.get("run_id", 0) + 1
+        self.resources = {
+            r["name"]: reserve.GlobalResource(r["name"], r["total"], 0, r["changed_by"],
+                                              r["changed_at"])
+            for r in self.store.load_resources()
+        }  # fmt: skip
         now = time.time()
         for row in self.store.load_hosts():
             h = HostRT.from_row(row)
@@ -203,6 +210,9 @@ class State:
         h = self.hosts.get(host)
         if h is not None:
             h.attempts[token] = a
+        job = self.jobs.get(job_id)
+        if job is not None:  # what it runs with is in use again (engine.reserve)
+            reserve.take(self, job, h, a, loaded=True)
 
     def job(self, job_id: int) -> JobRT:
         """An active or finished job (finished ones are loaded from the store on demand)."""

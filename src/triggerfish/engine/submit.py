@@ -12,6 +12,7 @@ from triggerfish.engine.state import State
 from triggerfish.engine.stuck import job_status
 from triggerfish.errors import NotFound, TriggerfishError, ValidationError
 from triggerfish.model.jobspec import NormalizedJob
+from triggerfish.model.reservations import parse as parse_reservations
 from triggerfish.triggers import Compiled, compile_expr, parse
 from triggerfish.triggers.ast import Atom
 
@@ -95,6 +96,7 @@ def _submit(
             labels[i] = label
     label_ids = _label_ids(state, ids, pgrps, labels, first)
     compiled = _check_callbacks(jobs, ids, label_ids, pgrps)
+    _check_resources(state, jobs)
     _check_upstreams(state, jobs, ids, compiled)
     warnings: list[str] = []
     extra = _universal(jobs, ids, label_ids, pgrps, universal, warnings)
@@ -205,6 +207,23 @@ def _check_callbacks(
                 )
                 raise ValidationError(f"{where}: {exc.message}", field=where) from None
     return out
+
+
+def _check_resources(state: State, jobs: list[NormalizedJob]) -> None:
+    """Every global resource a job reserves is defined on the supervisor (a typo would leave
+    it pending for ever)."""
+    for i, nj in enumerate(jobs):
+        text = nj.spec.reservations
+        if not text:
+            continue
+        for name, _ in parse_reservations(text).globals:
+            if name not in state.resources:
+                known = ", ".join(sorted(state.resources)) or "none"
+                raise ValidationError(
+                    f"jobs[{i}].reservations: global resource {name!r} is not defined on the "
+                    f"supervisor (defined: {known}; 'triggerfish resources set {name} N')",
+                    field=f"jobs[{i}].reservations",
+                )
 
 
 def _check_upstreams(

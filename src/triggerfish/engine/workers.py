@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from triggerfish.api import schemas as s
-from triggerfish.engine import ahead, nextjobs
+from triggerfish.engine import ahead, nextjobs, reserve
 from triggerfish.engine import verbhooks as verbs
 from triggerfish.engine.dispatch import dispatch, start, start_next
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, WorkRT
@@ -181,9 +181,12 @@ def drop(state: State, a: Attempt, *, reported: bool = False) -> None:
     Unless the worker itself reported it, the host's long poll is woken to tell the worker to
     cancel it (and to fill the slot it frees).
     """
-    state.attempts.pop(a.token, None)
+    taken = state.attempts.pop(a.token, None)
     host = state.hosts.get(a.host)
-    if host is None or host.attempts.pop(a.token, None) is None:
+    held = host.attempts.pop(a.token, None) if host is not None else None
+    if held is not None or taken is not None:  # what it took goes back (engine.reserve)
+        reserve.give(state, host if held is not None else None, held or taken or a)
+    if host is None or held is None:
         return
     if host.chains:
         nextjobs.drop_chain(state, host, a.token)

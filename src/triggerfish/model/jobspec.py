@@ -22,6 +22,7 @@ from triggerfish.model.agenda import MAX_FRAMES, parse_range, range_items
 from triggerfish.model.finite import check_finite
 from triggerfish.model.invalid import invalid
 from triggerfish.model.requirements import MAX_TEXT, compiled, hostorder
+from triggerfish.model.reservations import parse as parse_reservations
 from triggerfish.model.tasks import MAX_SECONDS, TASK_ITEM, check_package
 from triggerfish.model.when import parse_when, time_atom_text
 
@@ -85,7 +86,7 @@ class JobSpec(BaseModel):
     dependency_failure: Literal["wait", "fail", "run"] = "wait"
     requirements: Annotated[str, Field(max_length=MAX_TEXT)] = ""  # model.requirements
     hostorder: Annotated[str, Field(max_length=MAX_TEXT)] = ""
-    reservations: str = ""
+    reservations: Annotated[str, Field(max_length=MAX_TEXT)] = ""  # model.reservations
     # seconds an instance / a work item may run before a `timeout` event (Qube's fields) ...
     timeout: Annotated[float, Field(gt=0, le=MAX_SECONDS)] | None = None
     agenda_timeout: Annotated[float, Field(gt=0, le=MAX_SECONDS)] | None = None
@@ -173,10 +174,10 @@ class JobSpec(BaseModel):
 
     @field_validator("reservations")
     @classmethod
-    def _not_yet(cls, value: Any) -> Any:
-        if value:
-            raise ValueError("not supported by this version of triggerfish yet")
-        return value
+    def _reservations(cls, value: str) -> str:
+        if value.strip():
+            parse_reservations(value)
+        return value if value.strip() else ""
 
 
 class NormalizedJob(BaseModel):

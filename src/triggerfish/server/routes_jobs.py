@@ -306,9 +306,10 @@ async def hosts_now(c: Ctx) -> list[s.HostInfo]:
         if h is not None:  # the engine's view is newer than the periodically flushed row
             r.update(state=h.state, last_seen=h.last_seen, slots=h.slots)
             r.update(locked_by=h.locked_by, locked_at=h.locked_at)
-        info = convert.host_info(r, len(attempts))
+        used = len(attempts) + (h.extra if h is not None else 0)  # (reservations: slots)
+        info = convert.host_info(r, used)
         if h is not None:
-            info.facts = host_facts(h, h.slots - len(attempts))
+            info.facts = host_facts(h, h.slots - used)
         info.running = sorted(
             (s.RunningItem(job=a.job_id, subjob=a.subid, item=a.work) for a in attempts),
             key=lambda x: (x.job, x.subjob, x.item or ""),

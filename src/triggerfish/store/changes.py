@@ -33,6 +33,8 @@ class Changes:
     timer_deletes: list[str] = field(default_factory=list)
     schedule_upserts: list[Row] = field(default_factory=list)  # insert or replace, by id
     schedule_deletes: list[int] = field(default_factory=list)
+    resource_upserts: list[Row] = field(default_factory=list)  # insert or replace, by name
+    resource_deletes: list[str] = field(default_factory=list)
     # retention: finished jobs to delete with everything of theirs, and the time before which
     # events and callback runs of no job go
     purge_jobs: list[int] = field(default_factory=list)
@@ -64,6 +66,8 @@ class Changes:
                 self.timer_deletes,
                 self.schedule_upserts,
                 self.schedule_deletes,
+                self.resource_upserts,
+                self.resource_deletes,
                 self.purge_jobs,
                 self.purge_before is not None,
             )

@@ -306,6 +306,11 @@ class Store:
             conn.execute(sa.delete(t.schedules).where(t.schedules.c.id.in_(ids)))
             if ch.schedule_upserts:
                 conn.execute(sa.insert(t.schedules), ch.schedule_upserts)
+        if ch.resource_upserts or ch.resource_deletes:
+            names = [r["name"] for r in ch.resource_upserts] + ch.resource_deletes
+            conn.execute(sa.delete(t.resources).where(t.resources.c.name.in_(names)))
+            if ch.resource_upserts:
+                conn.execute(sa.insert(t.resources), ch.resource_upserts)
         if ch.purge_jobs or ch.purge_before is not None:
             _purge(conn, ch.purge_jobs, ch.purge_before)
 
@@ -415,6 +420,12 @@ class Store:
         """Every recurring-task schedule."""
         with translated(), self.engine.connect() as conn:
             q = sa.select(t.schedules).order_by(t.schedules.c.id)
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def load_resources(self) -> list[Row]:
+        """Every global resource (``name``, ``total``, ``changed_by``, ``changed_at``)."""
+        with translated(), self.engine.connect() as conn:
+            q = sa.select(t.resources).order_by(t.resources.c.name)
             return [dict(r) for r in conn.execute(q).mappings()]
 
     def load_timers(self) -> list[Row]:

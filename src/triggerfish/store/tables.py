@@ -159,6 +159,16 @@ timers = sa.Table(
     sa.Column("payload", sa.JSON, nullable=False),
 )
 
+# global resources (licenses): their totals; what is in use is counted from what runs
+resources = sa.Table(
+    "resources",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("changed_by", sa.String(255), nullable=False),
+    sa.Column("changed_at", sa.Float, nullable=False),
+)
+
 schedules = sa.Table(
     "schedules",
     metadata,
