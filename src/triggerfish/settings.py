@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -88,6 +88,8 @@ class ServerSettings:
     max_body: int = DEFAULT_MAX_BODY  # bytes; a bigger request body is answered 413
     metrics_public: bool = False  # GET /metrics answers without a token
     preempt: str = "passive"  # or "aggressive": running items of less urgent jobs too
+    # global resources (licenses) defined at start: ``--resource maya=5`` (engine.resources)
+    resources: dict[str, int] = field(default_factory=dict)
 
     @property
     def url(self) -> str:

@@ -15,7 +15,7 @@ from triggerfish import logfmt
 from triggerfish.auth.tokens import find_token
 from triggerfish.cli.local import free_port
 from triggerfish.cli.options import option
-from triggerfish.cli.params import DurationType, HostProperty, SizeType, pairs
+from triggerfish.cli.params import DurationType, HostProperty, ResourceTotal, SizeType, pairs
 from triggerfish.errors import TriggerfishError
 from triggerfish.settings import (
     DEFAULT_PORT,
@@ -158,6 +158,10 @@ def server_options(f: Any) -> Any:
         help="How more urgent jobs take slots: passive, between items; aggressive, also by "
         "sending running items of less urgent jobs back to pending "
         "(docs/dispatch-priority.md).")  # fmt: skip
+@option("--resource", "resources", env="RESOURCES", type=ResourceTotal(), multiple=True,
+        help="A global resource (license pool) NAME=COUNT that jobs reserve with "
+        "'global.NAME=1' (repeatable; comma-separated in the variable). Set at each start; "
+        "'triggerfish resources set' changes it live (docs/dispatch-resources.md).")  # fmt: skip
 def supervisor(
     bind: str,
     db: str | None,
@@ -185,6 +189,7 @@ def supervisor(
     max_body: int,
     callback_user: str | None,
     preempt: str,
+    resources: tuple[tuple[str, int], ...],
 ) -> None:
     """Run the supervisor: the HTTP API, the engine and the database (blocks).
 
@@ -231,6 +236,7 @@ def supervisor(
         callback_user=callback_user,
         metrics_public=metrics_public,
         preempt=preempt,
+        resources=dict(resources),
     )
     entry_point("triggerfish.server.main", "serve")(settings)
 

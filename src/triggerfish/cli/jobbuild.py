@@ -33,6 +33,7 @@ class JobOptions:
     cluster: str | None = None
     requirements: str | None = None
     hostorder: str | None = None
+    reservations: str | None = None
     retrywork: int | None = None
     retrywork_delay: float | None = None
     retrysubjob: int | None = None

@@ -17,6 +17,7 @@ from triggerfish.cli.host import host
 from triggerfish.cli.logs import logs
 from triggerfish.cli.output import print_error
 from triggerfish.cli.query import hosts, job, jobs, work
+from triggerfish.cli.resources import resources
 from triggerfish.cli.run import run
 from triggerfish.cli.submit import submit
 from triggerfish.cli.tasks import tasks
@@ -58,6 +59,7 @@ for command in [
     work,
     hosts,
     host,
+    resources,
     events,
     logs,
     wait,

@@ -60,6 +60,31 @@ class HostProperty(KeyValue):
         return [p for p in re.split(r"[,\s]+", rv) if p]
 
 
+class ResourceTotal(_PairParam):
+    """A supervisor's ``--resource NAME=COUNT`` (a global resource, e.g. licenses); in the
+    environment several are separated by commas or spaces: ``maya=5,nuke=2``."""
+
+    name = "NAME=COUNT"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, Any]:
+        if isinstance(value, tuple):
+            return value
+        from triggerfish.engine.resources import parse_option
+
+        try:
+            got = parse_option(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if len(got) != 1:
+            self.fail(f"{value!r} is not NAME=COUNT (e.g. maya=5)", param, ctx)
+        return next(iter(got.items()))
+
+    def split_envvar_value(self, rv: str) -> list[str]:
+        return [p for p in re.split(r"[,\s]+", rv) if p]
+
+
 class CommaList(_ListParam):
     """``a,b,c`` -> ``["a", "b", "c"]``."""
 

@@ -93,6 +93,13 @@ def _submit_options(f: Any) -> Any:
             "'+host.processor.avail,-host.memory.avail'.",
         ),
         option(
+            "--reservations",
+            env="SUBMIT_RESERVATIONS",
+            metavar="LIST",
+            help="What each instance takes while it runs: 'host.processors=2,"
+            "host.memory=4000,global.maya=1' (docs/dispatch-resources.md).",
+        ),
+        option(
             "--retrywork",
             env="SUBMIT_RETRYWORK",
             type=click.IntRange(min=0),

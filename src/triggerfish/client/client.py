@@ -314,6 +314,18 @@ class Client:
         """Unlock host ``name`` (admin): it gets work again."""
         return dict(self._json("POST", f"/hosts/{_seg(name)}/unlock"))
 
+    def resources(self) -> list[JSON]:
+        """Every global resource (license pool): ``total``, ``used``, ``available``."""
+        return list(self._json("GET", "/resources")["resources"])
+
+    def set_resource(self, name: str, total: int) -> JSON:
+        """Define global resource ``name`` or change its total (admin)."""
+        return dict(self._json("PUT", f"/resources/{_seg(name)}", body={"total": total}))
+
+    def remove_resource(self, name: str) -> JSON:
+        """Forget global resource ``name`` (admin); nothing running may use it."""
+        return dict(self._json("DELETE", f"/resources/{_seg(name)}"))
+
     def remove_host(self, name: str) -> JSON:
         """Forget host ``name`` (admin); it must be down and hold no attempt."""
         return dict(self._json("DELETE", f"/hosts/{_seg(name)}"))

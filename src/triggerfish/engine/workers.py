@@ -83,10 +83,14 @@ def _assignment(state: State, a: Attempt, after: str | None = None) -> s.Assignm
         b = frame_bounds(a.work, job.step)
         if b is not None:
             start, end, _ = b
+    env = f.get("env") or {}
+    procs = a.procs if a.procs != 1 else reserve.need(job).procs  # (held ahead: not booked)
+    if procs != 1:  # (reservations host.processors=N: the command may use N threads)
+        env = {**env, "TRIGGERFISH_PROCESSORS": str(procs)}
     # built without validation: every value comes from the engine's own, checked, state
     return s.Assignment.model_construct(
         token=a.token, job=job.id, subid=a.subid, work=a.work, pgrp=job.pgrp, name=job.name,
-        prototype=job.prototype, package=job.package, env=f.get("env") or {}, cwd=f.get("cwd"),
+        prototype=job.prototype, package=job.package, env=env, cwd=f.get("cwd"),
         frame_start=start, frame_end=end, frame_step=job.step if start is not None else None,
         after=after, watched=after is None and ahead.watched(state, job.id, a.work),
         api_token=_job_token(state, job),

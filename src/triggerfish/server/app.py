@@ -24,7 +24,7 @@ from triggerfish.callbacks.mail import SmtpSettings
 from triggerfish.callbacks.osuser import resolve
 from triggerfish.callbacks.pool import PoolSettings, RunnerPool
 from triggerfish.callbacks.universal import UniversalCallbacks
-from triggerfish.engine import callbacks
+from triggerfish.engine import callbacks, resources
 from triggerfish.engine.loop import Engine
 from triggerfish.engine.retention import PURGE_JOBS, purge
 from triggerfish.errors import StoreError, TriggerfishError
@@ -37,6 +37,7 @@ from triggerfish.server import (
     routes_grid,
     routes_hosts,
     routes_jobs,
+    routes_resources,
     routes_stream,
     routes_tasks,
     routes_users,
@@ -257,6 +258,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 open_intake, settings.data_dir, settings.database, engine
             )
         await asyncio.to_thread(engine.start)
+        if settings.resources:  # (--resource: the totals this supervisor starts with)
+            await engine.acall(resources.define, settings.resources, "supervisor")
         if intake is not None:
             intake.started(asyncio.get_running_loop())
         gc_policy = GcPolicy(settings.gc_freeze_every, settings.gc_full_every)
@@ -336,6 +339,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(routes_grid.router)
     app.include_router(routes_users.router)
     app.include_router(routes_hosts.router)
+    app.include_router(routes_resources.router)
     app.include_router(routes_workers.router)
     app.include_router(routes_tasks.router)
     app.include_router(routes_stream.router)
