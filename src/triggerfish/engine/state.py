@@ -108,6 +108,9 @@ class State:
         self.answers: list[tuple[Answer, Any, BaseException | None]] = []
         # jobs shoved (engine.verbs): first in the next dispatch pass, ahead of priority
         self.shoved: set[int] = set()
+        # instances to give their slots up after their current item (engine.preempt: Qube's
+        # preempt, of the ``preempt-self`` callback action), by job id
+        self.yielding: dict[int, set[int]] = {}
         self._reset_dirty()
 
     def _reset_dirty(self) -> None:
