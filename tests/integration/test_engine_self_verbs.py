@@ -149,3 +149,35 @@ def test_suspend_subjob_self_acts_on_the_firing_instance(farm: Farm) -> None:
     assert statuses["2"] == "running" and farm.status(1) == "running"
     assert farm.work(1, "3")["subid"] == sub_of_1
     assert _outputs(farm) == [f"suspend 1.{sub_of_1}: suspended"]
+
+
+def test_preempt_subjob_self_yields_that_instance_once_after_its_item(farm: Farm) -> None:
+    cb = {"triggers": "complete-work-self-1", "code": "preempt-subjob-self"}
+    farm.submit(job("1-4", cpus=2, callbacks=[cb]))
+    farm.register("h1", slots=2)
+    farm.pull("h1")
+    farm.report("h1", _token(farm, "h1", "1"))  # its instance goes on with item 3, flagged
+    sub = farm.work(1, "3")["subid"]
+    assert farm.work(1, "1")["subid"] == sub
+    assert _outputs(farm) == [
+        f"preempt 1.{sub}: 1 instance(s) give their slots up after their current items"
+    ]
+    farm.report("h1", _token(farm, "h1", "2"))  # the other instance goes on: not flagged
+    assert "preempt" not in farm.names(1)
+    assert farm.work_statuses(1)["4"] == "running"
+    farm.report("h1", _token(farm, "h1", "3"))
+    [ev] = [e for e in farm.events(1) if e["name"] == "preempt"]
+    assert (ev["type"], ev["subid"], ev["data"]) == ("subjob", sub, {"mode": "callback"})
+    farm.run_all("h1")
+    assert farm.status(1) == "complete" and farm.names(1).count("preempt") == 1
+
+
+def test_preempt_self_is_forgotten_by_an_instance_interrupted_meanwhile(farm: Farm) -> None:
+    farm.submit(*_with_switches("1-3", soft="preempt-self", cut="interrupt-self"))
+    farm.register("h1", slots=1)
+    farm.pull("h1")
+    farm.control("kill", 2)  # item 1 to finish first, then the slot is given up …
+    farm.control("kill", 3)  # … but it is interrupted: it runs again from its start
+    farm.run_all("h1")
+    assert farm.status(1) == "complete"
+    assert "preempt" not in farm.names(1)

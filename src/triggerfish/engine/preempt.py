@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 MODES = ("passive", "aggressive")
 JOB_MODES = ("passive", "none")
 AGGRESSIVE_SCAN = 64  # runnable jobs looked at per batch in aggressive mode
+_LIVE = ("running", "suspended")  # work that holds an attempt on a host
 
 
 def _urgency(job: JobRT) -> tuple[int, int]:
@@ -197,9 +198,11 @@ def after_item(state: State, job: JobRT, subs: list[SubRT]) -> str:
         return f"{n} instance(s) back to pending"
     for other in [i for i in state.yielding if i not in state.jobs]:
         del state.yielding[other]  # (jobs removed since)
-    flagged = state.yielding.setdefault(job.id, set())
+    flagged = state.yielding.setdefault(job.id, {})
     for sub in running:
-        flagged.add(sub.subid)
+        token = job.work[sub.work].token if sub.work in job.work else None
+        if token is not None:
+            flagged[sub.subid] = token
         if sub.ahead:
             ahead.drop_sub(state, job, sub)
     return f"{len(running)} instance(s) give their slots up after their current items"
@@ -207,17 +210,22 @@ def after_item(state: State, job: JobRT, subs: list[SubRT]) -> str:
 
 def _yields(state: State, host: HostRT, job: JobRT) -> bool:
     """Whether the instance of ``job`` that has just ended an item on ``host`` (running, no
-    item) is one asked to give its slot up; forgets the instances that no longer run (a
-    suspended one is still to yield, after its item)."""
+    item) is one asked to give its slot up after that item: the attempt it ran then has just
+    been reported finished. Forgets the instances whose attempt ended otherwise (interrupted,
+    lost: the item runs again from its start) or that no longer run."""
     flagged = state.yielding.get(job.id)
     if not flagged:
         return False
-    for subid in list(flagged):
+    for subid, token in list(flagged.items()):
         sub = job.subs.get(subid)
-        if sub is None or sub.status not in ("running", "suspended"):
-            flagged.discard(subid)
-        elif sub.host == host.name and sub.work is None and sub.token is None:
+        if sub is None or sub.status not in _LIVE:
+            del flagged[subid]
+        elif token in state.attempts:
+            continue  # it still runs (or is suspended in) that item
+        elif sub.work is None and sub.host == host.name and token in host.finished:
             return True
+        else:
+            del flagged[subid]
     if not flagged:
         del state.yielding[job.id]
     return False
@@ -226,6 +234,6 @@ def _yields(state: State, host: HostRT, job: JobRT) -> bool:
 def _spent(state: State, job: JobRT, subid: int) -> None:
     flagged = state.yielding.get(job.id)
     if flagged is not None:
-        flagged.discard(subid)
+        flagged.pop(subid, None)
         if not flagged:
             del state.yielding[job.id]

@@ -109,8 +109,9 @@ class State:
         # jobs shoved (engine.verbs): first in the next dispatch pass, ahead of priority
         self.shoved: set[int] = set()
         # instances to give their slots up after their current item (engine.preempt: Qube's
-        # preempt, of the ``preempt-self`` callback action), by job id
-        self.yielding: dict[int, set[int]] = {}
+        # preempt, of the ``preempt-self`` callback action): job id -> {subid: the attempt
+        # token of that item}
+        self.yielding: dict[int, dict[int, str]] = {}
         self._reset_dirty()
 
     def _reset_dirty(self) -> None:
