@@ -18,6 +18,7 @@ class _State:
     def __init__(self, *jobs: JobRT) -> None:
         self.runnable = {j.id for j in jobs}
         self.jobs = {j.id: j for j in jobs}
+        self.yielding: dict[int, dict[int, str]] = {}  # (instances asked to yield: preempt-self)
 
     def ordered_runnable(self) -> list[JobRT]:
         return sorted(self.jobs.values(), key=lambda j: (j.priority, j.id))

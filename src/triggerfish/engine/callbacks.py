@@ -20,6 +20,8 @@ from triggerfish.callbacks.qube import (
     MAIL_ACTIONS,
     NOTE_ACTIONS,
     SUBJOB_ACTIONS,
+    SUBJOB_VERB_ACTIONS,
+    VERB_ACTIONS,
     parse_actions,
 )
 from triggerfish.callbacks.spec import CallbackSpec
@@ -459,7 +461,7 @@ def finish_run(state: Any, run_id: int, status: str, output: str, error: str | N
 def _qube_action(
     state: Any, cb: CallbackRT, action: str, bindings: Mapping[str, str], ev: Mapping[str, Any]
 ) -> str:
-    from triggerfish.engine import control
+    from triggerfish.engine import control, verbs
 
     if cb.job_id is None:
         raise TriggerfishError("a global callback has no job to act on")
@@ -475,11 +477,15 @@ def _qube_action(
     if action in JOB_ACTIONS:
         verb = action.removesuffix("-self")
         return control.callback_job_action(state, job, verb)
-    if action in SUBJOB_ACTIONS:
+    if action in VERB_ACTIONS:
+        return verbs.callback_action(state, job, None, action.removesuffix("-self"))
+    if action in SUBJOB_ACTIONS or action in SUBJOB_VERB_ACTIONS:
         raw = value if value is not None else ev.get("subid")
         if raw is None or not str(raw).isdigit() or int(raw) not in job.subs:
             raise NotFound(f"job {job.id} has no instance {raw!r}")
         verb = action.removesuffix("-subjob-self")
+        if action in SUBJOB_VERB_ACTIONS:
+            return verbs.callback_action(state, job, job.subs[int(raw)], verb)
         return control.callback_sub_action(state, job, job.subs[int(raw)], verb)
     name = value if value is not None else ev.get("work")
     w = job.work.get(name) if name is not None else None

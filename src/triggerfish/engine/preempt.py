@@ -10,6 +10,11 @@ job. A job with ``preemption: none`` keeps its slots until its agenda is done.
 more urgent work has no free slot (:func:`aggressive`); ``preempt J`` does so for one job
 (:func:`preempt_job`). An item taken back goes to ``pending`` with a ``preempt`` event: no
 failed attempt is counted (its ``retry`` stays), its worker is told to stop it.
+
+*Qube's preempt* (the ``preempt-self`` callback action, :func:`after_item`) lets the running
+items finish: each instance that runs one gives its slot up at its next item boundary, as if a
+more urgent job took it (``preempt`` event, ``data: {"mode": "callback"}``), and the job is
+dispatched again by its priority. Which instances are to yield is held in memory only.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ logger = logging.getLogger(__name__)
 MODES = ("passive", "aggressive")
 JOB_MODES = ("passive", "none")
 AGGRESSIVE_SCAN = 64  # runnable jobs looked at per batch in aggressive mode
+_LIVE = ("running", "suspended")  # work that holds an attempt on a host
 
 
 def _urgency(job: JobRT) -> tuple[int, int]:
@@ -44,6 +50,8 @@ def rival(state: State, host: HostRT, job: JobRT) -> JobRT | None:
     ``host`` now (eligible there, an idle instance); None when there is none or ``job`` may not
     be preempted. Cheap when nothing better waits: the walk stops at ``job``'s own place in
     the dispatch order."""
+    if state.yielding and _yields(state, host, job):
+        return job  # (its own instance gives the slot up: Qube's preempt, :func:`after_item`)
     if not state.runnable or not preemptible(job):
         return None
     key = _urgency(job)
@@ -64,6 +72,11 @@ def yielded(state: State, host: HostRT, job: JobRT, sub: SubRT, by: JobRT) -> No
     what is held ahead behind it is withdrawn, a ``preempt`` event says so (the caller sets the
     instance ``pending``)."""
     ahead.drop_sub(state, job, sub)
+    if by is job:  # it was asked to (after_item)
+        _spent(state, job, sub.subid)
+        state.emit("preempt", "subjob", job=job.id, subid=sub.subid, host=host.name,
+                   data={"mode": "callback"})  # fmt: skip
+        return
     state.emit(
         "preempt",
         "subjob",
@@ -172,3 +185,62 @@ def _victim(state: State, job: JobRT) -> Attempt | None:
             if best is None or rank > best[:2]:
                 best = (rank[0], rank[1], a)
     return best[2] if best is not None else None
+
+
+# ------------------------------------------------------------------ Qube's preempt: after the item
+
+
+def after_item(state: State, job: JobRT, subs: list[SubRT]) -> str:
+    """Qube's preempt ("back to pending state after agenda item is completed") of the running
+    instances ``subs`` of ``job``: each finishes the item it runs, then gives its slot up (what
+    was held ahead for it is withdrawn now). An instance of a job without agenda has no item
+    boundary: it is taken back at once, as Qube's passive policy does. What was done, as text."""
+    running = [sub for sub in subs if sub.status == "running"]
+    if not job.work:
+        n = 0
+        for sub in running:
+            a = state.attempts.get(sub.token) if sub.token else None
+            if a is not None:
+                n += take_back(state, a, {"mode": "callback"})
+        return f"{n} instance(s) back to pending"
+    for other in [i for i in state.yielding if i not in state.jobs]:
+        del state.yielding[other]  # (jobs removed since)
+    flagged = state.yielding.setdefault(job.id, {})
+    for sub in running:
+        token = job.work[sub.work].token if sub.work in job.work else None
+        if token is not None:
+            flagged[sub.subid] = token
+        if sub.ahead:
+            ahead.drop_sub(state, job, sub)
+    return f"{len(running)} instance(s) give their slots up after their current items"
+
+
+def _yields(state: State, host: HostRT, job: JobRT) -> bool:
+    """Whether the instance of ``job`` that has just ended an item on ``host`` (running, no
+    item) is one asked to give its slot up after that item: the attempt it ran then has just
+    been reported finished. Forgets the instances whose attempt ended otherwise (interrupted,
+    lost: the item runs again from its start) or that no longer run."""
+    flagged = state.yielding.get(job.id)
+    if not flagged:
+        return False
+    for subid, token in list(flagged.items()):
+        sub = job.subs.get(subid)
+        if sub is None or sub.status not in _LIVE:
+            del flagged[subid]
+        elif token in state.attempts:
+            continue  # it still runs (or is suspended in) that item
+        elif sub.work is None and sub.host == host.name and token in host.finished:
+            return True
+        else:
+            del flagged[subid]
+    if not flagged:
+        del state.yielding[job.id]
+    return False
+
+
+def _spent(state: State, job: JobRT, subid: int) -> None:
+    flagged = state.yielding.get(job.id)
+    if flagged is not None:
+        flagged.pop(subid, None)
+        if not flagged:
+            del state.yielding[job.id]

@@ -110,6 +110,10 @@ class State:
         self.shoved: set[int] = set()
         # global resources (licenses) by name, with what running instances use (engine.reserve)
         self.resources: dict[str, reserve.GlobalResource] = {}
+        # instances to give their slots up after their current item (engine.preempt: Qube's
+        # preempt, of the ``preempt-self`` callback action): job id -> {subid: the attempt
+        # token of that item}
+        self.yielding: dict[int, dict[int, str]] = {}
         self._reset_dirty()
 
     def _reset_dirty(self) -> None:

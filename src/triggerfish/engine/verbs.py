@@ -21,7 +21,7 @@ with one target in a state the verb forbids changes nothing and answers 409.
 from __future__ import annotations
 
 from triggerfish.api import schemas as s
-from triggerfish.engine import timeouts
+from triggerfish.engine import preempt, timeouts
 from triggerfish.engine.control import Target, resolve
 from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
@@ -245,6 +245,28 @@ def _retire(state: State, job: JobRT, units: list[WorkRT | SubRT]) -> None:
         job.status = "running" if job.tally["running"] else "pending"
         state.touch_job(job)
     state.derive(job)
+
+
+def callback_action(state: State, job: JobRT, sub: SubRT | None, verb: str) -> str:
+    """A qube callback's dispatch verb (``suspend-self``, ``migrate-subjob-self`` …) on its job
+    or on instance ``sub``; the outcome as text. A state the verb does not apply to changes
+    nothing: the text says ``skipped: …`` (no 409 here: the engine goes on)."""
+    t = Target(str(job.id) if sub is None else f"{job.id}.{sub.subid}", job, sub=sub)
+    if verb == "preempt":
+        return _preempt_after_item(state, t)
+    why = _check(verb, t)
+    if why is not None:
+        return f"skipped: {verb} {t.text}: {why}"
+    return f"{verb} {t.text}: {_apply(state, verb, t)}"
+
+
+def _preempt_after_item(state: State, t: Target) -> str:
+    """Qube's preempt: running instances give their slots up after their current items."""
+    subs = [t.sub] if t.sub is not None else list(t.job.subs.values())
+    st = (t.sub or t.job).status
+    if t.job.status in TERMINAL or not any(sub.status == "running" for sub in subs):
+        return f"skipped: preempt {t.text}: it is {st}; nothing of it is running"
+    return f"preempt {t.text}: {preempt.after_item(state, t.job, subs)}"
 
 
 def control(state: State, req: s.ControlRequest) -> s.ControlResponse:
