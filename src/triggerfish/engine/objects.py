@@ -115,6 +115,8 @@ class JobRT:
     api_token: str | None = None  # the job's token, made at its first assignment (an HMAC)
     runnable_at: float = 0.0  # when it last joined the runnable set (not stored)
     avoid: set[str] = field(default_factory=set)  # hosts migrated work may not go back to
+    # hosts whose preflight failed (engine.flights): avoided for good, with why (not stored)
+    grounded: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_agenda(self) -> bool:
@@ -221,6 +223,7 @@ class Attempt:
     work: str | None
     delivered: float | None = None  # when it was sent to the worker (pull or report response)
     confirmed: bool = False  # listed back by the worker as running
+    flight: str | None = None  # "postflight": it runs its instance's postflights (engine.flights)
 
 
 @dataclass(slots=True)
@@ -258,6 +261,9 @@ class HostRT:
     locked_at: float | None = None
     # available memory in bytes, as its worker last said (registration, pulls; not stored)
     memory_avail: int | None = None
+    # why its worker's own health check fails (engine.hostcheck); None: it passes (not stored)
+    check: str | None = None
+    check_at: float = 0.0  # when the request that said so reached the supervisor
 
     @property
     def locked(self) -> bool:
@@ -265,8 +271,8 @@ class HostRT:
 
     @property
     def takes_work(self) -> bool:
-        """Whether new work may go to this host: it is up and not locked."""
-        return self.state == "active" and self.locked_at is None
+        """Whether new work may go to this host: it is up, not locked, its check passes."""
+        return self.state == "active" and self.locked_at is None and not self.check
 
     def row(self) -> Row:
         return {
