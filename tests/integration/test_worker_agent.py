@@ -312,6 +312,7 @@ def test_runs_work_and_reports_after_its_output(stub: Stub) -> None:
             "exit_code": 4,
             "result": {},
             "error": "exited with 4",
+            "preflight": None,
         }
         assert stub.report_of("c")["status"] == "complete"
         # a task job without a target fails alone, in the worker's task process
