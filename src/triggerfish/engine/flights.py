@@ -80,6 +80,10 @@ def refused(state: State, host: HostRT, job: JobRT, a: Attempt, pf: s.PreflightF
     )  # fmt: skip
 
 
+def has_postflights(job: JobRT) -> bool:
+    return bool(job.fields.get("postflights")) and bool(programs(job.fields["postflights"]))
+
+
 def _goes_on(state: State, host: HostRT, job: JobRT, sub: SubRT) -> bool:
     """Whether instance ``sub`` runs another item of ``job`` on ``host`` next (what
     ``dispatch.start_next`` will decide)."""
@@ -96,9 +100,7 @@ def hold(state: State, host: HostRT, job: JobRT, sub: SubRT | None, a: Attempt) 
     """``a`` (an item) ended well. If it is its instance's last item on ``host`` and the job
     has postflights, the item stays running while a postflight attempt runs them there (True);
     the caller then leaves the item and its instance as they are."""
-    if a.flight is not None or sub is None or a.work is None:
-        return False
-    if not programs(str(job.fields.get("postflights") or "")):
+    if a.flight is not None or sub is None or a.work is None or not has_postflights(job):
         return False
     if _goes_on(state, host, job, sub):
         return False

@@ -55,7 +55,10 @@ class HealthCheck:
         """Run the check every ``interval`` seconds, until cancelled."""
         while True:
             await asyncio.sleep(self.interval)
-            await self.run_once()
+            try:
+                await self.run_once()
+            except Exception:  # (never seen; the check goes on at the next interval)
+                logger.exception("the check could not run", extra={"action": "check_error"})
 
     async def _run(self) -> str:
         try:
