@@ -11,8 +11,8 @@
   has nothing more to run there (:func:`hold`): the item stays ``running`` while a postflight
   attempt (same slot, new token, ``Assignment.flight = "postflight"``) runs them on that host;
   that attempt's report is the item's: complete, or a failed attempt of the item (with a
-  ``postflight`` job event). An instance taken off its host before its last item (a lock,
-  preemption, ``migrate``) runs no postflights there.
+  ``postflight`` job event). An instance whose running item is taken away (``interrupt``,
+  ``migrate``, aggressive preemption, its host down) runs no postflights there.
 """
 
 from __future__ import annotations

@@ -331,7 +331,7 @@ def _alone(state: State, a: Attempt) -> bool:
     sub = job.subs.get(a.subid)
     if sub is None or sub.ahead or job.has_pending():
         return False
-    return not job.fields.get("postflights")  # (its postflights run on this slot: engine.flights)
+    return not flights.has_postflights(job)  # (they run on this slot after it: engine.flights)
 
 
 def _result(r: s.Report) -> dict[str, Any]:
