@@ -197,6 +197,16 @@ class Worker:
         """What the next request says of the health check (None: the worker has none)."""
         return self._check.state if self._check is not None else None
 
+    async def _first_check(self, check: HealthCheck) -> None:
+        """Run the check once before registering (a stop does not wait for it)."""
+        first = asyncio.create_task(check.run_once())
+        stop = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({first, stop}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (first, stop):
+            task.cancel()
+        await asyncio.gather(first, stop, return_exceptions=True)
+        self._check_unsent = False
+
     def _check_changed(self) -> None:
         """The check's state changed: tell the supervisor now (a report of its own)."""
         self._check_unsent = True
@@ -258,8 +268,7 @@ class Worker:
         try:
             await self._runner.start()  # the guardian of the commands, a warm task process
             if self._check is not None:  # once before taking work, then every interval
-                await self._check.run_once()
-                self._check_unsent = False
+                await self._first_check(self._check)
                 checking = asyncio.create_task(self._check.loop(), name="triggerfish-check")
             await self._main()
         except Rejected as exc:
