@@ -18,6 +18,7 @@ from typing import Any
 from click.testing import CliRunner
 from farms import StartFarm
 
+from triggerfish import qb
 from triggerfish.cli.local import LocalFarm
 from triggerfish.cli.main import cli
 from triggerfish.client.client import Client
@@ -151,6 +152,12 @@ def test_a_failing_check_keeps_the_host_out_of_dispatch_until_it_passes(
         reason = host_check(c, name)  # failing from its start: it never took work
         assert reason and "exited with 4" in reason and "disk full" in reason
         assert "disk full" in cli_hosts(farm)
+        qb.set_url(farm.url, farm.token)
+        try:
+            [qh] = qb.hostinfo(name)
+        finally:
+            qb.set_url(None)
+        assert qh["check"] == reason
         [j] = c.submit([{"name": "waits", "package": {"cmdline": "true", "range": "1-2"}}])
         time.sleep(1.0)
         assert c.job(j["id"])["todotally"]["pending"] == 2  # no work went to it
