@@ -78,6 +78,10 @@ def test_a_failing_preflight_sends_the_job_to_another_host_and_avoids_its_own(
         assert reason.startswith("preflight failed on every host that can run it")
         assert bad in reason and good in reason and "'false' exited with 1" in reason
         assert c.job(k["id"])["status"] == "pending"
+        shown = CliRunner().invoke(cli, ["job", str(k["id"])],
+                                   env={**farm.client_env(), "COLUMNS": "250"})  # fmt: skip
+        assert shown.exit_code == 0, shown.output
+        assert "preflight failed on every host" in shown.output
 
 
 def test_flights_run_around_each_item_and_each_instance(
