@@ -1163,8 +1163,9 @@ def hostinfo(name: str | Sequence[str] | None = None,
     """The worker hosts (name, state, slots, properties, groups, …), optionally filtered.
 
     Each has its lock as Qube shows it (``locks``: ``"host.processors=all"`` when locked,
-    else ``""``), ``locked`` / ``locked_by`` / ``locked_at``, and ``facts``: its properties
-    under Qube's names (``host.processors``, ``host.memory.avail``, ``host.gpu``, ...)."""
+    else ``""``), ``locked`` / ``locked_by`` / ``locked_at``, ``check`` (why its worker's
+    ``--check`` fails, None while it passes: no new work goes to it meanwhile), and ``facts``:
+    its properties under Qube's names (``host.processors``, ``host.memory.avail``, ...)."""
     names = None if name is None else {name} if isinstance(name, str) else set(name)
     states = None if state is None else {state} if isinstance(state, str) else set(state)
     with _server():

@@ -312,6 +312,7 @@ def test_runs_work_and_reports_after_its_output(stub: Stub) -> None:
             "exit_code": 4,
             "result": {},
             "error": "exited with 4",
+            "preflight": None,
         }
         assert stub.report_of("c")["status"] == "complete"
         # a task job without a target fails alone, in the worker's task process
@@ -489,3 +490,22 @@ def test_sigterm_stops_the_worker_and_its_commands(stub: Stub, tmp_path: Path) -
             proc.wait()
         assert proc.stderr is not None
         proc.stderr.close()
+
+
+def test_the_check_runs_before_registering_and_a_stop_does_not_wait_for_it(
+    stub: Stub, tmp_path: Path
+) -> None:
+    sick = tmp_path / "sick"
+    sick.touch()
+    w = WorkerThread(stub.url, check=f"test ! -e {sick}", check_interval=0.2)
+    try:
+        wait_until(lambda: stub.registrations, what="registration")
+        reg, _ = stub.registrations[0]
+        assert reg.check is not None and "exited with 1" in reg.check
+    finally:
+        assert w.stop() == 0
+    hung = WorkerThread(stub.url, name="w2", check="sleep 30", check_interval=30)
+    time.sleep(0.3)
+    began = time.monotonic()
+    assert hung.stop() == 0
+    assert time.monotonic() - began < 5

@@ -278,3 +278,16 @@ def test_dependency_options_reach_the_job_dict() -> None:
     )
     assert job["dependency"] == "link-complete-work-ribgen"
     assert job["dependency_failure"] == "fail"
+
+
+def test_flight_options_reach_the_job_dict(api: Recorder) -> None:
+    result = run(
+        "--preflights", "check-gpu, mount", "--postflights", "cleanup",
+        "--agenda-preflights", "a", "--agenda-postflights", "b", "--", "true",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [[job]] = api.bodies
+    assert {k: job[k] for k in job if "flights" in k} == {
+        "preflights": "check-gpu, mount", "postflights": "cleanup",
+        "agenda_preflights": "a", "agenda_postflights": "b",
+    }  # fmt: skip

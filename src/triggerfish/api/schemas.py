@@ -184,6 +184,9 @@ class HostInfo(BaseModel):
     # GET /hosts only: its facts under Qube's names (engine.hostfacts: ``host.name``,
     # ``host.processors``, ``host.memory.avail`` in MB, ``host.<property>``, ...)
     facts: dict[str, Any] = Field(default_factory=dict)
+    # GET /hosts only: why its worker's own health check (``--check``) fails; while it does,
+    # no new work goes to it (None: it passes, or the worker has none)
+    check: str | None = None
 
 
 class ResourceInfo(BaseModel):
@@ -226,6 +229,22 @@ class EventsResponse(BaseModel):
 # ---------------------------------------------------------------- workers
 
 
+# the worker's own health check (``triggerfish worker --check``): None, it has none (or says
+# nothing new); "" it passes; else why it fails (the host then gets no new work)
+CheckState = Annotated[str | None, Field(default=None, max_length=2000)]
+
+
+class Flights(BaseModel):
+    """A job's flight checks as its worker runs them (``model.flights``): comma-separated
+    programs, and the seconds each may run."""
+
+    preflights: str = ""
+    postflights: str = ""
+    agenda_preflights: str = ""
+    agenda_postflights: str = ""
+    timeout: float = 300.0
+
+
 class RegisterRequest(Strict):
     name: str = Field(min_length=1, max_length=255)
     slots: int = Field(ge=1, le=4096)
@@ -233,6 +252,7 @@ class RegisterRequest(Strict):
     cluster: str | None = None
     properties: dict[str, Any] = Field(default_factory=dict)  # os, cores, memory, gpus, ...
     memory_avail: int | None = Field(default=None, ge=0)  # bytes available now
+    check: CheckState = None
 
 
 class RegisterResponse(BaseModel):
@@ -267,6 +287,11 @@ class Assignment(BaseModel):
     # the job's token (TRIGGERFISH_TOKEN of the command or task): its owner's rights, valid
     # while the job is not finished (see auth.jobtokens)
     api_token: str | None = None
+    # the job's flight checks (None: it has none)
+    flights: Flights | None = None
+    # "postflight": run only the instance's postflights (its last item on this host has run;
+    # the report of this token is that item's)
+    flight: Literal["postflight"] | None = None
 
 
 AHEAD_MAX = 64  # items a worker may hold queued behind each running one
@@ -283,6 +308,7 @@ class PullRequest(Strict):
     wait: float = Field(default=10.0, ge=0, le=60)  # long-poll: seconds to wait for work
     ahead: int = Field(default=0, ge=0, le=AHEAD_MAX)  # lookahead items accepted per instance
     memory_avail: int | None = Field(default=None, ge=0)  # bytes available now (or None)
+    check: CheckState = None
 
 
 class PullResponse(BaseModel):
@@ -292,6 +318,15 @@ class PullResponse(BaseModel):
     resume: list[str] = Field(default_factory=list)  # tokens to continue (SIGCONT the group)
 
 
+class PreflightFailure(Strict):
+    """A preflight (or agenda preflight) that failed: the command did not run; the work goes
+    to another host, no failed attempt counted, and the job avoids this host."""
+
+    program: str = Field(max_length=10_000)
+    exit_code: int | None = None  # None: it timed out or could not start
+    error: str = Field(default="", max_length=10_000)
+
+
 class Report(Strict):
     token: str
     status: Literal["complete", "failed"]
@@ -299,6 +334,7 @@ class Report(Strict):
     result: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None  # e.g. "command not found", "killed by signal 9"
     seconds: float | None = Field(default=None, ge=0)  # how long it ran, by the worker's clock
+    preflight: PreflightFailure | None = None  # a preflight failed (``status`` is "failed")
 
     @model_validator(mode="after")
     def _storable(self) -> Report:
@@ -327,11 +363,14 @@ class ReportRequest(Strict):
     release: list[str] = Field(default_factory=list)
     ahead: int = Field(default=0, ge=0, le=AHEAD_MAX)  # lookahead items accepted per instance
     memory_avail: int | None = Field(default=None, ge=0)  # bytes available now (or None)
+    check: CheckState = None  # (a report may carry only a change of it)
 
     @model_validator(mode="after")
     def _something(self) -> ReportRequest:
-        if not self.reports and not self.release:
-            raise ValueError("a report carries at least one report or one released token")
+        if not self.reports and not self.release and self.check is None:
+            raise ValueError(
+                "a report carries at least one report, one released token or a check state"
+            )
         return self
 
 

@@ -316,6 +316,23 @@ def supervisor(
     help="Short agenda items (under 0.5 s) an instance may hold queued behind its running one, "
     "to run back to back and report together (0: one at a time).",
 )
+@option(
+    "--check",
+    env="CHECK",
+    default=None,
+    metavar="CMD",
+    help="Health check of this host, run with /bin/sh -c at start and every --check-interval "
+    "seconds: while it exits non-zero the host gets no new work (running items go on) and "
+    "'triggerfish hosts' shows why.",
+)
+@option(
+    "--check-interval",
+    env="CHECK_INTERVAL",
+    type=click.FloatRange(0.1, 86_400),
+    default=60.0,
+    show_default=True,
+    help="Seconds between two runs of --check (also its time limit, at least 5 s).",
+)
 @option("--log-level", env="LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True)
 @log_format_option
 def worker(
@@ -329,6 +346,8 @@ def worker(
     task_imports: tuple[str, ...],
     data_dir: Path | None,
     ahead: int,
+    check: str | None,
+    check_interval: float,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -347,5 +366,7 @@ def worker(
         task_imports=[m for t in task_imports for m in t.replace(",", " ").split()],
         ahead=ahead,
         state_dir=(data_dir or default_data_dir()) / "workers",
+        check=check or None,
+        check_interval=check_interval,
     )
     click.get_current_context().exit(int(code or 0))

@@ -47,6 +47,10 @@ class JobOptions:
     after: str | None = None
     timeout: float | None = None
     agenda_timeout: float | None = None
+    preflights: str | None = None
+    postflights: str | None = None
+    agenda_preflights: str | None = None
+    agenda_postflights: str | None = None
 
     def fields(self) -> JSON:
         return {k: v for k, v in asdict(self).items() if v is not None}

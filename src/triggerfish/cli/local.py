@@ -48,6 +48,8 @@ _OPTION_ENV = (
     "TRIGGERFISH_METRICS_PUBLIC",
     "TRIGGERFISH_TOKEN",  # the farm's children use the farm's own token
     "TRIGGERFISH_WORKER_TOKEN",
+    "TRIGGERFISH_CHECK",
+    "TRIGGERFISH_CHECK_INTERVAL",
 )
 
 
@@ -97,7 +99,8 @@ class LocalFarm:
     instead of this process's terminal. Stopping sends SIGTERM to the workers, then to the
     supervisor, and SIGKILL to any child still alive ``grace`` seconds later.
     ``properties``: host properties of each worker, in order (``--property``), e.g.
-    ``[{"gpu": "a100"}, {}]``.
+    ``[{"gpu": "a100"}, {}]``. ``worker_args``: more options of each worker, in order
+    (e.g. ``[["--check", "test -e /ok"], []]``).
     """
 
     def __init__(
@@ -118,6 +121,7 @@ class LocalFarm:
         allow_pickle: bool = False,
         metrics_public: bool = False,
         properties: Sequence[Mapping[str, Any]] = (),
+        worker_args: Sequence[Sequence[str]] = (),
     ) -> None:
         if workers < 0 or slots < 1:
             raise TriggerfishError("a local farm needs workers ≥ 0 and slots ≥ 1")
@@ -137,6 +141,7 @@ class LocalFarm:
         self.allow_pickle = allow_pickle
         self.metrics_public = metrics_public
         self.properties = list(properties)
+        self.worker_args = [list(a) for a in worker_args]
         host = socket.gethostname()
         self.worker_names = [f"{host}-w{i}" for i in range(1, workers + 1)]
         self.supervisor: subprocess.Popen[bytes] | None = None
@@ -221,6 +226,7 @@ class LocalFarm:
         i = self.worker_names.index(name)
         props = self.properties[i] if i < len(self.properties) else {}
         own = [a for k, v in props.items() for a in ("--property", f"{k}={json.dumps(v)}")]
+        own += self.worker_args[i] if i < len(self.worker_args) else []
         return ["worker", "--supervisor", self.url, "--name", name, "--slots", str(self.slots),
                 "--log-level", self.log_level, "--log-format", self.log_format,
                 "--data-dir", str(self.data_dir), *own]  # fmt: skip

@@ -92,6 +92,7 @@ def _submit_options(f: Any) -> Any:
             help="Prefer hosts by facts, largest first (+) or smallest (-): "
             "'+host.processor.avail,-host.memory.avail'.",
         ),
+        *_flight_options(),
         option(
             "--reservations",
             env="SUBMIT_RESERVATIONS",
@@ -187,6 +188,22 @@ def _submit_options(f: Any) -> Any:
     for decorate in reversed(opts):
         f = decorate(f)
     return f
+
+
+def _flight_options() -> list[Any]:
+    """--preflights, --postflights, --agenda-preflights, --agenda-postflights."""
+    what = {
+        "preflights": "before an instance's first item on a host; one that fails sends the "
+        "work to another host",
+        "postflights": "after an instance's last item on a host; one that fails fails that item",
+        "agenda-preflights": "before each item; one that fails sends the work to another host",
+        "agenda-postflights": "after each item; one that fails fails the item",
+    }
+    return [
+        option(f"--{name}", env=f"SUBMIT_{name.replace('-', '_').upper()}", metavar="PROGRAMS",
+               help=f"Comma-separated programs run {text} (docs/dispatch-flights.md).")
+        for name, text in what.items()
+    ]  # fmt: skip
 
 
 @click.command(context_settings={"allow_interspersed_args": False})

@@ -185,10 +185,13 @@ DETECTED = frozenset({"os", "os_release", "arch", "cores", "memory", "gpus", "py
 
 
 def host_lock(host: JSON) -> str:
-    """``locked by NAME`` (or ``-``)."""
-    if not host.get("locked"):
-        return "-"
-    return f"locked by {host['locked_by']}" if host.get("locked_by") else "locked"
+    """``locked by NAME``, ``check failed: WHY`` (its worker's ``--check``), both, or ``-``."""
+    parts = []
+    if host.get("locked"):
+        parts.append(f"locked by {host['locked_by']}" if host.get("locked_by") else "locked")
+    if host.get("check"):
+        parts.append(f"check failed: {host['check']}")
+    return "; ".join(parts) or "-"
 
 
 def host_props(host: JSON) -> str:
@@ -205,7 +208,7 @@ def host_props(host: JSON) -> str:
 
 def hosts_table(hosts: list[JSON]) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
-    cols = ("host", "state", "slots", "used", "lock", "properties", "groups", "cluster",
+    cols = ("host", "state", "slots", "used", "lock / check", "properties", "groups", "cluster",
             "last seen")  # fmt: skip
     for col in cols:
         table.add_column(col, justify="right" if col in ("slots", "used") else "left")
@@ -215,7 +218,7 @@ def hosts_table(hosts: list[JSON]) -> Table:
             status_text(host.get("state")),
             str(host.get("slots", "-")),
             str(host.get("used", 0)),
-            host_lock(host),
+            Text(host_lock(host)),
             Text(host_props(host)),
             ",".join(host.get("groups") or []) or "-",
             host.get("cluster") or "-",

@@ -133,5 +133,5 @@ def host_info(host: HostRT) -> s.HostInfo:
         name=host.name, state=host.state, slots=host.slots, used=host.slots - host.free,
         properties=host.properties, groups=host.groups, cluster=host.cluster,
         last_seen=host.last_seen, registered=host.registered, locked=host.locked,
-        locked_by=host.locked_by, locked_at=host.locked_at,
+        locked_by=host.locked_by, locked_at=host.locked_at, check=host.check,
     )  # fmt: skip

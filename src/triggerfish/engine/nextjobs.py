@@ -36,7 +36,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
-from triggerfish.engine import ahead, placement, reserve
+from triggerfish.engine import ahead, flights, placement, reserve
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.model.reservations import PLAIN
 
@@ -66,7 +66,11 @@ def hold(state: State, host: HostRT, behind: Attempt, want: int) -> None:
     i = 0
     while len(chain) < want and i < len(order):
         job = order[i]
-        if not job.eligible(host) or placement.better_elsewhere(state, job, host):
+        if (
+            not job.eligible(host)
+            or placement.better_elsewhere(state, job, host)
+            or flights.has_postflights(job)  # (they run on the slot after it: engine.flights)
+        ):
             i += 1
             continue
         if reserve.need(job) is not PLAIN:  # (what it takes is booked when it starts)

@@ -115,6 +115,8 @@ class JobRT:
     api_token: str | None = None  # the job's token, made at its first assignment (an HMAC)
     runnable_at: float = 0.0  # when it last joined the runnable set (not stored)
     avoid: set[str] = field(default_factory=set)  # hosts migrated work may not go back to
+    # hosts whose preflight failed (engine.flights): avoided for good, with why (not stored)
+    grounded: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_agenda(self) -> bool:
@@ -225,6 +227,7 @@ class Attempt:
     procs: int = 1
     memory: int = 0
     globals: tuple[tuple[str, int], ...] = ()
+    flight: str | None = None  # "postflight": it runs its instance's postflights (engine.flights)
 
 
 @dataclass(slots=True)
@@ -266,6 +269,9 @@ class HostRT:
     # (engine.reserve: reservations; not stored)
     extra: int = 0
     mem_taken: int = 0
+    # why its worker's own health check fails (engine.hostcheck); None: it passes (not stored)
+    check: str | None = None
+    check_at: float = 0.0  # when the request that said so reached the supervisor
 
     @property
     def locked(self) -> bool:
@@ -273,8 +279,8 @@ class HostRT:
 
     @property
     def takes_work(self) -> bool:
-        """Whether new work may go to this host: it is up and not locked."""
-        return self.state == "active" and self.locked_at is None
+        """Whether new work may go to this host: it is up, not locked, its check passes."""
+        return self.state == "active" and self.locked_at is None and not self.check
 
     def row(self) -> Row:
         return {

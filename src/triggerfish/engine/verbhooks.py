@@ -23,7 +23,7 @@ def started(job: JobRT, unit: WorkRT | SubRT) -> None:
         return
     unit.avoid = None
     units: list[WorkRT | SubRT] = [*job.work.values(), *job.subs.values()]
-    job.avoid = {u.avoid for u in units if u.avoid is not None}
+    job.avoid = {u.avoid for u in units if u.avoid is not None} | set(job.grounded)
 
 
 def shoved_first(state: State, jobs: list[JobRT]) -> list[JobRT]:

@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from triggerfish.api import schemas as s
-from triggerfish.engine import ahead, nextjobs, reserve
+from triggerfish.engine import ahead, flights, hostcheck, nextjobs, reserve
 from triggerfish.engine import verbhooks as verbs
 from triggerfish.engine.dispatch import dispatch, start, start_next
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, WorkRT
@@ -56,6 +56,8 @@ def register(state: State, req: s.RegisterRequest) -> s.RegisterResponse:
     host.session = secrets.token_hex(12)
     host.last_seen = now
     host.memory_avail = req.memory_avail
+    host.check_at = 0.0
+    hostcheck.heard(state, host, req.check if req.check is not None else "", now)
     if host.state != "active":
         host.state = "active"
     state.emit("up", "host", host=host.name, data={"slots": host.slots})
@@ -93,7 +95,8 @@ def _assignment(state: State, a: Attempt, after: str | None = None) -> s.Assignm
         prototype=job.prototype, package=job.package, env=env, cwd=f.get("cwd"),
         frame_start=start, frame_end=end, frame_step=job.step if start is not None else None,
         after=after, watched=after is None and ahead.watched(state, job.id, a.work),
-        api_token=_job_token(state, job),
+        api_token=_job_token(state, job), flights=flights.assignment_flights(job),
+        flight=a.flight,
     )  # fmt: skip
 
 
@@ -121,6 +124,7 @@ def pull(
     host.ahead = req.ahead
     if req.memory_avail is not None:
         host.memory_avail = req.memory_avail
+    hostcheck.heard(state, host, req.check, arrived)
     if host.state == "down":
         host.state = "active"
         state.touch_host(host)
@@ -255,6 +259,7 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
     host.last_seen = state.now
     host.lost = None
     host.ahead = req.ahead
+    hostcheck.heard(state, host, req.check, state.now)
     out = s.ReportResponse()
     if req.release:
         rest = [t for t in req.release if not _released_job(state, host, t)]
@@ -331,7 +336,9 @@ def _alone(state: State, a: Attempt) -> bool:
     if job is None or a.work is None:
         return False
     sub = job.subs.get(a.subid)
-    return sub is not None and not sub.ahead and not job.has_pending()
+    if sub is None or sub.ahead or job.has_pending():
+        return False
+    return not flights.has_postflights(job)  # (they run on this slot after it: engine.flights)
 
 
 def _result(r: s.Report) -> dict[str, Any]:
@@ -363,6 +370,14 @@ def _finish(
     """Record the end of ``a``; its instance goes on with the job's next item unless other
     jobs were held behind it (``follow``: the worker runs those next)."""
     sub = job.subs.get(a.subid)
+    if r.preflight is not None:  # the command did not run: elsewhere, not counted
+        flights.refused(state, host, job, a, r.preflight)
+        state.derive(job)
+        return
+    if r.status == "complete" and flights.hold(state, host, job, sub, a):
+        return  # the item runs on: its instance's postflights, on this slot
+    if r.status == "failed" and a.flight is not None:
+        flights.postflight_failed(state, host, job, a, r)
     data: dict[str, Any] | None = {"exit_code": r.exit_code} if r.exit_code is not None else None
     if r.error:
         data = {**(data or {}), "error": r.error}

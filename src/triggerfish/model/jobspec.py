@@ -20,6 +20,8 @@ from triggerfish.callbacks.spec import CallbackSpec
 from triggerfish.errors import ValidationError
 from triggerfish.model.agenda import MAX_FRAMES, parse_range, range_items
 from triggerfish.model.finite import check_finite
+from triggerfish.model.flights import MAX_FLIGHT_TEXT
+from triggerfish.model.flights import check as check_flights
 from triggerfish.model.invalid import invalid
 from triggerfish.model.requirements import MAX_TEXT, compiled, hostorder
 from triggerfish.model.reservations import parse as parse_reservations
@@ -95,6 +97,12 @@ class JobSpec(BaseModel):
     agenda_timelimit: Annotated[float, Field(gt=0, le=MAX_SECONDS)] | None = None
     # hold the job (blocked) until then: ISO-8601 with zone, Qube time, or +DURATION
     after: str | int | None = None
+    # flight checks (model.flights): comma-separated programs run on the host before an
+    # instance's first item there / after its last, and around each item
+    preflights: Annotated[str, Field(max_length=MAX_FLIGHT_TEXT)] = ""
+    postflights: Annotated[str, Field(max_length=MAX_FLIGHT_TEXT)] = ""
+    agenda_preflights: Annotated[str, Field(max_length=MAX_FLIGHT_TEXT)] = ""
+    agenda_postflights: Annotated[str, Field(max_length=MAX_FLIGHT_TEXT)] = ""
 
     @field_validator("hosts", "omithosts", "groups", "omitgroups", mode="before")
     @classmethod
@@ -171,6 +179,11 @@ class JobSpec(BaseModel):
         if value.strip():
             hostorder(value)
         return value if value.strip() else ""
+
+    @field_validator("preflights", "postflights", "agenda_preflights", "agenda_postflights")
+    @classmethod
+    def _flights(cls, value: str) -> str:
+        return check_flights(value)
 
     @field_validator("reservations")
     @classmethod

@@ -22,7 +22,7 @@ from triggerfish.auth.permissions import (
     code_languages,
 )
 from triggerfish.callbacks.spec import CallbackSpec
-from triggerfish.engine import access, placement, stuck
+from triggerfish.engine import access, flights, placement, stuck
 from triggerfish.engine import callbacks as cbx
 from triggerfish.engine.hostfacts import host_facts
 from triggerfish.errors import NoSuchItem, NoSuchJob, ValidationError
@@ -159,10 +159,14 @@ async def get_job(request: Request, job_id: Id, agenda: bool = True) -> s.JobDet
 
 
 async def _add_unmatched(c: Ctx, row: dict[str, Any]) -> None:
-    """A pending job with requirements no host meets says so in its ``reason``."""
+    """A pending job with requirements no host meets says so in its ``reason``; so does one
+    whose preflights failed on every host that could run it (``engine.flights``)."""
     if placement.may_be_unmatched(row):
         why = await c.engine.acall(placement.unmatched, [row["id"]])
         row["reason"] = why.get(row["id"], "")
+    if row["status"] == "pending" and not row["reason"]:  # (preflights failed everywhere)
+        grounded = await c.engine.acall(flights.reasons, [row["id"]])
+        row["reason"] = grounded.get(row["id"], "")
 
 
 async def _add_stuck(c: Ctx, rows: list[dict[str, Any]]) -> None:
@@ -310,6 +314,7 @@ async def hosts_now(c: Ctx) -> list[s.HostInfo]:
         info = convert.host_info(r, used)
         if h is not None:
             info.facts = host_facts(h, h.slots - used)
+            info.check = h.check
         info.running = sorted(
             (s.RunningItem(job=a.job_id, subjob=a.subid, item=a.work) for a in attempts),
             key=lambda x: (x.job, x.subjob, x.item or ""),

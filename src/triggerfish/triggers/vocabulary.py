@@ -34,10 +34,10 @@ _STATUS_EVENTS = frozenset(
 
 # Which event names the supervisor emits for each type (`done` follows every terminal event).
 EVENTS_BY_TYPE: dict[str, frozenset[str]] = {
-    "job": _STATUS_EVENTS | {"submit", "done", "removed", "modified"},
+    "job": _STATUS_EVENTS | {"submit", "done", "removed", "modified", "preflight", "postflight"},
     "subjob": _STATUS_EVENTS | {"retry", "done", "timeout", "preempt"},
     "work": _STATUS_EVENTS | {"retry", "done", "timeout", "preempt"},
-    "host": frozenset({"up", "down", "disabled", "assigned", "lock", "unlock"}),
+    "host": frozenset({"up", "down", "disabled", "assigned", "lock", "unlock", "check"}),
     "time": frozenset({TIME_EVENT_NAME}),
     "repeat": frozenset({TIME_EVENT_NAME}),
     "globaltime": frozenset({TIME_EVENT_NAME}),

@@ -48,6 +48,7 @@ from triggerfish.api.schemas import (
 )
 from triggerfish.errors import ValidationError
 from triggerfish.worker import worklog
+from triggerfish.worker.check import HealthCheck
 from triggerfish.worker.errors import ProtocolError, Rejected, SessionLost, SupervisorUnreachable
 from triggerfish.worker.guard import Guard, state_file
 from triggerfish.worker.hostinfo import default_name, host_properties, memory_avail
@@ -96,6 +97,9 @@ class WorkerOptions:
     # where the worker records its running commands, so that a restart under the same name
     # ends what a crashed life left (None: not recorded)
     state_dir: Path | None = None
+    # the worker's own health check (worker.check): no new work while it fails
+    check: str | None = None
+    check_interval: float = 60.0
 
     def registration(self) -> RegisterRequest:
         """The register request; ValidationError (naming the option) if an option is bad."""
@@ -107,6 +111,8 @@ class WorkerOptions:
                 raise ValidationError(f"{name}: must not be negative", field=name)
         if not 0 <= self.ahead <= AHEAD_MAX:
             raise ValidationError(f"ahead: must be 0 to {AHEAD_MAX}", field="ahead")
+        if self.check_interval <= 0:
+            raise ValidationError("check_interval: must be positive", field="check_interval")
         if self.log_max_chars < 1:
             raise ValidationError("log_max_chars: must be at least 1", field="log_max_chars")
         try:
@@ -145,6 +151,7 @@ class Worker:
             drain_timeout=options.drain_timeout,
             task_env=self._task_env(options),
             url=options.url,
+            host=options.name,
             guard=Guard(
                 state_file(options.state_dir, options.name, options.url)
                 if options.state_dir is not None
@@ -173,6 +180,10 @@ class Worker:
         self._began: dict[str, float] = {}  # when each running attempt started (loop clock)
         self._releases: list[str] = []  # queued tokens to give back
         self._outage = Outage()
+        self._check: HealthCheck | None = None
+        if options.check:
+            self._check = HealthCheck(options.check, options.check_interval, self._check_changed)
+        self._check_unsent = False  # its state changed since the last pull or report
 
     @staticmethod
     def _task_env(options: WorkerOptions) -> dict[str, str]:
@@ -181,6 +192,26 @@ class Worker:
         if options.task_imports:
             env["TRIGGERFISH_TASK_IMPORTS"] = ",".join(options.task_imports)
         return env
+
+    def _check_state(self) -> str | None:
+        """What the next request says of the health check (None: the worker has none)."""
+        return self._check.state if self._check is not None else None
+
+    async def _first_check(self, check: HealthCheck) -> None:
+        """Run the check once before registering (a stop does not wait for it)."""
+        first = asyncio.create_task(check.run_once())
+        stop = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({first, stop}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (first, stop):
+            task.cancel()
+        await asyncio.gather(first, stop, return_exceptions=True)
+        self._check_unsent = False
+
+    def _check_changed(self) -> None:
+        """The check's state changed: tell the supervisor now (a report of its own)."""
+        self._check_unsent = True
+        self._report_now.set()
+        self._report_ready.set()
 
     # ------------------------------------------------------------------ public
 
@@ -233,8 +264,12 @@ class Worker:
         if self._stop_early:
             self._request_stop(self._force)
         code = EXIT_OK
+        checking: asyncio.Task[None] | None = None
         try:
             await self._runner.start()  # the guardian of the commands, a warm task process
+            if self._check is not None:  # once before taking work, then every interval
+                await self._first_check(self._check)
+                checking = asyncio.create_task(self._check.loop(), name="triggerfish-check")
             await self._main()
         except Rejected as exc:
             logger.error(
@@ -244,6 +279,8 @@ class Worker:
             )
             code = EXIT_REFUSED
         finally:
+            if checking is not None:
+                checking.cancel()
             try:
                 await self._shutdown()
             finally:
@@ -276,6 +313,7 @@ class Worker:
     async def _register(self) -> RegisterResponse | None:
         backoff = Backoff()
         while not self._stopping.is_set():
+            self._request.check = self._check_state()
             try:
                 session = await self._link.register(self._request)
             except (SupervisorUnreachable, ProtocolError) as exc:
@@ -354,7 +392,9 @@ class Worker:
                 wait=wait,
                 ahead=self.options.ahead,
                 memory_avail=memory_avail(),
+                check=self._check_state(),
             )
+            self._check_unsent = False
             began = loop.time()
             try:
                 resp = await self._link.pull(session.host, req)
@@ -581,7 +621,7 @@ class Worker:
             self._report_ready.clear()
             self._report_now.clear()
             batch = self._batch()
-            if not batch and not self._releases:
+            if not batch and not self._releases and not self._check_unsent:
                 continue
             if len(self._unacked) > len(batch):
                 self._report_ready.set()
@@ -604,8 +644,10 @@ class Worker:
         good) reports leave the queue."""
         releases = list(self._releases)
         req = ReportRequest(
-            session=session.session, reports=batch, release=releases, ahead=self.options.ahead
-        )
+            session=session.session, reports=batch, release=releases, ahead=self.options.ahead,
+            check=self._check_state(),
+        )  # fmt: skip
+        self._check_unsent = False
         try:
             resp = await self._link.report(session.host, req)
         except Rejected as exc:
@@ -756,6 +798,8 @@ def run_worker(
     task_imports: Sequence[str] = (),
     ahead: int = 64,
     state_dir: Path | None = None,
+    check: str | None = None,
+    check_interval: float = 60.0,
 ) -> int:
     """Run a worker until SIGINT/SIGTERM (a second one kills at once); returns the exit code.
 
@@ -774,6 +818,8 @@ def run_worker(
         task_imports=list(task_imports),
         ahead=ahead,
         state_dir=state_dir,
+        check=check,
+        check_interval=check_interval,
     )
     worker = Worker(options)
     _quiet_request_logs()

@@ -27,9 +27,9 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from triggerfish.api.schemas import Assignment, Report
-from triggerfish.worker import worklog
-from triggerfish.worker.command import build_command
+from triggerfish.api.schemas import Assignment, Flights, Report
+from triggerfish.worker import flights, worklog
+from triggerfish.worker.command import Command, build_command
 from triggerfish.worker.errors import CommandError, WorkerError
 from triggerfish.worker.exits import describe_exit
 from triggerfish.worker.guard import Guard
@@ -119,6 +119,7 @@ class Runner:
         task_env: dict[str, str] | None = None,
         url: str | None = None,
         guard: Guard | None = None,
+        host: str = "",
     ) -> None:
         self._sink = sink or _ignore_output
         self.grace = grace
@@ -126,6 +127,11 @@ class Runner:
         self.kill_leftovers = kill_leftovers
         self.guard = guard
         self._active: dict[str, _Attempt] = {}
+        self.host = host  # the worker's host name (TRIGGERFISH_HOST of flight programs)
+        self.instances = flights.Instances()
+        # attempts running flight checks (several processes, one after the other): why the
+        # supervisor cancelled one (None while it goes on)
+        self._flights: dict[str, str | None] = {}
         self.tasks = TaskPool(self._sink, grace=grace, env=task_env, guard=guard)
         self._base_env = dict(os.environ)  # the commands' environment, read once
         if url is not None:  # commands may talk to the supervisor (qb, Client): their job's token
@@ -167,6 +173,45 @@ class Runner:
             command = build_command(assignment, self._base_env)
         except CommandError as exc:
             return failed(token, exc.message)
+        if assignment.flights is not None:
+            return await self._fly(assignment, assignment.flights, command)
+        return await self._execute(assignment, command)
+
+    async def _fly(self, a: Assignment, f: Flights, command: Command) -> Report:
+        """The command with the job's flight checks around it (``worker.flights``)."""
+        token = a.token
+        self._flights[token] = None
+        try:
+            for step in flights.steps(a, f, self.instances.first(a)):
+                cancelled = self._flights[token]
+                if cancelled is not None:
+                    return failed(token, f"{cancelled} between flight checks")
+                if step.kind == flights.COMMAND:
+                    report = await self._execute(a, command)
+                    if report.status != "complete":
+                        return report
+                    continue
+                run = flights.flight_command(step, command, self.host)
+                report = await self._execute(a, run, timeout=f.timeout, what=step.kind)
+                if report.status == "complete":
+                    if step.kind == "preflight":
+                        self.instances.took_off(a)
+                    continue
+                if self._flights[token] is None and step.kind in flights.PREFLIGHTS:
+                    return flights.refused(token, step, report)
+                return flights.landed_badly(token, step, report)
+            return Report(token=token, status="complete", exit_code=0)
+        finally:
+            del self._flights[token]
+            if a.flight == "postflight" or a.work is None:
+                self.instances.landed(a)
+
+    async def _execute(
+        self, assignment: Assignment, command: Command, timeout: float | None = None,
+        what: str = "command",
+    ) -> Report:  # fmt: skip
+        """Run ``command`` for ``assignment`` to its end (killed after ``timeout`` seconds)."""
+        token = assignment.token
         try:
             child = ChildProcess.spawn(
                 command.argv, cwd=command.cwd, env=command.env, on_output=_Emit(self._sink, token)
@@ -185,6 +230,10 @@ class Runner:
             guard.add(child.pid, child.pipe_fds)
         attempt = _Attempt(token, child)
         self._active[token] = attempt
+        limit = None
+        if timeout is not None:
+            reason = f"{what} timed out after {timeout:g} s"
+            limit = asyncio.get_running_loop().call_later(timeout, self._stop, token, reason)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "started %s as pid %s",
@@ -199,6 +248,8 @@ class Runner:
         try:
             return await self._finish(attempt)
         finally:
+            if limit is not None:
+                limit.cancel()
             attempt.stop_timer()
             del self._active[token]
             if guard is not None:
@@ -249,6 +300,13 @@ class Runner:
 
     def cancel(self, token: str, reason: str = CANCELLED) -> bool:
         """SIGTERM the attempt's process group, SIGKILL after ``grace``; False if unknown."""
+        if token in self._flights:  # (between two of its processes, none may be running)
+            self._flights[token] = reason
+            self._stop(token, reason)
+            return True
+        return self._stop(token, reason)
+
+    def _stop(self, token: str, reason: str) -> bool:
         attempt = self._active.get(token)
         if attempt is None:
             return self.tasks.cancel(token, reason)
