@@ -110,3 +110,19 @@ def test_a_store_that_cannot_be_read_leaves_the_other_metrics(farm: Farm, db_url
     assert not any(name == "triggerfish_jobs" for name, _ in samples)
     assert samples[("triggerfish_hosts", (("state", "active"),))] == 1
     assert samples[("triggerfish_engine_batch_size_count", ())] >= 1
+
+
+def test_resource_gauges_say_total_and_what_runs_uses(farm: Farm) -> None:
+    from triggerfish.engine import resources
+
+    assert farm.eng is not None
+    farm.eng.meters.registry.register(FarmCollector(farm.eng))
+    farm.run(resources.set_total, "maya", 3, "root")
+    farm.run(resources.set_total, "nuke", 1, "root")
+    farm.submit(job("1-4", cpus=4, reservations="global.maya=1"))
+    farm.register("h1", 4)
+    assert len(farm.pull("h1").assignments) == 3
+    samples = scrape(farm)
+    assert by_label(samples, "triggerfish_resource_total", "resource") == {"maya": 3, "nuke": 1}
+    assert by_label(samples, "triggerfish_resource_used", "resource") == {"maya": 3}
+    assert samples[("triggerfish_resource_used", (("resource", "nuke"),))] == 0

@@ -204,16 +204,22 @@ def test_cmdline_job_without_cmdline_is_rejected() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("value", "problem"),
     [
-        ("reservations", "host.processors=2"),
+        ("host.processors=two", "host.processors needs a whole number, not 'two' at column 1"),
+        ("global.maya=1, host.gpu=1", "unknown resource 'host.gpu'"),
+        ("host.memory=1,,global.a=1", "an empty item at column 15"),
     ],
 )
-def test_not_yet_supported_fields_are_rejected(field: str, value: Any) -> None:
-    err = rejected([one(), one(**{field: value})])
-    assert err.message.startswith("jobs[1]")
-    assert field in err.message
-    assert "not supported" in err.message
+def test_bad_reservations_are_rejected_naming_the_column(value: str, problem: str) -> None:
+    err = rejected([one(), one(reservations=value)])
+    assert err.message.startswith("jobs[1].reservations")
+    assert problem in err.message
+
+
+def test_reservations_are_kept_as_written() -> None:
+    [nj] = parse_jobs([one(reservations="host.processors=2, global.maya=1")])
+    assert nj.spec.reservations == "host.processors=2, global.maya=1"
 
 
 def test_not_yet_supported_fields_are_accepted_when_empty() -> None:

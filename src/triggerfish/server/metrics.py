@@ -73,6 +73,12 @@ class FarmCollector(Collector):
         # (a list of the values first: the engine thread may add a host meanwhile)
         states = Counter(h.state for h in list(self.engine.state.hosts.values()))
         yield _gauge("triggerfish_hosts", "Worker hosts by state.", "state", states, HOST_STATES)
+        pools = list(self.engine.state.resources.values())
+        yield _gauge("triggerfish_resource_total", "Global resources (licenses): their totals.",
+                     "resource", {g.name: g.total for g in pools}, ())  # fmt: skip
+        yield _gauge("triggerfish_resource_used",
+                     "Global resources (licenses): what running instances use.",
+                     "resource", {g.name: g.used for g in pools}, ())  # fmt: skip
 
 
 def _refusal(request: Request) -> JSONResponse | None:
