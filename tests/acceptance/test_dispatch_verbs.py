@@ -6,46 +6,20 @@ pending with no failure counted, complete and retire end work without running it
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
 from farms import StartFarm
+from procwatch import group_states as _group_states
+from procwatch import stopped as _stopped
+from procwatch import until as _until
 
 import triggerfish.qb as qb
 from triggerfish.cli.main import cli
 from triggerfish.client.client import Client
 from triggerfish.client.errors import ClientError
-
-
-def _until(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _group_states(pgid: int) -> set[str]:
-    """The state letters (R, S, T, D …) in /proc of the processes of group ``pgid``."""
-    out = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue  # (gone meanwhile)
-        fields = text[text.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid:
-            out.add(fields[0])
-    return out
-
-
-def _stopped(pgid: int) -> bool:
-    """The command's process group is stopped: its processes are T (a shell waiting for a
-    child stopped between vfork and exec shows D)."""
-    states = _group_states(pgid)
-    return "T" in states and states <= {"T", "D"}
 
 
 def _running(pgid: int) -> bool:

@@ -9,40 +9,15 @@ Each callback fires on an event of another job of its pgrp: the kill of a blocke
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from farms import StartFarm
+from procwatch import group_states as _group_states
+from procwatch import stopped as _stopped
+from procwatch import until as _until
 
 from triggerfish.client.client import Client
-
-
-def _until(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _group_states(pgid: int) -> set[str]:
-    """The state letters (R, S, T, Z …) in /proc of the processes of group ``pgid``."""
-    out = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue  # (gone meanwhile)
-        fields = text[text.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid:
-            out.add(fields[0])
-    return out
-
-
-def _stopped(pgid: int) -> bool:
-    """Stopped (T); a shell stopped between vfork and exec of its child shows D."""
-    states = _group_states(pgid)
-    return "T" in states and states <= {"T", "D"}
 
 
 def _gone(pgid: int) -> bool:

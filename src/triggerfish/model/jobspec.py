@@ -81,8 +81,8 @@ class JobSpec(BaseModel):
     mailaddress: str | None = None
     notes: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
-    # Fields of SPEC §1 whose behaviour arrives with later releases: accepted only when empty,
-    # so that nobody believes a constraint is honoured when it is not.
+    # callbacks and dependencies (docs/callbacks.md); placement and what an instance takes
+    # (docs/dispatch-requirements.md, docs/dispatch-resources.md)
     callbacks: list[CallbackSpec] = Field(default_factory=list)
     dependency: Annotated[str, Field(max_length=100_000)] = ""
     dependency_failure: Literal["wait", "fail", "run"] = "wait"
