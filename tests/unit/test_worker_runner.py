@@ -402,3 +402,24 @@ def test_a_child_process_that_cannot_be_watched_is_killed_and_reaped() -> None:
             ["/bin/sh", "-c", "sleep 60"], cwd=None, env=dict(os.environ), on_output=print
         )
     assert {p.pid for p in me.children()} == before
+
+
+def test_a_suspend_before_the_process_starts_stops_it_when_it_starts(tmp_path: Path) -> None:
+    """The supervisor suspended the attempt while it had no process yet (queued ahead, or
+    between flight checks): its process is stopped at once when it starts, until resumed."""
+    marker = tmp_path / "ran"
+
+    async def go() -> tuple[Report, str]:
+        runner = Runner(Output())
+        assert runner.suspend("tok-1", True) is False  # (no process yet)
+        task = asyncio.create_task(runner.run(assignment(f"sleep 0.2; touch {marker}")))
+        pid = await until(lambda: runner.pid("tok-1"))
+        state = await until(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED and "T")
+        await asyncio.sleep(0.5)
+        assert not marker.exists()  # stopped: it did not go on
+        assert runner.suspend("tok-1", False) is True
+        return await task, state
+
+    report, state = asyncio.run(go())
+    assert state == "T"
+    assert report.status == "complete" and marker.exists()

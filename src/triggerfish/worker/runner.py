@@ -43,6 +43,7 @@ OutputSink = Callable[[str, Stream, str], None]
 
 SHELL_PROTOTYPES = ("cmdline", "cmdrange")
 CANCELLED = "cancelled by the supervisor"
+MAX_SUSPENDED = 10_000  # suspended tokens remembered (those of attempts that never start)
 
 
 def _ignore_output(token: str, stream: Stream, text: str) -> None:
@@ -132,6 +133,9 @@ class Runner:
         # attempts running flight checks (several processes, one after the other): why the
         # supervisor cancelled one (None while it goes on)
         self._flights: dict[str, str | None] = {}
+        # attempts the supervisor suspended (until it resumes them): a process of theirs that
+        # starts meanwhile (the command after its preflights, one queued ahead) is stopped too
+        self._suspended: set[str] = set()
         self.tasks = TaskPool(self._sink, grace=grace, env=task_env, guard=guard)
         self._base_env = dict(os.environ)  # the commands' environment, read once
         if url is not None:  # commands may talk to the supervisor (qb, Client): their job's token
@@ -165,6 +169,13 @@ class Runner:
         token = assignment.token
         if token in self._active or token in self.tasks.tokens:
             raise WorkerError(f"attempt {token} is already running")
+        try:
+            return await self._run(assignment)
+        finally:
+            self._suspended.discard(token)
+
+    async def _run(self, assignment: Assignment) -> Report:
+        token = assignment.token
         if assignment.prototype == "task":
             return await self.tasks.run(assignment)
         if assignment.prototype not in SHELL_PROTOTYPES:
@@ -230,6 +241,8 @@ class Runner:
             guard.add(child.pid, child.pipe_fds)
         attempt = _Attempt(token, child)
         self._active[token] = attempt
+        if token in self._suspended:  # (suspended before this process of it started)
+            child.signal_group(signal.SIGSTOP)
         limit = None
         if timeout is not None:
             reason = f"{what} timed out after {timeout:g} s"
@@ -300,6 +313,7 @@ class Runner:
 
     def cancel(self, token: str, reason: str = CANCELLED) -> bool:
         """SIGTERM the attempt's process group, SIGKILL after ``grace``; False if unknown."""
+        self._suspended.discard(token)
         if token in self._flights:  # (between two of its processes, none may be running)
             self._flights[token] = reason
             self._stop(token, reason)
@@ -327,7 +341,14 @@ class Runner:
         return True
 
     def suspend(self, token: str, stop: bool) -> bool:
-        """SIGSTOP (``stop``) or SIGCONT the attempt's process group; False if unknown."""
+        """SIGSTOP (``stop``) or SIGCONT the attempt's process group; False if it runs no
+        process now (it is stopped as soon as one starts, until it is resumed)."""
+        if stop:
+            if len(self._suspended) >= MAX_SUSPENDED:  # (tokens never started: forget them)
+                self._suspended.clear()
+            self._suspended.add(token)
+        else:
+            self._suspended.discard(token)
         attempt = self._active.get(token)
         if attempt is None or attempt.cancelled is not None:
             return False
