@@ -61,6 +61,7 @@ def _cli(farm: LocalFarm, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
     return out.output
 
 
+@pytest.mark.slow  # 6 s a store: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_two_jobs_holding_the_only_license_never_run_at_once(
     start_farm: StartFarm, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -95,6 +96,7 @@ def test_two_jobs_holding_the_only_license_never_run_at_once(
     assert row["total"] == 2 and row["changed_by"]
 
 
+@pytest.mark.slow  # 4 s a store: CI runs it (.ci/run); `python -m pytest -m slow`
 def test_two_processor_reservation_runs_one_item_at_a_time_on_a_two_slot_host(
     start_farm: StartFarm, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
