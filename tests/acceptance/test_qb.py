@@ -315,8 +315,9 @@ def test_bad_arguments_give_clear_errors(farm: LocalFarm) -> None:
     assert isinstance(nf.value, TriggerfishError) and nf.value.status == 404
     with pytest.raises(qb.InvalidError, match=r"jobs\[0\]\.package\.cmdline"):
         qb.submit({"name": "no command"})
-    with pytest.raises(qb.InvalidError, match=r"jobs\[0\]\.flagsstring: unknown field"):
-        qb.submit({"package": {"cmdline": "true"}, "flagsstring": "mail"})
+    with pytest.raises(qb.InvalidError, match=r"jobs\[0\]\.flagstring: unknown field; did you "
+                       "mean 'flagsstring'"):  # fmt: skip
+        qb.submit({"package": {"cmdline": "true"}, "flagstring": "mail"})
     with pytest.raises(qb.InvalidError, match=r"jobs\[0\]\.timelimit: "):
         qb.submit({"package": {"cmdline": "true"}, "timelimit": -1})
     [job] = qb.submit({"name": "held", "status": "blocked", "package": {"cmdline": "true"}})
