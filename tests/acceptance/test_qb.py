@@ -275,6 +275,9 @@ def test_a_qube_submission_tools_job_dict_and_qubes_shapes_back(farm: LocalFarm)
     # triggerfish's own ids still name them for the verbs
     assert qb.retrywork(info["agenda"][0]) == [f"{jid}:1"]
     assert qb.wait(jid, timeout=60) == {jid: "complete"}
+    assert qb.modify({"prod_shot": "020", "account": "showB"}, jid) == [jid]  # as Qube's modify
+    [info] = qb.jobinfo(id=jid)
+    assert (info["prod_shot"], info["account"], info["kind"]) == ("020", "showB", "comp")
     assert qb.remove(jid) == [jid]
 
 
