@@ -55,7 +55,7 @@ QUBE_EXTRA = ("account", "kind", "domain", "restrictions", "flagsstring", "flags
 NO_EFFECT: dict[str, str] = {
     "flagsstring": "job flags are not applied",
     "flags": "job flags are not applied",
-    "restrictions": "cluster restrictions are not applied; cluster is",
+    "restrictions": "cluster restrictions are not applied; the job's cluster is",
     "domain": "there is no Windows login on workers",
     "max_cpus": "there is no smart share",
     "p_agenda": "priority work items are not run",
