@@ -156,3 +156,14 @@ def test_jobinfo_gives_qubes_shapes_and_keeps_the_targets() -> None:
     assert (todo["subid"], todo["count"], todo["resultpackage"]) == (-1, 0, {})
     # the control verbs take them as targets: "12.1", "12:1"
     assert qb._parse("kill", sub) == "12.1" and qb._work_targets("x", [done]) == ["12:1"]
+
+
+def test_a_job_read_back_by_jobinfo_can_be_submitted_again() -> None:
+    back = dict(qb._job_out(convert.job_detail(_row()).model_dump(), {"agenda", "subjobs"}, None))
+    back["status"] = "pending"
+    [nj] = parse_jobs([back])
+    assert [n for n, _ in nj.agenda] == ["1", "2"] and nj.spec.account == "acc"
+    assert nj.warnings[0].startswith("jobs[0]: ignored id, ")
+    assert "the read-only fields of agenda items" in nj.warnings[0]
+    with pytest.raises(ValidationError, match=r"jobs\[0\]\.agenda\[1\]\.package: work items"):
+        parse_jobs([{"package": CMD, "agenda": ["1", {"name": "2", "package": {"a": 1}}]}])

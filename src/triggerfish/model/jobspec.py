@@ -67,6 +67,12 @@ READ_ONLY = (
     "lastupdate", "timesubmit", "timestart", "timecomplete", "globalorder", "localorder",
     "serverid", "subjobs", "path", "pathmap", "queue", "stuck", "agenda_truncated", "step",
 )  # fmt: skip
+# ... and of its agenda's items (Qube's Work, and triggerfish's own keys of them)
+WORK_READ_ONLY = frozenset({
+    "pid", "subid", "host", "count", "retry", "retrydelay", "result", "resultpackage",
+    "address", "data", "lastupdate", "timesubmit", "timestart", "timecomplete", "id",
+    "target", "job", "seq", "exit_code", "retries",
+})  # fmt: skip
 ALIASES = {"mail_address": "mailaddress"}  # spellings of studio tools -> Qube's field
 MAX_TAG = 1000
 Tag = Annotated[str, Field(max_length=MAX_TAG)]
@@ -477,7 +483,26 @@ def _known(item: dict[str, Any], where: str) -> tuple[dict[str, Any], list[str]]
     ignored = [k for k in item if k in READ_ONLY]
     if ignored:
         item = {k: v for k, v in item.items() if k not in READ_ONLY}
+    agenda = item.get("agenda")
+    if isinstance(agenda, list) and any(isinstance(w, dict) for w in agenda):
+        items = [_known_work(w, f"{where}.agenda[{i}]") for i, w in enumerate(agenda)]
+        if any(w is not x for w, x in zip(items, agenda, strict=True)):
+            ignored.append("the read-only fields of agenda items")
+        item = {**item, "agenda": items}
     return item, ignored
+
+
+def _known_work(w: Any, where: str) -> Any:
+    """An agenda item without Qube's read-only Work fields (itself when it has none)."""
+    if not isinstance(w, dict) or not (WORK_READ_ONLY.intersection(w) or "package" in w):
+        return w
+    if w.get("package"):
+        raise ValidationError(
+            f"{where}.package: work items have no package of their own in this version; put "
+            "what the command needs in the job's package",
+            field=f"{where}.package",
+        )
+    return {k: v for k, v in w.items() if k not in WORK_READ_ONLY and k != "package"}
 
 
 def parse_jobs(raw: Any) -> list[NormalizedJob]:
