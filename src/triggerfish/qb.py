@@ -545,7 +545,9 @@ def _flatten(args: Iterable[Any]) -> list[Any]:
 
 
 def _parse(func: str, value: Any) -> str:
-    if isinstance(value, Mapping):
+    if isinstance(value, Mapping) and isinstance(value.get("target"), str):
+        value = value["target"]  # an instance or item of jobinfo: "12.0", "12:5"
+    elif isinstance(value, Mapping):
         if "id" not in value:
             raise ArgumentError(f"{func}: a job dict without 'id' ({_short(value)})",
                                 field="targets")  # fmt: skip
@@ -1003,23 +1005,214 @@ def _order(jobs: list[JSON], key: str, desc: bool) -> list[JSON]:
     return sorted(jobs, key=sort_key, reverse=desc)
 
 
+# Qube's tally keys that triggerfish never uses (its own ``retrying`` is kept besides them)
+_QUBE_TALLY = ("badlogin", "unknown")
+# Qube's job fields that a job which did not set them shows empty
+_QUBE_EMPTY = ("account", "kind", "domain", "restrictions", "flagsstring", "mailaddress",
+               "prod_show", "prod_shot", "prod_seq", "prod_client", "prod_dept", "prod_custom1",
+               "prod_custom2", "prod_custom3", "prod_custom4", "prod_custom5")  # fmt: skip
+
+
+def _qube_tally(raw: Any) -> dict[str, int]:
+    out = {str(k): int(v) for k, v in (raw or {}).items()}
+    for key in _QUBE_TALLY:
+        out.setdefault(key, 0)
+    return out
+
+
+def _last(*times: Any) -> Any:
+    known = [t for t in times if isinstance(t, int | float)]
+    return max(known) if known else None
+
+
+def _subjob_out(s: Mapping[str, Any], job: Mapping[str, Any]) -> Subjob:
+    """An instance in Qube's shape: ``id`` is its number (an int), ``pid`` the job; ``count``
+    the attempts, ``retry`` the job's retry limit (``retrysubjob``); ``target`` is the
+    ``"12.0"`` the control verbs take; ``retries`` the retries counted."""
+    jid = job.get("id")
+    sub = Subjob(s)
+    subid = int(s.get("subid", 0))
+    sub.update(
+        id=subid, subid=subid, pid=jid, target=f"{jid}.{subid}", retries=int(s.get("retry") or 0),
+        retry=int(job.get("retrysubjob") or 0), count=int(s.get("count") or 0),
+        timesubmit=job.get("timesubmit"),
+        lastupdate=_last(job.get("timesubmit"), s.get("timestart"), s.get("timecomplete")),
+    )  # fmt: skip
+    return sub
+
+
+def _work_out(w: Mapping[str, Any], job: Mapping[str, Any]) -> Work:
+    """An agenda item in Qube's shape: ``pid`` the job, ``subid`` the instance that ran it
+    last (an int, -1 before any did), ``package`` and ``resultpackage`` dicts, ``count`` the
+    attempts, ``retry`` / ``retrydelay`` the job's limits; ``id`` / ``target`` is the
+    ``"12:5"`` the control verbs take, ``retries`` the retries counted."""
+    jid = job.get("id")
+    work = Work(w)
+    subid = w.get("subid")
+    work.update(
+        pid=jid, target=f"{jid}:{w.get('name')}", subid=-1 if subid is None else int(subid),
+        retries=int(w.get("retry") or 0), retry=int(job.get("retrywork") or 0),
+        retrydelay=job.get("retrywork_delay") or 0, count=int(w.get("count") or 0),
+        package=dict(w.get("package") or {}),
+        resultpackage=dict(w.get("resultpackage") or w.get("result") or {}),
+        timesubmit=job.get("timesubmit"),
+        lastupdate=_last(job.get("timesubmit"), w.get("timestart"), w.get("timecomplete")),
+    )  # fmt: skip
+    return work
+
+
 def _job_out(row: JSON, flags: set[str], cbs: JSON | None) -> Job:
+    """A job as the supervisor gives it, in Qube's shape: its stored fields at the top,
+    ``todotally`` / ``cpustally`` with Qube's keys, ``agenda`` / ``subjobs`` / ``callbacks``
+    when asked."""
     d = dict(row)
     rest = d.pop("fields", None)
     if isinstance(rest, Mapping):
         for k, v in rest.items():
             d.setdefault(k, v)
+    for k in _QUBE_EMPTY:
+        if d.get(k) is None:
+            d[k] = ""
+    d.setdefault("flags", 0)
+    d["todotally"] = _qube_tally(d.get("todotally"))
+    d["cpustally"] = _qube_tally(d.get("cpustally"))
+    d.setdefault("subjobstatus", "")
+    d.setdefault("agendastatus", "")
     d.pop("callbacks", None)
-    jid = d.get("id")
+    d.pop("agenda_truncated", None)
     agenda = d.pop("agenda", None)
     if "agenda" in flags:
-        d["agenda"] = [Work({**w, "pid": jid}) for w in agenda or []]
+        d["agenda"] = [_work_out(w, d) for w in agenda or []]
     subjobs = d.pop("subjobs", None)
     if "subjobs" in flags:
-        d["subjobs"] = [Subjob({**s, "pid": jid}) for s in subjobs or []]
+        d["subjobs"] = [_subjob_out(s, d) for s in subjobs or []]
     if cbs is not None:
         d["callbacks"] = [Callback(cb) for cb in cbs.get("callbacks", [])]
     return Job._of(d)
+
+
+def _positional(args: Sequence[Any], fields: list[str], flt: dict[str, Any]) -> None:
+    """Qube's positional forms of jobinfo: ``(fields, filters)``, or the deprecated
+    ``(filters)``; adds to ``fields`` and ``flt``."""
+    if len(args) > 2:
+        raise ArgumentError("jobinfo: positional arguments are (fields, filters), or the "
+                            "callback form ('-id', N)", field="args")  # fmt: skip
+    pos = list(args)
+    if isinstance(pos[0], Mapping):  # Qube's deprecated jobinfo(filters)
+        pos = [[], pos[0], *pos[1:]]
+    if not isinstance(pos[0], list | tuple):
+        raise ArgumentError(f"jobinfo: fields must be a list such as ['agenda'], got "
+                            f"{_short(pos[0])}", field="fields")  # fmt: skip
+    fields += pos[0]
+    if len(pos) > 1:
+        if not isinstance(pos[1], Mapping):
+            raise ArgumentError("jobinfo: filters must be a dict", field="filters")
+        flt.update(pos[1])
+
+
+def _request(
+    args: Sequence[Any], fields: Sequence[str] | None, filters: Mapping[str, Any] | None,
+    given: Mapping[str, Any], switches: Mapping[str, bool],
+) -> tuple[dict[str, list[Any]], set[str]]:  # fmt: skip
+    """The filters (each a list of wanted values) and the parts asked for (``agenda``,
+    ``subjobs``, ``callbacks``) of a jobinfo call, checked."""
+    flt: dict[str, Any] = {}
+    flags: set[str] = set()
+    names: list[str] = list(fields or [])
+    if args and isinstance(args[0], str) and args[0].startswith("-"):
+        flt, flags = _cli_args(args)
+    elif args:
+        _positional(args, names, flt)
+    if filters is not None:
+        if not isinstance(filters, Mapping):
+            raise ArgumentError("jobinfo: filters must be a dict", field="filters")
+        flt.update(filters)
+    flt.update({k: v for k, v in given.items() if v is not None})
+    for f in names:
+        if f not in _FLAGS:
+            raise ArgumentError(f"jobinfo: unknown field {f!r} (known: {', '.join(_FLAGS)})",
+                                field="fields")  # fmt: skip
+        flags.add(f)
+    flags |= {k for k, on in switches.items() if on}
+    unknown = sorted(set(flt) - set(_INT_FILTERS + _STR_FILTERS))
+    if unknown:
+        raise ArgumentError(
+            f"jobinfo: filter {unknown[0]!r} is not offered (filters: "
+            f"{', '.join(_INT_FILTERS + _STR_FILTERS)})",
+            field="filters",
+        )
+    return {k: _values(k, v) for k, v in flt.items()}, flags
+
+
+def _rows(c: Client, want: Mapping[str, list[Any]], agenda: bool) -> tuple[list[JSON], bool]:
+    """The jobs the filters may match: read one by one when ids are given (True: in full),
+    else listed a page at a time (False: summaries)."""
+    rows: list[JSON] = []
+    if "id" in want:
+        for jid in dict.fromkeys(want["id"]):
+            try:
+                rows.append(c.job(jid, agenda=agenda))
+            except ClientError as exc:
+                if exc.status != 404:
+                    raise
+        return rows, True
+    params: dict[str, Any] = {}
+    for key in _SERVER_FILTERS:
+        vals = want.get(key)
+        if vals is not None and (key == "status" or len(vals) == 1):
+            params[key] = vals if key == "status" else vals[0]
+    offset = 0
+    while True:
+        batch = c.jobs(**params, limit=PAGE, offset=offset)
+        rows += batch
+        offset += len(batch)
+        if len(batch) < PAGE:
+            return rows, False
+
+
+def _select(
+    rows: list[JSON], want: Mapping[str, list[Any]], ids: tuple[int | None, int | None],
+    submitted: tuple[float | None, float | None], order: tuple[str, bool] | None,
+    limit: int | None,
+) -> list[JSON]:  # fmt: skip
+    """The rows that match, in order, at most ``limit``."""
+    minid, maxid = ids
+    after, before = submitted
+    rows = [r for r in rows if _matches(r, want)]
+    if minid is not None:
+        rows = [r for r in rows if int(r["id"]) >= minid]
+    if maxid is not None:
+        rows = [r for r in rows if int(r["id"]) <= maxid]
+    if after is not None:
+        rows = [r for r in rows if (r.get("timesubmit") or 0) > after]
+    if before is not None:
+        rows = [r for r in rows if (r.get("timesubmit") or 0) < before]
+    if order is not None:
+        rows = _order(rows, *order)
+    return rows if limit is None else rows[: max(limit, 0)]
+
+
+def _full(c: Client, rows: list[JSON], full: bool, flags: set[str]) -> list[Job]:
+    """Each row as a whole job (read again when it is a listing's summary; one removed
+    meanwhile is left out), in Qube's shape."""
+    out: list[Job] = []
+    for r in rows:
+        if not full:
+            try:
+                r = c.job(int(r["id"]), agenda="agenda" in flags)
+            except ClientError as exc:
+                if exc.status == 404:  # removed meanwhile
+                    continue
+                raise
+        cbs = c.callbacks(int(r["id"]), runs=0) if "callbacks" in flags else None
+        out.append(_job_out(r, flags, cbs))
+    return out
+
+
+def _bound(key: str, value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ArgumentError(f"jobinfo: {key} must be a whole number", field=key)
+    return value
 
 
 def jobinfo(
@@ -1052,110 +1245,28 @@ def jobinfo(
       ``jobinfo(pgrp=12)``, ``jobinfo(filters={"label": "render"}, fields=["agenda"])``,
       ``jobinfo(["agenda"], {"id": 12})``; ``agenda``/``subjobs``/``callbacks=True`` add those.
 
-    ``status`` also takes ``done`` (complete, failed, killed) and ``active``.
+    ``status`` also takes ``done`` (complete, failed, killed) and ``active``. Each job has
+    Qube's ``subjobstatus``, ``agendastatus``, ``cpustally``, ``todotally``, ``todo``,
+    ``lastupdate`` and the fields it was submitted with; instances and items are in Qube's
+    shapes (:func:`_subjob_out`, :func:`_work_out`). Every matching job is read in full.
     """
     if updatedAfter is not None or updatedBefore is not None:
         raise NotSupported("qb.jobinfo: updatedAfter/updatedBefore are not offered by this "
                            "version; use submittedAfter/submittedBefore")  # fmt: skip
-    flt: dict[str, Any] = {}
-    flags: set[str] = set()
-    if args and isinstance(args[0], str) and args[0].startswith("-"):
-        flt, flags = _cli_args(args)
-    elif args:
-        if len(args) > 2:
-            raise ArgumentError("jobinfo: positional arguments are (fields, filters), or the "
-                                "callback form ('-id', N)", field="args")  # fmt: skip
-        pos = list(args)
-        if isinstance(pos[0], Mapping):  # Qube's deprecated jobinfo(filters)
-            pos = [[], pos[0], *pos[1:]]
-        if not isinstance(pos[0], list | tuple):
-            raise ArgumentError(f"jobinfo: fields must be a list such as ['agenda'], got "
-                                f"{_short(pos[0])}", field="fields")  # fmt: skip
-        fields = [*(fields or []), *pos[0]]
-        if len(pos) > 1:
-            if not isinstance(pos[1], Mapping):
-                raise ArgumentError("jobinfo: filters must be a dict", field="filters")
-            flt.update(pos[1])
-    if filters is not None:
-        if not isinstance(filters, Mapping):
-            raise ArgumentError("jobinfo: filters must be a dict", field="filters")
-        flt.update(filters)
     given = {"id": id, "status": status, "pgrp": pgrp, "label": label, "user": user,
              "name": name, "pid": pid}  # fmt: skip
-    flt.update({k: v for k, v in given.items() if v is not None})
-    for f in fields or []:
-        if f not in _FLAGS:
-            raise ArgumentError(f"jobinfo: unknown field {f!r} (known: {', '.join(_FLAGS)})",
-                                field="fields")  # fmt: skip
-        flags.add(f)
-    flags |= {k for k, on in (("agenda", agenda), ("subjobs", subjobs),
-                              ("callbacks", callbacks)) if on}  # fmt: skip
-    unknown = sorted(set(flt) - set(_INT_FILTERS + _STR_FILTERS))
-    if unknown:
-        raise ArgumentError(
-            f"jobinfo: filter {unknown[0]!r} is not offered (filters: "
-            f"{', '.join(_INT_FILTERS + _STR_FILTERS)})",
-            field="filters",
-        )
-    want = {k: _values(k, v) for k, v in flt.items()}
-    for key, bound in (("minid", minid), ("maxid", maxid), ("limit", limit)):
-        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
-            raise ArgumentError(f"jobinfo: {key} must be a whole number", field=key)
-    after = _unix("submittedAfter", submittedAfter)
-    before = _unix("submittedBefore", submittedBefore)
+    switches = {"agenda": agenda, "subjobs": subjobs, "callbacks": callbacks}
+    want, flags = _request(args, fields, filters, given, switches)
+    ids = (_bound("minid", minid), _bound("maxid", maxid))
+    _bound("limit", limit)
+    submitted = (_unix("submittedAfter", submittedAfter),
+                 _unix("submittedBefore", submittedBefore))  # fmt: skip
     order = _orderby(orderby)
-
     c = client()
-    rows: list[JSON] = []
     with _server():
-        if "id" in want:
-            for jid in dict.fromkeys(want["id"]):
-                try:
-                    rows.append(c.job(jid, agenda="agenda" in flags))
-                except ClientError as exc:
-                    if exc.status != 404:
-                        raise
-            details = True
-        else:
-            params: dict[str, Any] = {}
-            for key in _SERVER_FILTERS:
-                vals = want.get(key)
-                if vals is not None and (key == "status" or len(vals) == 1):
-                    params[key] = vals if key == "status" else vals[0]
-            offset = 0
-            while True:
-                batch = c.jobs(**params, limit=PAGE, offset=offset)
-                rows += batch
-                offset += len(batch)
-                if len(batch) < PAGE:
-                    break
-            details = False
-    rows = [r for r in rows if _matches(r, want)]
-    if minid is not None:
-        rows = [r for r in rows if int(r["id"]) >= minid]
-    if maxid is not None:
-        rows = [r for r in rows if int(r["id"]) <= maxid]
-    if after is not None:
-        rows = [r for r in rows if (r.get("timesubmit") or 0) > after]
-    if before is not None:
-        rows = [r for r in rows if (r.get("timesubmit") or 0) < before]
-    if order is not None:
-        rows = _order(rows, *order)
-    if limit is not None:
-        rows = rows[: max(limit, 0)]
-    out: list[Job] = []
-    with _server():
-        for r in rows:
-            if flags and not details:
-                try:
-                    r = c.job(int(r["id"]), agenda="agenda" in flags)
-                except ClientError as exc:
-                    if exc.status == 404:  # removed meanwhile
-                        continue
-                    raise
-            cbs = c.callbacks(int(r["id"]), runs=0) if "callbacks" in flags else None
-            out.append(_job_out(r, flags, cbs))
-    return out
+        rows, full = _rows(c, want, "agenda" in flags)
+        rows = _select(rows, want, ids, submitted, order, limit)
+        return _full(c, rows, full, flags)
 
 
 def hostinfo(name: str | Sequence[str] | None = None,

@@ -225,6 +225,62 @@ def test_jobinfo_forms(farm: LocalFarm) -> None:
     qb.remove(b)
 
 
+def test_a_qube_submission_tools_job_dict_and_qubes_shapes_back(farm: LocalFarm) -> None:
+    """The job dict a Qube submission tool builds goes through unchanged; the fields with no
+    effect here are named in warnings; jobinfo answers in Qube's shapes (issue 18, item 0)."""
+    job = {
+        "name": "shot010 comp v003", "prototype": "cmdrange", "cpus": 2, "priority": 500,
+        "package": {"cmdline": "echo frame QB_FRAME_NUMBER", "range": FRAMES,
+                    "rangeExecution": "individual", "padding": 4},
+        "hostorder": "-host.processors.avail", "flagsstring": "auto_wrangling,mail",
+        "mailaddress": "comp@studio.example", "account": "showA", "kind": "comp",
+        "prod_show": "showA", "prod_shot": "010", "prod_seq": "sq01", "prod_client": "client",
+        "prod_dept": "comp", "prod_custom1": "v003", "restrictions": "", "groups": "",
+        "requirements": "host.processors >= 1", "reservations": "", "notes": "from a tool",
+    }  # fmt: skip
+    with pytest.warns(
+        qb.TriggerWarning, match=r"jobs\[0\]\.flagsstring: stored, but has no effect"
+    ):
+        [sub] = qb.submit(job)
+    jid = int(sub["id"])
+    assert qb.wait(jid, timeout=60) == {jid: "complete"}
+    [info] = qb.jobinfo(id=jid, subjobs=True, agenda=True)
+    assert (info["subjobstatus"], info["agendastatus"]) == ("complete", "complete")
+    assert info["todo"] == 4 and info["todotally"]["complete"] == 4
+    assert info["cpustally"]["complete"] + info["cpustally"]["pending"] == 2
+    assert isinstance(info["lastupdate"], float)
+    for key in (
+        "account",
+        "kind",
+        "prod_show",
+        "prod_shot",
+        "prod_seq",
+        "prod_client",
+        "prod_dept",
+        "prod_custom1",
+        "flagsstring",
+        "mailaddress",
+        "notes",
+    ):
+        assert info[key] == job[key], key
+    assert info["prod_custom5"] == "" and info["flags"] == 16384 | 1024
+    assert info["package"]["rangeExecution"] == "individual"
+    assert [s["id"] for s in info["subjobs"]] == [0, 1]
+    assert ["%02d" % s["id"] for s in info["subjobs"]] == ["00", "01"]  # as studio tools print
+    assert all(s["pid"] == jid and isinstance(s["count"], int) for s in info["subjobs"])
+    assert [w["name"] for w in info["agenda"]] == ["1", "2", "3", "4"]
+    for w in info["agenda"]:
+        assert w["pid"] == jid and w["subid"] in (0, 1) and w["status"] == "complete"
+        assert w["count"] == 1 and isinstance(w["resultpackage"], dict) and w["host"]
+    # triggerfish's own ids still name them for the verbs
+    assert qb.retrywork(info["agenda"][0]) == [f"{jid}:1"]
+    assert qb.wait(jid, timeout=60) == {jid: "complete"}
+    assert qb.modify({"prod_shot": "020", "account": "showB"}, jid) == [jid]  # as Qube's modify
+    [info] = qb.jobinfo(id=jid)
+    assert (info["prod_shot"], info["account"], info["kind"]) == ("020", "showB", "comp")
+    assert qb.remove(jid) == [jid]
+
+
 def test_job_verbs(farm: LocalFarm) -> None:
     [job] = qb.submit({"name": "verbs", "package": {"cmdline": "sleep 30"}})
     jid = int(job["id"])
@@ -315,8 +371,9 @@ def test_bad_arguments_give_clear_errors(farm: LocalFarm) -> None:
     assert isinstance(nf.value, TriggerfishError) and nf.value.status == 404
     with pytest.raises(qb.InvalidError, match=r"jobs\[0\]\.package\.cmdline"):
         qb.submit({"name": "no command"})
-    with pytest.raises(qb.InvalidError, match=r"jobs\[0\]\.flagsstring: unknown field"):
-        qb.submit({"package": {"cmdline": "true"}, "flagsstring": "mail"})
+    with pytest.raises(qb.InvalidError, match=r"jobs\[0\]\.flagstring: unknown field; did you "
+                       "mean 'flagsstring'"):  # fmt: skip
+        qb.submit({"package": {"cmdline": "true"}, "flagstring": "mail"})
     with pytest.raises(qb.InvalidError, match=r"jobs\[0\]\.timelimit: "):
         qb.submit({"package": {"cmdline": "true"}, "timelimit": -1})
     [job] = qb.submit({"name": "held", "status": "blocked", "package": {"cmdline": "true"}})

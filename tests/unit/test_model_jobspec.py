@@ -103,7 +103,9 @@ def test_good_labels(label: str) -> None:
 def test_unknown_field() -> None:
     err = rejected([one(), one(nmae="x")])
     assert err.field == "jobs[1].nmae"
-    assert err.message == "jobs[1].nmae: unknown field"
+    assert err.message == "jobs[1].nmae: unknown field; did you mean 'name'?"
+    err = rejected([one(colour="red")])
+    assert err.message == "jobs[0].colour: unknown field"  # nothing close: no guess
 
 
 @pytest.mark.parametrize(

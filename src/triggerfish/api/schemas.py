@@ -88,9 +88,11 @@ class JobSummary(BaseModel):
 class SubjobInfo(BaseModel):
     id: str  # "J.S"
     subid: int
+    pid: int | None = None  # the job (Qube's name)
     status: str
     host: str | None = None
-    retry: int = 0
+    retry: int = 0  # retries counted
+    count: int = 0  # attempts made (Qube's count)
     work: str | None = None  # the item it is running
     timestart: float | None = None
     timecomplete: float | None = None
@@ -102,16 +104,25 @@ class WorkInfo(BaseModel):
     name: str
     seq: int
     status: str
+    pid: int | None = None  # the job (Qube's name)
     subid: int | None = None
     host: str | None = None
-    retry: int = 0
+    retry: int = 0  # retries counted
+    count: int = 0  # attempts made (Qube's count)
     exit_code: int | None = None
     result: dict[str, Any] = Field(default_factory=dict)
+    resultpackage: dict[str, Any] = Field(default_factory=dict)  # Qube's name of result
     timestart: float | None = None
     timecomplete: float | None = None
 
 
 class JobDetail(JobSummary):
+    lastupdate: float | None = None
+    # Qube's shapes: the instances counted by status, and one status for the instances and
+    # one for the agenda (model.status.aggregate; "" when the job has none)
+    cpustally: dict[str, int] = Field(default_factory=dict)
+    subjobstatus: str = ""
+    agendastatus: str = ""
     package: dict[str, Any] = Field(default_factory=dict)
     fields: dict[str, Any] = Field(default_factory=dict)  # the rest of the submitted job dict
     subjobs: list[SubjobInfo] = Field(default_factory=list)

@@ -23,7 +23,7 @@ from triggerfish.engine.state import State
 from triggerfish.engine.workers import drop, failed_attempt
 from triggerfish.errors import Conflict, NotFound, ValidationError
 from triggerfish.model.invalid import invalid
-from triggerfish.model.jobspec import MAX_ID, JobSpec
+from triggerfish.model.jobspec import MAX_ID, PROD_FIELDS, JobSpec
 from triggerfish.model.status import TERMINAL
 from triggerfish.model.when import parse_when, time_atom_text
 from triggerfish.triggers import compile_expr, parse
@@ -33,7 +33,9 @@ _TARGET = re.compile(r"^\s*(\d+)\s*(?:([.:])(.*))?$")
 MODIFIABLE = frozenset(
     {"name", "label", "priority", "cpus", "hosts", "omithosts", "groups", "omitgroups",
      "cluster", "retrywork", "retrywork_delay", "retrysubjob", "env", "cwd", "mailaddress",
-     "notes", "data", "after", "requirements", "hostorder", "preemption"}
+     "notes", "data", "after", "requirements", "hostorder", "preemption",
+     # Qube's tags and fields stored only (model.jobspec.QUBE_EXTRA), as Qube's modify takes
+     "account", "kind", "restrictions", "max_cpus", *PROD_FIELDS}
 )  # fmt: skip
 
 

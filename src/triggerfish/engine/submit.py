@@ -11,7 +11,7 @@ from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.engine.stuck import job_status
 from triggerfish.errors import NotFound, TriggerfishError, ValidationError
-from triggerfish.model.jobspec import NormalizedJob
+from triggerfish.model.jobspec import QUBE_EXTRA, NormalizedJob
 from triggerfish.model.reservations import parse as parse_reservations
 from triggerfish.triggers import Compiled, compile_expr, parse
 from triggerfish.triggers.ast import Atom
@@ -98,7 +98,7 @@ def _submit(
     compiled = _check_callbacks(jobs, ids, label_ids, pgrps)
     _check_resources(state, jobs)
     _check_upstreams(state, jobs, ids, compiled)
-    warnings: list[str] = []
+    warnings: list[str] = [w for nj in jobs for w in nj.warnings]
     extra = _universal(jobs, ids, label_ids, pgrps, universal, warnings)
     out = []
     first_event = len(state.ch.events)
@@ -250,7 +250,8 @@ def _create(
     state: State, nj: NormalizedJob, job_id: int, pgrp: int, label: str, user: str
 ) -> JobRT:
     spec = nj.spec
-    fields = spec.model_dump(exclude=set(COLUMN_FIELDS))
+    unset = {k for k in QUBE_EXTRA if getattr(spec, k) is None}  # (stored only when given)
+    fields = spec.model_dump(exclude=set(COLUMN_FIELDS) | unset)
     name = spec.name or (str(spec.package.get("cmdline", "")).split() or ["job"])[0][:64]
     job = JobRT(
         id=job_id, pgrp=pgrp, pid=spec.pid, label=label, name=name, user=spec.user or user,

@@ -6,6 +6,7 @@ field (``jobs[1].package.range``) and the problem. Validation is pure: nothing i
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 from typing import Annotated, Any, Literal
@@ -34,6 +35,47 @@ MAX_LABEL = 255
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
 
 Prototype = Literal["cmdline", "cmdrange", "task"]
+
+# Qube's job flags (``flagsstring``, comma-separated names; ``flags``, their bits).
+FLAGS: dict[str, int] = {
+    "uninterruptible": 1, "grid": 4, "auto_mount": 8, "export_environment": 16, "expand": 32,
+    "host_list": 256, "elite": 512, "mail": 1024, "disable_windows_job_object": 2048,
+    "disable_cpu_limit": 4096, "disable_auto_complete": 8192, "auto_wrangling": 16384,
+    "p_agenda": 32768, "migrate_on_frame_retry": 65536, "convert_path": 131072,
+    "no_defaults": 524288,
+}  # fmt: skip
+PROD_FIELDS = (
+    "prod_show", "prod_shot", "prod_seq", "prod_client", "prod_dept",
+    "prod_custom1", "prod_custom2", "prod_custom3", "prod_custom4", "prod_custom5",
+)  # fmt: skip
+# Fields of Qube's Job that triggerfish stores and returns only when given (None otherwise).
+QUBE_EXTRA = ("account", "kind", "domain", "restrictions", "flagsstring", "flags", "max_cpus",
+              "waitfor", "p_agenda", *PROD_FIELDS)  # fmt: skip
+# ... of which these do nothing here yet: accepted with a warning naming them.
+NO_EFFECT: dict[str, str] = {
+    "flagsstring": "job flags are not applied",
+    "flags": "job flags are not applied",
+    "restrictions": "cluster restrictions are not applied; the job's cluster is",
+    "domain": "there is no Windows login on workers",
+    "max_cpus": "there is no smart share",
+    "p_agenda": "priority work items are not run",
+}
+# Qube's read-only job fields (what jobinfo returns): a job read back and submitted again
+# carries them. Ignored, with a warning.
+READ_ONLY = (
+    "id", "reason", "subjobstatus", "agendastatus", "cpustally", "todo", "todotally",
+    "lastupdate", "timesubmit", "timestart", "timecomplete", "globalorder", "localorder",
+    "serverid", "subjobs", "path", "pathmap", "queue", "stuck", "agenda_truncated", "step",
+)  # fmt: skip
+# ... and of its agenda's items (Qube's Work, and triggerfish's own keys of them)
+WORK_READ_ONLY = frozenset({
+    "pid", "subid", "host", "count", "retry", "retrydelay", "result", "resultpackage",
+    "address", "data", "lastupdate", "timesubmit", "timestart", "timecomplete", "id",
+    "target", "job", "seq", "exit_code", "retries",
+})  # fmt: skip
+ALIASES = {"mail_address": "mailaddress"}  # spellings of studio tools -> Qube's field
+MAX_TAG = 1000
+Tag = Annotated[str, Field(max_length=MAX_TAG)]
 
 
 def _split_names(value: Any) -> Any:
@@ -103,6 +145,62 @@ class JobSpec(BaseModel):
     postflights: Annotated[str, Field(max_length=MAX_FLIGHT_TEXT)] = ""
     agenda_preflights: Annotated[str, Field(max_length=MAX_FLIGHT_TEXT)] = ""
     agenda_postflights: Annotated[str, Field(max_length=MAX_FLIGHT_TEXT)] = ""
+    # Qube's other fields (QUBE_EXTRA): stored and returned; None when not given
+    account: Tag | None = None
+    kind: Tag | None = None
+    domain: Tag | None = None
+    restrictions: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
+    flagsstring: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
+    flags: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+    max_cpus: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    waitfor: int | str | list[int | str] | None = None  # becomes a dependency (as qb.submit)
+    p_agenda: list[WorkSpec | str] | None = None
+    prod_show: Tag | None = None
+    prod_shot: Tag | None = None
+    prod_seq: Tag | None = None
+    prod_client: Tag | None = None
+    prod_dept: Tag | None = None
+    prod_custom1: Tag | None = None
+    prod_custom2: Tag | None = None
+    prod_custom3: Tag | None = None
+    prod_custom4: Tag | None = None
+    prod_custom5: Tag | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        """``mail_address`` (a studio tool's spelling) is ``mailaddress``."""
+        if isinstance(data, dict) and any(k in data for k in ALIASES):
+            data = dict(data)
+            for alias, name in ALIASES.items():
+                if alias in data:
+                    value = data.pop(alias)
+                    data.setdefault(name, value)
+        return data
+
+    @field_validator("flagsstring")
+    @classmethod
+    def _flagsstring(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        for name in (n.strip() for n in value.split(",")):
+            if name and name not in FLAGS:
+                hint = difflib.get_close_matches(name, FLAGS, n=1)
+                raise ValueError(
+                    f"unknown job flag {name!r}"
+                    + (f"; did you mean {hint[0]!r}?" if hint else f" (flags: {', '.join(FLAGS)})")
+                )
+        return value
+
+    @field_validator("waitfor")
+    @classmethod
+    def _waitfor(cls, value: int | str | list[int | str] | None) -> Any:
+        for w in [] if value is None else value if isinstance(value, list) else [value]:
+            if isinstance(w, str) and not w.strip():
+                continue
+            if isinstance(w, bool) or not str(w).strip().isdigit():
+                raise ValueError(f"{w!r} is not a job id")
+        return value
 
     @field_validator("hosts", "omithosts", "groups", "omitgroups", mode="before")
     @classmethod
@@ -205,6 +303,7 @@ class NormalizedJob(BaseModel):
     callbacks: list[tuple[str, CallbackSpec]] = Field(default_factory=list)  # (source, spec)
     blocked_by_dependency: bool = False
     reason: str = ""
+    warnings: list[str] = Field(default_factory=list)  # said in the submission's answer
 
 
 def _package_str(pkg: dict[str, Any], key: str, where: str) -> str | None:
@@ -294,6 +393,8 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
                 f"{where}.package.cmdline: a {prototype} job needs a command line",
                 field=f"{where}.package.cmdline",
             )
+    given = set(spec.model_fields_set)  # (before what is derived from them)
+    _qube_fields(spec)
     callbacks: list[tuple[str, CallbackSpec]] = [("job", cb) for cb in spec.callbacks]
     callbacks += _timelimits(spec)
     blocked = False
@@ -316,10 +417,25 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
                     field=f"{where}.dependency",
                 )
             agenda = [(n, "blocked" if st == "pending" else st) for n, st in agenda]
+    warnings = [f"{where}.{k}: stored, but has no effect in triggerfish yet ({why})"
+                for k, why in NO_EFFECT.items() if k in given and getattr(spec, k)]  # fmt: skip
     return NormalizedJob(
         spec=spec, prototype=prototype, agenda=agenda, step=step, callbacks=callbacks,
-        blocked_by_dependency=blocked, reason=reason,
+        blocked_by_dependency=blocked, reason=reason, warnings=warnings,
     )  # fmt: skip
+
+
+def _qube_fields(spec: JobSpec) -> None:
+    """What Qube's ``qb.submit`` derives: ``flags`` from ``flagsstring``, and ``waitfor``
+    (deprecated) as ``link-done-job-N`` dependencies."""
+    if spec.flagsstring is not None and spec.flags is None:
+        names = {n.strip() for n in spec.flagsstring.split(",") if n.strip()}
+        spec.flags = sum(FLAGS[n] for n in names)
+    waits = spec.waitfor if isinstance(spec.waitfor, list) else [spec.waitfor]
+    links = [f"link-done-job-{str(w).strip()}" for w in waits if str(w or "").strip()]
+    if links:
+        dep = spec.dependency.strip()
+        spec.dependency = ",".join([dep, *links] if dep else links)
 
 
 def _after(spec: JobSpec, where: str) -> str | None:
@@ -351,6 +467,44 @@ def _timelimits(spec: JobSpec) -> list[tuple[str, CallbackSpec]]:
     return out
 
 
+KNOWN_FIELDS = frozenset(JobSpec.model_fields) | frozenset(READ_ONLY) | frozenset(ALIASES)
+
+
+def _known(item: dict[str, Any], where: str) -> tuple[dict[str, Any], list[str]]:
+    """``item`` without Qube's read-only fields (and their names); an unknown field is an
+    error saying which known one it may be a typo of."""
+    for key in item:
+        if key not in KNOWN_FIELDS:
+            hint = difflib.get_close_matches(str(key), KNOWN_FIELDS, n=1, cutoff=0.75)
+            raise ValidationError(
+                f"{where}.{key}: unknown field" + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                field=f"{where}.{key}",
+            )
+    ignored = [k for k in item if k in READ_ONLY]
+    if ignored:
+        item = {k: v for k, v in item.items() if k not in READ_ONLY}
+    agenda = item.get("agenda")
+    if isinstance(agenda, list) and any(isinstance(w, dict) for w in agenda):
+        items = [_known_work(w, f"{where}.agenda[{i}]") for i, w in enumerate(agenda)]
+        if any(w is not x for w, x in zip(items, agenda, strict=True)):
+            ignored.append("the read-only fields of agenda items")
+        item = {**item, "agenda": items}
+    return item, ignored
+
+
+def _known_work(w: Any, where: str) -> Any:
+    """An agenda item without Qube's read-only Work fields (itself when it has none)."""
+    if not isinstance(w, dict) or not (WORK_READ_ONLY.intersection(w) or "package" in w):
+        return w
+    if w.get("package"):
+        raise ValidationError(
+            f"{where}.package: work items have no package of their own in this version; put "
+            "what the command needs in the job's package",
+            field=f"{where}.package",
+        )
+    return {k: v for k, v in w.items() if k not in WORK_READ_ONLY and k != "package"}
+
+
 def parse_jobs(raw: Any) -> list[NormalizedJob]:
     """Validate a submission (a list of job dicts, or ``{"jobs": [...]}``) in full.
 
@@ -367,11 +521,16 @@ def parse_jobs(raw: Any) -> list[NormalizedJob]:
         where = f"jobs[{i}]"
         if not isinstance(item, dict):
             raise ValidationError(f"{where}: expected a job dict", field=where)
+        item, ignored = _known(item, where)
         try:
             spec = JobSpec.model_validate(item)
         except pydantic.ValidationError as exc:
             raise invalid(exc, where) from None
-        out.append(normalize(spec, where))
+        nj = normalize(spec, where)
+        if ignored:
+            nj.warnings.insert(0, f"{where}: ignored {', '.join(ignored)} (set by the supervisor, "
+                               "not by a submission)")  # fmt: skip
+        out.append(nj)
     labels: dict[str, int] = {}
     for i, job in enumerate(out):
         label = job.spec.label

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from triggerfish.api import schemas as s
-from triggerfish.model.status import TALLY_KEYS
+from triggerfish.model.status import TALLY_KEYS, aggregate, attempts, tally_of
 
 
 def _tally(raw: dict[str, int] | None) -> dict[str, int]:
@@ -47,25 +47,31 @@ def may_be_stuck(r: dict[str, Any]) -> bool:
 
 def work_info(r: dict[str, Any]) -> s.WorkInfo:
     return s.WorkInfo(
-        id=f"{r['job_id']}:{r['name']}", job=r["job_id"], name=r["name"], seq=r["seq"],
-        status=r["status"], subid=r["subid"], host=r["host"], retry=r["retry"],
-        exit_code=r["exit_code"], result=r["result"] or {}, timestart=r["timestart"],
+        id=f"{r['job_id']}:{r['name']}", job=r["job_id"], pid=r["job_id"], name=r["name"],
+        seq=r["seq"], status=r["status"], subid=r["subid"], host=r["host"], retry=r["retry"],
+        count=attempts(r["retry"], r["status"], r["timestart"]), exit_code=r["exit_code"],
+        result=r["result"] or {}, resultpackage=r["result"] or {}, timestart=r["timestart"],
         timecomplete=r["timecomplete"],
     )  # fmt: skip
 
 
 def subjob_info(r: dict[str, Any]) -> s.SubjobInfo:
     return s.SubjobInfo(
-        id=f"{r['job_id']}.{r['subid']}", subid=r["subid"], status=r["status"], host=r["host"],
-        retry=r["retry"], work=r["work"], timestart=r["timestart"],
-        timecomplete=r["timecomplete"],
+        id=f"{r['job_id']}.{r['subid']}", subid=r["subid"], pid=r["job_id"], status=r["status"],
+        host=r["host"], retry=r["retry"], count=attempts(r["retry"], r["status"], r["timestart"]),
+        work=r["work"], timestart=r["timestart"], timecomplete=r["timecomplete"],
     )  # fmt: skip
 
 
 def job_detail(r: dict[str, Any]) -> s.JobDetail:
     base = job_summary(r).model_dump()
+    cpustally = tally_of([x["status"] for x in r["subjobs"]])
     return s.JobDetail(
         **base,
+        lastupdate=r.get("lastupdate"),
+        cpustally=cpustally,
+        subjobstatus=aggregate(cpustally),
+        agendastatus=aggregate(base["todotally"]) if r["todo"] else "",
         package=r["package"] or {},
         fields=r["fields"] or {},
         subjobs=[subjob_info(x) for x in r["subjobs"]],
