@@ -19,6 +19,7 @@ class _State:
         self.runnable = {j.id for j in jobs}
         self.jobs = {j.id: j for j in jobs}
         self.yielding: dict[int, dict[int, str]] = {}  # (instances asked to yield: preempt-self)
+        self.busy: set[int] = set()  # (runnable jobs known to have no idle instance)
 
     def ordered_runnable(self) -> list[JobRT]:
         return sorted(self.jobs.values(), key=lambda j: (j.priority, j.id))

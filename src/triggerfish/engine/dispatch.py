@@ -87,21 +87,49 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
         return out
     if host.free <= 0 or not state.runnable:
         return out
+    busy = state.busy  # (jobs with no idle instance: nothing of theirs can start)
+    # dispatch classes (JobRT.dispatch_class) that cannot start here as the host and the
+    # global resources are now: the jobs of a class are alike there (forgotten at each start)
+    no: set[tuple[str, str, str]] = set()
+    free = host.free  # (only what starts here changes it)
     for job in verbs.shoved_first(state, list(state.ordered_runnable())):
-        if host.free <= 0:
+        if free <= 0:
             break
-        if not job.eligible(host) or placement.better_elsewhere(state, job, host):
+        if job.id in busy:
             continue
-        while reserve.fits(state, job, host):  # (slots, memory, licenses: engine.reserve)
-            sub = job.idle_sub()
-            if sub is None:
-                break
-            if job.work:
-                item = job.pop_pending()
-                if item is None:
-                    break
-                out.append(start(state, host, job, sub, item))
-            else:
-                out.append(start(state, host, job, sub, None))
+        key = job.dispatch_class()
+        if key is not None and key in no:
+            continue
+        if not job.eligible(host) or placement.better_elsewhere(state, job, host):
+            if key is not None:
+                no.add(key)
+            continue
+        n = len(out)
+        full = _fill(state, host, job, out)
+        if len(out) > n:
+            no.clear()
+            free = host.free
+        if full and key is not None:
+            no.add(key)
         state.update_runnable(job)
+        if job.id in state.runnable and job.idle_sub() is None:
+            busy.add(job.id)
     return out
+
+
+def _fill(state: State, host: HostRT, job: JobRT, out: list[Attempt]) -> bool:
+    """Start on ``host`` what fits of ``job`` (added to ``out``); True when it stopped because
+    no more of it fits there (slots, memory, licenses: engine.reserve), not for want of an
+    idle instance or of a pending item."""
+    while reserve.fits(state, job, host):
+        sub = job.idle_sub()
+        if sub is None:
+            return False
+        if job.work:
+            item = job.pop_pending()
+            if item is None:
+                return False
+            out.append(start(state, host, job, sub, item))
+        else:
+            out.append(start(state, host, job, sub, None))
+    return True

@@ -82,6 +82,10 @@ class State:
         self.hosts: dict[str, HostRT] = {}
         self.attempts: dict[str, Attempt] = {}
         self.runnable: set[int] = set()
+        # runnable jobs found with no idle instance (``JobRT.idle_sub`` None): dispatch skips
+        # them without looking at them again until one of their instances goes back to
+        # ``pending`` (``set_sub``) or their ``cpus`` change (``control``)
+        self.busy: set[int] = set()
         self.held_jobs: dict[int, Attempt] = {}  # job id -> its hold behind another job (nextjobs)
         self._order: list[JobRT] | None = None
         self.retry_heap: list[tuple[float, int, str | None, int | None]] = []
@@ -145,6 +149,7 @@ class State:
         self.hosts.clear()
         self.attempts.clear()
         self.runnable.clear()
+        self.busy.clear()
         self.held_jobs.clear()
         self._order = None
         self.retry_heap.clear()
@@ -355,6 +360,7 @@ class State:
         if old == "running" and s.ahead:  # what was held behind its item goes back
             ahead.drop_sub(self, job, s)
         s.status = status
+        self.busy.discard(job.id)  # (it may have an idle instance now)
         if old == "running" and status == "pending" and not job.work:
             self.taken_back.add(job.id)
         if not job.work:
@@ -468,6 +474,7 @@ class State:
             self.work_available = True
         elif not ok and job.id in self.runnable:
             self.runnable.discard(job.id)
+            self.busy.discard(job.id)
             if self._order is not None:
                 i = bisect.bisect_left(self._order, _urgency(job), key=_urgency)
                 if i < len(self._order) and self._order[i] is job:
