@@ -20,6 +20,7 @@ class _State:
         self.jobs = {j.id: j for j in jobs}
         self.yielding: dict[int, dict[int, str]] = {}  # (instances asked to yield: preempt-self)
         self.busy: set[int] = set()  # (runnable jobs known to have no idle instance)
+        self.unlicensed: set[int] = set()  # (runnable jobs known to wait for a license)
 
     def ordered_runnable(self) -> list[JobRT]:
         return sorted(self.jobs.values(), key=lambda j: (j.priority, j.id))

@@ -257,6 +257,7 @@ def _job_modify(state: State, job: JobRT, fields: dict[str, Any]) -> str:
     if "label" in changes:
         state.labels_added.setdefault(job.pgrp, set()).add(job.label)
     job.fields = dict(job.fields)
+    state.unlicensed.discard(job.id)  # (its reservations may have changed)
     state.reorder()
     state.touch_job(job)
     state.respec.add(job.id)  # its whole row is written, not only what changes as it runs

@@ -87,7 +87,8 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
         return out
     if host.free <= 0 or not state.runnable:
         return out
-    busy = state.busy  # (jobs with no idle instance: nothing of theirs can start)
+    # jobs with no idle instance, jobs waiting for a global resource: none can start here
+    busy, unlicensed = state.busy, state.unlicensed
     # dispatch classes (JobRT.dispatch_class) that cannot start here as the host and the
     # global resources are now: the jobs of a class are alike there (forgotten at each start)
     no: set[tuple[str, str, str]] = set()
@@ -95,7 +96,7 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
     for job in verbs.shoved_first(state, list(state.ordered_runnable())):
         if free <= 0:
             break
-        if job.id in busy:
+        if job.id in busy or job.id in unlicensed:
             continue
         key = job.dispatch_class()
         if key is not None and key in no:
@@ -109,12 +110,23 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
         if len(out) > n:
             no.clear()
             free = host.free
-        if full and key is not None:
-            no.add(key)
+        if full:
+            _cannot_fit(state, job, key, no)
         state.update_runnable(job)
         if job.id in state.runnable and job.idle_sub() is None:
             busy.add(job.id)
     return out
+
+
+def _cannot_fit(
+    state: State, job: JobRT, key: tuple[str, str, str] | None, no: set[tuple[str, str, str]]
+) -> None:
+    """Remember that no more of ``job`` fits on the host of this dispatch call: its class
+    there, and the job everywhere when it waits for a global resource."""
+    if key is not None:
+        no.add(key)
+    if reserve.short_of_globals(state, job):
+        state.unlicensed.add(job.id)
 
 
 def _fill(state: State, host: HostRT, job: JobRT, out: list[Attempt]) -> bool:

@@ -55,12 +55,12 @@ def rival(state: State, host: HostRT, job: JobRT) -> JobRT | None:
     if not state.runnable or not preemptible(job):
         return None
     key = _urgency(job)
-    busy = state.busy  # (no idle instance: no rival)
+    busy, unlicensed = state.busy, state.unlicensed  # (no idle instance, no license: no rival)
     no: set[tuple[str, str, str]] = set()  # dispatch classes that cannot run there
     for other in state.ordered_runnable():
         if (other.priority, other.id) >= key:  # (_urgency, inline: the walk is hot)
             return None
-        if other.id in busy:
+        if other.id in busy or other.id in unlicensed:
             continue
         k = other.dispatch_class()
         if k is not None and k in no:

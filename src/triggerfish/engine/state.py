@@ -86,6 +86,10 @@ class State:
         # them without looking at them again until one of their instances goes back to
         # ``pending`` (``set_sub``) or their ``cpus`` change (``control``)
         self.busy: set[int] = set()
+        # runnable jobs found waiting for a global resource (``reserve.short_of_globals``):
+        # skipped by dispatch, whatever the host, until some global resource is given back or
+        # a total changes (``reserve.give``, ``resources.set_total``) or the job is modified
+        self.unlicensed: set[int] = set()
         self.held_jobs: dict[int, Attempt] = {}  # job id -> its hold behind another job (nextjobs)
         self._order: list[JobRT] | None = None
         self.retry_heap: list[tuple[float, int, str | None, int | None]] = []
@@ -150,6 +154,7 @@ class State:
         self.attempts.clear()
         self.runnable.clear()
         self.busy.clear()
+        self.unlicensed.clear()
         self.held_jobs.clear()
         self._order = None
         self.retry_heap.clear()
@@ -475,6 +480,7 @@ class State:
         elif not ok and job.id in self.runnable:
             self.runnable.discard(job.id)
             self.busy.discard(job.id)
+            self.unlicensed.discard(job.id)
             if self._order is not None:
                 i = bisect.bisect_left(self._order, _urgency(job), key=_urgency)
                 if i < len(self._order) and self._order[i] is job:
