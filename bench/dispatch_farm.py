@@ -257,7 +257,8 @@ def _drive(
         "calls": float(len(calls_ms)), "p50_ms": percentile(calls_ms, 50),
         "p99_ms": percentile(calls_ms, 99), "max_ms": max(calls_ms, default=0.0),
         "dispatch_p50_ms": percentile(disp_ms, 50), "dispatch_p99_ms": percentile(disp_ms, 99),
-        "decide_s": sum(timed.calls), "cpu_ms_item": cpu * 1000 / items,
+        "decide_s": sum(timed.calls), "dispatch_s": sum(timed.dispatch_calls),
+        "cpu_ms_item": cpu * 1000 / items,
         "thread_ms_item": thread * 1000 / items, "wall_s": wall,
         "batches": float(eng.batches - batches0), "commits": float(eng.commits - commits0),
     }  # fmt: skip
