@@ -25,6 +25,9 @@ class _State:
     def ordered_runnable(self) -> list[JobRT]:
         return sorted(self.jobs.values(), key=lambda j: (j.priority, j.id))
 
+    def open_runnable(self) -> list[JobRT]:
+        return self.ordered_runnable()
+
 
 def _job(id: int, priority: int, *, idle: bool = True, **fields: Any) -> JobRT:
     job = JobRT(id, id, None, "", f"j{id}", "u", priority, "running", "cmdrange", 1, 1, "",

@@ -336,7 +336,7 @@ def _move_hold(state: State, job: JobRT, value: str | int | None) -> str:
 def _set_cpus(state: State, job: JobRT, cpus: int) -> None:
     old = job.cpus
     job.cpus = cpus
-    state.busy.discard(job.id)  # (instances beyond the old count may be idle now)
+    state.unbusy(job)  # (instances beyond the old count may be idle now)
     for subid in range(old, cpus):
         if subid not in job.subs:
             # a finished job's new instances are finished too, until the job is retried

@@ -93,7 +93,7 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
     # global resources are now: the jobs of a class are alike there (forgotten at each start)
     no: set[tuple[str, str, str]] = set()
     free = host.free  # (only what starts here changes it)
-    for job in verbs.shoved_first(state, list(state.ordered_runnable())):
+    for job in verbs.shoved_first(state, list(state.open_runnable())):
         if free <= 0:
             break
         if job.id in busy or job.id in unlicensed:
@@ -114,7 +114,7 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
             _cannot_fit(state, job, key, no)
         state.update_runnable(job)
         if job.id in state.runnable and job.idle_sub() is None:
-            busy.add(job.id)
+            state.mark_busy(job)
     return out
 
 
@@ -126,7 +126,7 @@ def _cannot_fit(
     if key is not None:
         no.add(key)
     if reserve.short_of_globals(state, job):
-        state.unlicensed.add(job.id)
+        state.mark_unlicensed(job)
 
 
 def _fill(state: State, host: HostRT, job: JobRT, out: list[Attempt]) -> bool:

@@ -57,7 +57,7 @@ def rival(state: State, host: HostRT, job: JobRT) -> JobRT | None:
     key = _urgency(job)
     busy, unlicensed = state.busy, state.unlicensed  # (no idle instance, no license: no rival)
     no: set[tuple[str, str, str]] = set()  # dispatch classes that cannot run there
-    for other in state.ordered_runnable():
+    for other in state.open_runnable():  # (nothing is marked during this walk)
         if (other.priority, other.id) >= key:  # (_urgency, inline: the walk is hot)
             return None
         if other.id in busy or other.id in unlicensed:

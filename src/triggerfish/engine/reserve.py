@@ -138,7 +138,7 @@ def give(state: State, host: HostRT | None, a: Attempt) -> None:
         if g is not None:
             g.used = max(0, g.used - count)
             state.work_available = True  # (a host waiting for work may get this license)
-            state.unlicensed.clear()  # (the jobs that waited for one may fit now)
+            state.licenses_freed()  # (the jobs that waited for one may fit now)
     a.procs, a.memory, a.globals = 1, 0, ()
 
 
