@@ -19,9 +19,14 @@ class _State:
         self.runnable = {j.id for j in jobs}
         self.jobs = {j.id: j for j in jobs}
         self.yielding: dict[int, dict[int, str]] = {}  # (instances asked to yield: preempt-self)
+        self.busy: set[int] = set()  # (runnable jobs known to have no idle instance)
+        self.unlicensed: set[int] = set()  # (runnable jobs known to wait for a license)
 
     def ordered_runnable(self) -> list[JobRT]:
         return sorted(self.jobs.values(), key=lambda j: (j.priority, j.id))
+
+    def open_runnable(self) -> list[JobRT]:
+        return self.ordered_runnable()
 
 
 def _job(id: int, priority: int, *, idle: bool = True, **fields: Any) -> JobRT:

@@ -259,6 +259,7 @@ def _job_modify(state: State, job: JobRT, fields: dict[str, Any]) -> str:
     if "label" in changes:
         state.labels_added.setdefault(job.pgrp, set()).add(job.label)
     job.fields = dict(job.fields)
+    state.unlicensed.discard(job.id)  # (its reservations may have changed)
     state.reorder()
     state.touch_job(job)
     state.respec.add(job.id)  # its whole row is written, not only what changes as it runs
@@ -337,6 +338,7 @@ def _move_hold(state: State, job: JobRT, value: str | int | None) -> str:
 def _set_cpus(state: State, job: JobRT, cpus: int) -> None:
     old = job.cpus
     job.cpus = cpus
+    state.unbusy(job)  # (instances beyond the old count may be idle now)
     for subid in range(old, cpus):
         if subid not in job.subs:
             # a finished job's new instances are finished too, until the job is retried

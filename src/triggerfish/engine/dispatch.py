@@ -87,21 +87,61 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
         return out
     if host.free <= 0 or not state.runnable:
         return out
-    for job in verbs.shoved_first(state, list(state.ordered_runnable())):
-        if host.free <= 0:
+    # jobs with no idle instance, jobs waiting for a global resource: none can start here
+    busy, unlicensed = state.busy, state.unlicensed
+    # dispatch classes (JobRT.dispatch_class) that cannot start here as the host and the
+    # global resources are now: the jobs of a class are alike there (forgotten at each start)
+    no: set[tuple[str, str, str]] = set()
+    free = host.free  # (only what starts here changes it)
+    for job in verbs.shoved_first(state, list(state.open_runnable())):
+        if free <= 0:
             break
-        if not job.eligible(host) or placement.better_elsewhere(state, job, host):
+        if job.id in busy or job.id in unlicensed:
             continue
-        while reserve.fits(state, job, host):  # (slots, memory, licenses: engine.reserve)
-            sub = job.idle_sub()
-            if sub is None:
-                break
-            if job.work:
-                item = job.pop_pending()
-                if item is None:
-                    break
-                out.append(start(state, host, job, sub, item))
-            else:
-                out.append(start(state, host, job, sub, None))
+        key = job.dispatch_class()
+        if key is not None and key in no:
+            continue
+        if not job.eligible(host) or placement.better_elsewhere(state, job, host):
+            if key is not None:
+                no.add(key)
+            continue
+        n = len(out)
+        full = _fill(state, host, job, out)
+        if len(out) > n:
+            no.clear()
+            free = host.free
+        if full:
+            _cannot_fit(state, job, key, no)
         state.update_runnable(job)
+        if job.id in state.runnable and job.idle_sub() is None:
+            state.mark_busy(job)
     return out
+
+
+def _cannot_fit(
+    state: State, job: JobRT, key: tuple[str, str, str] | None, no: set[tuple[str, str, str]]
+) -> None:
+    """Remember that no more of ``job`` fits on the host of this dispatch call: its class
+    there, and the job everywhere when it waits for a global resource."""
+    if key is not None:
+        no.add(key)
+    if reserve.short_of_globals(state, job):
+        state.mark_unlicensed(job)
+
+
+def _fill(state: State, host: HostRT, job: JobRT, out: list[Attempt]) -> bool:
+    """Start on ``host`` what fits of ``job`` (added to ``out``); True when it stopped because
+    no more of it fits there (slots, memory, licenses: engine.reserve), not for want of an
+    idle instance or of a pending item."""
+    while reserve.fits(state, job, host):
+        sub = job.idle_sub()
+        if sub is None:
+            return False
+        if job.work:
+            item = job.pop_pending()
+            if item is None:
+                return False
+            out.append(start(state, host, job, sub, item))
+        else:
+            out.append(start(state, host, job, sub, None))
+    return True

@@ -15,6 +15,9 @@ from triggerfish.model.requirements import matches
 from triggerfish.model.status import empty_tally
 from triggerfish.store.changes import Row
 
+# the fields besides requirements that say which hosts a job may run on (JobRT.eligible)
+_PLACED = ("hosts", "omithosts", "groups", "omitgroups", "cluster")
+
 
 @dataclass(slots=True)
 class WorkRT:
@@ -117,6 +120,8 @@ class JobRT:
     avoid: set[str] = field(default_factory=set)  # hosts migrated work may not go back to
     # hosts whose preflight failed (engine.flights): avoided for good, with why (not stored)
     grounded: dict[str, str] = field(default_factory=dict)
+    # (fields, dispatch class) as last computed (:meth:`dispatch_class`; not stored)
+    klass: tuple[dict[str, Any], tuple[str, str, str] | None] | None = None
 
     @property
     def has_agenda(self) -> bool:
@@ -192,6 +197,23 @@ class JobRT:
         self.pending = [(w.seq, w.name) for w in self.work.values() if w.status == "pending"]
         heapq.heapify(self.pending)
 
+    def dispatch_class(self) -> tuple[str, str, str] | None:
+        """``(requirements, reservations, hostorder)`` when these alone decide whether the job
+        may run on a host and whether it fits there, so that dispatch may decide once for all
+        the jobs of a class; None when more does (hosts, groups, cluster, hosts it avoids).
+        Remembered while ``fields`` is the same dict (a change replaces it: engine.control)."""
+        if self.avoid:
+            return None
+        f = self.fields
+        got = self.klass
+        if got is None or got[0] is not f:
+            placed = any(f.get(k) for k in _PLACED)
+            key = None if placed else (
+                f.get("requirements") or "", f.get("reservations") or "", f.get("hostorder") or ""
+            )  # fmt: skip
+            got = self.klass = (f, key)
+        return got[1]
+
     def eligible(self, host: HostRT) -> bool:
         f = self.fields
         if f.get("hosts") and host.name not in f["hosts"]:
@@ -201,9 +223,10 @@ class JobRT:
         if self.avoid and host.name in self.avoid:  # (engine.verbs: migrate)
             return False
         groups = f.get("groups")
-        if groups and not set(groups) & set(host.groups):
+        if groups and set(groups).isdisjoint(host.groups):
             return False
-        if set(f.get("omitgroups", ())) & set(host.groups):
+        omit = f.get("omitgroups")
+        if omit and not set(omit).isdisjoint(host.groups):
             return False
         cluster = f.get("cluster")
         if cluster:

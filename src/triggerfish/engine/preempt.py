@@ -55,14 +55,21 @@ def rival(state: State, host: HostRT, job: JobRT) -> JobRT | None:
     if not state.runnable or not preemptible(job):
         return None
     key = _urgency(job)
-    for other in state.ordered_runnable():
-        if _urgency(other) >= key:
+    busy, unlicensed = state.busy, state.unlicensed  # (no idle instance, no license: no rival)
+    no: set[tuple[str, str, str]] = set()  # dispatch classes that cannot run there
+    for other in state.open_runnable():  # (nothing is marked during this walk)
+        if (other.priority, other.id) >= key:  # (_urgency, inline: the walk is hot)
             return None
-        if (
-            other.eligible(host)
-            and other.idle_sub() is not None
-            and reserve.could_fit(state, other, host)
-        ):
+        if other.id in busy or other.id in unlicensed:
+            continue
+        k = other.dispatch_class()
+        if k is not None and k in no:
+            continue
+        if not other.eligible(host) or not reserve.could_fit(state, other, host):
+            if k is not None:
+                no.add(k)
+            continue
+        if other.idle_sub() is not None:
             return other
     return None
 

@@ -85,6 +85,17 @@ def fits_reservation(state: State, r: Reservation, host: HostRT, free: int) -> b
     return True
 
 
+def short_of_globals(state: State, job: JobRT) -> bool:
+    """Whether an instance of ``job`` cannot start now on any host for want of a global
+    resource (or because one it asks for is not defined)."""
+    r = need(job)
+    for name, count in r.globals:
+        g = state.resources.get(name)
+        if g is None or g.used + count > g.total:
+            return True
+    return False
+
+
 def could_fit(state: State, job: JobRT, host: HostRT) -> bool:
     """Whether an instance of ``job`` could run on ``host`` once a slot of it frees: its
     slots are enough and the licenses it asks for are free now (not its free slots: it is
@@ -127,6 +138,7 @@ def give(state: State, host: HostRT | None, a: Attempt) -> None:
         if g is not None:
             g.used = max(0, g.used - count)
             state.work_available = True  # (a host waiting for work may get this license)
+            state.licenses_freed()  # (the jobs that waited for one may fit now)
     a.procs, a.memory, a.globals = 1, 0, ()
 
 

@@ -53,6 +53,7 @@ def set_total(state: State, name: str, total: int, by: str) -> s.ResourceInfo:
     elif g.total == total:
         return info(g)
     g.total, g.changed_by, g.changed_at = total, by, state.now
+    state.licenses_freed()  # (jobs that waited for it may fit now)
     state.ch.resource_upserts.append(g.row())
     state.work_available = True
     logger.info(

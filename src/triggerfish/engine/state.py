@@ -82,8 +82,19 @@ class State:
         self.hosts: dict[str, HostRT] = {}
         self.attempts: dict[str, Attempt] = {}
         self.runnable: set[int] = set()
+        # runnable jobs found with no idle instance (``JobRT.idle_sub`` None): dispatch skips
+        # them without looking at them again until one of their instances goes back to
+        # ``pending`` (``set_sub``) or their ``cpus`` change (``control``)
+        self.busy: set[int] = set()
+        # runnable jobs found waiting for a global resource (``reserve.short_of_globals``):
+        # skipped by dispatch, whatever the host, until some global resource is given back or
+        # a total changes (``reserve.give``, ``resources.set_total``) or the job is modified
+        self.unlicensed: set[int] = set()
         self.held_jobs: dict[int, Attempt] = {}  # job id -> its hold behind another job (nextjobs)
         self._order: list[JobRT] | None = None
+        # the runnable jobs in that order but those known busy or short of a license
+        # (:meth:`open_runnable`), kept with it; None: made again from it when asked
+        self._open: list[JobRT] | None = None
         self.retry_heap: list[tuple[float, int, str | None, int | None]] = []
         self.ids = JobIds()  # shared with the server's intake (engine.jobids)
         self.intake_seq = 0  # the last task of the intake journal applied (engine.intake)
@@ -145,8 +156,11 @@ class State:
         self.hosts.clear()
         self.attempts.clear()
         self.runnable.clear()
+        self.busy.clear()
+        self.unlicensed.clear()
         self.held_jobs.clear()
         self._order = None
+        self._open = None
         self.retry_heap.clear()
         self.labels_added.clear()
         self._reset_dirty()
@@ -234,6 +248,7 @@ class State:
                 if job_id in self.runnable:  # not so when it ended the usual way
                     self.runnable.discard(job_id)
                     self._order = None
+                    self._open = None
 
     def _job_attempts(self, job: JobRT) -> list[Attempt]:
         out = []
@@ -355,6 +370,8 @@ class State:
         if old == "running" and s.ahead:  # what was held behind its item goes back
             ahead.drop_sub(self, job, s)
         s.status = status
+        if status == "pending":
+            self.unbusy(job)  # (it has an idle instance now)
         if old == "running" and status == "pending" and not job.work:
             self.taken_back.add(job.id)
         if not job.work:
@@ -465,18 +482,73 @@ class State:
             job.runnable_at = self.now
             if self._order is not None:  # kept sorted: a queue of many tasks is not re-sorted
                 bisect.insort(self._order, job, key=_urgency)
+                if job.id not in self.busy and job.id not in self.unlicensed:
+                    self._open_add(job)
             self.work_available = True
         elif not ok and job.id in self.runnable:
             self.runnable.discard(job.id)
+            self.busy.discard(job.id)
+            self.unlicensed.discard(job.id)
+            self._open_drop(job)
             if self._order is not None:
                 i = bisect.bisect_left(self._order, _urgency(job), key=_urgency)
                 if i < len(self._order) and self._order[i] is job:
                     del self._order[i]
                 else:
                     self._order = None
+                    self._open = None
+
+    def open_runnable(self) -> list[JobRT]:
+        """The runnable jobs, most urgent first, but those known to have no idle instance
+        (``busy``) or to wait for a global resource (``unlicensed``): what dispatch walks. The
+        list changes as jobs are marked: iterate a copy if the walk may mark or start any."""
+        if self._open is None:
+            busy, short = self.busy, self.unlicensed
+            order = self.ordered_runnable()
+            self._open = [j for j in order if j.id not in busy and j.id not in short]
+        return self._open
+
+    def _open_add(self, job: JobRT) -> None:
+        if self._open is None:
+            return
+        i = bisect.bisect_left(self._open, _urgency(job), key=_urgency)
+        if i >= len(self._open) or self._open[i] is not job:
+            self._open.insert(i, job)
+
+    def _open_drop(self, job: JobRT) -> None:
+        if self._open is None:
+            return
+        i = bisect.bisect_left(self._open, _urgency(job), key=_urgency)
+        if i < len(self._open) and self._open[i] is job:
+            del self._open[i]
+
+    def mark_busy(self, job: JobRT) -> None:
+        """``job`` (runnable) has no idle instance: dispatch skips it until :meth:`unbusy`."""
+        self.busy.add(job.id)
+        self._open_drop(job)
+
+    def unbusy(self, job: JobRT) -> None:
+        """``job`` may have an idle instance again (one went back to pending, its cpus
+        changed)."""
+        if job.id in self.busy:
+            self.busy.discard(job.id)
+            if job.id in self.runnable and job.id not in self.unlicensed:
+                self._open_add(job)
+
+    def mark_unlicensed(self, job: JobRT) -> None:
+        """``job`` waits for a global resource: skipped until :meth:`licenses_freed`."""
+        self.unlicensed.add(job.id)
+        self._open_drop(job)
+
+    def licenses_freed(self) -> None:
+        """A global resource was given back or its total changed: every job may fit again."""
+        if self.unlicensed:
+            self.unlicensed.clear()
+            self._open = None
 
     def reorder(self) -> None:
         self._order = None
+        self._open = None
 
     def ordered_runnable(self) -> list[JobRT]:
         """Runnable jobs, most urgent first (priority, then id); a priority change must call
