@@ -49,6 +49,7 @@ def _job(tmp: Path, frames: str = "1", secs: float = 1.5, **kw: object) -> dict[
     return {"name": "verbs", "agenda": frames, "package": {"cmdline": cmd}, **kw}
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_suspend_stops_the_process_until_resume(
     start_farm: StartFarm, db_url: str, tmp_path: Path
 ) -> None:

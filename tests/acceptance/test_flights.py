@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from farms import StartFarm
 
@@ -22,6 +23,8 @@ from triggerfish import qb
 from triggerfish.cli.local import LocalFarm
 from triggerfish.cli.main import cli
 from triggerfish.client.client import Client
+
+pytestmark = pytest.mark.slow  # about 10 s: CI runs it (.ci/run); `python -m pytest -m slow`
 
 
 def until(what: Callable[[], Any], timeout: float = 20.0) -> Any:

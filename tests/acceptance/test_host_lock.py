@@ -59,6 +59,7 @@ def host(c: Client, name: str) -> dict[str, Any]:
     return next(h for h in c.hosts() if h["name"] == name)
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_a_locked_host_gets_no_new_work_across_a_restart_until_unlocked(
     start_farm: StartFarm, db_url: str
 ) -> None:

@@ -79,6 +79,7 @@ def test_a_task_is_found_as_soon_as_it_is_added(start_farm: StartFarm, db_url: s
         assert c.job(two)["package"]["params"] == 2**64
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_tasks_answered_before_their_commit_survive_a_crash(
     start_farm: StartFarm, tasks_app: str, db_url: str, tmp_path: Path
 ) -> None:

@@ -127,6 +127,7 @@ def _taken_back_once(c: Client, job_id: int, item: str, mode: str) -> None:
     assert names.count("running") == 2 and names.count("complete") == 1
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_the_preempt_verb_sends_running_items_back_without_a_failure(
     start_farm: StartFarm, db_url: str
 ) -> None:

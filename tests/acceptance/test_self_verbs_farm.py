@@ -12,12 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from farms import StartFarm
 from procwatch import group_states as _group_states
 from procwatch import stopped as _stopped
 from procwatch import until as _until
 
 from triggerfish.client.client import Client
+
+pytestmark = pytest.mark.slow  # about 10 s: CI runs it (.ci/run); `python -m pytest -m slow`
 
 
 def _gone(pgid: int) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import cast
 
 import httpx
+import pytest
 from browser import shot
 from playwright.sync_api import Browser, Page, Response
 from webtab import Tab, login
@@ -31,6 +32,7 @@ def _wait_status(tab: Tab, status: str) -> None:
     )
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_the_grid_has_a_cell_per_item_that_turns_complete_live(tab: Tab, farm: LocalFarm) -> None:
     (job,) = _submit(farm, {"name": "web-grid", "agenda": "1-12",
                             "package": {"cmdline": "echo frame QB_FRAME_NUMBER; sleep 1"},
