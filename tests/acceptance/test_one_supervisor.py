@@ -45,6 +45,7 @@ def short_error(proc: subprocess.CompletedProcess[str], *words: str) -> str:
     return proc.stderr
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_a_second_supervisor_on_the_same_database_is_refused_and_the_first_serves_on(
     start_farm: StartFarm, db_url: str, tmp_path: Path
 ) -> None:

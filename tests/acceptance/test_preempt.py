@@ -44,6 +44,7 @@ def _low_done_when_high_completes(c: Client, low: int, high: int) -> int:
     raise AssertionError("no complete event of the high job")
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_an_urgent_job_takes_the_slot_at_the_next_frame_boundary(
     start_farm: StartFarm, db_url: str
 ) -> None:

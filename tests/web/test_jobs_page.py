@@ -8,6 +8,7 @@ from contextlib import closing
 from typing import Any
 
 import httpx
+import pytest
 from browser import shot
 from webtab import Tab
 
@@ -42,6 +43,7 @@ def _session(farm: LocalFarm, token: str) -> httpx.Client:
     return c
 
 
+@pytest.mark.slow  # CI runs it (.ci/run); `python -m pytest -m slow`
 def test_running_rows_show_their_progress(farm: LocalFarm, tab: Tab) -> None:
     page = _following(tab)
     with farm.client() as api:
