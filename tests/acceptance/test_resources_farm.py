@@ -138,3 +138,13 @@ def test_resources_api_answers_and_refuses_naming_the_field(
         assert h.delete("/resources/houdini").status_code == 200
         assert h.delete("/resources/houdini").status_code == 404
         assert h.get("/resources").json() == {"resources": []}
+    for key, value in farm.client_env().items():
+        monkeypatch.setenv(key, value)
+    args = ["submit", "--reservations", "host.processors=2,,global.maya=1", "--", "true"]
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code != 0
+    assert "reservations: an empty item at column 19" in out.output
+    out = CliRunner().invoke(cli, ["resources", "set", "maya", "-3"])
+    assert out.exit_code != 0 and "COUNT" in out.output
+    with farm.client() as c:
+        assert c.jobs() == [] and c.resources() == []  # nothing stored
