@@ -38,7 +38,8 @@ def sleepy(seconds: float) -> float:
 
 @task
 def record(params: dict[str, Any]) -> Any:
-    """Append ``n`` and the time to ``file`` (one line per run)."""
+    """Append ``n`` and the time to ``file`` (one line per run), after ``sleep`` seconds."""
+    time.sleep(params.get("sleep", 0))
     with open(params["file"], "a", encoding="utf-8") as f:
         f.write(f"{params['n']} {time.time():.6f}\n")
     return params["n"]

@@ -208,7 +208,9 @@ def test_tasks_held_ahead_run_once_across_a_supervisor_crash(
         return len(out.read_text().splitlines()) if out.exists() else 0
 
     with farm.client() as c, Tasks(c) as tasks:
-        ids = tasks.add_many(f"{APP}:record", [{"file": str(out), "n": i} for i in range(n)])
+        ids = tasks.add_many(
+            f"{APP}:record", [{"file": str(out), "n": i, "sleep": 0.01} for i in range(n)]
+        )  # a few ms each, so the backlog outlasts the polling below even on a loaded machine
         deadline = time.monotonic() + 60
         while True:  # until tasks are held ahead (assigned, not run yet): the case at hand
             done = ran()
