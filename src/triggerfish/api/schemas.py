@@ -264,6 +264,9 @@ class RegisterRequest(Strict):
     properties: dict[str, Any] = Field(default_factory=dict)  # os, cores, memory, gpus, ...
     memory_avail: int | None = Field(default=None, ge=0)  # bytes available now
     check: CheckState = None
+    # the job types this worker can run (``--jobtypes`` directories and the entry point group
+    # ``triggerfish.jobtypes``): a job whose ``prototype`` is one of them goes only to such hosts
+    jobtypes: list[str] = Field(default_factory=list, max_length=1000)
 
 
 class RegisterResponse(BaseModel):
@@ -284,6 +287,8 @@ class Assignment(BaseModel):
     name: str  # job name
     prototype: str
     package: dict[str, Any]
+    # the agenda item's own package (Qube's ``Work.package``; empty when it has none)
+    work_package: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
     frame_start: int | None = None
@@ -394,6 +399,10 @@ class ReportResponse(BaseModel):
     cancel: list[str] = Field(default_factory=list)  # tokens to stop now, or not to start
     suspend: list[str] = Field(default_factory=list)  # tokens to stop (SIGSTOP the group)
     resume: list[str] = Field(default_factory=list)  # tokens to continue (SIGCONT the group)
+    # reported tokens whose instance gets no next item, and why: "complete" (the job has no
+    # more work for it), "pending" (its slot went to other work: preempted), "blocked" (the job
+    # is blocked or suspended). A job type's ``qb.requestwork()`` answers with this status.
+    ended: dict[str, Literal["complete", "pending", "blocked"]] = Field(default_factory=dict)
 
 
 class LogChunk(Strict):
