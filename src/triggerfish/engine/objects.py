@@ -10,8 +10,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
-from triggerfish.engine.hostfacts import facts_now
-from triggerfish.model.requirements import matches
+from triggerfish.engine.hostfacts import meets
 from triggerfish.model.status import empty_tally
 from triggerfish.store.changes import Row
 
@@ -122,6 +121,7 @@ class JobRT:
     grounded: dict[str, str] = field(default_factory=dict)
     # (fields, dispatch class) as last computed (:meth:`dispatch_class`; not stored)
     klass: tuple[dict[str, Any], tuple[str, str, str] | None] | None = None
+    open_key: tuple[str, str, str] | None = None  # the class it is filed under (engine.openjobs)
 
     @property
     def has_agenda(self) -> bool:
@@ -215,6 +215,9 @@ class JobRT:
         return got[1]
 
     def eligible(self, host: HostRT) -> bool:
+        key = self.dispatch_class()
+        if key is not None:  # (only its requirements may keep it off a host)
+            return not key[0] or meets(host, key[0])
         f = self.fields
         if f.get("hosts") and host.name not in f["hosts"]:
             return False
@@ -234,7 +237,7 @@ class JobRT:
             if hc != cluster and not hc.startswith(cluster.rstrip("/") + "/"):
                 return False
         requirements = f.get("requirements")
-        return not requirements or matches(requirements, facts_now(host))
+        return not requirements or meets(host, requirements)
 
 
 @dataclass(slots=True)
@@ -295,6 +298,9 @@ class HostRT:
     # why its worker's own health check fails (engine.hostcheck); None: it passes (not stored)
     check: str | None = None
     check_at: float = 0.0  # when the request that said so reached the supervisor
+    # what its last dispatch that found nothing was made of (engine.openjobs.idle_mark): its
+    # parked pull is not served again while that is unchanged (not stored)
+    idle: tuple[object, ...] | None = None
 
     @property
     def locked(self) -> bool:
