@@ -53,6 +53,7 @@ def register(state: State, req: s.RegisterRequest) -> s.RegisterResponse:
         host.cluster = req.cluster
         host.registered = now
         state.touch_host(host)
+    host.jobtypes = frozenset(req.jobtypes)
     host.session = secrets.token_hex(12)
     host.last_seen = now
     host.memory_avail = req.memory_avail
@@ -93,11 +94,19 @@ def _assignment(state: State, a: Attempt, after: str | None = None) -> s.Assignm
     return s.Assignment.model_construct(
         token=a.token, job=job.id, subid=a.subid, work=a.work, pgrp=job.pgrp, name=job.name,
         prototype=job.prototype, package=job.package, env=env, cwd=f.get("cwd"),
+        work_package=_work_package(job, a.work),
         frame_start=start, frame_end=end, frame_step=job.step if start is not None else None,
         after=after, watched=after is None and ahead.watched(state, job.id, a.work),
         api_token=_job_token(state, job), flights=flights.assignment_flights(job),
         flight=a.flight,
     )  # fmt: skip
+
+
+def _work_package(job: JobRT, name: str | None) -> dict[str, Any]:
+    """The item's own package (``{}`` when it has none)."""
+    if job.packages is None or name is None:
+        return {}
+    return job.packages.get(name) or {}
 
 
 def _job_token(state: State, job: JobRT) -> str | None:
