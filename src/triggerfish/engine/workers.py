@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from triggerfish.api import schemas as s
-from triggerfish.engine import ahead, flights, hostcheck, nextjobs, reserve
+from triggerfish.engine import ahead, ended, flights, hostcheck, nextjobs, reserve
 from triggerfish.engine import verbhooks as verbs
 from triggerfish.engine.dispatch import dispatch, start, start_next
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, WorkRT
@@ -276,6 +276,7 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
     if host.adopt:
         _adopt(state, host, [r.token for r in req.reports])
     want = 0  # jobs to hold behind what this host runs next (engine.nextjobs)
+    whose: dict[str, tuple[int, int]] = {}  # ended tokens: their job and instance
     for r in req.reports:
         a = host.attempts.get(r.token)
         if a is None:
@@ -293,8 +294,13 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
             nxt = _claim_job(state, host, chain)
             if nxt is not None:
                 nextjobs.hold(state, host, nxt, want)
+        why = ended.why(state, host, a)
+        if why is not None:
+            out.ended[r.token] = why
+            whose[r.token] = (a.job_id, a.subid)
     fresh = [a for a in host.attempts.values() if a.delivered is None]
     out.assignments = _deliver(state, host, fresh)
+    ended.went_on(out.ended, whose, out.assignments)
     if want:
         # what was just handed out (no job held behind it yet) gets the next jobs behind it
         for asg in out.assignments:
