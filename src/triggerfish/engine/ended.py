@@ -43,6 +43,16 @@ def why(state: State, host: HostRT, a: Attempt) -> Ended | None:
     return "complete"
 
 
+def note(state: State, host: HostRT, a: Attempt, ended: dict[str, Ended],
+         whose: dict[str, tuple[int, int]]) -> None:  # fmt: skip
+    """Put ``a``'s token in ``ended`` (and its job and instance in ``whose``) when its
+    instance runs no next item (:func:`why`)."""
+    got = why(state, host, a)
+    if got is not None:
+        ended[a.token] = got
+        whose[a.token] = (a.job_id, a.subid)
+
+
 def went_on(ended: dict[str, Ended], whose: dict[str, tuple[int, int]],
             assignments: list[Assignment]) -> None:  # fmt: skip
     """Forget the tokens of ``ended`` (``whose``: their job and instance) whose instance got
