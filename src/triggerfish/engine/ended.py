@@ -3,9 +3,9 @@
 A report's answer says, for each reported token whose instance goes on with nothing (no next
 item started on its slot, none held ahead for it), why: ``complete`` (the job has no more work
 for it), ``pending`` (its slot went to other work: passive preemption, a host that takes no
-more work) or ``blocked`` (the job is blocked, suspended or waits, or what is left of its agenda is
-blocked). A job type's process gets
-it as the status of ``qb.requestwork()``; a command line's worker ignores it.
+more work) or ``blocked`` (the job is blocked, suspended or waits, or what is left of its
+agenda is blocked). A job type's process gets it as the status of ``qb.requestwork()``; a
+command line's worker ignores it.
 """
 
 from __future__ import annotations
