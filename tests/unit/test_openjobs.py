@@ -34,7 +34,7 @@ def test_the_walk_gives_every_job_in_dispatch_order(specs: list[tuple[int, int]]
 @given(jobs_st, st.sets(st.sampled_from(REQS)))
 def test_a_class_skipped_is_passed_over(specs: list[tuple[int, int]], skipped: set[str]) -> None:
     jobs = _open(specs)
-    skip = {(r, "", "") for r in skipped}
+    skip = {(r, "", "", "") for r in skipped}
     got = list(Walk(OpenJobs(jobs), skip))  # type: ignore[arg-type]
     assert got == [j for j in jobs if j.dispatch_class() not in skip]
 
@@ -59,10 +59,10 @@ def test_a_job_dropped_during_the_walk_is_not_given(specs: list[tuple[int, int]]
 
 def test_a_class_skipped_comes_back_after_reopen_from_where_the_walk_is() -> None:
     a, b, c, d = _job(1, 1, 1), _job(2, 2, 0), _job(3, 3, 1), _job(4, 4, 0)
-    skip: set[tuple[str, str, str]] = set()
+    skip: set[tuple[str, str, str, str]] = set()
     walk = Walk(OpenJobs([a, b, c, d]), skip)
     assert next(walk) is a
-    skip.add(("host.gpu=a100", "", ""))
+    skip.add(("host.gpu=a100", "", "", ""))
     assert next(walk) is b  # (c, of a's class, is passed over)
     skip.clear()
     walk.reopen()
@@ -72,7 +72,7 @@ def test_a_class_skipped_comes_back_after_reopen_from_where_the_walk_is() -> Non
 def test_a_short_class_is_passed_over_until_licenses_come_back() -> None:
     a, b = _job(1, 1, 1), _job(2, 2, 0)
     open_jobs = OpenJobs([a, b])
-    open_jobs.short.add(("host.gpu=a100", "", ""))
+    open_jobs.short.add(("host.gpu=a100", "", "", ""))
     gen = open_jobs.gen
     assert list(Walk(open_jobs, set())) == [b]
     open_jobs.unshort()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from triggerfish.engine import ahead, placement, preempt, reserve
 from triggerfish.engine import verbhooks as verbs
-from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
+from triggerfish.engine.objects import Attempt, DispatchClass, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.openjobs import Walk
 from triggerfish.engine.state import State
 
@@ -92,7 +92,7 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
     # dispatch classes (JobRT.dispatch_class) that cannot start here as the host and the
     # global resources are now: the jobs of a class are alike there (forgotten at each start);
     # jobs with no idle instance or waiting for a global resource are not open: not walked
-    no: set[tuple[str, str, str]] = set()
+    no: set[DispatchClass] = set()
     walk = Walk(state.open_jobs(), no, host)
     free = host.free  # (only what starts here changes it)
     for job in _shoved_first(state, walk):
@@ -132,7 +132,7 @@ def _shoved_first(state: State, walk: Walk) -> Iterator[JobRT]:
 
 
 def _cannot_fit(
-    state: State, job: JobRT, key: tuple[str, str, str] | None, no: set[tuple[str, str, str]]
+    state: State, job: JobRT, key: DispatchClass | None, no: set[DispatchClass]
 ) -> None:
     """Remember that no more of ``job`` fits on the host of this dispatch call: its class
     there, and the job everywhere when it waits for a global resource."""

@@ -16,9 +16,9 @@ import heapq
 from collections.abc import Iterable, Iterator
 
 from triggerfish.engine.hostfacts import facts_now, meets
-from triggerfish.engine.objects import HostRT, JobRT
+from triggerfish.engine.objects import DispatchClass, HostRT, JobRT
 
-Key = tuple[str, str, str] | None
+Key = DispatchClass | None
 Urgency = tuple[int, int]
 
 
@@ -57,7 +57,7 @@ class OpenJobs:
             self.classes.setdefault(key, []).append(job)
         # classes found waiting for a global resource (``State.mark_unlicensed``): all their
         # jobs ask for the same, so none starts anywhere until one is given back
-        self.short: set[tuple[str, str, str]] = set()
+        self.short: set[DispatchClass] = set()
         # counts what may have opened a chance for a host that found nothing: a job added,
         # classes no longer short (:meth:`idle_mark`)
         self.gen = 0
@@ -95,9 +95,14 @@ class OpenJobs:
                 del self.classes[job.open_key]
 
 
-def _off(key: tuple[str, str, str], host: HostRT | None) -> bool:
-    """Whether ``host`` does not meet the requirements of class ``key`` (as it is now)."""
-    return host is not None and bool(key[0]) and not meets(host, key[0])
+def _off(key: DispatchClass, host: HostRT | None) -> bool:
+    """Whether ``host`` does not offer the job type of class ``key`` or does not meet its
+    requirements (as it is now)."""
+    if host is None:
+        return False
+    if key[3] and key[3] not in host.jobtypes:
+        return True
+    return bool(key[0]) and not meets(host, key[0])
 
 
 class Walk(Iterator[JobRT]):
@@ -109,7 +114,7 @@ class Walk(Iterator[JobRT]):
     given."""
 
     def __init__(
-        self, jobs: OpenJobs, skip: set[tuple[str, str, str]], host: HostRT | None = None
+        self, jobs: OpenJobs, skip: set[DispatchClass], host: HostRT | None = None
     ) -> None:
         self.jobs = jobs
         self.skip = skip
