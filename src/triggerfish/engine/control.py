@@ -22,13 +22,14 @@ from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.engine.workers import drop, failed_attempt
 from triggerfish.errors import Conflict, NotFound, ValidationError
+from triggerfish.model import lifecycle
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import MAX_ID, PROD_FIELDS, JobSpec
-from triggerfish.model.status import TERMINAL
+from triggerfish.model.status import TERMINAL, Status
 from triggerfish.model.when import parse_when, time_atom_text
 from triggerfish.triggers import compile_expr, parse
 
-_LIVE = ("running", "suspended")  # work that holds an attempt on a host (engine.verbs)
+_LIVE = lifecycle.LIVE  # work that holds an attempt on a host
 _TARGET = re.compile(r"^\s*(\d+)\s*(?:([.:])(.*))?$")
 MODIFIABLE = frozenset(
     {"name", "label", "priority", "cpus", "hosts", "omithosts", "groups", "omitgroups",
@@ -86,54 +87,15 @@ def _stop(state: State, job: JobRT, token: str | None) -> None:
 
 
 def _check(action: str, t: Target) -> str | None:
-    """Why ``action`` makes no sense for ``t`` now, or None when it does."""
+    """Why ``action`` makes no sense for ``t`` now, or None when it does (the rules:
+    ``model.lifecycle.control_refusal``)."""
     if t.work is not None:
-        st = t.work.status
-        return {
-            "kill": "it has already ended" if st in TERMINAL else None,
-            "block": "it has already ended" if st in TERMINAL or st == "blocked" else None,
-            "unblock": None if st == "blocked" else f"it is {st}, not blocked",
-            "retry": None if st in TERMINAL else f"it is {st}; only ended work can be retried",
-            "requeue": None if st in TERMINAL else f"it is {st}; only ended work can be requeued",
-            "remove": "work items cannot be removed; remove the job",
-            "modify": "work items cannot be modified",
-            "preempt": None if st == "running" else f"it is {st}, not running",
-        }[action]
+        return lifecycle.control_refusal(action, "work", t.work.status)
     if t.sub is not None:
-        st = t.sub.status
-        if t.job.work and action in ("retry", "requeue"):
-            return (
-                "instances of a job with an agenda follow its work; "
-                "retry or requeue the job or its items"
-            )
-        return {
-            "kill": "it has already ended" if st in TERMINAL else None,
-            "block": None if st in ("pending", "running", "retrying") else f"it is {st}",
-            "unblock": None if st == "blocked" else f"it is {st}, not blocked",
-            "retry": None if st in TERMINAL else f"it is {st}; only ended instances can be retried",
-            "requeue": None if st in TERMINAL else f"it is {st}",
-            "remove": "instances cannot be removed; modify the job's cpus",
-            "modify": "instances cannot be modified; modify the job",
-            "preempt": None if st == "running" else f"it is {st}, not running",
-        }[action]
-    st = t.job.status
-    ended = (
-        [w for w in t.job.work.values() if w.status in ("failed", "killed")]
-        if t.job.work
-        else [x for x in t.job.subs.values() if x.status in ("failed", "killed")]
-    )
-    return {
-        "kill": f"it has already ended ({st})" if st in TERMINAL else None,
-        "block": None if st in ("pending", "running", "waiting", "suspended") else f"it is {st}",
-        "unblock": None if st == "blocked" else f"it is {st}, not blocked",
-        "retry": None
-        if st in TERMINAL or ended
-        else f"it is {st} and has no failed or killed work",
-        "requeue": None if st in TERMINAL or ended else f"it is {st} and has no ended work",
-        "remove": None,
-        "modify": None,
-        "preempt": None if st == "running" else f"it is {st}, not running",
-    }[action]
+        return lifecycle.control_refusal(action, "instance", t.sub.status, agenda=bool(t.job.work))
+    units = t.job.work.values() if t.job.work else t.job.subs.values()
+    ended = any(u.status in lifecycle.FAILED_OR_KILLED for u in units)
+    return lifecycle.control_refusal(action, "job", t.job.status, ended_units=ended)
 
 
 # ---------------------------------------------------------------- job verbs
@@ -196,14 +158,15 @@ def _job_unblock(state: State, job: JobRT, _f: dict[str, Any]) -> str:
 
 
 def _job_retry(state: State, job: JobRT, _f: dict[str, Any]) -> str:
-    redo_all = job.status == "complete"
     for w in job.work.values():
-        if w.status in ("failed", "killed") or (redo_all and w.status == "complete"):
-            state.set_work(job, w, "pending")
+        new = lifecycle.job_verb_unit("retry", job.status, w.status)
+        if new is not None:
+            state.set_work(job, w, new)
     for sub in job.subs.values():
-        if sub.status in ("failed", "killed") or (redo_all and sub.status == "complete"):
-            state.set_sub(job, sub, "pending", quiet=bool(job.work))
-    if job.status in TERMINAL or job.status == "killed":
+        new = lifecycle.job_verb_unit("retry", job.status, sub.status)
+        if new is not None:
+            state.set_sub(job, sub, new, quiet=bool(job.work))
+    if job.status in TERMINAL:
         _release(state, job)
     else:
         state.derive(job)
@@ -213,14 +176,16 @@ def _job_retry(state: State, job: JobRT, _f: dict[str, Any]) -> str:
 def _job_requeue(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     """Qube's requeue: ended work goes back on the queue, and the job is held (blocked)."""
     for w in job.work.values():
-        if w.status in TERMINAL:
-            state.set_work(job, w, "pending")
+        new = lifecycle.job_verb_unit("requeue", job.status, w.status)
+        if new is not None:
+            state.set_work(job, w, new)
     for sub in job.subs.values():
-        if sub.status in TERMINAL:
-            state.set_sub(job, sub, "pending", quiet=bool(job.work))
+        new = lifecycle.job_verb_unit("requeue", job.status, sub.status)
+        if new is not None:
+            state.set_sub(job, sub, new, quiet=bool(job.work))
     job.timecomplete = None
     state.finished.discard(job.id)
-    state.set_job(job, "blocked")
+    state.set_job(job, lifecycle.JOB_VERB_STATUS["requeue"])
     return job.status
 
 
@@ -408,6 +373,13 @@ def _preempt_token(state: State, token: str | None, status: str) -> str:
     return status
 
 
+_WORK_EVENT = {
+    "kill": lifecycle.Event.KILL, "block": lifecycle.Event.BLOCK,
+    "unblock": lifecycle.Event.UNBLOCK, "retry": lifecycle.Event.RETRY,
+    "requeue": lifecycle.Event.REQUEUE,
+}  # fmt: skip
+
+
 def _work_verb(state: State, action: str, job: JobRT, w: WorkRT) -> str:
     if action == "preempt":
         return _preempt_token(state, w.token, w.status)
@@ -418,15 +390,11 @@ def _work_verb(state: State, action: str, job: JobRT, w: WorkRT) -> str:
             sub.work = None
             state.set_sub(job, sub, "pending", quiet=True)
         w.token = None
-    new = {
-        "kill": "killed",
-        "block": "blocked",
-        "unblock": "pending",
-        "retry": "pending",
-        "requeue": "blocked",
-    }[action]
+    new = lifecycle.unit_next(w.status, _WORK_EVENT[action])
+    if new is None:  # (refused before: ``_check``)
+        return w.status
     state.set_work(job, w, new)
-    if new in ("pending", "blocked") and job.status in TERMINAL:
+    if new in (Status.PENDING, Status.BLOCKED) and job.status in TERMINAL:
         _release(state, job)
     else:
         state.derive(job)

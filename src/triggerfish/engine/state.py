@@ -25,7 +25,9 @@ from triggerfish.engine.schedrt import Schedules
 from triggerfish.engine.timers import Timers
 from triggerfish.errors import NotFound
 from triggerfish.meters import Meters
-from triggerfish.model.status import TERMINAL
+from triggerfish.model import lifecycle
+from triggerfish.model.lifecycle import STATUS_EVENT
+from triggerfish.model.status import TERMINAL, Status
 from triggerfish.store.changes import Changes, Row
 from triggerfish.store.store import Store
 
@@ -33,21 +35,6 @@ if TYPE_CHECKING:
     from triggerfish.engine.parking import Answer, Parked
 
 logger = logging.getLogger(__name__)
-
-# The event a status change emits (besides `done` for terminal states).
-STATUS_EVENT = {
-    "pending": "pending",
-    "blocked": "blocked",
-    "waiting": "waiting",
-    "running": "running",
-    "complete": "complete",
-    "failed": "failed",
-    "killed": "killed",
-    "suspended": "suspended",
-    "retrying": "retry",
-}
-EXPLICIT_JOB_STATUSES = frozenset({"blocked", "killed", "suspended", "waiting"})
-
 
 RELEASE_ACTIONS = frozenset(
     {"unblock-self", "unblock-work-self", "unblock-subjob-self", "retry-self", "retry-work-self",
@@ -425,43 +412,28 @@ class State:
             self.emit("done", "job", job=job.id, data={"status": status})
 
     def derive(self, job: JobRT) -> None:
-        """Set the job's status from its work (or instances), unless it is held explicitly."""
-        if job.status in EXPLICIT_JOB_STATUSES:
+        """Set the job's status from its work (or instances), unless it is held explicitly
+        (the rules: ``model.lifecycle.derive``)."""
+        if job.status in lifecycle.HELD_JOB:
             self.update_runnable(job)
             return
-        t = job.tally
         taken_back = job.id in self.taken_back
         self.taken_back.discard(job.id)
-        if t["running"]:
-            status = "running"
-        elif t["pending"] or t["retrying"] or t["blocked"] or t["waiting"] or t["suspended"]:
-            # a job that has started stays running while work is left that runs without a
-            # person (items released one by one, retries): ``running-job`` fires once per
-            # real start, not once per item (docs/jobs.md, Statuses)
-            keep = job.status == "running" and not taken_back
-            status = "running" if keep and self._work_left(job) else "pending"
-        elif t["failed"]:
-            status = "failed"
-        elif t["killed"]:
-            status = "killed"
-        else:
-            status = "complete"
+        status = lifecycle.derive(
+            job.tally, job.status, taken_back=taken_back, may_release=lambda: self._may_release(job)
+        )
         if status in TERMINAL and job.work:
             for s in job.subs.values():
-                if s.status == "pending":
+                if s.status == Status.PENDING:
                     self.set_sub(job, s, status, quiet=True)
         self.set_job(job, status)
         self.touch_job(job)
         self.update_runnable(job)
 
-    def _work_left(self, job: JobRT) -> bool:
-        """True when work of a started job will run without a person: items (instances)
-        pending, waiting or retrying, or blocked ones while the job has a callback that may
-        release them (a qube action that unblocks or retries; code in another language)."""
-        t = job.tally
-        if t["pending"] or t["retrying"] or t["waiting"]:
-            return True
-        return bool(t["blocked"]) and any(_may_release(cb) for cb in self.cbs.of_job(job.id))
+    def _may_release(self, job: JobRT) -> bool:
+        """Whether a callback of ``job`` may release its blocked work (a qube action that
+        unblocks or retries; code in another language)."""
+        return any(_may_release(cb) for cb in self.cbs.of_job(job.id))
 
     # ------------------------------------------------------------------ runnable set
 

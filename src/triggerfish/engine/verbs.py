@@ -27,11 +27,12 @@ from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.engine.workers import drop
 from triggerfish.errors import Conflict
+from triggerfish.model import lifecycle
 from triggerfish.model.status import TERMINAL
 
 ACTIONS = frozenset({"suspend", "resume", "interrupt", "migrate", "complete", "retire", "shove"})
-LIVE = ("running", "suspended")  # statuses of work that holds an attempt on a host
-NOT_STARTED = ("pending", "blocked", "waiting", "retrying")
+LIVE = lifecycle.LIVE  # statuses of work that holds an attempt on a host
+NOT_STARTED = lifecycle.NOT_STARTED
 _REASON = {"interrupt": "interrupted", "migrate": "migrated"}
 
 
@@ -63,29 +64,12 @@ def _units(t: Target) -> list[WorkRT | SubRT]:
 
 
 def _check(action: str, t: Target) -> str | None:
-    """Why ``action`` makes no sense for ``t`` now, or None when it does."""
+    """Why ``action`` makes no sense for ``t`` now, or None when it does (the rules:
+    ``model.lifecycle.dispatch_refusal``)."""
+    kind: lifecycle.Kind = "work" if t.work else "instance" if t.sub else "job"
     st = (t.work or t.sub or t.job).status
     statuses = {u.status for u in _units(t)}
-    if action in ("retire", "shove") and (t.work or t.sub):
-        return f"{action} acts on jobs only"
-    if action == "complete" and t.sub is not None:
-        return "complete acts on jobs (retire) and work items, not instances"
-    if action == "complete" and t.work is not None:  # a failed or killed item too
-        return "it is complete already" if st == "complete" else None
-    if st in TERMINAL:
-        return f"it has already ended ({st})"
-    if action == "suspend":
-        return None if "running" in statuses else f"it is {st}; nothing of it is running"
-    if action == "resume":
-        # (a suspended job whose worker died holds pending work only: resume releases it)
-        ok = "suspended" in statuses or st == "suspended"
-        return None if ok else f"it is {st}, not suspended"
-    if action in ("interrupt", "migrate"):
-        return None if statuses & set(LIVE) else f"it is {st}; nothing of it is running"
-    if action == "shove":
-        dispatchable = t.job.status in ("pending", "running") and "pending" in statuses
-        return None if dispatchable else f"it is {st} and has no pending work to dispatch"
-    return None  # complete, retire: anything not ended
+    return lifecycle.dispatch_refusal(action, kind, st, statuses, t.job.status)
 
 
 # ---------------------------------------------------------------- one unit
