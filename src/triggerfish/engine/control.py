@@ -105,15 +105,15 @@ def _job_kill(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     for w in job.work.values():
         if w.status in _LIVE:
             _stop(state, job, w.token)
-            state.set_work(job, w, "killed")
+            state.set_work(job, w, Status.KILLED)
         elif w.status not in TERMINAL:
-            state.set_work(job, w, "killed", quiet=True)
+            state.set_work(job, w, Status.KILLED, quiet=True)
     for sub in job.subs.values():
         if sub.status not in TERMINAL:
             _stop(state, job, sub.token)
             sub.work = None
-            state.set_sub(job, sub, "killed", quiet=bool(job.work))
-    state.set_job(job, "killed")
+            state.set_sub(job, sub, Status.KILLED, quiet=bool(job.work))
+    state.set_job(job, Status.KILLED)
     return job.status
 
 
@@ -123,32 +123,32 @@ def _interrupt(state: State, job: JobRT) -> None:
         if w.status in _LIVE:
             _stop(state, job, w.token)
             w.token = None
-            state.set_work(job, w, "pending", data={"reason": "interrupted"})
+            state.set_work(job, w, Status.PENDING, data={"reason": "interrupted"})
     for sub in job.subs.values():
         if sub.status in _LIVE:
             _stop(state, job, sub.token)
             sub.token = None
             sub.work = None
-            state.set_sub(job, sub, "pending", quiet=bool(job.work))
+            state.set_sub(job, sub, Status.PENDING, quiet=bool(job.work))
 
 
 def _job_block(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     _interrupt(state, job)
-    state.set_job(job, "blocked")
+    state.set_job(job, Status.BLOCKED)
     return job.status
 
 
 def _release(state: State, job: JobRT) -> None:
     """Lift an explicit hold or an end: the job's status follows its work again."""
-    job.status = "pending"
+    job.status = Status.PENDING
     job.timecomplete = None
     state.finished.discard(job.id)
     state.touch_job(job)
     for sub in job.subs.values():
-        if sub.status in TERMINAL and (job.work or sub.status != "complete"):
-            state.set_sub(job, sub, "pending", quiet=bool(job.work))
+        if sub.status in TERMINAL and (job.work or sub.status != Status.COMPLETE):
+            state.set_sub(job, sub, Status.PENDING, quiet=bool(job.work))
     state.derive(job)
-    if job.status == "pending":
+    if job.status == Status.PENDING:
         state.emit("pending", "job", job=job.id)
 
 
@@ -193,7 +193,7 @@ def _job_remove(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     ahead.drop_job(state, job)
     nextjobs.drop_job(state, job)
     for w in job.work.values():
-        if w.status == "running":
+        if w.status == Status.RUNNING:
             _stop(state, job, w.token)
     for sub in job.subs.values():
         _stop(state, job, sub.token)
@@ -268,7 +268,7 @@ def _move_hold(state: State, job: JobRT, value: str | int | None) -> str:
          and atom in cb.triggers.split()),
         None,
     )  # fmt: skip
-    if job.status != "blocked" or old is None or holder is None:
+    if job.status != Status.BLOCKED or old is None or holder is None:
         raise Conflict(
             f"fields.after: job {job.id} is not held until a time (status {job.status}); "
             "only the hold set by `after` at submission can be moved",
@@ -307,14 +307,16 @@ def _set_cpus(state: State, job: JobRT, cpus: int) -> None:
     for subid in range(old, cpus):
         if subid not in job.subs:
             # a finished job's new instances are finished too, until the job is retried
-            sub = SubRT(job.id, subid, "complete" if job.status in TERMINAL else "pending")
+            sub = SubRT(
+                job.id, subid, Status.COMPLETE if job.status in TERMINAL else Status.PENDING
+            )
             job.subs[subid] = sub
             if not job.work:
                 job.tally[sub.status] += 1
             state.new_subs[(job.id, subid)] = sub
     for subid in [i for i in job.subs if i >= cpus]:
         sub = job.subs[subid]
-        if sub.status != "running":
+        if sub.status != Status.RUNNING:
             if not job.work:
                 job.tally[sub.status] -= 1
             del job.subs[subid]
@@ -347,17 +349,17 @@ def _sub_verb(state: State, action: str, job: JobRT, sub: SubRT) -> str:
         if item is not None and item.status in _LIVE:
             _stop(state, job, item.token)
             item.token = None
-            state.set_work(job, item, "pending", data={"reason": f"instance {action}ed"})
+            state.set_work(job, item, Status.PENDING, data={"reason": f"instance {action}ed"})
         _stop(state, job, sub.token)
         sub.work = None
         sub.token = None
-        state.set_sub(job, sub, "killed" if action == "kill" else "blocked")
+        state.set_sub(job, sub, Status.KILLED if action == "kill" else Status.BLOCKED)
     elif action in ("unblock", "retry"):
-        state.set_sub(job, sub, "pending")
+        state.set_sub(job, sub, Status.PENDING)
         if job.status in TERMINAL and not job.work:
             _release(state, job)
     elif action == "requeue":
-        state.set_sub(job, sub, "blocked")
+        state.set_sub(job, sub, Status.BLOCKED)
         if job.status in TERMINAL:
             _release(state, job)
     state.derive(job)
@@ -369,7 +371,7 @@ def _preempt_token(state: State, token: str | None, status: str) -> str:
     a = state.attempts.get(token) if token is not None else None
     if a is not None:
         preempt.take_back(state, a, {"mode": "verb"})
-        return "pending"
+        return Status.PENDING
     return status
 
 
@@ -388,7 +390,7 @@ def _work_verb(state: State, action: str, job: JobRT, w: WorkRT) -> str:
         sub = job.subs.get(w.subid) if w.subid is not None else None
         if sub is not None and sub.work == w.name:
             sub.work = None
-            state.set_sub(job, sub, "pending", quiet=True)
+            state.set_sub(job, sub, Status.PENDING, quiet=True)
         w.token = None
     new = lifecycle.unit_next(w.status, _WORK_EVENT[action])
     if new is None:  # (refused before: ``_check``)
@@ -439,17 +441,17 @@ def callback_job_action(state: State, job: JobRT, verb: str) -> str:
         if job.status in TERMINAL:
             return f"skipped: job {job.id} has already ended ({job.status})"
         for w in job.work.values():
-            if w.status == "running":
+            if w.status == Status.RUNNING:
                 _stop(state, job, w.token)
                 w.token = None
             if w.status not in TERMINAL:
-                state.set_work(job, w, "failed")
+                state.set_work(job, w, Status.FAILED)
         for sub in job.subs.values():
             if sub.status not in TERMINAL:
                 _stop(state, job, sub.token)
                 sub.token = None
-                state.set_sub(job, sub, "failed", quiet=bool(job.work))
-        state.set_job(job, "failed")
+                state.set_sub(job, sub, Status.FAILED, quiet=bool(job.work))
+        state.set_job(job, Status.FAILED)
         return f"job {job.id} failed"
     why = _check(verb, t)
     if why is not None:
@@ -476,14 +478,14 @@ def _sub_fail(state: State, job: JobRT, sub: SubRT, text: str) -> str:
     if sub.status in TERMINAL:
         return f"skipped: fail {text}: it has already ended ({sub.status})"
     item = job.work.get(sub.work) if sub.work else None
-    if item is not None and item.status == "running":
+    if item is not None and item.status == Status.RUNNING:
         _stop(state, job, item.token)
         item.token = None
-        state.set_work(job, item, "failed", data={"reason": "instance failed"})
+        state.set_work(job, item, Status.FAILED, data={"reason": "instance failed"})
     _stop(state, job, sub.token)
     sub.work = None
     sub.token = None
-    state.set_sub(job, sub, "pending" if job.work else "failed", quiet=bool(job.work))
+    state.set_sub(job, sub, Status.PENDING if job.work else Status.FAILED, quiet=bool(job.work))
     state.derive(job)
     return f"fail {text}: {item.status if item is not None else sub.status}"
 
@@ -491,16 +493,16 @@ def _sub_fail(state: State, job: JobRT, sub: SubRT, text: str) -> str:
 def callback_work_action(state: State, job: JobRT, w: WorkRT, verb: str) -> str:
     t = Target(f"{job.id}:{w.name}", job, work=w)
     if verb in ("complete", "fail"):
-        new = "complete" if verb == "complete" else "failed"
+        new = Status.COMPLETE if verb == "complete" else Status.FAILED
         if w.status in TERMINAL:
             return f"skipped: {verb} {t.text}: it has already ended ({w.status})"
-        running = w.status == "running"
+        running = w.status == Status.RUNNING
         if running:
             _stop(state, job, w.token)
             sub = job.subs.get(w.subid) if w.subid is not None else None
             if sub is not None and sub.work == w.name:
                 sub.work = None
-                state.set_sub(job, sub, "pending", quiet=True)
+                state.set_sub(job, sub, Status.PENDING, quiet=True)
             w.token = None
         if running and verb == "fail":  # the attempt failed: retrywork applies, as to any
             failed_attempt(state, job, w, {"reason": "failed by a callback"})

@@ -36,6 +36,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# (module names: ``Status.X`` is an enum lookup, five times the cost of comparing a string,
+# and the setters run for every transition of every item)
+_PENDING, _BLOCKED, _RUNNING = Status.PENDING, Status.BLOCKED, Status.RUNNING
+_RETRYING = Status.RETRYING
+_RUNNABLE = frozenset({_PENDING, _RUNNING})  # a job in one of these may be dispatched
+
 RELEASE_ACTIONS = frozenset(
     {"unblock-self", "unblock-work-self", "unblock-subjob-self", "retry-self", "retry-work-self",
      "retry-subjob-self"}
@@ -188,16 +194,16 @@ class State:
         job = JobRT.from_rows(*loaded)
         self.jobs[job.id] = job
         for s in job.subs.values():
-            if s.status in ("running", "suspended") and s.token and s.host and s.work is None:
+            if s.status in lifecycle.LIVE and s.token and s.host and s.work is None:
                 self._restore_attempt(s.token, s.host, job.id, s.subid, None)
-            if s.status == "retrying" and s.retry_at is not None:
+            if s.status == _RETRYING and s.retry_at is not None:
                 heapq.heappush(self.retry_heap, (s.retry_at, job.id, None, s.subid))
         for w in job.work.values():
-            if w.status in ("running", "suspended") and w.token and w.host and w.subid is not None:
+            if w.status in lifecycle.LIVE and w.token and w.host and w.subid is not None:
                 self._restore_attempt(w.token, w.host, job.id, w.subid, w.name)
-            elif w.status == "retrying" and w.retry_at is not None:
+            elif w.status == _RETRYING and w.retry_at is not None:
                 heapq.heappush(self.retry_heap, (w.retry_at, job.id, w.name, None))
-            elif w.status == "pending" and w.token and not ahead.restore(self, job, w):
+            elif w.status == _PENDING and w.token and not ahead.restore(self, job, w):
                 nextjobs.restore(self, job, w)  # (held for a host: lookahead, or a next job)
         self.update_runnable(job)
         return job
@@ -239,7 +245,7 @@ class State:
             if s.token and s.token in self.attempts:
                 out.append(self.attempts[s.token])
         for w in job.work.values():
-            if w.status in ("running", "suspended") and w.token and w.token in self.attempts:
+            if w.status in lifecycle.LIVE and w.token and w.token in self.attempts:
                 out.append(self.attempts[w.token])
         return out
 
@@ -305,16 +311,16 @@ class State:
         if job.work:
             job.tally[old] -= 1
             job.tally[status] = job.tally.get(status, 0) + 1
-        if old == "running" and status == "pending":
+        if old == _RUNNING and status == _PENDING:
             self.taken_back.add(job.id)  # lost, blocked or requeued: not a retry nor a release
-        if status == "pending":
+        if status == _PENDING:
             w.token = None  # (a hold's token is set on a pending item afterwards)
             w.ready = self.now
             job.push_pending(w)
             self.work_available = True
         if status in TERMINAL:
             w.timecomplete = self.now
-        if status == "running" or old == "running":
+        if status == _RUNNING or old == _RUNNING:
             timeouts.work_changed(self, job, w, old, status)
         self.touch_work(job, w)
         if not quiet:
@@ -350,22 +356,22 @@ class State:
         old = s.status
         if old == status:
             return
-        if old == "running" and s.ahead:  # what was held behind its item goes back
+        if old == _RUNNING and s.ahead:  # what was held behind its item goes back
             ahead.drop_sub(self, job, s)
         s.status = status
-        if status == "pending":
+        if status == _PENDING:
             self.unbusy(job)  # (it has an idle instance now)
-        if old == "running" and status == "pending" and not job.work:
+        if old == _RUNNING and status == _PENDING and not job.work:
             self.taken_back.add(job.id)
         if not job.work:
             job.tally[old] -= 1
             job.tally[status] = job.tally.get(status, 0) + 1
-        if status == "pending":
+        if status == _PENDING:
             s.ready = self.now
             self.work_available = True
         if status in TERMINAL:
             s.timecomplete = self.now
-        if status == "running" or old == "running":
+        if status == _RUNNING or old == _RUNNING:
             timeouts.sub_changed(self, job, s, old, status)
         self.touch_sub(job, s)
         if not quiet:
@@ -386,22 +392,20 @@ class State:
         if job.status == status:
             return
         job.status = status
-        if status not in ("pending", "running"):
+        if status not in _RUNNABLE:
             ahead.drop_job(self, job)
             nextjobs.drop_job(self, job)
         if status in TERMINAL:
             job.timecomplete = self.now
             self.finished.add(job.id)
             for s in job.subs.values():
-                if s.status in ("pending", "blocked", "retrying"):
-                    self.set_sub(
-                        job, s, status if status != "complete" else "complete", quiet=bool(job.work)
-                    )
+                if s.status in (_PENDING, _BLOCKED, _RETRYING):
+                    self.set_sub(job, s, status, quiet=bool(job.work))
         elif job.timecomplete is not None:
             job.timecomplete = None
-        if status == "running" and job.timestart is None:
+        if status == _RUNNING and job.timestart is None:
             job.timestart = self.now
-        if status == "blocked":
+        if status == _BLOCKED:
             job.reason = "blocked"
         elif job.reason == "blocked":
             job.reason = ""
@@ -424,7 +428,7 @@ class State:
         )
         if status in TERMINAL and job.work:
             for s in job.subs.values():
-                if s.status == Status.PENDING:
+                if s.status == _PENDING:
                     self.set_sub(job, s, status, quiet=True)
         self.set_job(job, status)
         self.touch_job(job)
@@ -438,12 +442,12 @@ class State:
     # ------------------------------------------------------------------ runnable set
 
     def update_runnable(self, job: JobRT) -> None:
-        ok = job.status in ("pending", "running") and job.id in self.jobs
+        ok = job.status in _RUNNABLE and job.id in self.jobs
         if ok:
             ok = (
                 job.has_pending()
                 if job.work
-                else any(s.status == "pending" for s in job.subs.values())
+                else any(s.status == _PENDING for s in job.subs.values())
             )
         if ok and job.id not in self.runnable:
             self.runnable.add(job.id)
