@@ -194,6 +194,23 @@ def test_kill_stops_the_process_group_and_fails_the_item(tmp_path: Path) -> None
     assert after.status == "complete" and after.result["pid"] != pid
 
 
+def test_an_item_handed_while_the_process_dies_gets_a_new_process(tmp_path: Path) -> None:
+    """(The supervisor may give a killed item's slot its next item in the same answer.)"""
+
+    async def body(h: Farmhand) -> tuple[Report, Report, int]:
+        running = asyncio.create_task(h.runner.run(h.item("t1", "1")))
+        await h.until("the item to hang", lambda: any("hang" in t for t in h.traced()))
+        pid = int(next(t for t in h.traced() if t.startswith("hang")).split()[1])
+        assert h.runner.cancel("t1")
+        after = await h.runner.run(h.item("t2", "2"))
+        return await running, after, pid
+
+    killed, after, pid = scenario(tmp_path, body, actions={"1": "hang"})
+    assert killed.token == "t1" and killed.status == "failed"
+    assert after.token == "t2" and after.status == "complete"
+    assert after.result["pid"] != pid
+
+
 def test_suspend_and_resume_stop_and_continue_the_process(tmp_path: Path) -> None:
     async def body(h: Farmhand) -> str:
         running = asyncio.create_task(h.runner.run(h.item("t1", "1")))
