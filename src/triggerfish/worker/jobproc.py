@@ -47,7 +47,7 @@ ENV_SECRET = "TRIGGERFISH_JOBTYPE_SECRET"
 ENV_NAME = "TRIGGERFISH_JOBTYPE"
 LINE_LIMIT = 32 * 1024 * 1024  # the longest request (a result package) the worker reads
 ENDED = ("complete", "pending", "blocked")
-WORK_STATUSES = ("complete", "failed")
+WORK_STATUSES = ("complete", "failed", "running")  # (running: the item goes on)
 Key = tuple[int, int]  # (job, subid): one instance
 
 
@@ -276,14 +276,17 @@ class JobProcess:
         item = self._open("reportwork")
         status = args.get("status")
         if status not in WORK_STATUSES:
-            raise RequestError(f"qb.reportwork(): status must be 'complete' or 'failed', "
-                               f"got {status!r}")  # fmt: skip
+            raise RequestError(f"qb.reportwork(): status must be 'complete', 'failed' or "
+                               f"'running', got {status!r}")  # fmt: skip
         name = args.get("name")
         if name not in (None, "", item.a.work or ""):
             raise RequestError(f"qb.reportwork(): the open item is {item.a.work!r}, not {name!r}")
         result = args.get("resultpackage") or {}
         if not isinstance(result, dict):
             raise RequestError("qb.reportwork(): resultpackage must be a dict")
+        if status == "running":  # (Qube's way to update the result package of a running item)
+            item.partial.update(result)
+            return None
         error = None
         if status == "failed":
             error = str(args.get("error") or "the job type reported the item failed")
