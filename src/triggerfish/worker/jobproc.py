@@ -432,16 +432,17 @@ class JobProcs:
                 await writer.drain()
         except (ConnectionError, ValueError) as exc:  # (ValueError: a line over the limit)
             logger.info("job type channel closed: %s", exc, extra={"action": "jobtype_channel"})
-        except asyncio.CancelledError:
-            pass
         finally:
             writer.close()
 
     async def _one(self, line: bytes) -> dict[str, Any]:
         try:
             msg = json.loads(line)
-            if not isinstance(msg, dict):
-                raise RequestError("a request is a JSON object")
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict):
+            return {"ok": False, "error": "a request is one line of JSON, an object"}
+        try:
             proc = self._by_secret.get(str(msg.get("secret")))
             if proc is None:
                 raise RequestError("this process is not one the worker started for a job type "
@@ -450,6 +451,7 @@ class JobProcs:
             value = await proc.handle(str(msg.get("op")), args if isinstance(args, dict) else {})
         except RequestError as exc:
             return {"ok": False, "error": exc.message}
-        except ValueError:
-            return {"ok": False, "error": "a request is one line of JSON"}
+        except Exception as exc:  # (a fault of the worker: the process hears of it)
+            logger.exception("job type request failed", extra={"action": "jobtype_request"})
+            return {"ok": False, "error": f"worker error: {type(exc).__name__}: {exc}"}
         return {"ok": True, "value": value}
