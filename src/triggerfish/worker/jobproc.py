@@ -49,6 +49,7 @@ LINE_LIMIT = 32 * 1024 * 1024  # the longest request (a result package) the work
 ENDED = ("complete", "pending", "blocked")
 WORK_STATUSES = ("complete", "failed", "running")  # (running: the item goes on)
 Key = tuple[int, int]  # (job, subid): one instance
+SITE_DIRS = ("site-packages", "dist-packages")  # on the worker's Python's path already
 
 
 class RequestError(Exception):
@@ -111,9 +112,10 @@ def process_command(
     an item's name or frames: it runs several), the channel, and ``triggerfish`` importable."""
     env = command_env(a, base, {})
     env.pop("TRIGGERFISH_WORK", None)
-    ours = str(Path(triggerfish.__file__).resolve().parents[1])
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = f"{ours}{os.pathsep}{path}" if path else ours
+    ours = Path(triggerfish.__file__).resolve().parents[1]
+    if ours.name not in SITE_DIRS:  # (a source tree: put it first; site-packages are there)
+        path = env.get("PYTHONPATH")
+        env["PYTHONPATH"] = f"{ours}{os.pathsep}{path}" if path else str(ours)
     env["PYTHONUNBUFFERED"] = "1"  # its output reaches the item's log as it is printed
     env.update({ENV_SOCKET: socket, ENV_SECRET: secret, ENV_NAME: jt.name})
     return Command(list(jt.argv), env, a.cwd)
