@@ -39,6 +39,7 @@ import triggerfish
 from triggerfish.api.schemas import Assignment, Report
 from triggerfish.worker.command import Command, command_env
 from triggerfish.worker.jobtypes import JobType
+from triggerfish.worker.process import Stream
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ LINE_LIMIT = 32 * 1024 * 1024  # the longest request (a result package) the work
 ENDED = ("complete", "pending", "blocked")
 WORK_STATUSES = ("complete", "failed", "running")  # (running: the item goes on)
 Key = tuple[int, int]  # (job, subid): one instance
+Sink = Callable[[str, Stream, str], None]  # (token, stream, text): the worker's logs
+HELD_MAX = 64 * 1024  # characters printed between items kept for the next item's log
 SITE_DIRS = ("site-packages", "dist-packages")  # on the worker's Python's path already
 
 
@@ -64,10 +67,6 @@ class Child(Protocol):
     def signal_group(self, sig: int) -> bool: ...
 
     def drain(self) -> None: ...
-
-
-class Emit(Protocol):
-    token: str  # the attempt whose log gets the process's output
 
 
 class Attempt(Protocol):
@@ -121,6 +120,44 @@ def process_command(
     return Command(list(jt.argv), env, a.cwd)
 
 
+class Output:
+    """A job type process's output: to the log of the open item; printed while none is open,
+    held (up to :data:`HELD_MAX` characters) for the next one."""
+
+    __slots__ = ("_held", "_sink", "dropped", "held_chars", "token")
+
+    def __init__(self, sink: Sink, token: str) -> None:
+        self._sink = sink
+        self.token: str | None = token
+        self._held: list[tuple[Stream, str]] = []
+        self.held_chars = 0
+        self.dropped = 0  # characters beyond HELD_MAX, dropped
+
+    def __call__(self, stream: Stream, text: str) -> None:
+        if self.token is not None:
+            self._sink(self.token, stream, text)
+        elif self.held_chars + len(text) <= HELD_MAX:
+            self._held.append((stream, text))
+            self.held_chars += len(text)
+        else:
+            self.dropped += len(text)
+
+    def to(self, token: str) -> None:
+        """From now on to the log of ``token``, after what was held."""
+        self.token = token
+        for stream, text in self._held:
+            self._sink(token, stream, text)
+        if self.dropped:
+            note = f"[triggerfish: {self.dropped} characters printed between items dropped]\n"
+            self._sink(token, "stderr", note)
+        self._held.clear()
+        self.held_chars = self.dropped = 0
+
+    def hold(self) -> None:
+        """No item is open: hold what comes."""
+        self.token = None
+
+
 @dataclass(slots=True)
 class _Item:
     a: Assignment
@@ -132,7 +169,9 @@ class _Item:
 class JobProcess:
     """The process of one instance: its open item, its waiting ``requestwork``."""
 
-    def __init__(self, a: Assignment, jt: JobType, host: str, command: Command, secret: str):
+    def __init__(
+        self, a: Assignment, jt: JobType, host: str, command: Command, secret: str, sink: Sink
+    ) -> None:
         self.first = a  # (the job's fields: the same for each item of the instance)
         self.key: Key = (a.job, a.subid)
         self.jobtype = jt
@@ -148,18 +187,12 @@ class JobProcess:
         self._waiter: asyncio.Future[dict[str, Any]] | None = None
         self.attempt: Attempt | None = None
         self.exit: asyncio.Task[Report] | None = None  # ends with the process: its outcome
-        self._emit: Emit | None = None
+        self.output = Output(sink, a.token)
 
-    def attach(self, attempt: Attempt, exit_task: asyncio.Task[Report], emit: Emit) -> None:
-        """The process has started: the runner's record of it, its watcher, its output."""
+    def attach(self, attempt: Attempt, exit_task: asyncio.Task[Report]) -> None:
+        """The process has started: the runner's record of it, and its watcher."""
         self.attempt = attempt
         self.exit = exit_task
-        self._emit = emit
-
-    def emit_to(self, token: str) -> None:
-        """From now on the process's output goes to the log of attempt ``token``."""
-        if self._emit is not None:
-            self._emit.token = token
 
     # ------------------------------------------------------------------ the worker's side
 
@@ -183,6 +216,7 @@ class JobProcess:
         item = self.item = _Item(a, asyncio.get_running_loop().create_future())
         self.ended = None
         self.last_token = a.token
+        self.output.to(a.token)
         self._answer()
         try:
             await asyncio.wait({item.done, self.exit}, return_when=asyncio.FIRST_COMPLETED)
@@ -191,6 +225,7 @@ class JobProcess:
         if item.done.done():
             if self.attempt is not None:  # what it printed before reporting: the item's log
                 self.attempt.child.drain()
+            self.output.hold()
             return item.done.result()
         item.done.cancel()
         return self._died(item, self.exit.result())
@@ -329,9 +364,10 @@ class JobProcess:
 class JobProcs:
     """The job types of a worker, their live processes, and the channel they talk through."""
 
-    def __init__(self, jobtypes: Mapping[str, JobType], host: str = "") -> None:
+    def __init__(self, jobtypes: Mapping[str, JobType], host: str, sink: Sink) -> None:
         self.jobtypes = dict(jobtypes)
         self.host = host
+        self._sink = sink
         self._by_key: dict[Key, JobProcess] = {}
         self._by_secret: dict[str, JobProcess] = {}
         self._dir: str | None = None
@@ -354,7 +390,8 @@ class JobProcs:
         """A process record for ``a``'s instance (the caller starts the process)."""
         path = await self._listen()
         secret = secrets.token_urlsafe(24)
-        proc = JobProcess(a, jt, self.host, process_command(a, jt, base_env, path, secret), secret)
+        command = process_command(a, jt, base_env, path, secret)
+        proc = JobProcess(a, jt, self.host, command, secret, self._sink)
         self._by_key[proc.key] = proc
         self._by_secret[secret] = proc
         return proc
