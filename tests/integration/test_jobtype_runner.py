@@ -18,7 +18,8 @@ import pytest
 import triggerfish.qb as qb
 from triggerfish.api.schemas import Assignment, Report, ReportResponse
 from triggerfish.worker import jobproc
-from triggerfish.worker.jobproc import ENV_SECRET, ENV_SOCKET, HELD_MAX
+from triggerfish.worker.jobchannel import ENV_SECRET, ENV_SOCKET
+from triggerfish.worker.jobproc import HELD_MAX
 from triggerfish.worker.jobtypes import discover
 from triggerfish.worker.process import Stream
 from triggerfish.worker.runner import Runner
@@ -344,7 +345,7 @@ def test_a_process_with_another_secret_is_refused(tmp_path: Path) -> None:
 
     async def body(h: Farmhand) -> str:
         await h.runner.run(h.item("t1", "1"))  # (the channel is open now)
-        path = h.runner.jobprocs.socket_path
+        path = h.runner.jobprocs.channel.path
         assert path is not None
         env = {**os.environ, ENV_SOCKET: path, ENV_SECRET: "guessed"}
         proc = await asyncio.create_subprocess_exec(

@@ -1,35 +1,28 @@
-"""One process per instance of a job type, and the private channel it talks to the worker by.
+"""One process per instance of a job type: its items, and what it asks the worker.
 
 The worker starts a job type's process (:mod:`triggerfish.worker.jobtypes`) for the first item
 an instance (job + subid) gets on this host, and keeps it for the instance's next items. The
 process talks to the worker through :mod:`triggerfish.qbback` (``qb.requestwork()`` and the
-rest) over a Unix socket of the worker (``TRIGGERFISH_JOBTYPE_SOCKET``, in a directory only the
-worker's user can enter), each process with a secret of its own
-(``TRIGGERFISH_JOBTYPE_SECRET``): a request with another secret is refused.
-
-The protocol is one JSON object a line each way: ``{"secret", "op", "args"}`` asked,
-``{"ok": true, "value": ...}`` or ``{"ok": false, "error": "..."}`` answered; one request at a
-time on a connection. The operations are :meth:`JobProcess.handle`'s.
+rest) over the worker's channel (:mod:`triggerfish.worker.jobchannel`), with a secret of its
+own; the operations are :meth:`JobProcess.handle`'s.
 
 An item is open from the moment the worker is handed it until ``reportwork`` (its end, with its
 ``resultpackage``) or the process's exit (a failure). ``requestwork`` answers with the open item
 once; when the instance has no item, it waits until the worker is handed the next one, or
 learns that there is none (:meth:`JobProcs.reported`): it then answers with that status
 (``complete``, ``pending`` or ``blocked``), and the process is expected to call ``reportjob``
-and exit. The processes themselves are started, watched and killed by the
-:class:`~triggerfish.worker.runner.Runner`, as commands are.
+and exit. What the process prints goes to the open item's log (:class:`Output`). The processes
+themselves are started, watched and killed by the :class:`~triggerfish.worker.runner.Runner`,
+as commands are.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import secrets
-import shutil
 import signal
-import tempfile
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,29 +31,19 @@ from typing import Any, Protocol
 import triggerfish
 from triggerfish.api.schemas import Assignment, Report
 from triggerfish.worker.command import Command, command_env
+from triggerfish.worker.jobchannel import ENV_SECRET, ENV_SOCKET, Channel, RequestError
 from triggerfish.worker.jobtypes import JobType
 from triggerfish.worker.process import Stream
 
 logger = logging.getLogger(__name__)
 
-ENV_SOCKET = "TRIGGERFISH_JOBTYPE_SOCKET"
-ENV_SECRET = "TRIGGERFISH_JOBTYPE_SECRET"
 ENV_NAME = "TRIGGERFISH_JOBTYPE"
-LINE_LIMIT = 32 * 1024 * 1024  # the longest request (a result package) the worker reads
 ENDED = ("complete", "pending", "blocked")
 WORK_STATUSES = ("complete", "failed", "running")  # (running: the item goes on)
 Key = tuple[int, int]  # (job, subid): one instance
 Sink = Callable[[str, Stream, str], None]  # (token, stream, text): the worker's logs
 HELD_MAX = 64 * 1024  # characters printed between items kept for the next item's log
 SITE_DIRS = ("site-packages", "dist-packages")  # on the worker's Python's path already
-
-
-class RequestError(Exception):
-    """A request the worker refuses; its message goes back to the process."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class Child(Protocol):
@@ -370,17 +353,12 @@ class JobProcs:
         self._sink = sink
         self._by_key: dict[Key, JobProcess] = {}
         self._by_secret: dict[str, JobProcess] = {}
-        self._dir: str | None = None
-        self._server: asyncio.Server | None = None
+        self.channel = Channel(self._request)
 
     @property
     def live(self) -> bool:
         """Some job type's process runs."""
         return bool(self._by_key)
-
-    @property
-    def socket_path(self) -> str | None:
-        return None if self._dir is None else os.path.join(self._dir, "jobtypes.sock")
 
     def get(self, a: Assignment) -> JobProcess | None:
         """The live process of ``a``'s instance, if any."""
@@ -388,7 +366,7 @@ class JobProcs:
 
     async def new(self, a: Assignment, jt: JobType, base_env: Mapping[str, str]) -> JobProcess:
         """A process record for ``a``'s instance (the caller starts the process)."""
-        path = await self._listen()
+        path = await self.channel.listen()
         secret = secrets.token_urlsafe(24)
         command = process_command(a, jt, base_env, path, secret)
         proc = JobProcess(a, jt, self.host, command, secret, self._sink)
@@ -444,53 +422,12 @@ class JobProcs:
             if late:
                 self.kill_all()
                 await asyncio.wait(late)
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        self.channel.close()
 
-    # ------------------------------------------------------------------ the channel
-
-    async def _listen(self) -> str:
-        if self._server is None:
-            self._dir = tempfile.mkdtemp(prefix="triggerfish-jobtypes-")  # (mode 0700)
-            path = self.socket_path
-            assert path is not None
-            self._server = await asyncio.start_unix_server(self._serve, path, limit=LINE_LIMIT)
-        path = self.socket_path
-        assert path is not None
-        return path
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while line := await reader.readline():
-                answer = await self._one(line)
-                writer.write(json.dumps(answer).encode() + b"\n")
-                await writer.drain()
-        except (ConnectionError, ValueError) as exc:  # (ValueError: a line over the limit)
-            logger.info("job type channel closed: %s", exc, extra={"action": "jobtype_channel"})
-        finally:
-            writer.close()
-
-    async def _one(self, line: bytes) -> dict[str, Any]:
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            msg = None
-        if not isinstance(msg, dict):
-            return {"ok": False, "error": "a request is one line of JSON, an object"}
-        try:
-            proc = self._by_secret.get(str(msg.get("secret")))
-            if proc is None:
-                raise RequestError("this process is not one the worker started for a job type "
-                                   "(or its instance has ended)")  # fmt: skip
-            args = msg.get("args")
-            value = await proc.handle(str(msg.get("op")), args if isinstance(args, dict) else {})
-        except RequestError as exc:
-            return {"ok": False, "error": exc.message}
-        except Exception as exc:  # (a fault of the worker: the process hears of it)
-            logger.exception("job type request failed", extra={"action": "jobtype_request"})
-            return {"ok": False, "error": f"worker error: {type(exc).__name__}: {exc}"}
-        return {"ok": True, "value": value}
+    async def _request(self, secret: str, op: str, args: Mapping[str, Any]) -> Any:
+        """A request of the process whose secret is ``secret``."""
+        proc = self._by_secret.get(secret)
+        if proc is None:
+            raise RequestError("this process is not one the worker started for a job type "
+                               "(or its instance has ended)")  # fmt: skip
+        return await proc.handle(op, args)
