@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 import triggerfish.qb as qb
-from triggerfish.api.schemas import Assignment, Report, ReportResponse
+from triggerfish.api.schemas import Assignment, Flights, Report, ReportResponse
 from triggerfish.worker import jobproc
 from triggerfish.worker.jobchannel import ENV_SECRET, ENV_SOCKET
 from triggerfish.worker.jobproc import HELD_MAX
@@ -270,6 +270,37 @@ def test_requestwork_right_after_reportwork_waits_for_the_next_item(tmp_path: Pa
     report, work = scenario(tmp_path, body, actions={"1": "hang"})
     assert report.status == "complete" and report.result == {"x": 1}
     assert work["name"] == "2" and work["status"] == "running"
+
+
+def test_flight_checks_run_around_the_items_of_a_job_type(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.txt"
+    checks = Flights(
+        preflights=f"echo pre >> {trace}",
+        agenda_postflights=f'echo "post $TRIGGERFISH_WORK $TRIGGERFISH_FLIGHT" >> {trace}',
+        postflights=f"echo landed >> {trace}",
+    )
+
+    async def body(h: Farmhand) -> list[Report]:
+        reports = [await h.runner.run(h.item(f"t{n}", str(n), flights=checks)) for n in (1, 2)]
+        landing = h.item("t3", "2", flights=checks, flight="postflight")
+        reports.append(await h.runner.run(landing))
+        return reports
+
+    reports = scenario(tmp_path, body)
+    assert [r.status for r in reports] == ["complete"] * 3
+    assert [line.split()[0] for line in trace.read_text().splitlines()][:5] == [
+        "pre", "start", "post", "post", "landed",
+    ]  # fmt: skip
+    assert "post 2 agenda_postflight" in trace.read_text()
+
+
+def test_a_failed_preflight_leaves_the_job_type_unstarted(tmp_path: Path) -> None:
+    async def body(h: Farmhand) -> Report:
+        return await h.runner.run(h.item("t1", "1", flights=Flights(preflights="exit 2")))
+
+    report = scenario(tmp_path, body)
+    assert report.status == "failed" and report.preflight is not None
+    assert not (tmp_path / "trace.txt").exists()  # (the process never started)
 
 
 def test_suspend_and_resume_stop_and_continue_the_process(tmp_path: Path) -> None:

@@ -206,9 +206,6 @@ class JobProcess:
         finally:
             self.item = None
         if item.done.done():
-            if self.attempt is not None:  # what it printed before reporting: the item's log
-                self.attempt.child.drain()
-            self.output.hold()
             return item.done.result()
         item.done.cancel()
         return self._died(item, self.exit.result())
@@ -224,6 +221,14 @@ class JobProcess:
         report.status = "failed"
         report.error = f"the job type's process ended before reporting the item: {error}"
         return report
+
+    def _end(self, item: _Item, report: Report) -> None:
+        """The process has reported ``item``'s end: what it printed so far is the item's, what
+        it prints from now on (it hears the answer after this) the next item's."""
+        if self.attempt is not None:
+            self.attempt.child.drain()
+        self.output.hold()
+        item.done.set_result(report)
 
     def _closed(self) -> bool:
         """No item is open (none, or the open one has been reported: the runner has not
@@ -312,7 +317,7 @@ class JobProcess:
             error = str(args.get("error") or "the job type reported the item failed")
         report = Report(token=item.a.token, status=status, result={**item.partial, **result},
                         error=error)  # fmt: skip
-        item.done.set_result(report)
+        self._end(item, report)
         return None
 
     async def _reportjob(self, args: Mapping[str, Any]) -> Any:
@@ -323,8 +328,8 @@ class JobProcess:
             # an instance without agenda: this is its end
             ok = status == "complete"
             error = None if ok else f"the job type reported the job {status or 'failed'}"
-            item.done.set_result(Report(token=item.a.token, status="complete" if ok else "failed",
-                                        result=dict(item.partial), error=error))  # fmt: skip
+            self._end(item, Report(token=item.a.token, status="complete" if ok else "failed",
+                                   result=dict(item.partial), error=error))  # fmt: skip
         return None
 
     async def _updateresultpackage(self, args: Mapping[str, Any]) -> Any:
