@@ -411,14 +411,15 @@ class JobProcs:
                 proc.no_more(status)
 
     def kill_all(self) -> None:
-        for proc in self._by_key.values():
+        """SIGKILL every job type process now (retired ones too)."""
+        for proc in self._by_secret.values():
             if proc.attempt is not None:
                 proc.attempt.child.signal_group(signal.SIGKILL)
 
     async def aclose(self, grace: float) -> None:
         """Tell each process its instance gets no more (``pending``), give them ``grace``
         seconds to end, kill the rest; then close the channel."""
-        procs = list(self._by_key.values())
+        procs = list(self._by_secret.values())
         for proc in procs:
             proc.no_more("pending")
         exits = [p.exit for p in procs if p.exit is not None]

@@ -1,6 +1,9 @@
 """Run assignments as child processes and turn their ends into reports.
 
-``task`` assignments go to the :class:`~triggerfish.worker.taskpool.TaskPool`.
+``task`` assignments go to the :class:`~triggerfish.worker.taskpool.TaskPool`. Items of a job
+type (``--jobtypes``) go to their instance's process, started here like a command and kept for
+the instance's next items (:mod:`triggerfish.worker.jobproc`); cancel, suspend and the guard
+apply to it as to a command while an item is open.
 
 ``cmdline`` and ``cmdrange`` assignments run ``package["cmdline"]`` with ``/bin/sh -c`` in a
 session of their own. Their output goes to an :data:`OutputSink` as text while they run. When
