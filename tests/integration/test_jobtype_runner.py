@@ -20,7 +20,7 @@ from triggerfish.api.schemas import Assignment, Flights, Report, ReportResponse
 from triggerfish.worker import jobproc
 from triggerfish.worker.jobchannel import ENV_SECRET, ENV_SOCKET
 from triggerfish.worker.jobproc import HELD_MAX
-from triggerfish.worker.jobtypes import discover
+from triggerfish.worker.jobtypes import discover, from_target
 from triggerfish.worker.process import Stream
 from triggerfish.worker.runner import Runner
 
@@ -356,6 +356,51 @@ def test_a_process_exits_when_the_worker_closes(tmp_path: Path) -> None:
     pid = scenario(tmp_path, body)
     assert gone(pid)
     assert (tmp_path / "trace.txt").read_text().splitlines()[-1] == "end pending"
+
+
+ENTRY_MODULE = """\
+import triggerfish.qb as qb
+
+
+def main():
+    while True:
+        work = qb.requestwork()
+        if work["status"] != "running":
+            qb.reportjob(work["status"])
+            return
+        work["status"] = "complete"
+        work["resultpackage"] = {"by": __name__, "name": work["name"]}
+        qb.reportwork(work)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("target", "by"), [("tf_jt_demo:main", "tf_jt_demo"), ("tf_jt_demo", "__main__")]
+)
+def test_job_types_of_entry_points_run_a_function_or_a_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, by: str
+) -> None:
+    (tmp_path / "tf_jt_demo.py").write_text(ENTRY_MODULE)
+    path = [str(tmp_path), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in path if p))
+    jt = from_target("demo", target)
+
+    async def go() -> Report:
+        runner = Runner(jobtypes={"demo": jt})
+        try:
+            a = Assignment(token="t1", job=1, subid=0, work="7", pgrp=1, name="demo",
+                           prototype="demo", package={})  # fmt: skip
+            return await runner.run(a)
+        finally:
+            await runner.aclose()
+
+    report = asyncio.run(go())
+    assert report.status == "complete"
+    assert report.result == {"by": by, "name": "7"}
 
 
 def test_the_back_end_outside_a_job_type_raises_no_job_context(
