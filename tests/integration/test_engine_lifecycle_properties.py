@@ -91,8 +91,9 @@ def _apply(farm: Farm, job_id: int, n: int, cpus: int, step: Step) -> tuple[bool
             return True, None
         host, token = held[k % len(held)]
         a = farm.held[host][token]
-        farm.report(host, token, "complete" if what == "complete" else "failed")
-        return True, a.work
+        resp = farm.report(host, token, "complete" if what == "complete" else "failed")
+        # a stale token (its item was taken back, maybe handed out again) moves nothing
+        return True, None if token in resp.ignored else a.work
     name = str(k % n + 1)
     target = {"job": str(job_id), "item": f"{job_id}:{name}", "sub": f"{job_id}.{k % cpus}"}[where]
     req = s.ControlRequest(action=what, targets=[target])  # type: ignore[arg-type]
@@ -121,7 +122,8 @@ def _check_step(
     if where == "report" and item is not None:
         old, new = before[1][item], after[1][item]
         ev = Event.REPORT_COMPLETE if what == "complete" else Event.REPORT_FAILED
-        moved = lc.unit_next(old, ev) or old  # (a stale token's report changes nothing)
+        moved = lc.unit_next(old, ev)
+        assert moved is not None, f"a report of {item} accepted while it is {old}"
         if what == "failed" and moved == Status.FAILED:
             moved = Status.PENDING if new != Status.FAILED else moved  # retried at once
         # the report's answer may hand the same item, pending, to its instance again
