@@ -9,7 +9,9 @@ Pure: tables and functions of statuses, no I/O and nothing of the engine. The en
   its units and to the job's own status.
 - :func:`derive`: the status of a job that follows its work, from its tally.
 - :func:`control_refusal` / :func:`dispatch_refusal`: why a verb is refused (409) for a target
-  in its status; None when it is allowed.
+  in its status; None when it is allowed. A verb allowed on a unit always has a move in
+  :data:`UNIT_MOVES` (for work items, exactly where it has one; instances are narrower: one
+  is blocked only while pending, running or retrying).
 
 Once ended (:data:`TERMINAL`), a unit moves only by the verbs that reopen ended work:
 ``retry``, ``requeue`` and ``complete`` (of a failed or killed item), see :data:`REOPENING`.
