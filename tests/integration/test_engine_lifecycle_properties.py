@@ -19,12 +19,14 @@ from hypothesis import strategies as st
 from triggerfish.api import schemas as s
 from triggerfish.engine import control as ctl
 from triggerfish.engine import verbs
-from triggerfish.errors import Conflict, ValidationError
+from triggerfish.errors import Conflict, NotFound, ValidationError
 from triggerfish.model import lifecycle as lc
 from triggerfish.model.lifecycle import Event
 from triggerfish.model.status import TERMINAL, Status, aggregate, tally_of
 
 REOPENING_VERBS = {"retry", "requeue", "complete"}  # docs/jobs.md, docs/dispatch-verbs.md
+# and unblock of a held job without agenda starts it anew (docs/jobs.md, Statuses)
+REOPENING_INSTANCE = REOPENING_VERBS | {"unblock"}
 ITEM_EVENT = {
     "kill": Event.KILL, "block": Event.BLOCK, "unblock": Event.UNBLOCK, "retry": Event.RETRY,
     "requeue": Event.REQUEUE, "suspend": Event.SUSPEND, "resume": Event.RESUME,
@@ -32,7 +34,7 @@ ITEM_EVENT = {
 }  # fmt: skip
 JOB_VERBS = ("kill", "block", "unblock", "retry", "requeue", "suspend", "resume", "interrupt",
              "migrate", "retire")  # fmt: skip
-SUB_VERBS = ("kill", "block", "unblock", "suspend", "resume", "interrupt")
+SUB_VERBS = ("kill", "block", "unblock", "retry", "requeue", "suspend", "resume", "interrupt")
 
 Step = tuple[str, str, int]
 
@@ -52,10 +54,14 @@ def farm(db_url: str) -> Iterator[Farm]:
     f.stop()
 
 
-def _view(farm: Farm, job_id: int) -> tuple[str, dict[str, str], dict[str, int]]:
+def _view(farm: Farm, job_id: int, agenda: bool) -> tuple[str, dict[str, str], dict[str, int]]:
+    """The job's status, its units' (items, or instances of a job without agenda), its tally."""
     j = farm.job(job_id)
-    items = {w["name"]: w["status"] for w in j["agenda"]}
-    return j["status"], items, j["todotally"]
+    if agenda:
+        units = {w["name"]: w["status"] for w in j["agenda"]}
+    else:
+        units = {str(x["subid"]): x["status"] for x in j["subjobs"]}
+    return j["status"], units, j["todotally"]
 
 
 def _check(view: tuple[str, dict[str, str], dict[str, int]], n: int) -> None:
@@ -79,8 +85,10 @@ def _held(farm: Farm) -> list[tuple[str, str]]:
     return [(h, t) for h in ("h1", "h2") for t in sorted(farm.held.get(h, {}))]
 
 
-def _apply(farm: Farm, job_id: int, n: int, cpus: int, step: Step) -> tuple[bool, str | None]:
-    """Apply ``step``; (whether it was allowed, the item it named)."""
+def _apply(
+    farm: Farm, job_id: int, n: int, cpus: int, agenda: bool, step: Step
+) -> tuple[bool, str | None]:
+    """Apply ``step``; (whether it was allowed, the unit it moved or named)."""
     where, what, k = step
     if where == "pull":
         farm.pull(what)
@@ -93,30 +101,34 @@ def _apply(farm: Farm, job_id: int, n: int, cpus: int, step: Step) -> tuple[bool
         a = farm.held[host][token]
         resp = farm.report(host, token, "complete" if what == "complete" else "failed")
         # a stale token (its item was taken back, maybe handed out again) moves nothing
-        return True, None if token in resp.ignored else a.work
+        unit = a.work if agenda else str(a.subid)
+        return True, None if token in resp.ignored else unit
     name = str(k % n + 1)
     target = {"job": str(job_id), "item": f"{job_id}:{name}", "sub": f"{job_id}.{k % cpus}"}[where]
     req = s.ControlRequest(action=what, targets=[target])  # type: ignore[arg-type]
     try:
         farm.run(verbs.control if what in verbs.ACTIONS else ctl.control, req)
-    except (Conflict, ValidationError):
+    except (Conflict, ValidationError, NotFound):
         return False, None
-    return True, name if where == "item" else None
+    if where == "item":
+        return True, name
+    return True, None if where == "job" or agenda else str(k % cpus)
 
 
 def _check_step(
     step: Step, before: tuple[str, dict[str, str], dict[str, int]],
-    after: tuple[str, dict[str, str], dict[str, int]], item: str | None,
+    after: tuple[str, dict[str, str], dict[str, int]], item: str | None, agenda: bool,
 ) -> None:  # fmt: skip
     where, what, _ = step
     verb = what if where in ("job", "item", "sub") else where
     for name, old in before[1].items():
         new = after[1][name]
         if old in TERMINAL and new != old:
-            assert verb in REOPENING_VERBS, f"item {name}: {old} -> {new} by {step}"
+            allowed = REOPENING_VERBS if agenda else REOPENING_INSTANCE
+            assert verb in allowed, f"unit {name}: {old} -> {new} by {step}"
     if before[0] in TERMINAL and after[0] != before[0]:
         assert verb in REOPENING_VERBS, f"job: {before[0]} -> {after[0]} by {step}"
-    if where == "item" and item is not None:  # the item moved as the table says
+    if where in ("item", "sub") and item is not None:  # the unit moved as the table says
         old = before[1][item]
         assert after[1][item] == lc.unit_next(old, ITEM_EVENT[what]), (step, old, after[1][item])
     if where == "report" and item is not None:
@@ -134,31 +146,33 @@ def _check_step(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
+    agenda=st.booleans(),
     n=st.integers(1, 4),
-    cpus=st.integers(1, 2),
+    cpus=st.integers(1, 3),
     retries=st.integers(0, 1),
     held=st.booleans(),
     sequence=st.lists(steps, min_size=5, max_size=40),
 )
 def test_engine_follows_the_state_machine(
-    farm: Farm, n: int, cpus: int, retries: int, held: bool, sequence: list[Step]
+    farm: Farm, agenda: bool, n: int, cpus: int, retries: int, held: bool, sequence: list[Step]
 ) -> None:
-    fields: dict[str, Any] = {"cpus": cpus, "retrywork": retries}
+    fields: dict[str, Any] = {"cpus": cpus, "retrywork": retries, "retrysubjob": retries}
     if held:
         fields["status"] = "blocked"
-    job_id = farm.submit(job(f"1-{n}", **fields)).jobs[0].id
+    job_id = farm.submit(job(f"1-{n}" if agenda else None, **fields)).jobs[0].id
+    n = n if agenda else cpus
     farm.register("h1", 2)
     farm.register("h2", 1)
     try:
-        view = _view(farm, job_id)
+        view = _view(farm, job_id, agenda)
         _check(view, n)
         for step in sequence:
-            ok, item = _apply(farm, job_id, n, cpus, step)
-            after = _view(farm, job_id)
+            ok, item = _apply(farm, job_id, n, cpus, agenda, step)
+            after = _view(farm, job_id, agenda)
             if not ok:
                 assert after == view, f"refused {step} changed the job"
             _check(after, n)
-            _check_step(step, view, after, item)
+            _check_step(step, view, after, item, agenda)
             view = after
     finally:
         farm.control("remove", job_id)

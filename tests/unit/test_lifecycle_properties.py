@@ -23,9 +23,10 @@ P, B, R, S = Status.PENDING, Status.BLOCKED, Status.RUNNING, Status.SUSPENDED
 C, F, K, RT = Status.COMPLETE, Status.FAILED, Status.KILLED, Status.RETRYING
 
 # What may take a unit, or a job, out of an end (docs/jobs.md "Control": retry, requeue;
-# docs/dispatch-verbs.md "complete": of a failed or killed item). Unit verbs are written
-# ``unit:VERB``, verbs on the whole job ``job:VERB``.
+# "Statuses": unblock of a held job starts it anew; docs/dispatch-verbs.md "complete": of a
+# failed or killed item). Unit verbs are written ``unit:VERB``, verbs on the job ``job:VERB``.
 REOPENS_UNIT = {"unit:retry", "unit:requeue", "unit:complete", "job:retry", "job:requeue"}
+REOPENS_INSTANCE = REOPENS_UNIT | {"job:unblock"}  # (of a job without agenda)
 REOPENS_JOB = REOPENS_UNIT
 
 SYSTEM = {  # what workers and the engine's timers do to a unit
@@ -96,6 +97,8 @@ class Sketch:
 
     def _release(self, cause: str) -> None:
         """``engine.control._release``: the job follows its work again."""
+        for i, u in enumerate(self.units):
+            self._move(i, lc.released(u, agenda=self.kind == "work"), cause)
         self._set_job(P, cause)
         self.derive(cause)
 
@@ -145,7 +148,8 @@ class Sketch:
             return False
         cause = f"job:{verb}"
         for i, u in enumerate(self.units):
-            self._move(i, lc.job_verb_unit(verb, self.status, u), cause)
+            new = lc.job_verb_unit(verb, self.status, u, agenda=self.kind == "work")
+            self._move(i, new, cause)
         if verb in lc.JOB_VERB_STATUS:
             self._set_job(lc.JOB_VERB_STATUS[verb], cause)
         elif verb == "unblock" or (verb == "retry" and self.status in TERMINAL):
@@ -182,7 +186,10 @@ def check(job: Sketch, n: int) -> None:
             assert job.status == C
     for what, old, new, cause in job.moves:
         if old in TERMINAL:
-            allowed = REOPENS_UNIT if what.startswith("unit") else REOPENS_JOB
+            if what == "job":
+                allowed = REOPENS_JOB
+            else:
+                allowed = REOPENS_UNIT if job.kind == "work" else REOPENS_INSTANCE
             # kill of a job: a killed job is ended; nothing else leaves an end
             assert cause in allowed, f"{what}: {old} -> {new} by {cause}"
     job.moves.clear()
@@ -266,12 +273,14 @@ def test_only_the_documented_events_leave_an_end(event: Event) -> None:
 
 
 @pytest.mark.parametrize("verb", JOB_CONTROL + JOB_DISPATCH)
-def test_verbs_on_a_job_reopen_ended_units_only_by_retry_and_requeue(verb: str) -> None:
+@pytest.mark.parametrize("agenda", [True, False])
+def test_verbs_on_a_job_reopen_ended_units_only_as_documented(verb: str, agenda: bool) -> None:
+    reopening = ("retry", "requeue") if agenda else ("retry", "requeue", "unblock")
     for job_status in Status:
         for unit in TERMINAL:
-            moved = lc.job_verb_unit(verb, job_status, unit)
+            moved = lc.job_verb_unit(verb, job_status, unit, agenda=agenda)
             if moved is not None:
-                assert verb in ("retry", "requeue"), (verb, job_status, unit, moved)
+                assert verb in reopening, (verb, job_status, unit, moved)
 
 
 @pytest.mark.parametrize("verb", sorted(UNIT_CONTROL))

@@ -14,7 +14,9 @@ Pure: tables and functions of statuses, no I/O and nothing of the engine. The en
   is blocked only while pending, running or retrying).
 
 Once ended (:data:`TERMINAL`), a unit moves only by the verbs that reopen ended work:
-``retry``, ``requeue`` and ``complete`` (of a failed or killed item), see :data:`REOPENING`.
+``retry``, ``requeue`` and ``complete`` (of a failed or killed item), see :data:`REOPENING`;
+and ``unblock`` of a held job without agenda starts its failed and killed instances anew
+(docs/jobs.md: "``unblock`` and ``retry`` of a held or ended job start it anew").
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ _JOB_VERB_UNITS: Mapping[str, Mapping[str, Status]] = {
     "interrupt": _from(LIVE, P),
     "migrate": _from(LIVE, P),
     "retire": UNIT_MOVES[Event.RETIRE],
-    "unblock": {},
+    "unblock": {},  # (but see :func:`released`: a job without agenda)
 }
 
 # The job's own status after a verb; a verb not named here lets the job follow its work
@@ -120,11 +122,24 @@ _JOB_VERB_UNITS: Mapping[str, Mapping[str, Status]] = {
 JOB_VERB_STATUS: Mapping[str, Status] = {"kill": K, "block": B, "requeue": B, "suspend": S}
 
 
-def job_verb_unit(verb: str, job_status: str, unit_status: str) -> Status | None:
-    """What ``verb`` on a job in ``job_status`` does to one of its units; None: nothing."""
+def job_verb_unit(
+    verb: str, job_status: str, unit_status: str, *, agenda: bool = True
+) -> Status | None:
+    """What ``verb`` on a job in ``job_status`` does to one of its units; None: nothing.
+    ``agenda``: the units are work items (else instances of a job without agenda)."""
     if verb == "retry" and job_status == C and unit_status == C:
         return P  # a complete job retried: all of it runs again
+    if verb == "unblock":
+        return released(unit_status, agenda=agenda)
     return _JOB_VERB_UNITS[verb].get(unit_status)
+
+
+def released(unit_status: str, *, agenda: bool) -> Status | None:
+    """What releasing a held or ended job (``unblock``; a ``retry`` or ``requeue`` of it or of
+    its units while it has ended) does to one of its units: the failed and killed instances of
+    a job without agenda start anew (docs/jobs.md, Statuses: "``unblock`` and ``retry`` of a
+    held or ended job start it anew"); work items keep their status."""
+    return P if not agenda and unit_status in FAILED_OR_KILLED else None
 
 
 # ---------------------------------------------------------------- the job follows its work
