@@ -27,21 +27,22 @@ from typing import Literal
 
 from triggerfish.model.status import TERMINAL, Status
 
-P, B, W, R = Status.PENDING, Status.BLOCKED, Status.WAITING, Status.RUNNING
-C, F, K = Status.COMPLETE, Status.FAILED, Status.KILLED
-S, RT = Status.SUSPENDED, Status.RETRYING
+# short names for the tables below
+_P, _B, _W, _R = Status.PENDING, Status.BLOCKED, Status.WAITING, Status.RUNNING
+_C, _F, _K = Status.COMPLETE, Status.FAILED, Status.KILLED
+_S, _RT = Status.SUSPENDED, Status.RETRYING
 
-LIVE: frozenset[Status] = frozenset({R, S})  # holds an attempt on a host
-NOT_STARTED: frozenset[Status] = frozenset({P, B, W, RT})
-FAILED_OR_KILLED: frozenset[Status] = frozenset({F, K})
+LIVE: frozenset[Status] = frozenset({_R, _S})  # holds an attempt on a host
+NOT_STARTED: frozenset[Status] = frozenset({_P, _B, _W, _RT})
+FAILED_OR_KILLED: frozenset[Status] = frozenset({_F, _K})
 # a job in one of these is held there (by a person, a verb or its dependency): it does not
 # follow its work (``derive`` leaves it) until a verb releases it
-HELD_JOB: frozenset[Status] = frozenset({B, K, S, W})
+HELD_JOB: frozenset[Status] = frozenset({_B, _K, _S, _W})
 
 # The event a status change emits (besides ``done`` for an end).
 STATUS_EVENT: Mapping[str, str] = {
-    P: "pending", B: "blocked", W: "waiting", R: "running", C: "complete", F: "failed",
-    K: "killed", S: "suspended", RT: "retry",
+    _P: "pending", _B: "blocked", _W: "waiting", _R: "running", _C: "complete", _F: "failed",
+    _K: "killed", _S: "suspended", _RT: "retry",
 }  # fmt: skip
 
 Kind = Literal["job", "instance", "work"]
@@ -74,21 +75,21 @@ def _from(statuses: Collection[Status], to: Status) -> dict[str, Status]:
 _UNENDED = frozenset(Status) - TERMINAL
 
 UNIT_MOVES: Mapping[Event, Mapping[str, Status]] = {
-    Event.START: {P: R},
-    Event.REPORT_COMPLETE: _from(LIVE, C),
-    Event.REPORT_FAILED: _from(LIVE, F),
-    Event.REPORT_RETRY: _from(LIVE, RT),
-    Event.RETRY_DUE: {RT: P},
-    Event.TAKE_BACK: _from(LIVE, P),
-    Event.KILL: _from(_UNENDED, K),
-    Event.BLOCK: _from(_UNENDED - {B}, B),
-    Event.UNBLOCK: {B: P},
-    Event.RETRY: _from(TERMINAL, P),
-    Event.REQUEUE: _from(TERMINAL, B),
-    Event.SUSPEND: {R: S},
-    Event.RESUME: {S: R},
-    Event.COMPLETE: _from(frozenset(Status) - {C}, C),
-    Event.RETIRE: {**_from(NOT_STARTED, C), S: R},
+    Event.START: {_P: _R},
+    Event.REPORT_COMPLETE: _from(LIVE, _C),
+    Event.REPORT_FAILED: _from(LIVE, _F),
+    Event.REPORT_RETRY: _from(LIVE, _RT),
+    Event.RETRY_DUE: {_RT: _P},
+    Event.TAKE_BACK: _from(LIVE, _P),
+    Event.KILL: _from(_UNENDED, _K),
+    Event.BLOCK: _from(_UNENDED - {_B}, _B),
+    Event.UNBLOCK: {_B: _P},
+    Event.RETRY: _from(TERMINAL, _P),
+    Event.REQUEUE: _from(TERMINAL, _B),
+    Event.SUSPEND: {_R: _S},
+    Event.RESUME: {_S: _R},
+    Event.COMPLETE: _from(frozenset(Status) - {_C}, _C),
+    Event.RETIRE: {**_from(NOT_STARTED, _C), _S: _R},
 }
 
 # The events that may move a unit out of an end (docs/jobs.md "Control",
@@ -105,21 +106,21 @@ def unit_next(status: str, event: Event) -> Status | None:
 
 # What a verb on a job does to each of its units (the job's status decides for ``retry``).
 _JOB_VERB_UNITS: Mapping[str, Mapping[str, Status]] = {
-    "kill": _from(_UNENDED, K),
-    "block": _from(LIVE, P),
-    "retry": _from(FAILED_OR_KILLED, P),
-    "requeue": _from(TERMINAL, P),
-    "suspend": {R: S},
-    "resume": {S: R},
-    "interrupt": _from(LIVE, P),
-    "migrate": _from(LIVE, P),
+    "kill": _from(_UNENDED, _K),
+    "block": _from(LIVE, _P),
+    "retry": _from(FAILED_OR_KILLED, _P),
+    "requeue": _from(TERMINAL, _P),
+    "suspend": {_R: _S},
+    "resume": {_S: _R},
+    "interrupt": _from(LIVE, _P),
+    "migrate": _from(LIVE, _P),
     "retire": UNIT_MOVES[Event.RETIRE],
     "unblock": {},  # (but see :func:`released`: a job without agenda)
 }
 
 # The job's own status after a verb; a verb not named here lets the job follow its work
 # (:func:`derive`) — ``unblock`` and ``retry`` release a held or ended job first.
-JOB_VERB_STATUS: Mapping[str, Status] = {"kill": K, "block": B, "requeue": B, "suspend": S}
+JOB_VERB_STATUS: Mapping[str, Status] = {"kill": _K, "block": _B, "requeue": _B, "suspend": _S}
 
 
 def job_verb_unit(
@@ -127,8 +128,8 @@ def job_verb_unit(
 ) -> Status | None:
     """What ``verb`` on a job in ``job_status`` does to one of its units; None: nothing.
     ``agenda``: the units are work items (else instances of a job without agenda)."""
-    if verb == "retry" and job_status == C and unit_status == C:
-        return P  # a complete job retried: all of it runs again
+    if verb == "retry" and job_status == _C and unit_status == _C:
+        return _P  # a complete job retried: all of it runs again
     if verb == "unblock":
         return released(unit_status, agenda=agenda)
     return _JOB_VERB_UNITS[verb].get(unit_status)
@@ -139,7 +140,7 @@ def released(unit_status: str, *, agenda: bool) -> Status | None:
     its units while it has ended) does to one of its units: the failed and killed instances of
     a job without agenda start anew (docs/jobs.md, Statuses: "``unblock`` and ``retry`` of a
     held or ended job start it anew"); work items keep their status."""
-    return P if not agenda and unit_status in FAILED_OR_KILLED else None
+    return _P if not agenda and unit_status in FAILED_OR_KILLED else None
 
 
 # ---------------------------------------------------------------- the job follows its work
@@ -159,22 +160,22 @@ def derive(
     else ``killed`` if any was killed, else ``complete``."""
     if status in HELD_JOB:
         return Status(status)
-    if tally[R]:
-        return R
-    if tally[P] or tally[RT] or tally[B] or tally[W] or tally[S]:
-        keep = status == R and not taken_back
-        return R if keep and _work_left(tally, may_release) else P
-    if tally[F]:
-        return F
-    if tally[K]:
-        return K
-    return C
+    if tally[_R]:
+        return _R
+    if tally[_P] or tally[_RT] or tally[_B] or tally[_W] or tally[_S]:
+        keep = status == _R and not taken_back
+        return _R if keep and _work_left(tally, may_release) else _P
+    if tally[_F]:
+        return _F
+    if tally[_K]:
+        return _K
+    return _C
 
 
 def _work_left(tally: Mapping[str, int], may_release: Callable[[], bool]) -> bool:
-    if tally[P] or tally[RT] or tally[W]:
+    if tally[_P] or tally[_RT] or tally[_W]:
         return True
-    return bool(tally[B]) and may_release()
+    return bool(tally[_B]) and may_release()
 
 
 # ---------------------------------------------------------------- 409 rules
@@ -198,13 +199,13 @@ def _work_refusal(verb: str, st: str) -> str | None:
     ended = st in TERMINAL
     return {
         "kill": "it has already ended" if ended else None,
-        "block": "it has already ended" if ended or st == B else None,
-        "unblock": None if st == B else f"it is {st}, not blocked",
+        "block": "it has already ended" if ended or st == _B else None,
+        "unblock": None if st == _B else f"it is {st}, not blocked",
         "retry": None if ended else f"it is {st}; only ended work can be retried",
         "requeue": None if ended else f"it is {st}; only ended work can be requeued",
         "remove": "work items cannot be removed; remove the job",
         "modify": "work items cannot be modified",
-        "preempt": None if st == R else f"it is {st}, not running",
+        "preempt": None if st == _R else f"it is {st}, not running",
     }[verb]
 
 
@@ -217,13 +218,13 @@ def _instance_refusal(verb: str, st: str, agenda: bool) -> str | None:
     ended = st in TERMINAL
     return {
         "kill": "it has already ended" if ended else None,
-        "block": None if st in (P, R, RT) else f"it is {st}",
-        "unblock": None if st == B else f"it is {st}, not blocked",
+        "block": None if st in (_P, _R, _RT) else f"it is {st}",
+        "unblock": None if st == _B else f"it is {st}, not blocked",
         "retry": None if ended else f"it is {st}; only ended instances can be retried",
         "requeue": None if ended else f"it is {st}",
         "remove": "instances cannot be removed; modify the job's cpus",
         "modify": "instances cannot be modified; modify the job",
-        "preempt": None if st == R else f"it is {st}, not running",
+        "preempt": None if st == _R else f"it is {st}, not running",
     }[verb]
 
 
@@ -231,13 +232,13 @@ def _job_refusal(verb: str, st: str, ended_units: bool) -> str | None:
     ended = st in TERMINAL
     return {
         "kill": f"it has already ended ({st})" if ended else None,
-        "block": None if st in (P, R, W, S) else f"it is {st}",
-        "unblock": None if st == B else f"it is {st}, not blocked",
+        "block": None if st in (_P, _R, _W, _S) else f"it is {st}",
+        "unblock": None if st == _B else f"it is {st}, not blocked",
         "retry": None if ended or ended_units else f"it is {st} and has no failed or killed work",
         "requeue": None if ended or ended_units else f"it is {st} and has no ended work",
         "remove": None,
         "modify": None,
-        "preempt": None if st == R else f"it is {st}, not running",
+        "preempt": None if st == _R else f"it is {st}, not running",
     }[verb]
 
 
@@ -252,18 +253,18 @@ def dispatch_refusal(
     if verb == "complete" and kind == "instance":
         return "complete acts on jobs (retire) and work items, not instances"
     if verb == "complete" and kind == "work":  # a failed or killed item too
-        return "it is complete already" if status == C else None
+        return "it is complete already" if status == _C else None
     if status in TERMINAL:
         return f"it has already ended ({status})"
     if verb == "suspend":
-        return None if R in units else f"it is {status}; nothing of it is running"
+        return None if _R in units else f"it is {status}; nothing of it is running"
     if verb == "resume":
         # (a suspended job whose worker died holds pending work only: resume releases it)
-        return None if S in units or status == S else f"it is {status}, not suspended"
+        return None if _S in units or status == _S else f"it is {status}, not suspended"
     if verb in ("interrupt", "migrate"):
         live = any(u in LIVE for u in units)
         return None if live else f"it is {status}; nothing of it is running"
     if verb == "shove":
-        dispatchable = job_status in (P, R) and P in units
+        dispatchable = job_status in (_P, _R) and _P in units
         return None if dispatchable else f"it is {status} and has no pending work to dispatch"
     return None  # complete, retire: anything not ended
