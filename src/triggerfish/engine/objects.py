@@ -319,8 +319,8 @@ class HostRT:
     check: str | None = None
     check_at: float = 0.0  # when the request that said so reached the supervisor
     # what its last dispatch that found nothing was made of (engine.openjobs.idle_mark): its
-    # parked pull is not served again while that is unchanged (not stored)
-    idle: tuple[object, ...] | None = None
+    # parked pull is not served again while that holds (not stored)
+    idle: tuple[Any, ...] | None = None
     # the job types its worker runs (said when it registers; stored)
     jobtypes: frozenset[str] = frozenset()
 

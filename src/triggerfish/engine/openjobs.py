@@ -19,6 +19,7 @@ from triggerfish.engine.hostfacts import facts_now, meets
 from triggerfish.engine.objects import DispatchClass, HostRT, JobRT
 
 Key = DispatchClass | None
+IdleMark = tuple["OpenJobs", frozenset[Key], dict[str, object]]
 Urgency = tuple[int, int]
 
 
@@ -47,7 +48,7 @@ class OpenJobs:
     fields reorders all (``State.reorder``), a change of the hosts it avoids files it again
     (``State.refile``). The jobs of a class in ``short`` are walked over in one step."""
 
-    __slots__ = ("all", "classes", "gen", "short")
+    __slots__ = ("all", "classes", "short")
 
     def __init__(self, jobs: Iterable[JobRT]) -> None:  # (most urgent first)
         self.all = list(jobs)
@@ -58,27 +59,30 @@ class OpenJobs:
         # classes found waiting for a global resource (``State.mark_unlicensed``): all their
         # jobs ask for the same, so none starts anywhere until one is given back
         self.short: set[DispatchClass] = set()
-        # counts what may have opened a chance for a host that found nothing: a job added,
-        # classes no longer short (:meth:`idle_mark`)
-        self.gen = 0
 
     def add(self, job: JobRT) -> None:
-        self.gen += 1
         _insert(self.all, job)
         key = job.open_key = job.dispatch_class()
         _insert(self.classes.setdefault(key, []), job)
 
     def unshort(self) -> None:
         """A global resource was given back: no class is known short any more."""
-        if self.short:
-            self.short.clear()
-            self.gen += 1
+        self.short.clear()
 
-    def idle_mark(self, host: HostRT) -> tuple[object, ...]:
-        """What ``host``'s dispatch found nothing in: these jobs as they are (``gen``) and the
-        host's facts. A host whose mark is the same again would find nothing again, unless a
-        job's ``hostorder`` or placement fields weigh other hosts (then no mark holds)."""
-        return (self, self.gen, facts_now(host))
+    def idle_mark(self, host: HostRT) -> IdleMark:
+        """What ``host``'s dispatch found nothing in: these jobs, the classes open then (not
+        short), and the host's facts (see :meth:`still_idle`)."""
+        return (self, frozenset(self.classes.keys() - self.short), facts_now(host))
+
+    def still_idle(self, host: HostRT) -> bool:
+        """Whether ``host`` would find nothing again: its facts are the same, and no class is
+        open now that was not when it found nothing (a job added to a class it found nothing
+        in is alike). Not so when some open job is placed by more than its class
+        (:meth:`ordered`): the caller asks that first."""
+        mark = host.idle
+        if mark is None or mark[0] is not self or mark[2] is not facts_now(host):
+            return False
+        return bool(self.classes.keys() - self.short <= mark[1])
 
     def ordered(self) -> bool:
         """Whether some open job is placed by more than its class (hosts, groups, avoided

@@ -86,7 +86,7 @@ def serve(state: State) -> None:
     fresh = state.work_available and bool(state.runnable)
     state.work_available = False
     open_jobs = state.open_jobs()
-    mark = _never if open_jobs.ordered() else open_jobs.idle_mark
+    idle = _never if open_jobs.ordered() else open_jobs.still_idle
     for name, p in list(state.parked.items()):
         host = state.hosts.get(name)
         if host is None or host.state != "active":
@@ -95,7 +95,7 @@ def serve(state: State) -> None:
             continue
         if name not in woken and (not fresh or host.free <= 0 or host.locked):
             continue
-        if name not in woken and (host.idle == mark(host) or not workers.dispatch(state, host)):
+        if name not in woken and (idle(host) or not workers.dispatch(state, host)):
             continue  # (nothing for it: its pull stays parked as it is)
         try:
             resp = pull(state, name, p.req, p.arrived)
@@ -108,8 +108,8 @@ def serve(state: State) -> None:
             state.answers.append((p.answer, resp, None))
 
 
-def _never(_host: HostRT) -> object:
-    return object()  # (equal to no host's mark: each is served)
+def _never(_host: HostRT) -> bool:
+    return False
 
 
 def more(state: State) -> bool:

@@ -85,8 +85,7 @@ class State:
         # (:meth:`open_runnable`), kept with it; None: made again from it when asked
         self._open: OpenJobs | None = None
         self.retry_heap: list[tuple[float, int, str | None, int | None]] = []
-        self.ids = JobIds()  # shared with the server's intake (engine.jobids)
-        self.intake_seq = 0  # the last task of the intake journal applied (engine.intake)
+        self.ids = JobIds()
         self.event_seq = 0
         self._counters_stored: dict[str, int] = {}  # unknown until ``load``: all are written
         self.now = time.time()
@@ -155,8 +154,7 @@ class State:
         self._reset_dirty()
         counters = self.store.counters()
         self._counters_stored = dict(counters)  # what the store holds (only changes are written)
-        self.ids.rewind(counters["job_id"] + 1)  # (not below the ids the intake holds)
-        self.intake_seq = counters.get("intake_seq", 0)
+        self.ids.rewind(counters["job_id"] + 1)
         self.event_seq = counters["event_seq"]
         self.cbs = Registry()
         self.cbs.next_id = counters.get("callback_id", 0) + 1
@@ -577,7 +575,6 @@ class State:
         if self.counters_dirty:
             now = {
                 "job_id": self.ids.next - 1,
-                "intake_seq": self.intake_seq,
                 "event_seq": self.event_seq,
                 "callback_id": self.cbs.next_id - 1,
                 "run_id": self.cbs.next_run - 1,
