@@ -82,6 +82,7 @@ def test_tasks_answered_survive_a_kill_at_once(
     assert found == answered
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_tasks_an_older_version_left_in_its_journal_are_added_at_start(
     start_farm: StartFarm, tasks_app: str, db_url: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -77,6 +77,7 @@ def test_a_sigkilled_worker_s_items_complete_on_another_host_before_the_host_tim
         assert "frame 1" in c.log(job["id"], "1")
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_a_sigtermed_worker_signs_off_and_its_host_can_be_removed(
     start_farm: StartFarm, db_url: str
 ) -> None:
@@ -201,6 +202,7 @@ def test_local_farm_revive_marks_down_and_restarts(start_farm: StartFarm) -> Non
     assert farm.revive() == []  # reported once
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 @pytest.mark.parametrize("path", ["fast lane", "asgi"])
 def test_a_long_poll_whose_connection_closes_takes_its_host_down(
     start_farm: StartFarm, path: str

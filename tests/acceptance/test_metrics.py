@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from farms import StartFarm
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -72,6 +73,7 @@ def _settled(c: Client, farm: LocalFarm) -> tuple[Samples, dict[str, Counter[str
     raise AssertionError("the farm never settled")
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_metrics_match_the_api(start_farm: StartFarm, tasks_app: str, db_url: str) -> None:
     farm = start_farm(db_url, workers=2, slots=1)
     at = int(time.time()) + 2

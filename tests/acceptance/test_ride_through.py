@@ -155,6 +155,7 @@ def test_submit_wait_prints_why_a_job_cannot_finish(
     )
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_a_job_released_frame_by_frame_emits_one_running_job(
     start_farm: StartFarm, tmp_path: Path, db_url: str
 ) -> None:
@@ -190,6 +191,7 @@ def test_a_dependency_on_a_job_that_does_not_exist_is_refused(
         assert c.jobs() == []
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_client_wait_ends_when_a_frame_can_no_longer_be_released(
     start_farm: StartFarm, tmp_path: Path, db_url: str
 ) -> None:

@@ -153,6 +153,7 @@ def _check_step(
     held=st.booleans(),
     sequence=st.lists(steps, min_size=5, max_size=40),
 )
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_engine_follows_the_state_machine(
     farm: Farm, agenda: bool, n: int, cpus: int, retries: int, held: bool, sequence: list[Step]
 ) -> None:

@@ -86,6 +86,7 @@ def test_time_combines_with_other_atoms(farm: Farm) -> None:
     assert order.index(("complete", "job", 1)) < order.index(("pending", "job", 2))
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_repeat_stays_on_its_grid_until_maximum(farm: Farm) -> None:
     start = int(time.time()) + 1
     cb = {"triggers": f"dummy-repeat-self-{qube_time(start)}-1", "code": "block-self",
@@ -143,6 +144,7 @@ def test_time_triggers_survive_a_restart(farm: Farm) -> None:
     assert len(time_events(farm, 1)) == 1
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_missed_time_fires_once_after_restart(farm: Farm) -> None:
     at = int(time.time()) + 1
     cb = {"triggers": f"dummy-repeat-self-{qube_time(at)}-1", "code": "block-self"}
