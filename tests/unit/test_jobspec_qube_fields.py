@@ -165,5 +165,6 @@ def test_a_job_read_back_by_jobinfo_can_be_submitted_again() -> None:
     assert [n for n, _ in nj.agenda] == ["1", "2"] and nj.spec.account == "acc"
     assert nj.warnings[0].startswith("jobs[0]: ignored id, ")
     assert "the read-only fields of agenda items" in nj.warnings[0]
-    with pytest.raises(ValidationError, match=r"jobs\[0\]\.agenda\[1\]\.package: work items"):
-        parse_jobs([{"package": CMD, "agenda": ["1", {"name": "2", "package": {"a": 1}}]}])
+    # an item's own package (Qube's Work.package) is kept: issue 18
+    [own] = parse_jobs([{"package": CMD, "agenda": ["1", {"name": "2", "package": {"a": 1}}]}])
+    assert own.packages == {"2": {"a": 1}}

@@ -112,6 +112,7 @@ class WorkInfo(BaseModel):
     exit_code: int | None = None
     result: dict[str, Any] = Field(default_factory=dict)
     resultpackage: dict[str, Any] = Field(default_factory=dict)  # Qube's name of result
+    package: dict[str, Any] = Field(default_factory=dict)  # the item's own (Qube's Work.package)
     timestart: float | None = None
     timecomplete: float | None = None
 
@@ -198,6 +199,8 @@ class HostInfo(BaseModel):
     # GET /hosts only: why its worker's own health check (``--check``) fails; while it does,
     # no new work goes to it (None: it passes, or the worker has none)
     check: str | None = None
+    # the job types its worker runs (said when it registered): jobs whose prototype is one
+    jobtypes: list[str] = Field(default_factory=list)
 
 
 class ResourceInfo(BaseModel):

@@ -171,6 +171,7 @@ def work_details(item: JSON) -> Table:
             ("host", item.get("host")),
             ("retry", item.get("retry", 0)),
             ("exit code", item.get("exit_code")),
+            ("package", item.get("package") or None),
             ("result", item.get("result") or None),
             ("started", fmt_time(item.get("timestart"))),
             ("completed", fmt_time(item.get("timecomplete"))),
@@ -195,14 +196,16 @@ def host_lock(host: JSON) -> str:
 
 
 def host_props(host: JSON) -> str:
-    """``linux 41000/64000 MB gpu=a100 site=lon``: OS, available / total memory (MB) and the
-    worker's own properties (``--property``)."""
+    """``linux 41000/64000 MB gpu=a100 site=lon jobtypes=maya,nuke``: OS, available / total
+    memory (MB), the worker's own properties (``--property``) and the job types it runs."""
     facts = host.get("facts") or {}
     props = host.get("properties") or {}
     parts = [str(facts.get("host.os") or props.get("os") or "")]
     if facts.get("host.memory"):
         parts.append(f"{facts.get('host.memory.avail', 0)}/{facts['host.memory']} MB")
     parts += [f"{k}={v}" for k, v in sorted(props.items()) if k not in DETECTED]
+    if host.get("jobtypes"):
+        parts.append("jobtypes=" + ",".join(host["jobtypes"]))
     return " ".join(p for p in parts if p) or "-"
 
 

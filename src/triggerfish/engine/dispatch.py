@@ -6,7 +6,7 @@ import secrets
 
 from triggerfish.engine import ahead, placement, preempt, reserve
 from triggerfish.engine import verbhooks as verbs
-from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
+from triggerfish.engine.objects import Attempt, DispatchClass, HostRT, JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 
 
@@ -91,7 +91,7 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
     busy, unlicensed = state.busy, state.unlicensed
     # dispatch classes (JobRT.dispatch_class) that cannot start here as the host and the
     # global resources are now: the jobs of a class are alike there (forgotten at each start)
-    no: set[tuple[str, str, str]] = set()
+    no: set[DispatchClass] = set()
     free = host.free  # (only what starts here changes it)
     for job in verbs.shoved_first(state, list(state.open_runnable())):
         if free <= 0:
@@ -119,7 +119,7 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
 
 
 def _cannot_fit(
-    state: State, job: JobRT, key: tuple[str, str, str] | None, no: set[tuple[str, str, str]]
+    state: State, job: JobRT, key: DispatchClass | None, no: set[DispatchClass]
 ) -> None:
     """Remember that no more of ``job`` fits on the host of this dispatch call: its class
     there, and the job everywhere when it waits for a global resource."""

@@ -134,4 +134,5 @@ def host_info(host: HostRT) -> s.HostInfo:
         properties=host.properties, groups=host.groups, cluster=host.cluster,
         last_seen=host.last_seen, registered=host.registered, locked=host.locked,
         locked_by=host.locked_by, locked_at=host.locked_at, check=host.check,
+        jobtypes=sorted(host.jobtypes),
     )  # fmt: skip

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triggerfish.engine.hostfacts import facts_now
+from triggerfish.model.jobspec import BUILTIN_PROTOTYPES
 from triggerfish.model.requirements import matches
 from triggerfish.model.status import empty_tally
 from triggerfish.store.changes import Row
 
 # the fields besides requirements that say which hosts a job may run on (JobRT.eligible)
 _PLACED = ("hosts", "omithosts", "groups", "omitgroups", "cluster")
+# a dispatch class (JobRT.dispatch_class): requirements, reservations, hostorder, job type
+DispatchClass = tuple[str, str, str, str]
 
 
 @dataclass(slots=True)
@@ -121,7 +124,10 @@ class JobRT:
     # hosts whose preflight failed (engine.flights): avoided for good, with why (not stored)
     grounded: dict[str, str] = field(default_factory=dict)
     # (fields, dispatch class) as last computed (:meth:`dispatch_class`; not stored)
-    klass: tuple[dict[str, Any], tuple[str, str, str] | None] | None = None
+    klass: tuple[dict[str, Any], DispatchClass | None] | None = None
+    # the agenda items' own packages, by name: only the items that have one (None: no item
+    # has), so that the items of an ordinary job cost no more memory (stored: work.package)
+    packages: dict[str, dict[str, Any]] | None = None
 
     @property
     def has_agenda(self) -> bool:
@@ -186,6 +192,9 @@ class JobRT:
         for w in items:
             wr = WorkRT.from_row(w)
             job.work[wr.name] = wr
+            if w.get("package"):
+                job.packages = job.packages or {}
+                job.packages[wr.name] = w["package"]
         job.recount()
         return job
 
@@ -197,10 +206,16 @@ class JobRT:
         self.pending = [(w.seq, w.name) for w in self.work.values() if w.status == "pending"]
         heapq.heapify(self.pending)
 
-    def dispatch_class(self) -> tuple[str, str, str] | None:
-        """``(requirements, reservations, hostorder)`` when these alone decide whether the job
-        may run on a host and whether it fits there, so that dispatch may decide once for all
-        the jobs of a class; None when more does (hosts, groups, cluster, hosts it avoids).
+    @property
+    def jobtype(self) -> str | None:
+        """The job type that runs it (its prototype, when not a built-in one; issue 18)."""
+        return None if self.prototype in BUILTIN_PROTOTYPES else self.prototype
+
+    def dispatch_class(self) -> DispatchClass | None:
+        """``(requirements, reservations, hostorder, job type)`` when these alone decide
+        whether the job may run on a host and whether it fits there, so that dispatch may
+        decide once for all the jobs of a class; None when more does (hosts, groups, cluster,
+        hosts it avoids). The job type is ``""`` for the built-in prototypes.
         Remembered while ``fields`` is the same dict (a change replaces it: engine.control)."""
         if self.avoid:
             return None
@@ -209,12 +224,15 @@ class JobRT:
         if got is None or got[0] is not f:
             placed = any(f.get(k) for k in _PLACED)
             key = None if placed else (
-                f.get("requirements") or "", f.get("reservations") or "", f.get("hostorder") or ""
+                f.get("requirements") or "", f.get("reservations") or "", f.get("hostorder") or "",
+                self.jobtype or "",
             )  # fmt: skip
             got = self.klass = (f, key)
         return got[1]
 
     def eligible(self, host: HostRT) -> bool:
+        if self.prototype not in BUILTIN_PROTOTYPES and self.prototype not in host.jobtypes:
+            return False  # (a job type: only hosts that offer it)
         f = self.fields
         if f.get("hosts") and host.name not in f["hosts"]:
             return False
@@ -295,6 +313,8 @@ class HostRT:
     # why its worker's own health check fails (engine.hostcheck); None: it passes (not stored)
     check: str | None = None
     check_at: float = 0.0  # when the request that said so reached the supervisor
+    # the job types its worker runs (said when it registers; stored)
+    jobtypes: frozenset[str] = frozenset()
 
     @property
     def locked(self) -> bool:
@@ -311,6 +331,7 @@ class HostRT:
             "properties": self.properties, "groups": self.groups, "cluster": self.cluster,
             "session": self.session, "last_seen": self.last_seen, "registered": self.registered,
             "locked_by": self.locked_by, "locked_at": self.locked_at,
+            "jobtypes": sorted(self.jobtypes) or None,
         }  # fmt: skip
 
     @classmethod
@@ -320,6 +341,7 @@ class HostRT:
             r["session"], r["last_seen"], r["registered"],
         )  # fmt: skip
         h.locked_by, h.locked_at = r.get("locked_by"), r.get("locked_at")
+        h.jobtypes = frozenset(r.get("jobtypes") or ())
         return h
 
     @property

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from triggerfish.engine import reserve
 from triggerfish.engine.hostfacts import facts_now
+from triggerfish.model.jobspec import BUILTIN_PROTOTYPES
 from triggerfish.model.requirements import RequirementsError, hostorder, matches, rank
 
 if TYPE_CHECKING:
@@ -28,32 +29,47 @@ if TYPE_CHECKING:
 
 def may_be_unmatched(row: Mapping[str, Any]) -> bool:
     """Whether a stored job row may be one that :func:`unmatched` names: pending, with
-    requirements or reservations and no other reason."""
+    requirements or reservations or a job type, and no other reason."""
     fields = row.get("fields") or {}
     return (
         row["status"] == "pending"
         and not row["reason"]
-        and bool(fields.get("requirements") or fields.get("reservations"))
+        and bool(
+            fields.get("requirements")
+            or fields.get("reservations")
+            or row.get("prototype") not in BUILTIN_PROTOTYPES
+        )
     )
 
 
 def unmatched(state: State, ids: Iterable[int]) -> dict[int, str]:
-    """``{job id: why}`` for those of ``ids`` that are pending with requirements that no host
-    up now meets, or with reservations that wait (``engine.reserve.waits_for``)."""
+    """``{job id: why}`` for those of ``ids`` that are pending with a job type that no host up
+    now offers, with requirements that no host up now (offering its job type) meets, or with
+    reservations that wait (``engine.reserve.waits_for``)."""
     out: dict[int, str] = {}
     hosts = [h for h in state.hosts.values() if h.state == "active"]
     for job_id in ids:
         job = state.jobs.get(job_id)
         if job is None or job.status != "pending":
             continue
-        text = job.fields.get("requirements")
-        if text and not any(matches(text, facts_now(h)) for h in hosts):
-            out[job_id] = f"no host matches requirements {text}"
-        elif job.fields.get("reservations") and not job.tally.get("running"):
-            why = reserve.waits_for(state, job)
-            if why:
-                out[job_id] = why
+        why = _why(state, job, hosts)
+        if why:
+            out[job_id] = why
     return out
+
+
+def _why(state: State, job: JobRT, hosts: list[HostRT]) -> str:
+    jobtype = job.jobtype
+    if jobtype is not None:
+        hosts = [h for h in hosts if jobtype in h.jobtypes]
+        if not hosts:
+            return f"no host offers job type {jobtype}"
+    text = job.fields.get("requirements")
+    if text and not any(matches(text, facts_now(h)) for h in hosts):
+        return f"no host matches requirements {text}"
+    if job.fields.get("reservations") and not job.tally.get("running"):
+        return reserve.waits_for(state, job) or ""
+    return ""
 
 
 def better_elsewhere(state: State, job: JobRT, host: HostRT) -> bool:

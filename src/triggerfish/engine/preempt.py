@@ -23,7 +23,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from triggerfish.engine import ahead, reserve
-from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT
+from triggerfish.engine.objects import Attempt, DispatchClass, HostRT, JobRT, SubRT
 
 if TYPE_CHECKING:
     from triggerfish.engine.state import State
@@ -56,7 +56,7 @@ def rival(state: State, host: HostRT, job: JobRT) -> JobRT | None:
         return None
     key = _urgency(job)
     busy, unlicensed = state.busy, state.unlicensed  # (no idle instance, no license: no rival)
-    no: set[tuple[str, str, str]] = set()  # dispatch classes that cannot run there
+    no: set[DispatchClass] = set()  # dispatch classes that cannot run there
     for other in state.open_runnable():  # (nothing is marked during this walk)
         if (other.priority, other.id) >= key:  # (_urgency, inline: the walk is hot)
             return None

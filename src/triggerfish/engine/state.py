@@ -25,7 +25,7 @@ from triggerfish.engine.timers import Timers
 from triggerfish.errors import NotFound
 from triggerfish.meters import Meters
 from triggerfish.model.status import TERMINAL
-from triggerfish.store.changes import Changes
+from triggerfish.store.changes import Changes, Row
 from triggerfish.store.store import Store
 
 if TYPE_CHECKING:
@@ -610,7 +610,7 @@ class State:
             job = self.jobs[job_id]
             ch.job_inserts.append(job.row())
             ch.sub_inserts.extend(s.row() for s in job.subs.values())
-            ch.work_inserts.extend(w.row() for w in job.work.values())
+            ch.work_inserts.extend(_work_insert(w, job.packages) for w in job.work.values())
         for key, s in self.new_subs.items():
             if key[0] not in gone and key[0] not in self.new_jobs:
                 ch.sub_inserts.append(s.row())
@@ -630,3 +630,10 @@ class State:
         ch.host_updates = [self.hosts[n].row() for n in sorted(self.dirty_hosts - self.new_hosts)]
         self._reset_dirty()
         return ch
+
+
+def _work_insert(w: WorkRT, packages: dict[str, dict[str, Any]] | None) -> Row:
+    """The row of a new agenda item, with its own package (None when it has none)."""
+    r = w.row()
+    r["package"] = packages.get(w.name) if packages else None
+    return r

@@ -261,6 +261,8 @@ def _create(
     )  # fmt: skip
     for seq, (wname, wstatus) in enumerate(nj.agenda):
         job.work[wname] = WorkRT(job_id, wname, seq, wstatus)
+    if nj.packages:  # (only the items that have their own: JobRT.packages)
+        job.packages = dict(nj.packages)
     for subid in range(spec.cpus):
         job.subs[subid] = SubRT(job_id, subid)
     job.recount()

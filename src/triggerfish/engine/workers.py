@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from triggerfish.api import schemas as s
-from triggerfish.engine import ahead, flights, hostcheck, nextjobs, reserve
+from triggerfish.engine import ahead, ended, flights, hostcheck, nextjobs, reserve
 from triggerfish.engine import verbhooks as verbs
 from triggerfish.engine.dispatch import dispatch, start, start_next
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, WorkRT
@@ -53,6 +53,7 @@ def register(state: State, req: s.RegisterRequest) -> s.RegisterResponse:
         host.cluster = req.cluster
         host.registered = now
         state.touch_host(host)
+    host.jobtypes = frozenset(req.jobtypes)
     host.session = secrets.token_hex(12)
     host.last_seen = now
     host.memory_avail = req.memory_avail
@@ -93,11 +94,19 @@ def _assignment(state: State, a: Attempt, after: str | None = None) -> s.Assignm
     return s.Assignment.model_construct(
         token=a.token, job=job.id, subid=a.subid, work=a.work, pgrp=job.pgrp, name=job.name,
         prototype=job.prototype, package=job.package, env=env, cwd=f.get("cwd"),
+        work_package=_work_package(job, a.work),
         frame_start=start, frame_end=end, frame_step=job.step if start is not None else None,
         after=after, watched=after is None and ahead.watched(state, job.id, a.work),
         api_token=_job_token(state, job), flights=flights.assignment_flights(job),
         flight=a.flight,
     )  # fmt: skip
+
+
+def _work_package(job: JobRT, name: str | None) -> dict[str, Any]:
+    """The item's own package (``{}`` when it has none)."""
+    if job.packages is None or name is None:
+        return {}
+    return job.packages.get(name) or {}
 
 
 def _job_token(state: State, job: JobRT) -> str | None:
@@ -267,6 +276,7 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
     if host.adopt:
         _adopt(state, host, [r.token for r in req.reports])
     want = 0  # jobs to hold behind what this host runs next (engine.nextjobs)
+    whose: dict[str, tuple[int, int]] = {}  # ended tokens: their job and instance
     for r in req.reports:
         a = host.attempts.get(r.token)
         if a is None:
@@ -284,8 +294,13 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
             nxt = _claim_job(state, host, chain)
             if nxt is not None:
                 nextjobs.hold(state, host, nxt, want)
+        why = ended.why(state, host, a)
+        if why is not None:
+            out.ended[r.token] = why
+            whose[r.token] = (a.job_id, a.subid)
     fresh = [a for a in host.attempts.values() if a.delivered is None]
     out.assignments = _deliver(state, host, fresh)
+    ended.went_on(out.ended, whose, out.assignments)
     if want:
         # what was just handed out (no job held behind it yet) gets the next jobs behind it
         for asg in out.assignments:

@@ -35,6 +35,15 @@ MAX_LABEL = 255
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
 
 Prototype = Literal["cmdline", "cmdrange", "task"]
+BUILTIN_PROTOTYPES = frozenset({"cmdline", "cmdrange", "task"})
+# any other prototype names a job type (issue 18): run by the workers that offer it
+JOBTYPE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def is_jobtype(prototype: str) -> bool:
+    """Whether ``prototype`` names a worker-side job type (not one of the built-in ones)."""
+    return prototype not in BUILTIN_PROTOTYPES
+
 
 # Qube's job flags (``flagsstring``, comma-separated names; ``flags``, their bits).
 FLAGS: dict[str, int] = {
@@ -90,6 +99,7 @@ class WorkSpec(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
     status: Literal["pending", "blocked", "complete"] = "pending"
+    package: dict[str, Any] | None = None  # the item's own (Qube's ``Work.package``)
 
 
 class JobSpec(BaseModel):
@@ -104,7 +114,8 @@ class JobSpec(BaseModel):
     user: Annotated[str, Field(min_length=1, max_length=MAX_LABEL)] | None = None
     priority: Annotated[int, Field(ge=1, le=9999)] = 9999
     status: Literal["pending", "blocked"] = "pending"
-    prototype: Prototype | None = None
+    # cmdline, cmdrange, task, or the name of a job type a worker offers
+    prototype: str | None = None
     package: dict[str, Any] = Field(default_factory=dict)
     agenda: list[WorkSpec | str] | str | None = None
     cpus: Annotated[int, Field(ge=1, le=10_000)] = 1
@@ -191,6 +202,16 @@ class JobSpec(BaseModel):
                     + (f"; did you mean {hint[0]!r}?" if hint else f" (flags: {', '.join(FLAGS)})")
                 )
         return value
+
+    @field_validator("prototype")
+    @classmethod
+    def _prototype(cls, value: str | None) -> str | None:
+        if value is None or value in BUILTIN_PROTOTYPES or JOBTYPE_RE.match(value):
+            return value
+        raise ValueError(
+            f"{value!r} is neither cmdline, cmdrange nor task, nor a job type name (1 to 64 "
+            "letters, digits, '_', '.' and '-')"
+        )
 
     @field_validator("waitfor")
     @classmethod
@@ -297,8 +318,9 @@ class NormalizedJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     spec: JobSpec
-    prototype: Prototype
+    prototype: str  # Prototype, or a job type's name
     agenda: list[tuple[str, str]]  # (name, initial status)
+    packages: dict[str, dict[str, Any]] = Field(default_factory=dict)  # item name -> its own
     step: int = 1
     callbacks: list[tuple[str, CallbackSpec]] = Field(default_factory=list)  # (source, spec)
     blocked_by_dependency: bool = False
@@ -317,8 +339,11 @@ def _package_str(pkg: dict[str, Any], key: str, where: str) -> str | None:
     return value
 
 
-def listed_agenda(items: list[WorkSpec | str], where: str) -> list[tuple[str, str]]:
-    """An agenda given as a list of names or ``{name, status}``: (name, status) pairs."""
+def listed_agenda(
+    items: list[WorkSpec | str], where: str, packages: dict[str, dict[str, Any]] | None = None
+) -> list[tuple[str, str]]:
+    """An agenda given as a list of names or ``{name, status, package}``: (name, status)
+    pairs; the items' non-empty packages go to ``packages`` (by name)."""
     if len(items) > MAX_FRAMES:
         raise ValidationError(
             f"{where}.agenda: more than {MAX_FRAMES:,} items in one job (split it into jobs)",
@@ -341,6 +366,10 @@ def listed_agenda(items: list[WorkSpec | str], where: str) -> list[tuple[str, st
             )
         seen.add(w.name)
         agenda.append((w.name, w.status))
+        if w.package:
+            check_finite(w.package, f"{where}.agenda[{i}].package")
+            if packages is not None:
+                packages[w.name] = w.package
     return agenda
 
 
@@ -357,6 +386,7 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
         )
     step = 1
     agenda: list[tuple[str, str]] = []
+    packages: dict[str, dict[str, Any]] = {}
     if rng is not None and spec.agenda is not None:
         raise ValidationError(
             f"{where}.agenda: give either agenda or package.range, not both",
@@ -372,8 +402,8 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
         # QB_FRAME_STEP is one number per job: a range whose parts differ in step gets 1.
         step = steps.pop() if len(steps) == 1 else 1
     elif isinstance(spec.agenda, list):  # (a string is a range: above)
-        agenda = listed_agenda(spec.agenda, where)
-    prototype: Prototype = spec.prototype or ("cmdrange" if agenda else "cmdline")
+        agenda = listed_agenda(spec.agenda, where, packages)
+    prototype: str = spec.prototype or ("cmdrange" if agenda else "cmdline")
     if prototype == "task":
         check_package(pkg, where)
         if len(agenda) > 1 or rng is not None:
@@ -420,7 +450,8 @@ def normalize(spec: JobSpec, where: str = "job") -> NormalizedJob:
     warnings = [f"{where}.{k}: stored, but has no effect in triggerfish yet ({why})"
                 for k, why in NO_EFFECT.items() if k in given and getattr(spec, k)]  # fmt: skip
     return NormalizedJob(
-        spec=spec, prototype=prototype, agenda=agenda, step=step, callbacks=callbacks,
+        spec=spec, prototype=prototype, agenda=agenda, packages=packages, step=step,
+        callbacks=callbacks,
         blocked_by_dependency=blocked, reason=reason, warnings=warnings,
     )  # fmt: skip
 
@@ -494,15 +525,9 @@ def _known(item: dict[str, Any], where: str) -> tuple[dict[str, Any], list[str]]
 
 def _known_work(w: Any, where: str) -> Any:
     """An agenda item without Qube's read-only Work fields (itself when it has none)."""
-    if not isinstance(w, dict) or not (WORK_READ_ONLY.intersection(w) or "package" in w):
+    if not isinstance(w, dict) or not WORK_READ_ONLY.intersection(w):
         return w
-    if w.get("package"):
-        raise ValidationError(
-            f"{where}.package: work items have no package of their own in this version; put "
-            "what the command needs in the job's package",
-            field=f"{where}.package",
-        )
-    return {k: v for k, v in w.items() if k not in WORK_READ_ONLY and k != "package"}
+    return {k: v for k, v in w.items() if k not in WORK_READ_ONLY}
 
 
 def parse_jobs(raw: Any) -> list[NormalizedJob]:

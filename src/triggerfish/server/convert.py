@@ -51,7 +51,7 @@ def work_info(r: dict[str, Any]) -> s.WorkInfo:
         seq=r["seq"], status=r["status"], subid=r["subid"], host=r["host"], retry=r["retry"],
         count=attempts(r["retry"], r["status"], r["timestart"]), exit_code=r["exit_code"],
         result=r["result"] or {}, resultpackage=r["result"] or {}, timestart=r["timestart"],
-        timecomplete=r["timecomplete"],
+        timecomplete=r["timecomplete"], package=r.get("package") or {},
     )  # fmt: skip
 
 
@@ -93,5 +93,5 @@ def host_info(r: dict[str, Any], used: int) -> s.HostInfo:
         properties=r["properties"] or {}, groups=r["groups"] or [], cluster=r["cluster"],
         last_seen=r["last_seen"], registered=r["registered"],
         locked=r.get("locked_at") is not None, locked_by=r.get("locked_by"),
-        locked_at=r.get("locked_at"),
+        locked_at=r.get("locked_at"), jobtypes=r.get("jobtypes") or [],
     )  # fmt: skip

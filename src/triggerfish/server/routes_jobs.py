@@ -318,7 +318,7 @@ async def hosts_now(c: Ctx) -> list[s.HostInfo]:
         attempts = list(h.attempts.values()) if h is not None else []
         if h is not None:  # the engine's view is newer than the periodically flushed row
             r.update(state=h.state, last_seen=h.last_seen, slots=h.slots)
-            r.update(locked_by=h.locked_by, locked_at=h.locked_at)
+            r.update(locked_by=h.locked_by, locked_at=h.locked_at, jobtypes=sorted(h.jobtypes))
         used = len(attempts) + (h.extra if h is not None else 0)  # (reservations: slots)
         info = convert.host_info(r, used)
         if h is not None:

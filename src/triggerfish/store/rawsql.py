@@ -35,6 +35,7 @@ JSON_COLUMNS = frozenset(
         "data",
         "properties",
         "groups",
+        "jobtypes",  # hosts (written through SQLAlchemy, listed for completeness)
         "latches",
         "bindings",
         "payload",

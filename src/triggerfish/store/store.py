@@ -16,6 +16,7 @@ from triggerfish.store import tables as t
 from triggerfish.store.changes import Changes, Row
 from triggerfish.store.checkpoint import Checkpointer
 from triggerfish.store.db import open_engine, translated
+from triggerfish.store.jsontext import dumps
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ HOST_MUTABLE = (
     "registered",
     "locked_by",
     "locked_at",
+    "jobtypes",
 )
 ACTIVE_JOB_STATUSES = ("pending", "running", "blocked", "waiting", "suspended")
 INSERT_CHUNK = 5000
@@ -320,20 +322,24 @@ class Store:
         if not fresh or len(rows) < COPY_FROM:  # a few (tasks): one statement on PostgreSQL
             self._work_ins.run(conn, rows)
             return
-        tuples = [(r["job_id"], r["name"], r["seq"], r["status"], r["retry"]) for r in rows]
+        cols = "job_id, name, seq, status, retry"
+        tuples: list[tuple[Any, ...]]
+        if any(r.get("package") is not None for r in rows):  # (items with their own package)
+            cols += ", package"
+            tuples = [(r["job_id"], r["name"], r["seq"], r["status"], r["retry"],
+                       None if r.get("package") is None else dumps(r["package"]))
+                      for r in rows]  # fmt: skip
+        else:
+            tuples = [(r["job_id"], r["name"], r["seq"], r["status"], r["retry"]) for r in rows]
         if self.dialect == "postgresql":
             raw = conn.connection.driver_connection
             assert raw is not None
-            with (
-                raw.cursor() as cur,
-                cur.copy("COPY work (job_id, name, seq, status, retry) FROM STDIN") as copy,
-            ):
+            with raw.cursor() as cur, cur.copy(f"COPY work ({cols}) FROM STDIN") as copy:
                 for tup in tuples:
                     copy.write_row(tup)
         else:
-            conn.exec_driver_sql(
-                "INSERT INTO work (job_id, name, seq, status, retry) VALUES (?, ?, ?, ?, ?)", tuples
-            )
+            marks = ", ".join("?" * len(tuples[0]))
+            conn.exec_driver_sql(f"INSERT INTO work ({cols}) VALUES ({marks})", tuples)
 
     # ------------------------------------------------------------------ engine reads
 

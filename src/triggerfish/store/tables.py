@@ -24,7 +24,7 @@ jobs = sa.Table(
     sa.Column("user", sa.String(255), nullable=False),
     sa.Column("priority", sa.Integer, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("prototype", sa.String(16), nullable=False),
+    sa.Column("prototype", sa.String(64), nullable=False),  # or a job type's name
     sa.Column("cpus", sa.Integer, nullable=False),
     sa.Column("step", sa.Integer, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
@@ -74,6 +74,7 @@ work = sa.Table(
     sa.Column("retry_at", sa.Float, nullable=True),
     sa.Column("timestart", sa.Float, nullable=True),
     sa.Column("timecomplete", sa.Float, nullable=True),
+    sa.Column("package", sa.JSON, nullable=True),  # the item's own; NULL when it has none
 )
 sa.Index("ix_work_job_seq", work.c.job_id, work.c.seq)
 
@@ -92,6 +93,8 @@ hosts = sa.Table(
     # a lock (``triggerfish host lock``): who and when; NULL when the host is not locked
     sa.Column("locked_by", sa.String(255), nullable=True),
     sa.Column("locked_at", sa.Float, nullable=True),
+    # the job types its worker runs (said at registration); NULL: none
+    sa.Column("jobtypes", sa.JSON, nullable=True),
 )
 
 events = sa.Table(
