@@ -1347,3 +1347,18 @@ def hist(jobid: Targets, *extraJobids: Targets) -> list[JSON]:
                 break
             since = int(batch[-1]["seq"])
     return out
+
+
+# ---------------------------------------------------------------------------------- back end
+# Qube's back-end functions, for the programs of job types (docs/jobtypes.md).
+from triggerfish.qbback import (  # noqa: E402  (they use the classes above)
+    WorkerRefused,
+    jobobj,
+    reportjob,
+    reportwork,
+    requestwork,
+    updateresultpackage,
+)
+
+__all__ += ["WorkerRefused", "jobobj", "reportjob", "reportwork", "requestwork"]
+__all__ += ["updateresultpackage"]

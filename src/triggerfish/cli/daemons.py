@@ -334,6 +334,16 @@ def supervisor(
     show_default=True,
     help="Seconds between two runs of --check (also its time limit, at least 5 s).",
 )
+@option(
+    "--jobtypes",
+    env="JOBTYPES",
+    default=None,
+    metavar="DIR[:DIR...]",
+    help="Directories of job types: each DIR/NAME/ holding an execute.py is the job type NAME "
+    "(with its job.conf defaults), run as one process per instance for jobs whose prototype "
+    "is NAME; see docs/jobtypes.md. Installed packages' job types (entry points "
+    "'triggerfish.jobtypes') are offered too.",
+)
 @option("--log-level", env="LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True)
 @log_format_option
 def worker(
@@ -349,6 +359,7 @@ def worker(
     ahead: int,
     check: str | None,
     check_interval: float,
+    jobtypes: str | None,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -369,5 +380,6 @@ def worker(
         state_dir=(data_dir or default_data_dir()) / "workers",
         check=check or None,
         check_interval=check_interval,
+        jobtype_dirs=[Path(p).expanduser() for p in (jobtypes or "").split(":") if p.strip()],
     )
     click.get_current_context().exit(int(code or 0))

@@ -52,6 +52,7 @@ from triggerfish.worker.check import HealthCheck
 from triggerfish.worker.errors import ProtocolError, Rejected, SessionLost, SupervisorUnreachable
 from triggerfish.worker.guard import Guard, state_file
 from triggerfish.worker.hostinfo import default_name, host_properties, memory_avail
+from triggerfish.worker.jobtypes import discover
 from triggerfish.worker.link import SupervisorLink
 from triggerfish.worker.logsink import LogSink
 from triggerfish.worker.process import Stream
@@ -100,8 +101,12 @@ class WorkerOptions:
     # the worker's own health check (worker.check): no new work while it fails
     check: str | None = None
     check_interval: float = 60.0
+    # directories of job types (``DIR/NAME/execute.py``; worker.jobtypes), and whether the
+    # entry points of installed packages (``triggerfish.jobtypes``) are offered too
+    jobtype_dirs: list[Path] = field(default_factory=list)
+    installed_jobtypes: bool = True
 
-    def registration(self) -> RegisterRequest:
+    def registration(self, jobtypes: Sequence[str] = ()) -> RegisterRequest:
         """The register request; ValidationError (naming the option) if an option is bad."""
         for name in (
             "grace", "drain_timeout", "log_interval", "shutdown_timeout", "report_window",
@@ -123,6 +128,7 @@ class WorkerOptions:
                 cluster=self.cluster,
                 properties=host_properties(self.labels),
                 memory_avail=memory_avail(),
+                jobtypes=sorted(jobtypes),
             )
         except pydantic.ValidationError as exc:
             err = exc.errors()[0]
@@ -135,7 +141,8 @@ class Worker:
 
     def __init__(self, options: WorkerOptions) -> None:
         self.options = options
-        self._request = options.registration()
+        jobtypes = discover(options.jobtype_dirs, installed=options.installed_jobtypes)
+        self._request = options.registration(list(jobtypes))
         self._link = SupervisorLink(
             options.url,
             token=options.token,
@@ -152,6 +159,7 @@ class Worker:
             task_env=self._task_env(options),
             url=options.url,
             host=options.name,
+            jobtypes=jobtypes,
             guard=Guard(
                 state_file(options.state_dir, options.name, options.url)
                 if options.state_dir is not None
@@ -666,6 +674,7 @@ class Worker:
         else:
             self._outage.ok()
             self._apply(resp)
+            self._runner.reported(batch, resp)  # (a job type's instance may have ended)
             if resp.ignored:
                 logger.info(
                     "the supervisor ignored %d stale report(s)",
@@ -800,6 +809,7 @@ def run_worker(
     state_dir: Path | None = None,
     check: str | None = None,
     check_interval: float = 60.0,
+    jobtype_dirs: Sequence[Path] = (),
 ) -> int:
     """Run a worker until SIGINT/SIGTERM (a second one kills at once); returns the exit code.
 
@@ -820,6 +830,7 @@ def run_worker(
         state_dir=state_dir,
         check=check,
         check_interval=check_interval,
+        jobtype_dirs=list(jobtype_dirs),
     )
     worker = Worker(options)
     _quiet_request_logs()

@@ -249,6 +249,11 @@ class ChildProcess:
             if done is not None and not done.done():
                 done.set_result(None)
 
+    def drain(self) -> None:
+        """Read what both pipes hold now, without waiting for more (the output so far)."""
+        self._drain(0)
+        self._drain(1)
+
     async def pipes_closed(self, timeout: float) -> bool:
         """Wait until every writer of both pipes has gone (EOF), at most ``timeout`` seconds."""
         self._drain(0)

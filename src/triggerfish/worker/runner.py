@@ -24,15 +24,17 @@ import logging
 import os
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from triggerfish.api.schemas import Assignment, Flights, Report
+from triggerfish.api.schemas import Assignment, Flights, Report, ReportResponse
 from triggerfish.worker import flights, worklog
 from triggerfish.worker.command import Command, build_command
 from triggerfish.worker.errors import CommandError, WorkerError
 from triggerfish.worker.exits import describe_exit
 from triggerfish.worker.guard import Guard
+from triggerfish.worker.jobproc import JobProcess, JobProcs
+from triggerfish.worker.jobtypes import JobType
 from triggerfish.worker.process import ChildProcess, Stream
 from triggerfish.worker.taskpool import TaskPool
 
@@ -121,6 +123,7 @@ class Runner:
         url: str | None = None,
         guard: Guard | None = None,
         host: str = "",
+        jobtypes: Mapping[str, JobType] | None = None,
     ) -> None:
         self._sink = sink or _ignore_output
         self.grace = grace
@@ -137,6 +140,7 @@ class Runner:
         # starts meanwhile (the command after its preflights, one queued ahead) is stopped too
         self._suspended: set[str] = set()
         self.tasks = TaskPool(self._sink, grace=grace, env=task_env, guard=guard)
+        self.jobprocs = JobProcs(jobtypes or {}, host)  # job types: a process per instance
         self._base_env = dict(os.environ)  # the commands' environment, read once
         if url is not None:  # commands may talk to the supervisor (qb, Client): their job's token
             self._base_env["TRIGGERFISH_URL"] = url
@@ -150,7 +154,8 @@ class Runner:
         self.tasks.warm()
 
     async def aclose(self) -> None:
-        """Stop the task processes, then the guardian."""
+        """Stop the job types' and the task processes, then the guardian."""
+        await self.jobprocs.aclose(self.grace)
         await self.tasks.aclose()
         if self.guard is not None:
             await self.guard.aclose()
@@ -178,6 +183,9 @@ class Runner:
         token = assignment.token
         if assignment.prototype == "task":
             return await self.tasks.run(assignment)
+        jobtype = self.jobprocs.jobtypes.get(assignment.prototype)
+        if jobtype is not None:
+            return await self._jobtype_item(assignment, jobtype)
         if assignment.prototype not in SHELL_PROTOTYPES:
             return failed(token, f"prototype {assignment.prototype!r} is unknown to this worker")
         try:
@@ -223,22 +231,10 @@ class Runner:
     ) -> Report:  # fmt: skip
         """Run ``command`` for ``assignment`` to its end (killed after ``timeout`` seconds)."""
         token = assignment.token
-        try:
-            child = ChildProcess.spawn(
-                command.argv, cwd=command.cwd, env=command.env, on_output=_Emit(self._sink, token)
-            )
-        except (OSError, ValueError, subprocess.SubprocessError) as exc:
-            error = describe_spawn_error(exc, command.cwd)
-            logger.info(
-                "%s: %s",
-                token,
-                error,
-                extra={"action": "attempt_not_started", **worklog.fields(token, assignment)},
-            )
-            return failed(token, error)
+        child = self._spawn(assignment, command, _Emit(self._sink, token))
+        if isinstance(child, Report):
+            return child
         guard = self.guard
-        if guard is not None:
-            guard.add(child.pid, child.pipe_fds)
         attempt = _Attempt(token, child)
         self._active[token] = attempt
         if token in self._suspended:  # (suspended before this process of it started)
@@ -268,6 +264,85 @@ class Runner:
             if guard is not None:
                 guard.forget(child.pid)  # (before close() reaps it: the pid is still ours)
             child.close()
+
+    def _spawn(self, a: Assignment, command: Command, emit: _Emit) -> ChildProcess | Report:
+        """Start ``command`` for ``a`` (recorded with the guard); a failed report if it cannot
+        start."""
+        try:
+            child = ChildProcess.spawn(
+                command.argv, cwd=command.cwd, env=command.env, on_output=emit
+            )
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            error = describe_spawn_error(exc, command.cwd)
+            logger.info(
+                "%s: %s",
+                a.token,
+                error,
+                extra={"action": "attempt_not_started", **worklog.fields(a.token, a)},
+            )
+            return failed(a.token, error)
+        if self.guard is not None:
+            self.guard.add(child.pid, child.pipe_fds)
+        return child
+
+    async def _jobtype_item(self, a: Assignment, jobtype: JobType) -> Report:
+        """Item ``a`` of a job type: handed to its instance's process (started if need be)."""
+        proc = self.jobprocs.get(a)
+        if proc is None or proc.attempt is None:
+            started = await self._start_jobtype(a, jobtype)
+            if isinstance(started, Report):
+                return started
+            proc = started
+        attempt = proc.attempt
+        assert isinstance(attempt, _Attempt)
+        attempt.token = a.token
+        proc.emit_to(a.token)
+        self._active[a.token] = attempt
+        if a.token in self._suspended:
+            attempt.child.signal_group(signal.SIGSTOP)
+        try:
+            return await proc.run_item(a)
+        finally:
+            del self._active[a.token]
+            if attempt.cancelled is None:
+                attempt.token = proc.label
+
+    async def _start_jobtype(self, a: Assignment, jobtype: JobType) -> JobProcess | Report:
+        proc = await self.jobprocs.new(a, jobtype, self._base_env)
+        emit = _Emit(self._sink, a.token)
+        child = self._spawn(a, proc.command, emit)
+        if isinstance(child, Report):
+            self.jobprocs.gone(proc)
+            return child
+        attempt = _Attempt(a.token, child)
+        proc.attach(attempt, asyncio.create_task(self._jobtype_life(proc, attempt)), emit)
+        logger.debug(
+            "started job type %s for %s as pid %s",
+            jobtype.name,
+            a.token,
+            child.pid,
+            extra={"action": "jobtype_start", **worklog.fields(a.token, a), "pid": child.pid},
+        )
+        return proc
+
+    async def _jobtype_life(self, proc: JobProcess, attempt: _Attempt) -> Report:
+        """Watch a job type's process to its end (the outcome of the item open then, if any)."""
+        try:
+            return await self._finish(attempt)
+        finally:
+            attempt.stop_timer()
+            if self.guard is not None:
+                self.guard.forget(attempt.child.pid)  # (before close() reaps it)
+            attempt.child.close()
+            self.jobprocs.gone(proc)
+
+    def reported(self, reports: Sequence[Report], resp: ReportResponse) -> None:
+        """The supervisor acknowledged ``reports`` and answered ``resp``: the job types'
+        instances that get no next item are told so (see :meth:`JobProcs.reported`)."""
+        if self.jobprocs.live:
+            tokens = {r.token for r in reports}
+            going = {(a.job, a.subid) for a in resp.assignments}
+            self.jobprocs.reported(tokens, going, resp.ended)
 
     async def _finish(self, attempt: _Attempt) -> Report:
         child = attempt.child
@@ -372,6 +447,7 @@ class Runner:
     def kill_all(self) -> None:
         """SIGKILL every running process group now (a second Ctrl-C)."""
         self.tasks.kill_all()
+        self.jobprocs.kill_all()
         for attempt in self._active.values():
             if attempt.cancelled is None:
                 attempt.cancelled = "killed by the worker"

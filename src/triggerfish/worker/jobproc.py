@@ -1,0 +1,416 @@
+"""One process per instance of a job type, and the private channel it talks to the worker by.
+
+The worker starts a job type's process (:mod:`triggerfish.worker.jobtypes`) for the first item
+an instance (job + subid) gets on this host, and keeps it for the instance's next items. The
+process talks to the worker through :mod:`triggerfish.qbback` (``qb.requestwork()`` and the
+rest) over a Unix socket of the worker (``TRIGGERFISH_JOBTYPE_SOCKET``, in a directory only the
+worker's user can enter), each process with a secret of its own
+(``TRIGGERFISH_JOBTYPE_SECRET``): a request with another secret is refused.
+
+The protocol is one JSON object a line each way: ``{"secret", "op", "args"}`` asked,
+``{"ok": true, "value": ...}`` or ``{"ok": false, "error": "..."}`` answered; one request at a
+time on a connection. The operations are :meth:`JobProcess.handle`'s.
+
+An item is open from the moment the worker is handed it until ``reportwork`` (its end, with its
+``resultpackage``) or the process's exit (a failure). ``requestwork`` answers with the open item
+once; when the instance has no item, it waits until the worker is handed the next one, or
+learns that there is none (:meth:`JobProcs.reported`): it then answers with that status
+(``complete``, ``pending`` or ``blocked``), and the process is expected to call ``reportjob``
+and exit. The processes themselves are started, watched and killed by the
+:class:`~triggerfish.worker.runner.Runner`, as commands are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import triggerfish
+from triggerfish.api.schemas import Assignment, Report
+from triggerfish.worker.command import Command, command_env
+from triggerfish.worker.jobtypes import JobType
+
+logger = logging.getLogger(__name__)
+
+ENV_SOCKET = "TRIGGERFISH_JOBTYPE_SOCKET"
+ENV_SECRET = "TRIGGERFISH_JOBTYPE_SECRET"
+ENV_NAME = "TRIGGERFISH_JOBTYPE"
+LINE_LIMIT = 32 * 1024 * 1024  # the longest request (a result package) the worker reads
+ENDED = ("complete", "pending", "blocked")
+WORK_STATUSES = ("complete", "failed")
+Key = tuple[int, int]  # (job, subid): one instance
+
+
+class RequestError(Exception):
+    """A request the worker refuses; its message goes back to the process."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Child(Protocol):
+    def signal_group(self, sig: int) -> bool: ...
+
+    def drain(self) -> None: ...
+
+
+class Emit(Protocol):
+    token: str  # the attempt whose log gets the process's output
+
+
+class Attempt(Protocol):
+    """What a job process needs of the runner's record of its process."""
+
+    token: str
+    cancelled: str | None
+
+    @property
+    def child(self) -> Child: ...
+
+
+def work_of(a: Assignment, host: str) -> dict[str, Any]:
+    """The Work dict ``requestwork`` answers for item ``a`` (the shape ``qb.jobinfo`` gives)."""
+    name = a.work or ""
+    return {
+        "name": name, "status": "running", "package": dict(a.work_package),
+        "resultpackage": {}, "id": f"{a.job}:{name}", "target": f"{a.job}:{name}",
+        "pid": a.job, "subid": a.subid, "host": host,
+    }  # fmt: skip
+
+
+def no_work(a: Assignment, status: str, host: str) -> dict[str, Any]:
+    """The Work dict ``requestwork`` answers when the instance has no next item."""
+    return {"name": "", "status": status, "package": {}, "resultpackage": {},
+            "pid": a.job, "subid": a.subid, "host": host}  # fmt: skip
+
+
+def job_of(a: Assignment, jt: JobType, host: str) -> dict[str, Any]:
+    """The job dict ``jobobj`` answers: the job's package over job.conf's defaults."""
+    return {
+        "id": a.job, "name": a.name, "prototype": a.prototype, "pgrp": a.pgrp,
+        "subid": a.subid, "host": host, "status": "running", "env": dict(a.env), "cwd": a.cwd,
+        "package": {**jt.defaults, **a.package}, "jobtype": jt.describe(),
+    }  # fmt: skip
+
+
+def process_command(
+    a: Assignment, jt: JobType, base: Mapping[str, str], socket: str, secret: str
+) -> Command:
+    """The process of ``jt`` for the instance of ``a``: the environment of a command (without
+    an item's name or frames: it runs several), the channel, and ``triggerfish`` importable."""
+    env = command_env(a, base, {})
+    env.pop("TRIGGERFISH_WORK", None)
+    ours = str(Path(triggerfish.__file__).resolve().parents[1])
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = f"{ours}{os.pathsep}{path}" if path else ours
+    env["PYTHONUNBUFFERED"] = "1"  # its output reaches the item's log as it is printed
+    env.update({ENV_SOCKET: socket, ENV_SECRET: secret, ENV_NAME: jt.name})
+    return Command(list(jt.argv), env, a.cwd)
+
+
+@dataclass(slots=True)
+class _Item:
+    a: Assignment
+    done: asyncio.Future[Report]
+    handed: bool = False
+    partial: dict[str, Any] = field(default_factory=dict)  # updateresultpackage
+
+
+class JobProcess:
+    """The process of one instance: its open item, its waiting ``requestwork``."""
+
+    def __init__(self, a: Assignment, jt: JobType, host: str, command: Command, secret: str):
+        self.first = a  # (the job's fields: the same for each item of the instance)
+        self.key: Key = (a.job, a.subid)
+        self.jobtype = jt
+        self.host = host
+        self.command = command
+        self.secret = secret
+        self.label = f"{a.job}.{a.subid} (job type {jt.name}, between items)"
+        self.item: _Item | None = None
+        self.last_token = ""  # the token of the last item opened
+        self.ended: str | None = None  # why the instance has no next item, once known
+        self.jobstatus: str | None = None  # what reportjob said
+        self._waiter: asyncio.Future[dict[str, Any]] | None = None
+        self.attempt: Attempt | None = None
+        self.exit: asyncio.Task[Report] | None = None  # ends with the process: its outcome
+        self._emit: Emit | None = None
+
+    def attach(self, attempt: Attempt, exit_task: asyncio.Task[Report], emit: Emit) -> None:
+        """The process has started: the runner's record of it, its watcher, its output."""
+        self.attempt = attempt
+        self.exit = exit_task
+        self._emit = emit
+
+    def emit_to(self, token: str) -> None:
+        """From now on the process's output goes to the log of attempt ``token``."""
+        if self._emit is not None:
+            self._emit.token = token
+
+    # ------------------------------------------------------------------ the worker's side
+
+    async def run_item(self, a: Assignment) -> Report:
+        """Hand item ``a`` to the process; its report, at ``reportwork`` or the process's end."""
+        assert self.exit is not None
+        item = self.item = _Item(a, asyncio.get_running_loop().create_future())
+        self.ended = None
+        self.last_token = a.token
+        self._answer()
+        try:
+            await asyncio.wait({item.done, self.exit}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.item = None
+        if item.done.done():
+            if self.attempt is not None:  # what it printed before reporting: the item's log
+                self.attempt.child.drain()
+            return item.done.result()
+        item.done.cancel()
+        return self._died(item, self.exit.result())
+
+    def _died(self, item: _Item, end: Report) -> Report:
+        """The report of ``item`` when the process ended before reporting it."""
+        end.result = {**item.partial, **end.result}
+        cancelled = self.attempt is not None and self.attempt.cancelled is not None
+        if cancelled or (item.a.work is None and end.status == "complete"):
+            return end  # (an instance without agenda ends with its process, as a command)
+        error = end.error or "exited with 0"
+        end.status = "failed"
+        end.error = f"the job type's process ended before reporting the item: {error}"
+        return end
+
+    def no_more(self, status: str) -> None:
+        """The instance gets no next item, because ``status``."""
+        if self.item is None:
+            self.ended = status
+            self._answer()
+
+    def gone(self) -> None:
+        """The process has ended (a request of it still waiting gets ``pending``)."""
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(no_work(self.first, "pending", self.host))
+
+    def _answer(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        work = self._next_work()
+        if work is not None:
+            self._waiter = None
+            waiter.set_result(work)
+
+    def _next_work(self) -> dict[str, Any] | None:
+        item = self.item
+        if item is not None and not item.handed:
+            item.handed = True
+            return work_of(item.a, self.host)
+        if item is None and self.ended is not None:
+            return no_work(self.first, self.ended, self.host)
+        return None
+
+    # ------------------------------------------------------------------ the process's side
+
+    async def handle(self, op: str, args: Mapping[str, Any]) -> Any:
+        """One request of the process; RequestError if it is refused."""
+        handler = self._handlers.get(op)
+        if handler is None:
+            raise RequestError(f"unknown operation {op!r}")
+        return await handler(self, args)
+
+    async def _jobobj(self, args: Mapping[str, Any]) -> Any:
+        return job_of(self.first, self.jobtype, self.host)
+
+    async def _requestwork(self, args: Mapping[str, Any]) -> Any:
+        item = self.item
+        if item is not None and item.handed:
+            raise RequestError(
+                f"item {item.a.work!r} is still open: report it with qb.reportwork() first"
+            )
+        if self._waiter is not None and not self._waiter.done():
+            raise RequestError("another qb.requestwork() of this process is waiting")
+        work = self._next_work()
+        if work is not None:
+            return work
+        self._waiter = asyncio.get_running_loop().create_future()
+        return await self._waiter
+
+    def _open(self, func: str) -> _Item:
+        item = self.item
+        if item is None or not item.handed or item.done.done():
+            raise RequestError(f"qb.{func}(): no work item is open (call qb.requestwork())")
+        return item
+
+    async def _reportwork(self, args: Mapping[str, Any]) -> Any:
+        item = self._open("reportwork")
+        status = args.get("status")
+        if status not in WORK_STATUSES:
+            raise RequestError(f"qb.reportwork(): status must be 'complete' or 'failed', "
+                               f"got {status!r}")  # fmt: skip
+        name = args.get("name")
+        if name not in (None, "", item.a.work or ""):
+            raise RequestError(f"qb.reportwork(): the open item is {item.a.work!r}, not {name!r}")
+        result = args.get("resultpackage") or {}
+        if not isinstance(result, dict):
+            raise RequestError("qb.reportwork(): resultpackage must be a dict")
+        error = None
+        if status == "failed":
+            error = str(args.get("error") or "the job type reported the item failed")
+        report = Report(token=item.a.token, status=status, result={**item.partial, **result},
+                        error=error)  # fmt: skip
+        item.done.set_result(report)
+        return None
+
+    async def _reportjob(self, args: Mapping[str, Any]) -> Any:
+        status = str(args.get("status") or "")
+        self.jobstatus = status
+        item = self.item
+        if item is not None and item.a.work is None and not item.done.done():
+            # an instance without agenda: this is its end
+            ok = status == "complete"
+            error = None if ok else f"the job type reported the job {status or 'failed'}"
+            item.done.set_result(Report(token=item.a.token, status="complete" if ok else "failed",
+                                        result=dict(item.partial), error=error))  # fmt: skip
+        return None
+
+    async def _updateresultpackage(self, args: Mapping[str, Any]) -> Any:
+        item = self._open("updateresultpackage")
+        result = args.get("resultpackage")
+        if not isinstance(result, dict):
+            raise RequestError("qb.updateresultpackage(): resultpackage must be a dict")
+        item.partial.update(result)
+        return None
+
+    _handlers: Mapping[str, Callable[[JobProcess, Mapping[str, Any]], Awaitable[Any]]] = {
+        "jobobj": _jobobj,
+        "requestwork": _requestwork,
+        "reportwork": _reportwork,
+        "reportjob": _reportjob,
+        "updateresultpackage": _updateresultpackage,
+    }
+
+
+class JobProcs:
+    """The job types of a worker, their live processes, and the channel they talk through."""
+
+    def __init__(self, jobtypes: Mapping[str, JobType], host: str = "") -> None:
+        self.jobtypes = dict(jobtypes)
+        self.host = host
+        self._by_key: dict[Key, JobProcess] = {}
+        self._by_secret: dict[str, JobProcess] = {}
+        self._dir: str | None = None
+        self._server: asyncio.Server | None = None
+
+    @property
+    def live(self) -> bool:
+        """Some job type's process runs."""
+        return bool(self._by_key)
+
+    @property
+    def socket_path(self) -> str | None:
+        return None if self._dir is None else os.path.join(self._dir, "jobtypes.sock")
+
+    def get(self, a: Assignment) -> JobProcess | None:
+        """The live process of ``a``'s instance, if any."""
+        return self._by_key.get((a.job, a.subid))
+
+    async def new(self, a: Assignment, jt: JobType, base_env: Mapping[str, str]) -> JobProcess:
+        """A process record for ``a``'s instance (the caller starts the process)."""
+        path = await self._listen()
+        secret = secrets.token_urlsafe(24)
+        proc = JobProcess(a, jt, self.host, process_command(a, jt, base_env, path, secret), secret)
+        self._by_key[proc.key] = proc
+        self._by_secret[secret] = proc
+        return proc
+
+    def gone(self, proc: JobProcess) -> None:
+        """``proc``'s process has ended (or never started)."""
+        proc.gone()
+        if self._by_key.get(proc.key) is proc:
+            del self._by_key[proc.key]
+        self._by_secret.pop(proc.secret, None)
+
+    def reported(self, tokens: Collection[str], going: Collection[Key],
+                 ended: Mapping[str, str]) -> None:  # fmt: skip
+        """The supervisor acknowledged the reports of ``tokens``; the instances of ``going``
+        get a next item. The others get none: their waiting ``requestwork`` answers with
+        ``ended`` (the supervisor's reason, ``complete`` when it gives none)."""
+        for proc in list(self._by_key.values()):
+            if proc.last_token in tokens and proc.key not in going:
+                status = ended.get(proc.last_token, "complete")
+                proc.no_more(status if status in ENDED else "complete")
+
+    def kill_all(self) -> None:
+        for proc in self._by_key.values():
+            if proc.attempt is not None:
+                proc.attempt.child.signal_group(signal.SIGKILL)
+
+    async def aclose(self, grace: float) -> None:
+        """Tell each process its instance gets no more (``pending``), give them ``grace``
+        seconds to end, kill the rest; then close the channel."""
+        procs = list(self._by_key.values())
+        for proc in procs:
+            proc.no_more("pending")
+        exits = [p.exit for p in procs if p.exit is not None]
+        if exits:
+            _, late = await asyncio.wait(exits, timeout=grace)
+            if late:
+                self.kill_all()
+                await asyncio.wait(late)
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    # ------------------------------------------------------------------ the channel
+
+    async def _listen(self) -> str:
+        if self._server is None:
+            self._dir = tempfile.mkdtemp(prefix="triggerfish-jobtypes-")  # (mode 0700)
+            path = self.socket_path
+            assert path is not None
+            self._server = await asyncio.start_unix_server(self._serve, path, limit=LINE_LIMIT)
+        path = self.socket_path
+        assert path is not None
+        return path
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                answer = await self._one(line)
+                writer.write(json.dumps(answer).encode() + b"\n")
+                await writer.drain()
+        except (ConnectionError, ValueError) as exc:  # (ValueError: a line over the limit)
+            logger.info("job type channel closed: %s", exc, extra={"action": "jobtype_channel"})
+        except asyncio.CancelledError:
+            pass
+        finally:
+            writer.close()
+
+    async def _one(self, line: bytes) -> dict[str, Any]:
+        try:
+            msg = json.loads(line)
+            if not isinstance(msg, dict):
+                raise RequestError("a request is a JSON object")
+            proc = self._by_secret.get(str(msg.get("secret")))
+            if proc is None:
+                raise RequestError("this process is not one the worker started for a job type "
+                                   "(or its instance has ended)")  # fmt: skip
+            args = msg.get("args")
+            value = await proc.handle(str(msg.get("op")), args if isinstance(args, dict) else {})
+        except RequestError as exc:
+            return {"ok": False, "error": exc.message}
+        except ValueError:
+            return {"ok": False, "error": "a request is one line of JSON"}
+        return {"ok": True, "value": value}
