@@ -60,7 +60,11 @@ def reference(fn: Any) -> str | None:
 
 
 def _pickled(value: Any) -> str:
-    return base64.b64encode(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)).decode()
+    """cloudpickle's: lambdas and closures too (by value); what imports, by reference."""
+    import cloudpickle  # (only when something needs pickle: the job type's loop stays lean)
+
+    data = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return base64.b64encode(data).decode()
 
 
 def _unpickled(text: str) -> Any:

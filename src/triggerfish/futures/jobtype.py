@@ -42,9 +42,7 @@ def _loaded(package: Mapping[str, Any]) -> Callable[..., Any] | BaseException:
 
 def main() -> int:
     """Serve the items of this instance until the job has no more for it."""
-    import importlib
-
-    qb: Any = importlib.import_module("triggerfish.qb")  # (typed once jt-worker's qb lands)
+    from triggerfish import qb
 
     package = dict(qb.jobobj().get("package") or {})
     fn = _loaded(package)

@@ -1,0 +1,143 @@
+"""triggerfish.futures.Executor end to end: a real supervisor and workers, the calls run by the
+``pyfutures`` job type in the workers' job type processes, results read back over HTTP."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import futures_app
+import httpx
+import pytest
+from farms import StartFarm
+
+from triggerfish.cli.local import LocalFarm
+from triggerfish.futures import Executor, FarmFuture, PickleRefused
+
+HERE = Path(__file__).parent
+EXECUTE = "from triggerfish.futures.jobtype import main\nraise SystemExit(main())\n"
+FutureFarm = Callable[..., LocalFarm]
+
+
+@pytest.fixture
+def futures_farm(start_farm: StartFarm, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> FutureFarm:  # fmt: skip
+    """``futures_farm(workers, slots, allow_pickle)``: a farm whose workers offer the
+    ``pyfutures`` job type (a ``--jobtypes`` directory: the entry point of an installed
+    triggerfish offers it too) and import ``futures_app``; the client environment points at it."""
+    jobtypes = tmp_path / "jobtypes"
+    (jobtypes / "pyfutures").mkdir(parents=True)
+    (jobtypes / "pyfutures" / "execute.py").write_text(EXECUTE)
+    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
+    monkeypatch.setenv("PYTHONPATH", path)
+
+    def start(workers: int = 2, slots: int = 1, allow_pickle: bool = False) -> LocalFarm:
+        farm = start_farm(workers=workers, slots=slots, allow_pickle=allow_pickle,
+                          worker_args=[["--jobtypes", str(jobtypes)]] * workers)  # fmt: skip
+        for name, value in farm.client_env().items():
+            monkeypatch.setenv(name, value)
+        return farm
+
+    return start
+
+
+def running(fut: concurrent.futures.Future[object]) -> None:
+    """Wait until the reader has seen ``fut``'s item start (bounded: a stuck farm fails)."""
+    deadline = time.monotonic() + 120
+    while not fut.running() and not fut.done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fut.running(), fut
+
+
+def test_map_submit_and_an_exception_that_comes_back_as_itself(futures_farm: FutureFarm) -> None:
+    futures_farm(workers=2)
+    with Executor() as ex:
+        assert list(ex.map(pow, [2, 3, 4], [5, 2, 1])) == [32, 9, 4]
+        assert list(ex.map(pow, range(10), [2] * 10, chunksize=3)) == [i * i for i in range(10)]
+        assert ex.submit(int, "ff", base=16).result(timeout=120) == 255
+        assert ex.submit(pow, 2, 10).result(timeout=120) == 1024
+        failing = ex.submit(futures_app.fail, "x")
+        with pytest.raises(ValueError) as raised:
+            failing.result(timeout=120)
+        results = ex.map(futures_app.fail, ["a", "b"])
+        with pytest.raises(ValueError) as first:
+            next(results)
+    assert type(raised.value) is ValueError and raised.value.args == ("x",)
+    notes = "\n".join(getattr(raised.value, "__notes__", []))
+    assert "Raised on the farm" in notes and "raise ValueError(message)" in notes
+    assert first.value.args == ("a",)
+    assert isinstance(failing, FarmFuture) and failing.done()
+
+
+def test_a_lambda_is_refused_without_allow_pickle(futures_farm: FutureFarm) -> None:
+    farm = futures_farm(workers=1)
+    with Executor() as ex:
+        assert ex.allow_pickle is False
+        with pytest.raises(PickleRefused, match="--allow-pickle"):
+            ex.submit(lambda x: x + 1, 1)
+        with pytest.raises(PickleRefused, match="--allow-pickle"):
+            ex.submit(pow, (1, 2), 2)  # a tuple would come back a list: pickle or nothing
+    job = {"name": "p", "prototype": "pyfutures", "package": {"fn": "builtins:pow"},
+           "agenda": [{"name": "0", "package": {"calls_pickle": "gAR9lC4="}}]}  # fmt: skip
+    headers = {"Authorization": f"Bearer {farm.token}"}
+    answer = httpx.post(f"{farm.url}/api/v1/jobs", json=[job], headers=headers, timeout=30)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["field"] == "jobs[0].agenda[0].package.calls_pickle"
+
+
+def test_a_lambda_runs_with_allow_pickle(futures_farm: FutureFarm) -> None:
+    futures_farm(workers=1, allow_pickle=True)
+    offset = 10
+    with Executor() as ex:
+        assert ex.allow_pickle is True
+        assert ex.submit(lambda x: x + offset, 1).result(timeout=120) == 11
+        assert list(ex.map(lambda p: p[::-1], [(1, 2), (3, 4)])) == [(2, 1), (4, 3)]
+
+
+def test_cancel_of_a_call_not_run_yet_and_shutdown_waits(futures_farm: FutureFarm,
+                                                          tmp_path: Path) -> None:  # fmt: skip
+    farm = futures_farm(workers=1, slots=1)
+    go, never = tmp_path / "go", tmp_path / "never"
+    ex = Executor()
+    holder = ex.submit(futures_app.wait_for, str(go))  # holds the only slot until `go` exists
+    running(holder)
+    queued = ex.submit(futures_app.touch, str(never))
+    assert not queued.running()
+    assert queued.cancel() is True
+    assert queued.cancelled() and queued.done()
+    assert queued.cancel() is True  # (again: still cancelled)
+    with pytest.raises(concurrent.futures.CancelledError):
+        queued.result(timeout=0)
+    after = [ex.submit(futures_app.touch, str(tmp_path / f"t{i}")) for i in range(3)]
+    go.touch()
+    ex.shutdown(wait=True)
+    assert holder.result(timeout=0) == str(go)
+    assert [f.result(timeout=0) for f in after] == [str(tmp_path / f"t{i}") for i in range(3)]
+    assert holder.cancel() is False  # it ended
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        ex.submit(pow, 2, 2)
+    with farm.client() as c:
+        assert c.work(queued.job, queued.name)["status"] == "killed"
+    assert not never.exists()  # (its item was killed before any instance took it)
+
+
+def test_shutdown_cancel_futures_kills_what_has_not_started(futures_farm: FutureFarm,
+                                                           tmp_path: Path) -> None:  # fmt: skip
+    futures_farm(workers=1, slots=1)
+    go = tmp_path / "go"
+    ex = Executor()
+    holder = ex.submit(futures_app.wait_for, str(go))
+    running(holder)
+    queued = [ex.submit(futures_app.touch, str(tmp_path / f"q{i}")) for i in range(4)]
+    mapped = ex.map(futures_app.touch, [str(tmp_path / f"m{i}") for i in range(5)])
+    ex.shutdown(wait=False, cancel_futures=True)
+    assert all(f.cancelled() for f in queued)
+    with pytest.raises(concurrent.futures.CancelledError):
+        next(mapped)
+    go.touch()
+    assert holder.result(timeout=120) == str(go)
+    assert not holder.cancelled()
+    assert not list(tmp_path.glob("[qm]*"))
