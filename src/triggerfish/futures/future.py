@@ -94,9 +94,11 @@ class FarmFuture(Future[Any]):
             self.fail(RemoteError(f"the result of item {self.target} cannot be read: {exc}"))
             return
         if status == "failed" and error is None:
+            why = package.get("error") if isinstance(package.get("error"), str) else None
             error = RemoteError(
-                f"item {self.target} failed without a result (its process ended, or a time "
-                f"limit stopped it): see 'triggerfish logs {self.target}'", job=self.job,
+                f"item {self.target} failed without a result ("
+                + (why or "its process ended, or a time limit stopped it")
+                + f"): see 'triggerfish logs {self.target}'", job=self.job,
             )  # fmt: skip
         if not self._unwrap:
             self._give((results, error))

@@ -40,6 +40,13 @@ def _loaded(package: Mapping[str, Any]) -> Callable[..., Any] | BaseException:
         return exc
 
 
+def _headline(error: Mapping[str, Any]) -> str:
+    """``ValueError: x``: the item's error as the farm shows it (the result has the rest)."""
+    kind = str(error.get("type", "")).rpartition(":")[2] or "Exception"
+    message = str(error.get("message", ""))
+    return f"{kind}: {message}" if message else kind
+
+
 def main() -> int:
     """Serve the items of this instance until the job has no more for it."""
     from triggerfish import qb
@@ -58,7 +65,11 @@ def main() -> int:
             continue
         result = run_item(fn, work.get("package") or {}, allow_pickle)
         work["resultpackage"] = result
-        work["status"] = "failed" if "error" in result else "complete"
+        if "error" in result:
+            work["status"] = "failed"
+            work["error"] = _headline(result["error"])
+        else:
+            work["status"] = "complete"
         qb.reportwork(work)
 
 
