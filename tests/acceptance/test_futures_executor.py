@@ -16,6 +16,7 @@ from farms import StartFarm
 
 from triggerfish.cli.local import LocalFarm
 from triggerfish.futures import Executor, FarmFuture, PickleRefused
+from triggerfish.worker.jobtypes import discover
 
 HERE = Path(__file__).parent
 EXECUTE = "from triggerfish.futures.jobtype import main\nraise SystemExit(main())\n"
@@ -26,17 +27,20 @@ FutureFarm = Callable[..., LocalFarm]
 def futures_farm(start_farm: StartFarm, tmp_path: Path,
                  monkeypatch: pytest.MonkeyPatch) -> FutureFarm:  # fmt: skip
     """``futures_farm(workers, slots, allow_pickle)``: a farm whose workers offer the
-    ``pyfutures`` job type (a ``--jobtypes`` directory: the entry point of an installed
-    triggerfish offers it too) and import ``futures_app``; the client environment points at it."""
-    jobtypes = tmp_path / "jobtypes"
-    (jobtypes / "pyfutures").mkdir(parents=True)
-    (jobtypes / "pyfutures" / "execute.py").write_text(EXECUTE)
+    ``pyfutures`` job type (its entry point; a ``--jobtypes`` directory where the installed
+    triggerfish predates it) and import ``futures_app``; the client environment points at it."""
+    args: list[str] = []
+    if "pyfutures" not in discover():  # (an install from before the entry point)
+        jobtypes = tmp_path / "jobtypes"
+        (jobtypes / "pyfutures").mkdir(parents=True)
+        (jobtypes / "pyfutures" / "execute.py").write_text(EXECUTE)
+        args = ["--jobtypes", str(jobtypes)]
     path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
     monkeypatch.setenv("PYTHONPATH", path)
 
     def start(workers: int = 2, slots: int = 1, allow_pickle: bool = False) -> LocalFarm:
         farm = start_farm(workers=workers, slots=slots, allow_pickle=allow_pickle,
-                          worker_args=[["--jobtypes", str(jobtypes)]] * workers)  # fmt: skip
+                          worker_args=[args] * workers)  # fmt: skip
         for name, value in farm.client_env().items():
             monkeypatch.setenv(name, value)
         return farm
@@ -141,3 +145,13 @@ def test_shutdown_cancel_futures_kills_what_has_not_started(futures_farm: Future
     assert holder.result(timeout=120) == str(go)
     assert not holder.cancelled()
     assert not list(tmp_path.glob("[qm]*"))
+
+
+def test_map_timeout_as_the_standard_librarys(futures_farm: FutureFarm, tmp_path: Path) -> None:
+    futures_farm(workers=1, slots=1)
+    never = str(tmp_path / "never")
+    with Executor() as ex:
+        results = ex.map(futures_app.wait_for, [never, never], timeout=0.5)
+        with pytest.raises(TimeoutError):
+            next(results)
+        (tmp_path / "never").touch()  # (the running call ends; the other was cancelled)
