@@ -63,6 +63,11 @@ def test_map_submit_and_an_exception_that_comes_back_as_itself(futures_farm: Fut
         assert list(ex.map(pow, range(10), [2] * 10, chunksize=3)) == [i * i for i in range(10)]
         assert ex.submit(int, "ff", base=16).result(timeout=120) == 255
         assert ex.submit(pow, 2, 10).result(timeout=120) == 1024
+        many = [ex.submit(pow, i, 2) for i in range(12)]  # (jobs added while others run)
+        mapped = ex.map(pow, range(30), [3] * 30)
+        done = set(concurrent.futures.as_completed(many, timeout=120))
+        assert done == set(many) and [f.result() for f in many] == [i * i for i in range(12)]
+        assert list(mapped) == [i**3 for i in range(30)]
         failing = ex.submit(futures_app.fail, "x")
         with pytest.raises(ValueError) as raised:
             failing.result(timeout=120)

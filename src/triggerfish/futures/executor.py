@@ -112,6 +112,7 @@ class Executor(concurrent.futures.Executor):
     def _send(self, fn: Callable[..., Any], package: JSON, items: list[JSON], *,
               unwrap: bool, cpus: int) -> list[FarmFuture]:  # fmt: skip
         self._reader.start()
+        submitted = time.monotonic()
         label = getattr(fn, "__qualname__", None) or type(fn).__name__
         job = {**self._fields, "name": self._name or f"futures {label}", "prototype": PROTOTYPE,
                "package": package, "cpus": cpus,
@@ -124,7 +125,7 @@ class Executor(concurrent.futures.Executor):
             self._pending.update(futures)
         for fut in futures:
             fut.add_done_callback(self._done)
-        self._reader.add(jid, {f.name: f for f in futures})
+        self._reader.add(jid, {f.name: f for f in futures}, submitted)
         return futures
 
     def _done(self, fut: concurrent.futures.Future[Any]) -> None:

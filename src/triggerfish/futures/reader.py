@@ -1,18 +1,22 @@
 """The one thread of an executor that follows its jobs and settles their futures.
 
-It follows the event stream (a long poll, ``type=work,job``) while futures are pending, and
-sleeps while none are. A work item's ``running`` event marks its future running; its ``done``
-event has the item's result package read (one request per item when few ended, one page read
-per run of neighbouring items when many did: ``map``'s items are named by their index). A job's
-end (killed with its items, removed) has every item still pending read. Events of a job not yet
-added (its submission still on the way back) are kept a while and replayed when it is. A
-supervisor that goes away is waited for (``client.reconnect``).
+It follows the event stream (a long poll, ``type=work,job``; only that job's events while one
+job is pending: a ``map``) while futures are pending, and sleeps while none are. A work item's
+``running`` event marks its future running; its ``done`` event has the item's result package
+read (one page read per run of neighbouring items: the items are named by their index). A
+job's end (killed with its items, removed) has every item still pending read. Events of a job
+not yet added (its submission still on the way back) are kept a while and replayed when it
+is; a job submitted while the stream was read for another job only has its items read once
+("catch-up"), then follows the stream. A supervisor that goes away is waited for
+(``client.reconnect``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -29,7 +33,6 @@ logger = logging.getLogger(__name__)
 JSON = dict[str, Any]
 LONGPOLL = 10.0  # seconds of one events request
 EVENTS = 10_000  # events per request (the supervisor's most)
-FEW = 8  # ended items of a job read one by one; more are read a page per run
 GAP = 256  # ended items closer than this are read in one page with those between
 PAGE = 10_000  # items of one page read (the supervisor's most)
 KEPT = 50_000  # events of jobs not (yet) ours kept for a job whose submission is on its way
@@ -46,6 +49,10 @@ class Reader:
         self._others: OrderedDict[int, list[JSON]] = OrderedDict()  # job -> its events
         self._kept = 0
         self._cursor = 0
+        # when the last events request that read one job's only returned (inf: in flight):
+        # a job submitted before then may have had events go by unread
+        self._narrow_until = -math.inf
+        self._catchup: set[int] = set()  # jobs added meanwhile: their items to read once
         self._closing = False
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -62,12 +69,16 @@ class Reader:
                                             daemon=True)  # fmt: skip
             self._thread.start()
 
-    def add(self, job: int, futures: dict[str, FarmFuture]) -> None:
+    def add(self, job: int, futures: dict[str, FarmFuture], submitted: float) -> None:
+        """Settle ``futures`` (by item name) of ``job``, whose submission began at
+        ``submitted`` (``time.monotonic()``)."""
         with self._cond:
             if self._error is not None:
                 _fail(futures.values(), self._error)
                 return
             self._jobs[job] = dict(futures)
+            if self._narrow_until >= submitted:  # its first events may have gone by unread
+                self._catchup.add(job)
             early = self._others.pop(job, [])
             self._kept -= len(early)
             self._cond.notify_all()
@@ -91,10 +102,16 @@ class Reader:
 
     def _run(self) -> None:
         try:
-            while self._wait_for_jobs():
+            while (only := self._wait_for_jobs()) is not False:
+                for job in self._take_catchup():
+                    self._read(job, None, final=False)
                 events = self._call(lambda: self._client.events(
-                    since=self._cursor, limit=EVENTS, wait=LONGPOLL, type="work,job"))  # fmt: skip
-                self._cursor = max(self._cursor, self._client.last_event_seq)
+                    since=self._cursor, limit=EVENTS, wait=LONGPOLL, type="work,job",
+                    job=only))  # fmt: skip
+                with self._cond:
+                    self._cursor = max(self._cursor, self._client.last_event_seq)
+                    if only is not None:
+                        self._narrow_until = time.monotonic()
                 self._handle(events)
         except BaseException as exc:  # (nothing else would settle the futures)
             logger.exception("triggerfish.futures: the result reader stopped",
@@ -107,14 +124,23 @@ class Reader:
         finally:
             self._client.close()
 
-    def _wait_for_jobs(self) -> bool:
-        """True when futures are pending; False when closing with none."""
+    def _wait_for_jobs(self) -> int | bool | None:
+        """Once futures are pending: the job to read the events of (None: every job's);
+        False when closing with none pending."""
         with self._cond:
             while not self._jobs:
                 if self._closing:
                     return False
                 self._cond.wait()
-            return True
+            only = next(iter(self._jobs)) if len(self._jobs) == 1 else None
+            if only is not None:
+                self._narrow_until = math.inf
+            return only
+
+    def _take_catchup(self) -> list[int]:
+        with self._cond:
+            jobs, self._catchup = sorted(self._catchup), set()
+            return jobs
 
     def _handle(self, events: list[JSON]) -> None:
         ended: dict[int, set[str]] = {}
@@ -156,8 +182,9 @@ class Reader:
 
     # ------------------------------------------------------------------ results
 
-    def _read(self, job: int, names: set[str] | None) -> None:
-        """Read the items ``names`` of ``job`` (None: all still pending) and settle them."""
+    def _read(self, job: int, names: set[str] | None, *, final: bool = True) -> None:
+        """Read the items ``names`` of ``job`` (None: all still pending) and settle those that
+        ended; with ``final`` (the job ended) fail the others: they never will."""
         with self._cond:
             mine = self._jobs.get(job, {})
             wanted = sorted(n for n in (mine if names is None else names) if n in mine)
@@ -172,11 +199,11 @@ class Reader:
             return
         for item in items:
             self._settle(job, item)
-        if names is None:  # the job ended: what is still pending never will run
+        if names is None and final:  # the job ended: what is still pending never will run
             self._settle_gone(job, f"job {job} ended without running this call")
 
     def _items(self, job: int, names: list[str]) -> list[JSON]:
-        if len(names) <= FEW or not all(n.isdigit() for n in names):
+        if not all(n.isdigit() for n in names):
             return [self._call(self._client.work, job, n) for n in names]
         out: list[JSON] = []
         for start, stop in _runs(sorted(int(n) for n in names)):
@@ -191,6 +218,11 @@ class Reader:
     def _settle(self, job: int, item: JSON) -> None:
         status = item.get("status")
         if status not in ("complete", "failed", "killed"):
+            if status == "running":
+                with self._cond:
+                    fut = self._jobs.get(job, {}).get(str(item.get("name")))
+                if fut is not None:
+                    fut.mark_running()
             return
         with self._cond:
             fut = self._jobs.get(job, {}).pop(str(item.get("name")), None)
