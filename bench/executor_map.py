@@ -43,14 +43,12 @@ import psutil
 from _common import Stat, code_line, code_state, database, machine, say, table
 
 from triggerfish.cli.local import LocalFarm
-from triggerfish.worker.jobtypes import discover
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH / "task_apps"))
 from tf_app import echo  # noqa: E402  (bench/task_apps, also on the workers' PYTHONPATH)
 
 SYSTEMS = ("executor", "processpool", "add_many")
-EXECUTE = "from triggerfish.futures.jobtype import main\nraise SystemExit(main())\n"
 DONE_TIMEOUT = 1800.0
 
 
@@ -73,13 +71,7 @@ def me() -> float:
 
 @contextlib.contextmanager
 def farm(store: str, workers: int, tmp: Path) -> Iterator[LocalFarm]:
-    """A fresh farm whose workers offer ``pyfutures`` (a ``--jobtypes`` directory when this
-    install's entry point does not) and import ``tf_app``."""
-    args: list[str] = []
-    if "pyfutures" not in discover():
-        (tmp / "jobtypes" / "pyfutures").mkdir(parents=True)
-        (tmp / "jobtypes" / "pyfutures" / "execute.py").write_text(EXECUTE)
-        args = ["--jobtypes", str(tmp / "jobtypes")]
+    """A fresh farm whose workers (offering the built-in ``pyfutures``) import ``tf_app``."""
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(BENCH / "task_apps"), str(BENCH), saved) if p
@@ -88,7 +80,7 @@ def farm(store: str, workers: int, tmp: Path) -> Iterator[LocalFarm]:
         with (
             database(store) as db,
             LocalFarm(workers=workers, slots=1, data_dir=tmp / "farm", db_url=db,
-                      log_level="warning", worker_args=[args] * workers) as f,
+                      log_level="warning") as f,
         ):  # fmt: skip
             yield f
     finally:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 ENV_SOCKET = "TRIGGERFISH_JOBTYPE_SOCKET"  # (the names of worker.jobproc, not imported: the
 ENV_SECRET = "TRIGGERFISH_JOBTYPE_SECRET"  # worker's modules stay out of a job type's process)
-WORK_STATUSES = ("complete", "failed")
+WORK_STATUSES = ("complete", "failed", "running")
 
 
 class WorkerRefused(TriggerfishError, RuntimeError):
@@ -159,13 +159,17 @@ def reportwork(work: Mapping[str, Any]) -> None:
     """Report the end of the item :func:`requestwork` handed out (Qube's ``qb.reportwork``):
     ``work["status"]`` ``"complete"`` or ``"failed"``, ``work["resultpackage"]`` a dict of JSON
     values (stored on the item as sent, over what :func:`updateresultpackage` sent), and for a
-    failure an optional ``work["error"]`` text. The worker reports it to the supervisor."""
+    failure an optional ``work["error"]`` text. The worker reports it to the supervisor.
+
+    With ``work["status"]`` ``"running"`` (as Qube's own back ends do mid-item) the item goes
+    on: its ``resultpackage`` is kept as :func:`updateresultpackage` keeps it."""
     if not isinstance(work, Mapping):
         raise _argument(f"qb.reportwork(): expected a Work dict, got {type(work).__name__}")
     status = work.get("status")
     if status not in WORK_STATUSES:
         raise _argument(
-            f"qb.reportwork(): work['status'] must be 'complete' or 'failed', got {status!r}"
+            "qb.reportwork(): work['status'] must be 'complete', 'failed' or 'running', "
+            f"got {status!r}"
         )
     result = work.get("resultpackage")
     if result is not None and not isinstance(result, Mapping):
@@ -176,10 +180,13 @@ def reportwork(work: Mapping[str, Any]) -> None:
     _channel.call("reportwork", "reportwork", args)
 
 
-def reportjob(status: str) -> None:
+def reportjob(status: str | Mapping[str, Any]) -> None:
     """Say how this instance ends (Qube's ``qb.reportjob``), e.g. the status
-    :func:`requestwork` gave when there was no more work; then exit. For a job without agenda
-    it is the instance's end: ``"complete"``, or any other status for a failure."""
+    :func:`requestwork` gave when there was no more work; then exit. ``status`` may also be
+    the job dict, as in Qube (its ``"status"``). For a job without agenda it is the
+    instance's end: ``"complete"``, or any other status for a failure."""
+    if isinstance(status, Mapping):
+        status = status.get("status", "")
     if not isinstance(status, str):
         raise _argument(f"qb.reportjob(): status must be a string, got {status!r}")
     _channel.call("reportjob", "reportjob", {"status": status})

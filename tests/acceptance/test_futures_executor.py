@@ -16,31 +16,21 @@ from farms import StartFarm
 
 from triggerfish.cli.local import LocalFarm
 from triggerfish.futures import Executor, FarmFuture, PickleRefused
-from triggerfish.worker.jobtypes import discover
 
 HERE = Path(__file__).parent
-EXECUTE = "from triggerfish.futures.jobtype import main\nraise SystemExit(main())\n"
 FutureFarm = Callable[..., LocalFarm]
 
 
 @pytest.fixture
-def futures_farm(start_farm: StartFarm, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> FutureFarm:  # fmt: skip
-    """``futures_farm(workers, slots, allow_pickle)``: a farm whose workers offer the
-    ``pyfutures`` job type (its entry point; a ``--jobtypes`` directory where the installed
-    triggerfish predates it) and import ``futures_app``; the client environment points at it."""
-    args: list[str] = []
-    if "pyfutures" not in discover():  # (an install from before the entry point)
-        jobtypes = tmp_path / "jobtypes"
-        (jobtypes / "pyfutures").mkdir(parents=True)
-        (jobtypes / "pyfutures" / "execute.py").write_text(EXECUTE)
-        args = ["--jobtypes", str(jobtypes)]
+def futures_farm(start_farm: StartFarm, monkeypatch: pytest.MonkeyPatch) -> FutureFarm:
+    """``futures_farm(workers, slots, allow_pickle)``: a farm whose workers (offering the
+    built-in ``pyfutures`` job type) import ``futures_app``; the client environment points at
+    it."""
     path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
     monkeypatch.setenv("PYTHONPATH", path)
 
     def start(workers: int = 2, slots: int = 1, allow_pickle: bool = False) -> LocalFarm:
-        farm = start_farm(workers=workers, slots=slots, allow_pickle=allow_pickle,
-                          worker_args=[args] * workers)  # fmt: skip
+        farm = start_farm(workers=workers, slots=slots, allow_pickle=allow_pickle)
         for name, value in farm.client_env().items():
             monkeypatch.setenv(name, value)
         return farm

@@ -43,7 +43,7 @@ def work_row(job_id: int, name: str, seq: int) -> dict[str, Any]:
     return {
         "job_id": job_id, "name": name, "seq": seq, "status": "pending", "subid": None,
         "host": None, "token": None, "retry": 0, "exit_code": None, "result": None,
-        "retry_at": None, "timestart": None, "timecomplete": None,
+        "retry_at": None, "timestart": None, "timecomplete": None, "package": None,
     }  # fmt: skip
 
 

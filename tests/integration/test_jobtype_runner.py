@@ -43,9 +43,13 @@ while True:
     work = qb.requestwork()
     if work["status"] != "running":
         trace("end", work["status"])
-        qb.reportjob(work["status"])
+        job["status"] = work["status"]
+        qb.reportjob(job)  # (Qube's back ends report the job dict)
         break
     name = work["name"]
+    if name == "":  # a job without agenda: the instance is the work
+        qb.reportjob(pkg["whole"])
+        continue
     action = pkg.get("actions", {}).get(name, "square")
     print("item", name, "workid", qb.workid())
     sys.stderr.write("err " + name + "\\n")
@@ -57,6 +61,12 @@ while True:
         time.sleep(600)
     if action == "exit0":
         sys.exit(0)
+    if action == "progress":  # Qube's mid-item update of the result package
+        qb.updateresultpackage({"stage": "one", "progress": 10})
+        work["resultpackage"] = {"progress": 50}
+        qb.reportwork(work)
+        work["resultpackage"] = {"stage": "two"}
+        qb.reportwork(work)
     work["status"] = "failed" if action == "fail" else "complete"
     work["resultpackage"] = {
         "square": int(pkg["base"]) + int(name) ** 2, "pid": os.getpid(),
@@ -160,6 +170,29 @@ def test_a_failed_item_fails_and_the_process_goes_on(tmp_path: Path) -> None:
     assert len({r.result["pid"] for r in reports}) == 1
 
 
+def test_running_reports_and_updateresultpackage_add_to_the_result(tmp_path: Path) -> None:
+    async def body(h: Farmhand) -> Report:
+        return await h.runner.run(h.item("t1", "3"))
+
+    report = scenario(tmp_path, body, actions={"3": "progress"})
+    assert report.status == "complete"
+    assert report.result["stage"] == "two" and report.result["progress"] == 50
+    assert report.result["square"] == 109
+
+
+@pytest.mark.parametrize(("said", "status"), [("complete", "complete"), ("killed", "failed")])
+def test_an_instance_without_agenda_ends_with_reportjob(
+    tmp_path: Path, said: str, status: str
+) -> None:
+    async def body(h: Farmhand) -> Report:
+        return await h.runner.run(h.item("t1", None))
+
+    report = scenario(tmp_path, body, whole=said)
+    assert report.status == status
+    if status == "failed":
+        assert report.error == "the job type reported the job killed"
+
+
 def test_a_crash_fails_the_open_item_and_a_new_process_takes_the_next(tmp_path: Path) -> None:
     async def body(h: Farmhand) -> tuple[list[Report], list[str]]:
         reports = [await h.runner.run(h.item(f"t{n}", str(n))) for n in (1, 2, 3, 4)]
@@ -192,6 +225,47 @@ def test_kill_stops_the_process_group_and_fails_the_item(tmp_path: Path) -> None
     assert report.error is not None and report.error.startswith("cancelled by the supervisor")
     assert gone(pid)
     assert after.status == "complete" and after.result["pid"] != pid
+
+
+def test_an_item_handed_while_the_process_dies_gets_a_new_process(tmp_path: Path) -> None:
+    """(The supervisor may give a killed item's slot its next item in the same answer.)"""
+
+    async def body(h: Farmhand) -> tuple[Report, Report, int]:
+        running = asyncio.create_task(h.runner.run(h.item("t1", "1")))
+        await h.until("the item to hang", lambda: any("hang" in t for t in h.traced()))
+        pid = int(next(t for t in h.traced() if t.startswith("hang")).split()[1])
+        assert h.runner.cancel("t1")
+        after = await h.runner.run(h.item("t2", "2"))
+        return await running, after, pid
+
+    killed, after, pid = scenario(tmp_path, body, actions={"1": "hang"})
+    assert killed.token == "t1" and killed.status == "failed"
+    assert after.token == "t2" and after.status == "complete"
+    assert after.result["pid"] != pid
+
+
+def test_requestwork_right_after_reportwork_waits_for_the_next_item(tmp_path: Path) -> None:
+    """The process's next request may come before the runner has taken the report: it waits
+    for the next item (here the worker is sent what the hanging process would have sent)."""
+
+    async def body(h: Farmhand) -> tuple[Report, dict[str, Any]]:
+        running = asyncio.create_task(h.runner.run(h.item("t1", "1")))
+        await h.until("the item to hang", lambda: any("hang" in t for t in h.traced()))
+        proc = h.runner.jobprocs.get(h.item("t1", "1"))
+        assert proc is not None
+        done = {"name": "1", "status": "complete", "resultpackage": {"x": 1}}
+        await proc.handle("reportwork", done)
+        asking = asyncio.create_task(proc.handle("requestwork", {}))
+        report = await running
+        second = asyncio.create_task(h.runner.run(h.item("t2", "2")))
+        work = await asking
+        h.runner.cancel("t2")
+        await second
+        return report, work
+
+    report, work = scenario(tmp_path, body, actions={"1": "hang"})
+    assert report.status == "complete" and report.result == {"x": 1}
+    assert work["name"] == "2" and work["status"] == "running"
 
 
 def test_suspend_and_resume_stop_and_continue_the_process(tmp_path: Path) -> None:

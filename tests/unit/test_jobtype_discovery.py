@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from triggerfish.worker import jobtypes
 from triggerfish.worker.agent import WorkerOptions
 from triggerfish.worker.jobtypes import (
     JobTypeError,
@@ -140,3 +141,15 @@ def test_the_registration_names_the_job_types() -> None:
     options = WorkerOptions(url="http://127.0.0.1:1", name="w1")
     assert options.registration().jobtypes == []
     assert options.registration(["square", "nuke"]).jobtypes == ["nuke", "square"]
+
+
+def test_job_types_that_come_with_triggerfish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(jobtypes.BUILTIN_JOBTYPES, "tf_demo_builtin", "tf_demo.builtin:main")
+    monkeypatch.setitem(jobtypes.BUILTIN_JOBTYPES, "tf_demo_shadowed", "tf_demo.other")
+    jobtype(tmp_path, "tf_demo_shadowed")
+    found = discover([tmp_path])
+    assert found["tf_demo_builtin"].source == "entry point tf_demo.builtin:main"
+    assert found["tf_demo_shadowed"].source == str(tmp_path / "tf_demo_shadowed")
+    assert "tf_demo_builtin" not in discover([tmp_path], installed=False)

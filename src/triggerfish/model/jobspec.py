@@ -516,14 +516,14 @@ def _known(item: dict[str, Any], where: str) -> tuple[dict[str, Any], list[str]]
         item = {k: v for k, v in item.items() if k not in READ_ONLY}
     agenda = item.get("agenda")
     if isinstance(agenda, list) and any(isinstance(w, dict) for w in agenda):
-        items = [_known_work(w, f"{where}.agenda[{i}]") for i, w in enumerate(agenda)]
+        items = [_known_work(w) for w in agenda]
         if any(w is not x for w, x in zip(items, agenda, strict=True)):
             ignored.append("the read-only fields of agenda items")
         item = {**item, "agenda": items}
     return item, ignored
 
 
-def _known_work(w: Any, where: str) -> Any:
+def _known_work(w: Any) -> Any:
     """An agenda item without Qube's read-only Work fields (itself when it has none)."""
     if not isinstance(w, dict) or not WORK_READ_ONLY.intersection(w):
         return w

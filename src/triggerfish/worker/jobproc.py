@@ -47,7 +47,7 @@ ENV_SECRET = "TRIGGERFISH_JOBTYPE_SECRET"
 ENV_NAME = "TRIGGERFISH_JOBTYPE"
 LINE_LIMIT = 32 * 1024 * 1024  # the longest request (a result package) the worker reads
 ENDED = ("complete", "pending", "blocked")
-WORK_STATUSES = ("complete", "failed")
+WORK_STATUSES = ("complete", "failed", "running")  # (running: the item goes on)
 Key = tuple[int, int]  # (job, subid): one instance
 
 
@@ -142,6 +142,7 @@ class JobProcess:
         self.last_token = ""  # the token of the last item opened
         self.ended: str | None = None  # why the instance has no next item, once known
         self.jobstatus: str | None = None  # what reportjob said
+        self.retired = False  # takes no more items (told there are none, or replaced)
         self._waiter: asyncio.Future[dict[str, Any]] | None = None
         self.attempt: Attempt | None = None
         self.exit: asyncio.Task[Report] | None = None  # ends with the process: its outcome
@@ -159,6 +160,20 @@ class JobProcess:
             self._emit.token = token
 
     # ------------------------------------------------------------------ the worker's side
+
+    def takes_items(self) -> bool:
+        """It may be handed the instance's next item: it runs, is not being killed, has no
+        open item, and has not been told that there are no more."""
+        attempt = self.attempt
+        return (attempt is not None and attempt.cancelled is None and not self.retired
+                and self._closed())  # fmt: skip
+
+    def retire(self) -> None:
+        """It gets no more items: its next ``requestwork`` answers ``pending``."""
+        self.retired = True
+        if self.ended is None:
+            self.ended = "pending"
+        self._answer()
 
     async def run_item(self, a: Assignment) -> Report:
         """Hand item ``a`` to the process; its report, at ``reportwork`` or the process's end."""
@@ -179,19 +194,25 @@ class JobProcess:
         return self._died(item, self.exit.result())
 
     def _died(self, item: _Item, end: Report) -> Report:
-        """The report of ``item`` when the process ended before reporting it."""
-        end.result = {**item.partial, **end.result}
+        """The report of ``item`` when the process ended (``end``) before reporting it."""
+        report = end.model_copy(update={"token": item.a.token,
+                                        "result": {**item.partial, **end.result}})  # fmt: skip
         cancelled = self.attempt is not None and self.attempt.cancelled is not None
         if cancelled or (item.a.work is None and end.status == "complete"):
-            return end  # (an instance without agenda ends with its process, as a command)
+            return report  # (an instance without agenda ends with its process, as a command)
         error = end.error or "exited with 0"
-        end.status = "failed"
-        end.error = f"the job type's process ended before reporting the item: {error}"
-        return end
+        report.status = "failed"
+        report.error = f"the job type's process ended before reporting the item: {error}"
+        return report
+
+    def _closed(self) -> bool:
+        """No item is open (none, or the open one has been reported: the runner has not
+        taken its report yet)."""
+        return self.item is None or self.item.done.done()
 
     def no_more(self, status: str) -> None:
         """The instance gets no next item, because ``status``."""
-        if self.item is None:
+        if self._closed():
             self.ended = status
             self._answer()
 
@@ -214,7 +235,8 @@ class JobProcess:
         if item is not None and not item.handed:
             item.handed = True
             return work_of(item.a, self.host)
-        if item is None and self.ended is not None:
+        if self._closed() and self.ended is not None:
+            self.retired = True  # (it is expected to end now)
             return no_work(self.first, self.ended, self.host)
         return None
 
@@ -232,7 +254,7 @@ class JobProcess:
 
     async def _requestwork(self, args: Mapping[str, Any]) -> Any:
         item = self.item
-        if item is not None and item.handed:
+        if item is not None and item.handed and not item.done.done():
             raise RequestError(
                 f"item {item.a.work!r} is still open: report it with qb.reportwork() first"
             )
@@ -254,14 +276,17 @@ class JobProcess:
         item = self._open("reportwork")
         status = args.get("status")
         if status not in WORK_STATUSES:
-            raise RequestError(f"qb.reportwork(): status must be 'complete' or 'failed', "
-                               f"got {status!r}")  # fmt: skip
+            raise RequestError(f"qb.reportwork(): status must be 'complete', 'failed' or "
+                               f"'running', got {status!r}")  # fmt: skip
         name = args.get("name")
         if name not in (None, "", item.a.work or ""):
             raise RequestError(f"qb.reportwork(): the open item is {item.a.work!r}, not {name!r}")
         result = args.get("resultpackage") or {}
         if not isinstance(result, dict):
             raise RequestError("qb.reportwork(): resultpackage must be a dict")
+        if status == "running":  # (Qube's way to update the result package of a running item)
+            item.partial.update(result)
+            return None
         error = None
         if status == "failed":
             error = str(args.get("error") or "the job type reported the item failed")
@@ -332,6 +357,12 @@ class JobProcs:
         self._by_secret[secret] = proc
         return proc
 
+    def retire(self, proc: JobProcess) -> None:
+        """``proc`` gets no more items (the next item of its instance starts another)."""
+        proc.retire()
+        if self._by_key.get(proc.key) is proc:
+            del self._by_key[proc.key]
+
     def gone(self, proc: JobProcess) -> None:
         """``proc``'s process has ended (or never started)."""
         proc.gone()
@@ -347,7 +378,15 @@ class JobProcs:
         for proc in list(self._by_key.values()):
             if proc.last_token in tokens and proc.key not in going:
                 status = ended.get(proc.last_token, "complete")
-                proc.no_more(status if status in ENDED else "complete")
+                status = status if status in ENDED else "complete"
+                logger.debug(
+                    "instance %s.%s gets no next item here (%s)",
+                    *proc.key,
+                    status,
+                    extra={"action": "jobtype_no_more", "job": proc.key[0],
+                           "instance": proc.key[1]},
+                )  # fmt: skip
+                proc.no_more(status)
 
     def kill_all(self) -> None:
         for proc in self._by_key.values():

@@ -16,7 +16,8 @@ of the directory is the program run instead of ``execute.py``. Other sections (Q
 effect.
 
 When two sources name the same job type, the first directory of ``--jobtypes`` wins, then the
-later directories, then the entry points; names of the built-in prototypes (``cmdline``,
+later directories, then the entry points, then the job types that come with triggerfish
+(:data:`BUILTIN_JOBTYPES`); the names of the worker's own prototypes (``cmdline``,
 ``cmdrange``, ``task``) are refused.
 """
 
@@ -36,7 +37,12 @@ logger = logging.getLogger(__name__)
 GROUP = "triggerfish.jobtypes"
 EXECUTE = "execute.py"
 CONF = "job.conf"
-BUILTIN = frozenset({"cmdline", "cmdrange", "task"})
+RESERVED = frozenset({"cmdline", "cmdrange", "task"})  # the prototypes of the worker itself
+# job types that come with triggerfish (name: "module" or "module:function", as an entry
+# point), offered by every worker after the directories and the entry points
+BUILTIN_JOBTYPES: dict[str, str] = {
+    "pyfutures": "triggerfish.futures.jobtype:main",  # triggerfish.futures.Executor's calls
+}
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 TARGET_RE = re.compile(r"[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?")
 PACKAGE_SECTIONS = ("", "package")  # ("": the keys before the first section)
@@ -163,23 +169,25 @@ def _directories(dirs: Sequence[Path]) -> Iterable[JobType]:
 
 
 def _entry_points() -> Iterable[JobType]:
-    for ep in entry_points(group=GROUP):
+    targets = [(ep.name, ep.value) for ep in entry_points(group=GROUP)]
+    for name, target in [*targets, *BUILTIN_JOBTYPES.items()]:
         try:
-            yield from_target(ep.name, ep.value)
+            yield from_target(name, target)
         except JobTypeError as exc:
-            logger.warning("job type %s not offered: %s", ep.name, exc,
+            logger.warning("job type %s not offered: %s", name, exc,
                            extra={"action": "jobtype_bad"})  # fmt: skip
 
 
 def discover(dirs: Sequence[Path] = (), *, installed: bool = True) -> dict[str, JobType]:
-    """The job types of ``dirs`` (in order) and, with ``installed``, of the entry points."""
+    """The job types of ``dirs`` (in order) and, with ``installed``, of the entry points and
+    :data:`BUILTIN_JOBTYPES`."""
     found: dict[str, JobType] = {}
     sources: list[Iterable[JobType]] = [_directories(dirs)]
     if installed:
         sources.append(_entry_points())
     for source in sources:
         for jt in source:
-            if not NAME_RE.fullmatch(jt.name) or jt.name in BUILTIN:
+            if not NAME_RE.fullmatch(jt.name) or jt.name in RESERVED:
                 logger.warning("job type %r from %s not offered: not a usable name", jt.name,
                                jt.source, extra={"action": "jobtype_bad"})  # fmt: skip
                 continue

@@ -288,7 +288,10 @@ class Runner:
     async def _jobtype_item(self, a: Assignment, jobtype: JobType) -> Report:
         """Item ``a`` of a job type: handed to its instance's process (started if need be)."""
         proc = self.jobprocs.get(a)
-        if proc is None or proc.attempt is None:
+        if proc is not None and not proc.takes_items():  # (being killed, or ending)
+            self.jobprocs.retire(proc)
+            proc = None
+        if proc is None:
             started = await self._start_jobtype(a, jobtype)
             if isinstance(started, Report):
                 return started
