@@ -150,3 +150,20 @@ def test_map_timeout_as_the_standard_librarys(futures_farm: FutureFarm, tmp_path
         with pytest.raises(TimeoutError):
             next(results)
         (tmp_path / "never").touch()  # (the running call ends; the other was cancelled)
+
+
+def test_a_job_killed_from_elsewhere_cancels_its_futures(futures_farm: FutureFarm,
+                                                         tmp_path: Path) -> None:  # fmt: skip
+    farm = futures_farm(workers=1, slots=1)
+    go = tmp_path / "go"
+    with Executor() as ex:
+        holder = ex.submit(futures_app.wait_for, str(go))
+        running(holder)
+        results = ex.map(futures_app.touch, [str(tmp_path / f"k{i}") for i in range(3)])
+        with farm.client() as c:
+            [other] = [j for j in c.jobs(status="pending") if j["id"] != holder.job]
+            c.kill(other["id"])  # (its items are killed without events of their own)
+        with pytest.raises(concurrent.futures.CancelledError):
+            next(results)
+        go.touch()
+    assert not list(tmp_path.glob("k*"))
