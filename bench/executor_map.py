@@ -1,9 +1,9 @@
 """``triggerfish.futures.Executor.map`` of trivial calls on a local farm, against
 ``concurrent.futures.ProcessPoolExecutor`` and the tasks API's ``add_many`` on this machine.
 
-    python bench/executor_map.py [--calls 10000] [--workers 2] [--chunksize 1] [--batch 10000]
-        [--store sqlite|postgresql] [--repeat 3] [--systems executor,processpool,add_many]
-        [--json]
+    python bench/executor_map.py [--calls 10000] [--workers 2] [--chunksize 1] [--chunked 100]
+        [--batch 10000] [--store sqlite|postgresql] [--repeat 3]
+        [--systems executor,executor-chunked,processpool,add_many] [--json]
 
 The call is the same everywhere: ``tf_app.echo(n)`` (``bench/task_apps``), which returns
 ``n``. Each run starts what it needs first (not timed: a farm of ``--workers`` workers of one
@@ -14,6 +14,7 @@ times:
   ``map`` (one job of N/C items, one request) until the client holds every result, read back
   from the items' result packages. The calls run in the ``pyfutures`` job type, one process
   per worker slot running item after item.
+- ``executor-chunked``: the same with ``chunksize=--chunked`` (N/100 items of 100 calls).
 - ``processpool``: ``list(ProcessPoolExecutor(W).map(echo, range(N), chunksize=C))``.
 - ``add_many``: ``Tasks.add_many("tf_app:echo", ...)`` of the N calls, ``--batch`` per request
   (one task job each), until no job is active (the results are stored; the client does not
@@ -48,7 +49,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH / "task_apps"))
 from tf_app import echo  # noqa: E402  (bench/task_apps, also on the workers' PYTHONPATH)
 
-SYSTEMS = ("executor", "processpool", "add_many")
+SYSTEMS = ("executor", "executor-chunked", "processpool", "add_many")
 DONE_TIMEOUT = 1800.0
 
 
@@ -104,18 +105,23 @@ def timed(run: Callable[[], int], pids: list[int], n: int) -> dict[str, float]:
     }
 
 
-def run_executor(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
+def run_executor(args: argparse.Namespace, tmp: Path, chunksize: int = 0) -> dict[str, float]:
     from triggerfish.futures import Executor
 
     n = args.calls
+    chunksize = chunksize or args.chunksize
     with farm(args.store, args.workers, tmp) as f, Executor(f.url, token=f.token) as ex:
         pids = [f.supervisor.pid, *(w.pid for w in f.workers)]  # type: ignore[union-attr]
 
         def run() -> int:
-            got = list(ex.map(echo, range(n), chunksize=args.chunksize))
+            got = list(ex.map(echo, range(n), chunksize=chunksize))
             return sum(1 for i, v in enumerate(got) if v != i) + abs(len(got) - n)
 
         return timed(run, pids, n)
+
+
+def run_chunked(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
+    return run_executor(args, tmp, args.chunked)
 
 
 def run_processpool(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
@@ -149,7 +155,8 @@ def run_add_many(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         return timed(run, pids, n)
 
 
-RUNS = {"executor": run_executor, "processpool": run_processpool, "add_many": run_add_many}
+RUNS = {"executor": run_executor, "executor-chunked": run_chunked,
+        "processpool": run_processpool, "add_many": run_add_many}  # fmt: skip
 
 
 def one(name: str, args: argparse.Namespace) -> dict[str, float]:
@@ -165,6 +172,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--chunksize", type=int, default=1)
+    ap.add_argument("--chunked", type=int, default=100, help="executor-chunked: its chunksize")
     ap.add_argument("--batch", type=int, default=10_000, help="add_many: tasks per request")
     ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument("--repeat", type=int, default=3)
@@ -194,8 +202,9 @@ def main() -> None:
              f"{st['wrong'].max:.0f}"] for name, st in results.items()]  # fmt: skip
     print(table(header, rows))
     print(f"\n{args.calls} calls, {args.workers} workers (1 slot each), chunksize "
-          f"{args.chunksize}, add_many batch {args.batch}, {args.store}, {args.repeat} "
-          f"round(s); load average after: {os.getloadavg()}; {code_line(code)}")  # fmt: skip
+          f"{args.chunksize} (executor-chunked: {args.chunked}), add_many batch {args.batch}, "
+          f"{args.store}, {args.repeat} round(s); load average after: {os.getloadavg()}; "
+          f"{code_line(code)}")  # fmt: skip
 
 
 if __name__ == "__main__":
