@@ -94,7 +94,7 @@ def check_pickle(c: Ctx, jobs: list[NormalizedJob]) -> None:
         where = None
         if uses_pickle(j.prototype, j.spec.package):
             where = "package.encoding"
-        elif str(j.prototype) == PYFUTURES:  # (a job type: any name)
+        elif j.prototype == PYFUTURES:
             agenda = j.spec.agenda if isinstance(j.spec.agenda, list) else []
             where = pickle_field(j.spec.package, agenda)
         if where is not None:
