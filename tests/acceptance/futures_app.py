@@ -3,6 +3,7 @@ this directory on their PYTHONPATH)."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -21,3 +22,7 @@ def wait_for(path: str) -> str:
 def touch(path: str) -> str:
     Path(path).write_text("ran")
     return path
+
+
+def getenv(name: str) -> str | None:
+    return os.environ.get(name)

@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import futures_app
 import httpx
@@ -23,14 +24,15 @@ FutureFarm = Callable[..., LocalFarm]
 
 @pytest.fixture
 def futures_farm(start_farm: StartFarm, monkeypatch: pytest.MonkeyPatch) -> FutureFarm:
-    """``futures_farm(workers, slots, allow_pickle)``: a farm whose workers (offering the
-    built-in ``pyfutures`` job type) import ``futures_app``; the client environment points at
-    it."""
+    """``futures_farm(workers, slots, allow_pickle, **LocalFarm options)``: a farm whose
+    workers (offering the built-in ``pyfutures`` job type) import ``futures_app``; the client
+    environment points at it."""
     path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
     monkeypatch.setenv("PYTHONPATH", path)
 
-    def start(workers: int = 2, slots: int = 1, allow_pickle: bool = False) -> LocalFarm:
-        farm = start_farm(workers=workers, slots=slots, allow_pickle=allow_pickle)
+    def start(workers: int = 2, slots: int = 1, allow_pickle: bool = False,
+              **options: Any) -> LocalFarm:  # fmt: skip
+        farm = start_farm(workers=workers, slots=slots, allow_pickle=allow_pickle, **options)
         for name, value in farm.client_env().items():
             monkeypatch.setenv(name, value)
         return farm
@@ -167,3 +169,20 @@ def test_a_job_killed_from_elsewhere_cancels_its_futures(futures_farm: FutureFar
             next(results)
         go.touch()
     assert not list(tmp_path.glob("k*"))
+
+
+def test_the_jobs_take_the_executors_fields(futures_farm: FutureFarm) -> None:
+    farm = futures_farm(workers=2, properties=[{}, {"gpu": "a100"}])
+    options: dict[str, Any] = {"name": "denoise", "priority": 10, "requirements": "host.gpu=a100",
+               "env": {"TF_FUTURES_TEST": "yes"}}  # fmt: skip
+    with Executor(**options) as ex:
+        futures = [ex.submit(futures_app.getenv, "TF_FUTURES_TEST") for _ in range(3)]
+        assert [f.result(timeout=120) for f in futures] == ["yes"] * 3
+        mapped = ex.map(futures_app.getenv, ["TF_FUTURES_TEST"] * 4)
+        assert list(mapped) == ["yes"] * 4
+    with farm.client() as c:
+        jobs = [c.job(f.job) for f in futures]
+        items = [c.work(f.job, f.name) for f in futures]
+    assert {j["name"] for j in jobs} == {"denoise"} and {j["priority"] for j in jobs} == {10}
+    assert {i["host"] for i in items} == {farm.worker_names[1]}  # the one with the GPU
+    assert {j["prototype"] for j in jobs} == {"pyfutures"}
