@@ -208,3 +208,11 @@ def test_the_supervisor_finds_where_a_job_carries_pickle() -> None:
              "package": {"calls_pickle": "x"}}]  # fmt: skip
     assert pickle_field({"fn": "builtins:pow"}, items) == "agenda[1].package.calls_pickle"
     assert pickle_field({}, ["0", {"name": "1"}]) is None
+
+
+def test_ended_items_are_read_a_page_per_run_of_neighbours() -> None:
+    from triggerfish.futures.reader import GAP, _runs
+
+    assert _runs([0, 1, 2, 5]) == [(0, 6)]
+    assert _runs([3]) == [(3, 4)]
+    assert _runs([0, GAP + 1, GAP + 2]) == [(0, 1), (GAP + 1, GAP + 3)]

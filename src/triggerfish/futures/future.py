@@ -39,7 +39,9 @@ class FarmFuture(Future[Any]):
         return f"{self.job}:{self.name}"
 
     def __repr__(self) -> str:
-        return f"<FarmFuture {self.target} {super().__repr__().split(' ', 2)[-1]}"
+        state = ("cancelled" if self.cancelled() else "finished" if self.done()
+                 else "running" if self.running() else "pending")  # fmt: skip
+        return f"<FarmFuture {self.target} {state}>"
 
     def cancel(self) -> bool:
         with self._lock:
