@@ -17,7 +17,7 @@ with ``--jobtypes``. It asks its worker for the job and for work, and reports ea
 
 They talk to the worker that started the process, over its private channel
 (``TRIGGERFISH_JOBTYPE_SOCKET`` and ``TRIGGERFISH_JOBTYPE_SECRET``, see
-:mod:`triggerfish.worker.jobproc`), never to the supervisor: the worker sends the item's end
+:mod:`triggerfish.worker.jobchannel`), never to the supervisor: the worker sends the item's end
 (its status and ``resultpackage``) in its report, as it does a command's. Elsewhere they raise
 :class:`~triggerfish.qb.NoJobContext`. ``qb.workid()`` names the item ``requestwork`` handed
 out last (this module sets ``TRIGGERFISH_WORK`` for it, which commands the program starts
@@ -41,7 +41,7 @@ from triggerfish.errors import TriggerfishError
 if TYPE_CHECKING:
     from triggerfish.qb import Job, Work
 
-ENV_SOCKET = "TRIGGERFISH_JOBTYPE_SOCKET"  # (the names of worker.jobproc, not imported: the
+ENV_SOCKET = "TRIGGERFISH_JOBTYPE_SOCKET"  # (the names of worker.jobchannel, not imported: the
 ENV_SECRET = "TRIGGERFISH_JOBTYPE_SECRET"  # worker's modules stay out of a job type's process)
 WORK_STATUSES = ("complete", "failed", "running")
 

@@ -17,7 +17,9 @@ import pytest
 
 import triggerfish.qb as qb
 from triggerfish.api.schemas import Assignment, Report, ReportResponse
-from triggerfish.worker.jobproc import ENV_SECRET, ENV_SOCKET
+from triggerfish.worker import jobproc
+from triggerfish.worker.jobchannel import ENV_SECRET, ENV_SOCKET
+from triggerfish.worker.jobproc import HELD_MAX
 from triggerfish.worker.jobtypes import discover
 from triggerfish.worker.process import Stream
 from triggerfish.worker.runner import Runner
@@ -39,6 +41,7 @@ def trace(*words):
         f.write(" ".join(str(w) for w in words) + "\\n")
 
 trace("start", os.getpid())
+print("ready")
 while True:
     work = qb.requestwork()
     if work["status"] != "running":
@@ -73,6 +76,7 @@ while True:
         "flavour": pkg["flavour"], "item_package": work["package"], "job": job["id"],
     }
     qb.reportwork(work)
+    print("reported", name)
 """
 
 
@@ -154,8 +158,8 @@ def test_each_item_logs_what_the_process_printed_for_it(tmp_path: Path) -> None:
         return h.out
 
     out = scenario(tmp_path, body)
-    assert out.text("t1") == "item 1 workid 1\n"
-    assert out.text("t2") == "item 2 workid 2\n"
+    assert out.text("t1") == "ready\nitem 1 workid 1\n"  # (what it printed before: the first)
+    assert out.text("t2") == "reported 1\nitem 2 workid 2\n"  # (between items: the next)
     assert out.text("t2", "stderr") == "err 2\n"
 
 
@@ -341,7 +345,7 @@ def test_a_process_with_another_secret_is_refused(tmp_path: Path) -> None:
 
     async def body(h: Farmhand) -> str:
         await h.runner.run(h.item("t1", "1"))  # (the channel is open now)
-        path = h.runner.jobprocs.socket_path
+        path = h.runner.jobprocs.channel.path
         assert path is not None
         env = {**os.environ, ENV_SOCKET: path, ENV_SECRET: "guessed"}
         proc = await asyncio.create_subprocess_exec(
@@ -351,3 +355,20 @@ def test_a_process_with_another_secret_is_refused(tmp_path: Path) -> None:
         return out.decode()
 
     assert "refused: this process is not one the worker started" in scenario(tmp_path, body)
+
+
+def test_output_held_between_items_is_bounded() -> None:
+    got: list[tuple[str, Stream, str]] = []
+    out = jobproc.Output(lambda token, stream, text: got.append((token, stream, text)), "t1")
+    out("stdout", "a")
+    out.hold()
+    out("stdout", "b" * HELD_MAX)
+    out("stderr", "c" * 10)  # over the bound: dropped, and said so
+    out.to("t2")
+    out("stdout", "d")
+    assert got == [
+        ("t1", "stdout", "a"),
+        ("t2", "stdout", "b" * HELD_MAX),
+        ("t2", "stderr", "[triggerfish: 10 characters printed between items dropped]\n"),
+        ("t2", "stdout", "d"),
+    ]

@@ -143,6 +143,12 @@ class Worker:
         self.options = options
         jobtypes = discover(options.jobtype_dirs, installed=options.installed_jobtypes)
         self._request = options.registration(list(jobtypes))
+        if jobtypes:
+            logger.info(
+                "offering the job types %s",
+                ", ".join(f"{jt.name} ({jt.source})" for jt in jobtypes.values()),
+                extra={"action": "worker_jobtypes", "jobtypes": sorted(jobtypes)},
+            )
         self._link = SupervisorLink(
             options.url,
             token=options.token,

@@ -1,35 +1,28 @@
-"""One process per instance of a job type, and the private channel it talks to the worker by.
+"""One process per instance of a job type: its items, and what it asks the worker.
 
 The worker starts a job type's process (:mod:`triggerfish.worker.jobtypes`) for the first item
 an instance (job + subid) gets on this host, and keeps it for the instance's next items. The
 process talks to the worker through :mod:`triggerfish.qbback` (``qb.requestwork()`` and the
-rest) over a Unix socket of the worker (``TRIGGERFISH_JOBTYPE_SOCKET``, in a directory only the
-worker's user can enter), each process with a secret of its own
-(``TRIGGERFISH_JOBTYPE_SECRET``): a request with another secret is refused.
-
-The protocol is one JSON object a line each way: ``{"secret", "op", "args"}`` asked,
-``{"ok": true, "value": ...}`` or ``{"ok": false, "error": "..."}`` answered; one request at a
-time on a connection. The operations are :meth:`JobProcess.handle`'s.
+rest) over the worker's channel (:mod:`triggerfish.worker.jobchannel`), with a secret of its
+own; the operations are :meth:`JobProcess.handle`'s.
 
 An item is open from the moment the worker is handed it until ``reportwork`` (its end, with its
 ``resultpackage``) or the process's exit (a failure). ``requestwork`` answers with the open item
 once; when the instance has no item, it waits until the worker is handed the next one, or
 learns that there is none (:meth:`JobProcs.reported`): it then answers with that status
 (``complete``, ``pending`` or ``blocked``), and the process is expected to call ``reportjob``
-and exit. The processes themselves are started, watched and killed by the
-:class:`~triggerfish.worker.runner.Runner`, as commands are.
+and exit. What the process prints goes to the open item's log (:class:`Output`). The processes
+themselves are started, watched and killed by the :class:`~triggerfish.worker.runner.Runner`,
+as commands are.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import secrets
-import shutil
 import signal
-import tempfile
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,35 +31,25 @@ from typing import Any, Protocol
 import triggerfish
 from triggerfish.api.schemas import Assignment, Report
 from triggerfish.worker.command import Command, command_env
+from triggerfish.worker.jobchannel import ENV_SECRET, ENV_SOCKET, Channel, RequestError
 from triggerfish.worker.jobtypes import JobType
+from triggerfish.worker.process import Stream
 
 logger = logging.getLogger(__name__)
 
-ENV_SOCKET = "TRIGGERFISH_JOBTYPE_SOCKET"
-ENV_SECRET = "TRIGGERFISH_JOBTYPE_SECRET"
 ENV_NAME = "TRIGGERFISH_JOBTYPE"
-LINE_LIMIT = 32 * 1024 * 1024  # the longest request (a result package) the worker reads
 ENDED = ("complete", "pending", "blocked")
 WORK_STATUSES = ("complete", "failed", "running")  # (running: the item goes on)
 Key = tuple[int, int]  # (job, subid): one instance
-
-
-class RequestError(Exception):
-    """A request the worker refuses; its message goes back to the process."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+Sink = Callable[[str, Stream, str], None]  # (token, stream, text): the worker's logs
+HELD_MAX = 64 * 1024  # characters printed between items kept for the next item's log
+SITE_DIRS = ("site-packages", "dist-packages")  # on the worker's Python's path already
 
 
 class Child(Protocol):
     def signal_group(self, sig: int) -> bool: ...
 
     def drain(self) -> None: ...
-
-
-class Emit(Protocol):
-    token: str  # the attempt whose log gets the process's output
 
 
 class Attempt(Protocol):
@@ -111,12 +94,51 @@ def process_command(
     an item's name or frames: it runs several), the channel, and ``triggerfish`` importable."""
     env = command_env(a, base, {})
     env.pop("TRIGGERFISH_WORK", None)
-    ours = str(Path(triggerfish.__file__).resolve().parents[1])
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = f"{ours}{os.pathsep}{path}" if path else ours
+    ours = Path(triggerfish.__file__).resolve().parents[1]
+    if ours.name not in SITE_DIRS:  # (a source tree: put it first; site-packages are there)
+        path = env.get("PYTHONPATH")
+        env["PYTHONPATH"] = f"{ours}{os.pathsep}{path}" if path else str(ours)
     env["PYTHONUNBUFFERED"] = "1"  # its output reaches the item's log as it is printed
     env.update({ENV_SOCKET: socket, ENV_SECRET: secret, ENV_NAME: jt.name})
     return Command(list(jt.argv), env, a.cwd)
+
+
+class Output:
+    """A job type process's output: to the log of the open item; printed while none is open,
+    held (up to :data:`HELD_MAX` characters) for the next one."""
+
+    __slots__ = ("_held", "_sink", "dropped", "held_chars", "token")
+
+    def __init__(self, sink: Sink, token: str) -> None:
+        self._sink = sink
+        self.token: str | None = token
+        self._held: list[tuple[Stream, str]] = []
+        self.held_chars = 0
+        self.dropped = 0  # characters beyond HELD_MAX, dropped
+
+    def __call__(self, stream: Stream, text: str) -> None:
+        if self.token is not None:
+            self._sink(self.token, stream, text)
+        elif self.held_chars + len(text) <= HELD_MAX:
+            self._held.append((stream, text))
+            self.held_chars += len(text)
+        else:
+            self.dropped += len(text)
+
+    def to(self, token: str) -> None:
+        """From now on to the log of ``token``, after what was held."""
+        self.token = token
+        for stream, text in self._held:
+            self._sink(token, stream, text)
+        if self.dropped:
+            note = f"[triggerfish: {self.dropped} characters printed between items dropped]\n"
+            self._sink(token, "stderr", note)
+        self._held.clear()
+        self.held_chars = self.dropped = 0
+
+    def hold(self) -> None:
+        """No item is open: hold what comes."""
+        self.token = None
 
 
 @dataclass(slots=True)
@@ -130,7 +152,9 @@ class _Item:
 class JobProcess:
     """The process of one instance: its open item, its waiting ``requestwork``."""
 
-    def __init__(self, a: Assignment, jt: JobType, host: str, command: Command, secret: str):
+    def __init__(
+        self, a: Assignment, jt: JobType, host: str, command: Command, secret: str, sink: Sink
+    ) -> None:
         self.first = a  # (the job's fields: the same for each item of the instance)
         self.key: Key = (a.job, a.subid)
         self.jobtype = jt
@@ -146,18 +170,12 @@ class JobProcess:
         self._waiter: asyncio.Future[dict[str, Any]] | None = None
         self.attempt: Attempt | None = None
         self.exit: asyncio.Task[Report] | None = None  # ends with the process: its outcome
-        self._emit: Emit | None = None
+        self.output = Output(sink, a.token)
 
-    def attach(self, attempt: Attempt, exit_task: asyncio.Task[Report], emit: Emit) -> None:
-        """The process has started: the runner's record of it, its watcher, its output."""
+    def attach(self, attempt: Attempt, exit_task: asyncio.Task[Report]) -> None:
+        """The process has started: the runner's record of it, and its watcher."""
         self.attempt = attempt
         self.exit = exit_task
-        self._emit = emit
-
-    def emit_to(self, token: str) -> None:
-        """From now on the process's output goes to the log of attempt ``token``."""
-        if self._emit is not None:
-            self._emit.token = token
 
     # ------------------------------------------------------------------ the worker's side
 
@@ -181,6 +199,7 @@ class JobProcess:
         item = self.item = _Item(a, asyncio.get_running_loop().create_future())
         self.ended = None
         self.last_token = a.token
+        self.output.to(a.token)
         self._answer()
         try:
             await asyncio.wait({item.done, self.exit}, return_when=asyncio.FIRST_COMPLETED)
@@ -189,6 +208,7 @@ class JobProcess:
         if item.done.done():
             if self.attempt is not None:  # what it printed before reporting: the item's log
                 self.attempt.child.drain()
+            self.output.hold()
             return item.done.result()
         item.done.cancel()
         return self._died(item, self.exit.result())
@@ -327,22 +347,18 @@ class JobProcess:
 class JobProcs:
     """The job types of a worker, their live processes, and the channel they talk through."""
 
-    def __init__(self, jobtypes: Mapping[str, JobType], host: str = "") -> None:
+    def __init__(self, jobtypes: Mapping[str, JobType], host: str, sink: Sink) -> None:
         self.jobtypes = dict(jobtypes)
         self.host = host
+        self._sink = sink
         self._by_key: dict[Key, JobProcess] = {}
         self._by_secret: dict[str, JobProcess] = {}
-        self._dir: str | None = None
-        self._server: asyncio.Server | None = None
+        self.channel = Channel(self._request)
 
     @property
     def live(self) -> bool:
         """Some job type's process runs."""
         return bool(self._by_key)
-
-    @property
-    def socket_path(self) -> str | None:
-        return None if self._dir is None else os.path.join(self._dir, "jobtypes.sock")
 
     def get(self, a: Assignment) -> JobProcess | None:
         """The live process of ``a``'s instance, if any."""
@@ -350,9 +366,10 @@ class JobProcs:
 
     async def new(self, a: Assignment, jt: JobType, base_env: Mapping[str, str]) -> JobProcess:
         """A process record for ``a``'s instance (the caller starts the process)."""
-        path = await self._listen()
+        path = await self.channel.listen()
         secret = secrets.token_urlsafe(24)
-        proc = JobProcess(a, jt, self.host, process_command(a, jt, base_env, path, secret), secret)
+        command = process_command(a, jt, base_env, path, secret)
+        proc = JobProcess(a, jt, self.host, command, secret, self._sink)
         self._by_key[proc.key] = proc
         self._by_secret[secret] = proc
         return proc
@@ -405,51 +422,12 @@ class JobProcs:
             if late:
                 self.kill_all()
                 await asyncio.wait(late)
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        self.channel.close()
 
-    # ------------------------------------------------------------------ the channel
-
-    async def _listen(self) -> str:
-        if self._server is None:
-            self._dir = tempfile.mkdtemp(prefix="triggerfish-jobtypes-")  # (mode 0700)
-            path = self.socket_path
-            assert path is not None
-            self._server = await asyncio.start_unix_server(self._serve, path, limit=LINE_LIMIT)
-        path = self.socket_path
-        assert path is not None
-        return path
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while line := await reader.readline():
-                answer = await self._one(line)
-                writer.write(json.dumps(answer).encode() + b"\n")
-                await writer.drain()
-        except (ConnectionError, ValueError) as exc:  # (ValueError: a line over the limit)
-            logger.info("job type channel closed: %s", exc, extra={"action": "jobtype_channel"})
-        except asyncio.CancelledError:
-            pass
-        finally:
-            writer.close()
-
-    async def _one(self, line: bytes) -> dict[str, Any]:
-        try:
-            msg = json.loads(line)
-            if not isinstance(msg, dict):
-                raise RequestError("a request is a JSON object")
-            proc = self._by_secret.get(str(msg.get("secret")))
-            if proc is None:
-                raise RequestError("this process is not one the worker started for a job type "
-                                   "(or its instance has ended)")  # fmt: skip
-            args = msg.get("args")
-            value = await proc.handle(str(msg.get("op")), args if isinstance(args, dict) else {})
-        except RequestError as exc:
-            return {"ok": False, "error": exc.message}
-        except ValueError:
-            return {"ok": False, "error": "a request is one line of JSON"}
-        return {"ok": True, "value": value}
+    async def _request(self, secret: str, op: str, args: Mapping[str, Any]) -> Any:
+        """A request of the process whose secret is ``secret``."""
+        proc = self._by_secret.get(secret)
+        if proc is None:
+            raise RequestError("this process is not one the worker started for a job type "
+                               "(or its instance has ended)")  # fmt: skip
+        return await proc.handle(op, args)

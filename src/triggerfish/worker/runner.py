@@ -35,7 +35,7 @@ from triggerfish.worker.exits import describe_exit
 from triggerfish.worker.guard import Guard
 from triggerfish.worker.jobproc import JobProcess, JobProcs
 from triggerfish.worker.jobtypes import JobType
-from triggerfish.worker.process import ChildProcess, Stream
+from triggerfish.worker.process import ChildProcess, OutputCallback, Stream
 from triggerfish.worker.taskpool import TaskPool
 
 logger = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class Runner:
         # starts meanwhile (the command after its preflights, one queued ahead) is stopped too
         self._suspended: set[str] = set()
         self.tasks = TaskPool(self._sink, grace=grace, env=task_env, guard=guard)
-        self.jobprocs = JobProcs(jobtypes or {}, host)  # job types: a process per instance
+        self.jobprocs = JobProcs(jobtypes or {}, host, self._sink)  # a process per instance
         self._base_env = dict(os.environ)  # the commands' environment, read once
         if url is not None:  # commands may talk to the supervisor (qb, Client): their job's token
             self._base_env["TRIGGERFISH_URL"] = url
@@ -265,7 +265,9 @@ class Runner:
                 guard.forget(child.pid)  # (before close() reaps it: the pid is still ours)
             child.close()
 
-    def _spawn(self, a: Assignment, command: Command, emit: _Emit) -> ChildProcess | Report:
+    def _spawn(
+        self, a: Assignment, command: Command, emit: OutputCallback
+    ) -> ChildProcess | Report:
         """Start ``command`` for ``a`` (recorded with the guard); a failed report if it cannot
         start."""
         try:
@@ -299,7 +301,6 @@ class Runner:
         attempt = proc.attempt
         assert isinstance(attempt, _Attempt)
         attempt.token = a.token
-        proc.emit_to(a.token)
         self._active[a.token] = attempt
         if a.token in self._suspended:
             attempt.child.signal_group(signal.SIGSTOP)
@@ -312,13 +313,12 @@ class Runner:
 
     async def _start_jobtype(self, a: Assignment, jobtype: JobType) -> JobProcess | Report:
         proc = await self.jobprocs.new(a, jobtype, self._base_env)
-        emit = _Emit(self._sink, a.token)
-        child = self._spawn(a, proc.command, emit)
+        child = self._spawn(a, proc.command, proc.output)
         if isinstance(child, Report):
             self.jobprocs.gone(proc)
             return child
         attempt = _Attempt(a.token, child)
-        proc.attach(attempt, asyncio.create_task(self._jobtype_life(proc, attempt)), emit)
+        proc.attach(attempt, asyncio.create_task(self._jobtype_life(proc, attempt)))
         logger.debug(
             "started job type %s for %s as pid %s",
             jobtype.name,
