@@ -13,7 +13,7 @@ from helpers_engine import pull_ahead as pull
 from helpers_engine import report_ahead as report
 
 from triggerfish.api import schemas as s
-from triggerfish.engine import placement, verbs
+from triggerfish.engine import hostlock, placement, verbs
 from triggerfish.store import reads
 
 
@@ -120,6 +120,15 @@ def test_a_preempted_instance_ends_pending(farm: Farm) -> None:
     resp = report(farm, "render", a.token, ahead=0)
     assert resp.ended == {a.token: "pending"}
     assert [(x.job, x.work) for x in resp.assignments] == [(urgent.id, "1")]
+
+
+def test_a_host_locked_meanwhile_ends_the_instance_pending(farm: Farm) -> None:
+    farm.submit(maya("1-3"))
+    farm.register("render", jobtypes=["maya2024"])
+    [a] = pull(farm, "render", ahead=0).assignments
+    farm.run(hostlock.lock, "render", "root")  # what runs finishes; nothing new goes there
+    resp = report(farm, "render", a.token, ahead=0)
+    assert (resp.ended, resp.assignments) == ({a.token: "pending"}, [])
 
 
 def test_a_suspended_job_ends_its_instance_blocked(farm: Farm) -> None:

@@ -54,6 +54,16 @@ def test_each_item_gets_its_own_package_and_keeps_it_after_a_restart(farm: Farm)
     assert (c.work, c.work_package) == ("2", {"args": [2, 2], "fn": "pow"})
 
 
+def test_items_held_ahead_come_with_their_packages(farm: Farm) -> None:
+    farm.submit(futures(calls(6)))
+    farm.register("h1", jobtypes=["qbfutures"])
+    [a] = pull(farm, "h1").assignments
+    resp = report(farm, "h1", a.token, seconds=0.01)  # short items: the next ones held ahead
+    assert len(resp.assignments) > 1
+    for x in resp.assignments:
+        assert x.work_package == {"args": [int(x.work or ""), 2], "fn": "pow"}
+
+
 @pytest.mark.parametrize("every", [1, 3])
 def test_a_large_agenda_stores_every_package(farm: Farm, every: int) -> None:
     # (past 64 items, new items are written by COPY on PostgreSQL, by one plain statement
@@ -121,7 +131,8 @@ def test_a_prototype_is_a_built_in_one_or_a_job_type_name() -> None:
 def test_a_job_type_name_of_64_characters_is_stored(farm: Farm) -> None:
     name = "t" * 64
     [j] = farm.submit({"prototype": name, "package": {}}).jobs
-    assert farm.job(j.id)["prototype"] == name
+    row = farm.job(j.id)
+    assert (row["prototype"], row["name"]) == (name, name)  # (unnamed: the job type's name)
     farm.register("h1", jobtypes=[name])
     [a] = pull(farm, "h1", ahead=0).assignments
     assert (a.job, a.work, a.prototype) == (j.id, None, name)

@@ -3,9 +3,9 @@
 A report's answer says, for each reported token whose instance goes on with nothing (no next
 item started on its slot, none held ahead for it), why: ``complete`` (the job has no more work
 for it), ``pending`` (its slot went to other work: passive preemption, a host that takes no
-more work) or ``blocked`` (the job is blocked, suspended or waits, or what is left of its agenda is
-blocked). A job type's process gets
-it as the status of ``qb.requestwork()``; a command line's worker ignores it.
+more work) or ``blocked`` (the job is blocked, suspended or waits, or what is left of its
+agenda is blocked). A job type's process gets it as the status of ``qb.requestwork()``; a
+command line's worker ignores it.
 """
 
 from __future__ import annotations
@@ -41,6 +41,16 @@ def why(state: State, host: HostRT, a: Attempt) -> Ended | None:
         if job.tally.get("blocked"):  # (what is left of its agenda is blocked)
             return "blocked"
     return "complete"
+
+
+def note(state: State, host: HostRT, a: Attempt, ended: dict[str, Ended],
+         whose: dict[str, tuple[int, int]]) -> None:  # fmt: skip
+    """Put ``a``'s token in ``ended`` (and its job and instance in ``whose``) when its
+    instance runs no next item (:func:`why`)."""
+    got = why(state, host, a)
+    if got is not None:
+        ended[a.token] = got
+        whose[a.token] = (a.job_id, a.subid)
 
 
 def went_on(ended: dict[str, Ended], whose: dict[str, tuple[int, int]],

@@ -11,7 +11,7 @@ from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.engine.stuck import job_status
 from triggerfish.errors import NotFound, TriggerfishError, ValidationError
-from triggerfish.model.jobspec import QUBE_EXTRA, NormalizedJob
+from triggerfish.model.jobspec import QUBE_EXTRA, NormalizedJob, is_jobtype
 from triggerfish.model.reservations import parse as parse_reservations
 from triggerfish.triggers import Compiled, compile_expr, parse
 from triggerfish.triggers.ast import Atom
@@ -252,7 +252,8 @@ def _create(
     spec = nj.spec
     unset = {k for k in QUBE_EXTRA if getattr(spec, k) is None}  # (stored only when given)
     fields = spec.model_dump(exclude=set(COLUMN_FIELDS) | unset)
-    name = spec.name or (str(spec.package.get("cmdline", "")).split() or ["job"])[0][:64]
+    unnamed = nj.prototype if is_jobtype(nj.prototype) else "job"  # (a job type: its name)
+    name = spec.name or (str(spec.package.get("cmdline", "")).split() or [unnamed])[0][:64]
     job = JobRT(
         id=job_id, pgrp=pgrp, pid=spec.pid, label=label, name=name, user=spec.user or user,
         priority=spec.priority, status="pending", prototype=nj.prototype, cpus=spec.cpus,

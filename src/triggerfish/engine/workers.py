@@ -294,10 +294,7 @@ def report(state: State, name: str, req: s.ReportRequest) -> s.ReportResponse:
             nxt = _claim_job(state, host, chain)
             if nxt is not None:
                 nextjobs.hold(state, host, nxt, want)
-        why = ended.why(state, host, a)
-        if why is not None:
-            out.ended[r.token] = why
-            whose[r.token] = (a.job_id, a.subid)
+        ended.note(state, host, a, out.ended, whose)
     fresh = [a for a in host.attempts.values() if a.delivered is None]
     out.assignments = _deliver(state, host, fresh)
     ended.went_on(out.ended, whose, out.assignments)
