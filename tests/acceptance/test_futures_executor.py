@@ -174,7 +174,7 @@ def test_a_job_killed_from_elsewhere_cancels_its_futures(futures_farm: FutureFar
 def test_the_jobs_take_the_executors_fields(futures_farm: FutureFarm) -> None:
     farm = futures_farm(workers=2, properties=[{}, {"gpu": "a100"}])
     options: dict[str, Any] = {"name": "denoise", "priority": 10, "requirements": "host.gpu=a100",
-               "env": {"TF_FUTURES_TEST": "yes"}}  # fmt: skip
+               "env": {"TF_FUTURES_TEST": "yes"}, "cpus": 2}  # fmt: skip
     with Executor(**options) as ex:
         futures = [ex.submit(futures_app.getenv, "TF_FUTURES_TEST") for _ in range(3)]
         assert [f.result(timeout=120) for f in futures] == ["yes"] * 3
@@ -183,6 +183,8 @@ def test_the_jobs_take_the_executors_fields(futures_farm: FutureFarm) -> None:
     with farm.client() as c:
         jobs = [c.job(f.job) for f in futures]
         items = [c.work(f.job, f.name) for f in futures]
+        cpus = {j["todo"]: j["cpus"] for j in c.jobs(name="denoise")}
     assert {j["name"] for j in jobs} == {"denoise"} and {j["priority"] for j in jobs} == {10}
     assert {i["host"] for i in items} == {farm.worker_names[1]}  # the one with the GPU
     assert {j["prototype"] for j in jobs} == {"pyfutures"}
+    assert cpus == {1: 1, 4: 2}  # (a submit's job has one instance; the map's, cpus)

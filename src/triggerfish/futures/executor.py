@@ -29,8 +29,9 @@ class Executor(concurrent.futures.Executor):
 
     ``url`` and ``token`` default as ``triggerfish.client.Client``'s (``TRIGGERFISH_URL``,
     ``TRIGGERFISH_TOKEN``, the local admin token). ``name``, ``priority``, ``requirements``
-    and ``env`` are those of each job sent; ``cpus`` its most instances at once (default: 1
-    for ``submit``, one per item for ``map``, each instance running items one after another).
+    and ``env`` are those of each job sent; ``cpus`` the most instances at once of a ``map``'s
+    job (default: one per item; each instance runs items one after another; a ``submit``'s
+    job has one).
     """
 
     def __init__(
@@ -72,7 +73,7 @@ class Executor(concurrent.futures.Executor):
             self._check_open()
             package = self._package(fn)
             item = encode_calls([(args, kwargs)], self.allow_pickle)
-            [fut] = self._send(fn, package, [item], unwrap=True, cpus=self._cpus or 1)
+            [fut] = self._send(fn, package, [item], unwrap=True, cpus=1)
             return fut
 
     def map(
@@ -95,7 +96,7 @@ class Executor(concurrent.futures.Executor):
             package = self._package(fn)
             items = [encode_calls(calls[i : i + chunksize], self.allow_pickle)
                      for i in range(0, len(calls), chunksize)]  # fmt: skip
-            cpus = self._cpus or min(len(items), MAX_CPUS)
+            cpus = min(self._cpus or len(items), len(items), MAX_CPUS)
             futures = self._send(fn, package, items, unwrap=False, cpus=cpus)
         return self._results(futures, end)
 
