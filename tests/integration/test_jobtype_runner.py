@@ -16,11 +16,11 @@ import psutil
 import pytest
 
 import triggerfish.qb as qb
-from triggerfish.api.schemas import Assignment, Report, ReportResponse
+from triggerfish.api.schemas import Assignment, Flights, Report, ReportResponse
 from triggerfish.worker import jobproc
 from triggerfish.worker.jobchannel import ENV_SECRET, ENV_SOCKET
 from triggerfish.worker.jobproc import HELD_MAX
-from triggerfish.worker.jobtypes import discover
+from triggerfish.worker.jobtypes import discover, from_target
 from triggerfish.worker.process import Stream
 from triggerfish.worker.runner import Runner
 
@@ -272,6 +272,37 @@ def test_requestwork_right_after_reportwork_waits_for_the_next_item(tmp_path: Pa
     assert work["name"] == "2" and work["status"] == "running"
 
 
+def test_flight_checks_run_around_the_items_of_a_job_type(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.txt"
+    checks = Flights(
+        preflights=f"echo pre >> {trace}",
+        agenda_postflights=f'echo "post $TRIGGERFISH_WORK $TRIGGERFISH_FLIGHT" >> {trace}',
+        postflights=f"echo landed >> {trace}",
+    )
+
+    async def body(h: Farmhand) -> list[Report]:
+        reports = [await h.runner.run(h.item(f"t{n}", str(n), flights=checks)) for n in (1, 2)]
+        landing = h.item("t3", "2", flights=checks, flight="postflight")
+        reports.append(await h.runner.run(landing))
+        return reports
+
+    reports = scenario(tmp_path, body)
+    assert [r.status for r in reports] == ["complete"] * 3
+    assert [line.split()[0] for line in trace.read_text().splitlines()][:5] == [
+        "pre", "start", "post", "post", "landed",
+    ]  # fmt: skip
+    assert "post 2 agenda_postflight" in trace.read_text()
+
+
+def test_a_failed_preflight_leaves_the_job_type_unstarted(tmp_path: Path) -> None:
+    async def body(h: Farmhand) -> Report:
+        return await h.runner.run(h.item("t1", "1", flights=Flights(preflights="exit 2")))
+
+    report = scenario(tmp_path, body)
+    assert report.status == "failed" and report.preflight is not None
+    assert not (tmp_path / "trace.txt").exists()  # (the process never started)
+
+
 def test_suspend_and_resume_stop_and_continue_the_process(tmp_path: Path) -> None:
     async def body(h: Farmhand) -> str:
         running = asyncio.create_task(h.runner.run(h.item("t1", "1")))
@@ -325,6 +356,51 @@ def test_a_process_exits_when_the_worker_closes(tmp_path: Path) -> None:
     pid = scenario(tmp_path, body)
     assert gone(pid)
     assert (tmp_path / "trace.txt").read_text().splitlines()[-1] == "end pending"
+
+
+ENTRY_MODULE = """\
+import triggerfish.qb as qb
+
+
+def main():
+    while True:
+        work = qb.requestwork()
+        if work["status"] != "running":
+            qb.reportjob(work["status"])
+            return
+        work["status"] = "complete"
+        work["resultpackage"] = {"by": __name__, "name": work["name"]}
+        qb.reportwork(work)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("target", "by"), [("tf_jt_demo:main", "tf_jt_demo"), ("tf_jt_demo", "__main__")]
+)
+def test_job_types_of_entry_points_run_a_function_or_a_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, by: str
+) -> None:
+    (tmp_path / "tf_jt_demo.py").write_text(ENTRY_MODULE)
+    path = [str(tmp_path), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in path if p))
+    jt = from_target("demo", target)
+
+    async def go() -> Report:
+        runner = Runner(jobtypes={"demo": jt})
+        try:
+            a = Assignment(token="t1", job=1, subid=0, work="7", pgrp=1, name="demo",
+                           prototype="demo", package={})  # fmt: skip
+            return await runner.run(a)
+        finally:
+            await runner.aclose()
+
+    report = asyncio.run(go())
+    assert report.status == "complete"
+    assert report.result == {"by": by, "name": "7"}
 
 
 def test_the_back_end_outside_a_job_type_raises_no_job_context(

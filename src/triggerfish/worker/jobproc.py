@@ -206,9 +206,6 @@ class JobProcess:
         finally:
             self.item = None
         if item.done.done():
-            if self.attempt is not None:  # what it printed before reporting: the item's log
-                self.attempt.child.drain()
-            self.output.hold()
             return item.done.result()
         item.done.cancel()
         return self._died(item, self.exit.result())
@@ -224,6 +221,14 @@ class JobProcess:
         report.status = "failed"
         report.error = f"the job type's process ended before reporting the item: {error}"
         return report
+
+    def _end(self, item: _Item, report: Report) -> None:
+        """The process has reported ``item``'s end: what it printed so far is the item's, what
+        it prints from now on (it hears the answer after this) the next item's."""
+        if self.attempt is not None:
+            self.attempt.child.drain()
+        self.output.hold()
+        item.done.set_result(report)
 
     def _closed(self) -> bool:
         """No item is open (none, or the open one has been reported: the runner has not
@@ -312,7 +317,7 @@ class JobProcess:
             error = str(args.get("error") or "the job type reported the item failed")
         report = Report(token=item.a.token, status=status, result={**item.partial, **result},
                         error=error)  # fmt: skip
-        item.done.set_result(report)
+        self._end(item, report)
         return None
 
     async def _reportjob(self, args: Mapping[str, Any]) -> Any:
@@ -323,8 +328,8 @@ class JobProcess:
             # an instance without agenda: this is its end
             ok = status == "complete"
             error = None if ok else f"the job type reported the job {status or 'failed'}"
-            item.done.set_result(Report(token=item.a.token, status="complete" if ok else "failed",
-                                        result=dict(item.partial), error=error))  # fmt: skip
+            self._end(item, Report(token=item.a.token, status="complete" if ok else "failed",
+                                   result=dict(item.partial), error=error))  # fmt: skip
         return None
 
     async def _updateresultpackage(self, args: Mapping[str, Any]) -> Any:
@@ -406,14 +411,15 @@ class JobProcs:
                 proc.no_more(status)
 
     def kill_all(self) -> None:
-        for proc in self._by_key.values():
+        """SIGKILL every job type process now (retired ones too)."""
+        for proc in self._by_secret.values():
             if proc.attempt is not None:
                 proc.attempt.child.signal_group(signal.SIGKILL)
 
     async def aclose(self, grace: float) -> None:
         """Tell each process its instance gets no more (``pending``), give them ``grace``
         seconds to end, kill the rest; then close the channel."""
-        procs = list(self._by_key.values())
+        procs = list(self._by_secret.values())
         for proc in procs:
             proc.no_more("pending")
         exits = [p.exit for p in procs if p.exit is not None]

@@ -1,6 +1,9 @@
 """Run assignments as child processes and turn their ends into reports.
 
-``task`` assignments go to the :class:`~triggerfish.worker.taskpool.TaskPool`.
+``task`` assignments go to the :class:`~triggerfish.worker.taskpool.TaskPool`. Items of a job
+type (``--jobtypes``) go to their instance's process, started here like a command and kept for
+the instance's next items (:mod:`triggerfish.worker.jobproc`); cancel, suspend and the guard
+apply to it as to a command while an item is open.
 
 ``cmdline`` and ``cmdrange`` assignments run ``package["cmdline"]`` with ``/bin/sh -c`` in a
 session of their own. Their output goes to an :data:`OutputSink` as text while they run. When
@@ -20,16 +23,17 @@ becomes a failed report.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from triggerfish.api.schemas import Assignment, Flights, Report, ReportResponse
 from triggerfish.worker import flights, worklog
-from triggerfish.worker.command import Command, build_command
+from triggerfish.worker.command import Command, build_command, command_env
 from triggerfish.worker.errors import CommandError, WorkerError
 from triggerfish.worker.exits import describe_exit
 from triggerfish.worker.guard import Guard
@@ -185,6 +189,10 @@ class Runner:
             return await self.tasks.run(assignment)
         jobtype = self.jobprocs.jobtypes.get(assignment.prototype)
         if jobtype is not None:
+            if assignment.flights is not None:  # (flight programs get a command's env)
+                env = Command([], command_env(assignment, self._base_env), assignment.cwd)
+                item = functools.partial(self._jobtype_item, assignment, jobtype)
+                return await self._fly(assignment, assignment.flights, env, item)
             return await self._jobtype_item(assignment, jobtype)
         if assignment.prototype not in SHELL_PROTOTYPES:
             return failed(token, f"prototype {assignment.prototype!r} is unknown to this worker")
@@ -196,8 +204,12 @@ class Runner:
             return await self._fly(assignment, assignment.flights, command)
         return await self._execute(assignment, command)
 
-    async def _fly(self, a: Assignment, f: Flights, command: Command) -> Report:
-        """The command with the job's flight checks around it (``worker.flights``)."""
+    async def _fly(
+        self, a: Assignment, f: Flights, command: Command,
+        item: Callable[[], Awaitable[Report]] | None = None,
+    ) -> Report:  # fmt: skip
+        """The command (or ``item``: a job type's item) with the job's flight checks around it
+        (``worker.flights``)."""
         token = a.token
         self._flights[token] = None
         try:
@@ -206,7 +218,7 @@ class Runner:
                 if cancelled is not None:
                     return failed(token, f"{cancelled} between flight checks")
                 if step.kind == flights.COMMAND:
-                    report = await self._execute(a, command)
+                    report = await (item() if item is not None else self._execute(a, command))
                     if report.status != "complete":
                         return report
                     continue
