@@ -84,7 +84,6 @@ class ServerSettings:
     gc_full_every: float = 600.0  # seconds between full collections (with freezing on)
     allow_pickle: bool = False  # task params and triggerfish.futures calls may be pickles
     retention: float = 0.0  # seconds after which finished jobs (and the like) go; 0: never
-    intake: bool = True  # tasks answered once journaled, before their commit (server.intake)
     max_body: int = DEFAULT_MAX_BODY  # bytes; a bigger request body is answered 413
     metrics_public: bool = False  # GET /metrics answers without a token
     preempt: str = "passive"  # or "aggressive": running items of less urgent jobs too

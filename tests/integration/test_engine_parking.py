@@ -160,3 +160,29 @@ def test_a_host_marked_down_gets_no_work_through_its_parked_pull(db_url: str) ->
         assert got is not None and [a.job for a in got.assignments] == [made.id]
     finally:
         farm.stop()
+
+
+def test_a_parked_host_that_found_nothing_gets_what_it_can_run_when_it_comes(farm: Farm) -> None:
+    """A parked host that found nothing it could run is not asked again for work alike, but
+    it is served when work it can run comes: a license given back, a job of a new kind."""
+    from triggerfish.engine import resources
+
+    farm.run(resources.set_total, "maya", 1, "root")
+    farm.register("gpu", properties={"gpu": "a100", "site": "ny"})
+    farm.register("cpu", properties={"site": "lon"})
+    farm.submit(job("1", reservations="global.maya=1"))
+    [held] = farm.pull("gpu").assignments  # the only maya license
+    cpu = park(farm, "cpu")
+    # one waits for the license (and runs in lon only), one needs a gpu: nothing for cpu
+    waiting, _ = farm.submit(job("1", reservations="global.maya=1", requirements="host.site=lon"),
+                             job("1", requirements="host.gpu=a100")).jobs  # fmt: skip
+    farm.submit(job("1", requirements="host.gpu=a100"))  # (alike: cpu is not asked again)
+    assert not cpu.done()
+    farm.report("gpu", held.token)  # the license comes back: cpu takes the waiting job
+    [got] = cpu.result(timeout=5).assignments
+    assert got.job == waiting.id
+    cpu = park(farm, "cpu", [got.token])
+    farm.report("cpu", got.token)  # (a slot of its own frees: it is served at once, nothing)
+    cpu = park(farm, "cpu")
+    [plain] = farm.submit(job("1")).jobs  # a new kind of job, which it can run
+    assert [a.job for a in cpu.result(timeout=5).assignments] == [plain.id]

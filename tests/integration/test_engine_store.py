@@ -68,7 +68,6 @@ def test_empty_store_counters(store: Store) -> None:
         "callback_id": 0,
         "run_id": 0,
         "schedule_id": 0,
-        "intake_seq": 0,
     }
     assert store.active_job_ids() == []
     assert store.load_job(1) is None
@@ -89,7 +88,6 @@ def test_flush_writes_one_group_commit(store: Store) -> None:
         "callback_id": 0,
         "run_id": 0,
         "schedule_id": 0,
-        "intake_seq": 0,
     }
     assert store.active_job_ids() == [1]
     assert store.pgrp_labels(1) == {"a", "b"}
@@ -118,7 +116,6 @@ def test_flush_is_all_or_nothing(store: Store) -> None:
         "callback_id": 0,
         "run_id": 0,
         "schedule_id": 0,
-        "intake_seq": 0,
     }
     assert [j["id"] for j in reads.list_jobs(store.engine)] == [1]
     assert reads.get_work(store.engine, 2, "1") is None

@@ -17,7 +17,6 @@ def test_schema_is_created_and_upgrade_is_idempotent(db_url: str) -> None:
         "callback_id": 0,
         "run_id": 0,
         "schedule_id": 0,
-        "intake_seq": 0,
     }
     again.close()
 

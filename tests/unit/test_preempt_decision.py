@@ -8,6 +8,7 @@ import pydantic
 import pytest
 
 from triggerfish.engine.objects import HostRT, JobRT, SubRT
+from triggerfish.engine.openjobs import OpenJobs
 from triggerfish.engine.preempt import rival
 from triggerfish.model.jobspec import JobSpec
 
@@ -27,6 +28,9 @@ class _State:
 
     def open_runnable(self) -> list[JobRT]:
         return self.ordered_runnable()
+
+    def open_jobs(self) -> OpenJobs:
+        return OpenJobs(self.ordered_runnable())
 
 
 def _job(id: int, priority: int, *, idle: bool = True, **fields: Any) -> JobRT:

@@ -16,12 +16,20 @@ from webtab import Tab, login
 
 from triggerfish.cli.local import LocalFarm
 
+JOBTYPES = Path(__file__).parent / "jobtypes"
+
 
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFarm]:
-    """One farm per test module (2 workers, 2 slots each), stopped at the end."""
+    """One farm per test module (2 workers, 2 slots each, offering the job types of
+    tests/web/jobtypes), stopped at the end."""
+    types = ["--jobtypes", str(JOBTYPES)]
     farm = LocalFarm(
-        data_dir=tmp_path_factory.mktemp("webfarm"), workers=2, slots=2, grace=5.0
+        data_dir=tmp_path_factory.mktemp("webfarm"),
+        workers=2,
+        slots=2,
+        grace=5.0,
+        worker_args=[types, types],
     ).start()
     try:
         yield farm

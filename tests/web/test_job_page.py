@@ -179,3 +179,18 @@ def test_controls_only_for_who_may_act(farm: LocalFarm, browser: Browser) -> Non
     assert "web-not-yours" in page.inner_text("#part-fields")
     assert page.locator("button[data-action]").count() == 0  # not their job, not an admin
     context.close()
+
+
+def test_an_items_package_and_result_package_show_in_its_panel(tab: Tab, farm: LocalFarm) -> None:
+    # a job type (tests/web/jobtypes/echo) reports each item's own package back as its result
+    agenda = [{"name": str(n), "package": {"scene": f"shot{n}.ma"}} for n in (1, 2)]
+    (job,) = _submit(farm, {"name": "web-result", "prototype": "echo", "agenda": agenda})
+    tab.goto(f"/jobs/{job}")
+    page = _page(tab)
+    _wait_status(tab, "complete")
+    page.click('#grid [data-item="2"]')
+    page.wait_for_selector('#item-info [data-field="result"]', timeout=FOREVER)
+    assert '"scene":"shot2.ma"' in page.inner_text('#item-info [data-field="package"]')
+    result = page.inner_text('#item-info [data-field="result"]')
+    assert '"echo":{"scene":"shot2.ma"}' in result and '"item":"2"' in result
+    shot(page, "web-item-result")

@@ -144,10 +144,6 @@ def server_options(f: Any) -> Any:
         help="Delete finished jobs (with their work, events, callback runs and logs) this long "
         "after their last change, and events of no job this long after they happened: 30d, "
         "12h, 90s (0: keep everything).")  # fmt: skip
-@option("--intake/--no-intake", env="INTAKE", default=True, show_default=True,
-        help="Answer a task added through the tasks API once it is written to the intake "
-        "journal (in the data directory), and commit tasks many at a time; --no-intake: "
-        "answer each after its own commit.")  # fmt: skip
 @option("--max-body", env="MAX_BODY", type=SizeType(), default="16M", show_default=True,
         help="Largest request body accepted (bytes, or 512K, 16M, 1G); a bigger one is "
         "answered 413 before it is read.")  # fmt: skip
@@ -186,7 +182,6 @@ def supervisor(
     gc_full_every: float,
     allow_pickle: bool,
     retention: float,
-    intake: bool,
     max_body: int,
     callback_user: str | None,
     preempt: str,
@@ -232,7 +227,6 @@ def supervisor(
         gc_full_every=gc_full_every,
         allow_pickle=allow_pickle,
         retention=retention,
-        intake=intake,
         max_body=max_body,
         callback_user=callback_user,
         metrics_public=metrics_public,

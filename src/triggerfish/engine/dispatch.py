@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 
 from triggerfish.engine import ahead, placement, preempt, reserve
 from triggerfish.engine import verbhooks as verbs
 from triggerfish.engine.objects import Attempt, DispatchClass, HostRT, JobRT, SubRT, WorkRT
+from triggerfish.engine.openjobs import Walk
 from triggerfish.engine.state import State
 
 
@@ -31,7 +33,7 @@ def start(
     if held is None:  # a held item was assigned when it was handed out ahead (ahead.top_up)
         state.assigned(job, sub, item, host.name)
     if job.avoid:  # (migrated work started elsewhere)
-        verbs.started(job, item if item is not None else sub)
+        verbs.started(state, job, item if item is not None else sub)
     if sub.status != "running":
         sub.host = host.name
         if sub.timestart is None:
@@ -87,17 +89,15 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
         return out
     if host.free <= 0 or not state.runnable:
         return out
-    # jobs with no idle instance, jobs waiting for a global resource: none can start here
-    busy, unlicensed = state.busy, state.unlicensed
     # dispatch classes (JobRT.dispatch_class) that cannot start here as the host and the
-    # global resources are now: the jobs of a class are alike there (forgotten at each start)
+    # global resources are now: the jobs of a class are alike there (forgotten at each start);
+    # jobs with no idle instance or waiting for a global resource are not open: not walked
     no: set[DispatchClass] = set()
+    walk = Walk(state.open_jobs(), no, host)
     free = host.free  # (only what starts here changes it)
-    for job in verbs.shoved_first(state, list(state.open_runnable())):
+    for job in _shoved_first(state, walk):
         if free <= 0:
             break
-        if job.id in busy or job.id in unlicensed:
-            continue
         key = job.dispatch_class()
         if key is not None and key in no:
             continue
@@ -109,13 +109,26 @@ def dispatch(state: State, host: HostRT) -> list[Attempt]:
         full = _fill(state, host, job, out)
         if len(out) > n:
             no.clear()
+            walk.reopen()
             free = host.free
         if full:
             _cannot_fit(state, job, key, no)
         state.update_runnable(job)
         if job.id in state.runnable and job.idle_sub() is None:
             state.mark_busy(job)
+    if not out:
+        host.idle = walk.jobs.idle_mark(host)
     return out
+
+
+def _shoved_first(state: State, walk: Walk) -> Iterator[JobRT]:
+    """The open jobs shoved (``shove J``), then the others in dispatch order."""
+    shoved = verbs.take_shoved(state)
+    yield from shoved
+    ids = {j.id for j in shoved}
+    for job in walk:
+        if job.id not in ids:
+            yield job
 
 
 def _cannot_fit(

@@ -57,6 +57,7 @@ def refused(state: State, host: HostRT, job: JobRT, a: Attempt, pf: s.PreflightF
     why = _why(pf)
     job.grounded[host.name] = why
     job.avoid.add(host.name)
+    state.refile(job)
     ev = {"program": pf.program, "exit_code": pf.exit_code, "error": pf.error}
     state.emit("preflight", "job", job=job.id, subid=a.subid, work=a.work, host=host.name,
                data=ev)  # fmt: skip

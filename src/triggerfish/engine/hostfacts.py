@@ -39,6 +39,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from triggerfish.model.requirements import matches
+
 if TYPE_CHECKING:
     from triggerfish.engine.objects import HostRT
 
@@ -101,3 +103,20 @@ def facts_now(host: HostRT) -> dict[str, Any]:
     facts = host_facts(host, free)
     _memo[host.name] = (host.slots, free, host.properties, host.memory_avail, facts)
     return facts
+
+
+# name -> (facts, {requirements: verdict}): whether the host meets each requirements text,
+# while its facts stay the same dict (dispatch asks for each class of jobs at each look)
+_verdicts: dict[str, tuple[dict[str, Any], dict[str, bool]]] = {}
+
+
+def meets(host: HostRT, requirements: str) -> bool:
+    """Whether ``host`` as it is now meets ``requirements`` (model.requirements.matches)."""
+    facts = facts_now(host)
+    got = _verdicts.get(host.name)
+    if got is None or got[0] is not facts:
+        got = _verdicts[host.name] = (facts, {})
+    verdict = got[1].get(requirements)
+    if verdict is None:
+        verdict = got[1][requirements] = matches(requirements, facts)
+    return verdict

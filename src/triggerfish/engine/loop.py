@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from triggerfish.engine import callbacks, intake, parking, preempt, timers, workers
+from triggerfish.engine import callbacks, parking, preempt, timers, workers
 from triggerfish.engine import schedules as _schedules  # noqa: F401 - its timer handlers
 from triggerfish.engine.state import State
 from triggerfish.errors import StoreError, StoreRefused, TriggerfishError
@@ -33,10 +33,6 @@ Item = tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]
 MAX_BATCH = 2000
 HOST_CHECK_EVERY = 0.5
 HOST_FLUSH_EVERY = 10.0
-# a store that keeps refusing commits: the catch-up of the intake journal after each reload
-# waits this long, doubling up to the second figure (no loop of failed commits at full speed)
-CATCH_UP_FIRST_DELAY = 0.5
-CATCH_UP_MAX_DELAY = 60.0
 RELOAD_RETRY = 0.5  # seconds between tries to load the state again while the store cannot
 
 
@@ -49,7 +45,6 @@ class Wakeup:
     job_events: bool = False  # events of type "job" were written
     launch: list[dict[str, Any]] = field(default_factory=list)  # callback runs to start
     events: list[dict[str, Any]] = field(default_factory=list)  # the events it wrote, in order
-    intake_seq: int = 0  # the intake journal's last task committed (engine.intake)
 
 
 class AsyncReply:
@@ -121,33 +116,6 @@ def _settle_all(
         r.settle()
 
 
-class _Unheard:
-    """Where the outcome of a posted command goes: nowhere."""
-
-    def done(self) -> bool:
-        return False
-
-    def set_result(self, _value: Any) -> None:
-        pass
-
-    def set_exception(self, _exc: BaseException) -> None:
-        pass
-
-
-_UNHEARD = _Unheard()
-
-
-class _CaughtUp(_Unheard):
-    """The outcome of a catch-up queued after a reload: once committed, the next reload
-    queues its catch-up at once again."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def set_result(self, _value: Any) -> None:
-        self.engine._catch_up_seq, self.engine._catch_up_delay = -1, 0.0
-
-
 def _nothing(_state: State) -> None:
     """A command that changes nothing: it only wakes the engine thread."""
 
@@ -155,7 +123,7 @@ def _nothing(_state: State) -> None:
 def _mark(st: State) -> tuple[int, ...]:
     """A cheap fingerprint of pending changes, to catch a command that fails half-way."""
     return (
-        st.event_seq, st.intake_seq, len(st.dirty_jobs), len(st.dirty_work),
+        st.event_seq, len(st.dirty_jobs), len(st.dirty_work),
         len(st.dirty_subs), len(st.new_jobs), len(st.new_subs), len(st.new_work),
         len(st.dirty_hosts), len(st.new_hosts), len(st.removed), len(st.ch.sub_deletes),
         st.timers.version, st.schedules.version,
@@ -189,11 +157,6 @@ class Engine:
         self._here_loop: asyncio.AbstractEventLoop | None = None
         self._here_scheduled = False
         self.inline = store.dialect == "sqlite"
-        # the intake journal's lines after a seq (the server sets it): added at start, and
-        # again after a reload threw away a batch that held some
-        self.intake_source: intake.Source | None = None
-        self._catch_up_seq = -1  # the last line applied when a reload last queued a catch-up
-        self._catch_up_delay = 0.0
         # a reload failed: the state is not to be used until one succeeds (``_try_reload``)
         self._stale = False
         self._reload_failed = False
@@ -201,16 +164,24 @@ class Engine:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
+    def start(self, *first: tuple[Callable[..., Any], tuple[Any, ...]]) -> list[Future[Any]]:
+        """Load the state and start the engine thread. ``first``: commands applied before any
+        other, in one batch (the tasks an older triggerfish left in its intake journal:
+        ``server.oldintake``); their futures, settled."""
         self.state.load()
-        if self.intake_source is not None:  # tasks accepted before a crash or a stop
+        futures: list[Future[Any]] = []
+        if first:
+            batch: list[Item] = [(fn, args, Future()) for fn, args in first]
             with self._lock:
-                self._apply([(intake.catch_up, (self.intake_source,), Future())])
+                self.state.now = time.time()
+                self._apply(batch)
+            futures = [fut for _, _, fut in batch]
         self._thread = threading.Thread(target=self._run, name="triggerfish-engine", daemon=True)
         self._thread.start()
         logger.info(
             "engine started", extra={"action": "engine.start", "jobs": len(self.state.jobs)}
         )
+        return futures
 
     def stop(self) -> None:
         self._stopping = True
@@ -237,12 +208,6 @@ class Engine:
             return fut
         self._queue.put((fn, args, fut))
         return fut
-
-    def post(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Queue ``fn(state, *args)`` for the engine thread; nobody waits for its outcome (a
-        task the intake accepted: what it makes is seen through the commit's listeners)."""
-        if not self._stopping:
-            self._queue.put((fn, args, _UNHEARD))  # type: ignore[arg-type]
 
     async def acall(self, fn: Callable[..., T], *args: Any) -> T:
         """Await ``fn(state, *args)`` from an asyncio loop; resolves after the commit."""
@@ -341,30 +306,6 @@ class Engine:
                     loop.call_soon(_settle_all, replies, fns, wake)
                 else:
                     loop.call_soon_threadsafe(_settle_all, replies, fns, wake)
-
-    def _catch_up_later(self) -> None:
-        """Queue the catch-up of the intake journal after a reload: at once, unless the
-        catch-up queued by the reload before has not been committed and the same last line
-        is applied (the store refuses commits, or a line cannot be added); then after a delay
-        that doubles each time."""
-        seq = self.state.intake_seq
-        if seq == self._catch_up_seq:
-            self._catch_up_delay = min(
-                CATCH_UP_MAX_DELAY, max(CATCH_UP_FIRST_DELAY, 2 * self._catch_up_delay)
-            )
-        else:
-            self._catch_up_seq, self._catch_up_delay = seq, 0.0
-        item = (intake.catch_up, (self.intake_source,), _CaughtUp(self))
-        if self._catch_up_delay == 0.0:
-            self._queue.put(item)  # type: ignore[arg-type]
-            return
-        logger.warning(
-            "the intake journal's tasks after line %d: added again in %g s", seq,
-            self._catch_up_delay, extra={"action": "intake.retry"},
-        )  # fmt: skip
-        timer = threading.Timer(self._catch_up_delay, self._queue.put, (item,))
-        timer.daemon = True
-        timer.start()
 
     def run_sync(self, fn: Callable[..., T], *args: Any, timeout: float = 60.0) -> T:
         return self.call(fn, *args).result(timeout)
@@ -525,7 +466,6 @@ class Engine:
         if finished:
             st.evict_finished(finished)
         wake.event_seq = st.event_seq
-        wake.intake_seq = st.intake_seq
         self.batches += 1
         self.commands += len(batch)
         for fut, value, failure in results:
@@ -585,15 +525,10 @@ class Engine:
     def _bisect(self, batch: list[Item], err: StoreRefused) -> None:
         """``batch`` failed to commit with ``err`` and was thrown away (its callers wait):
         commit each half alone, and split a half that fails again, down to the one command
-        the store refuses, which fails alone (a line of the intake journal: passed over)."""
+        the store refuses, which fails alone."""
         if len(batch) == 1:
-            fn, args, fut = batch[0]
-            if fn in intake.COMMANDS and self.intake_source is not None:
-                self._intake_alone(fn, args)
-                if not fut.done():
-                    fut.set_result(self.state.intake_seq)
-                    self._send_replies()
-            elif not fut.done():
+            fn, _, fut = batch[0]
+            if not fut.done():
                 logger.error(
                     "a command the store refused alone fails: %s", err.message,
                     extra={"action": "engine.refused", "command": fn.__name__},
@@ -612,30 +547,6 @@ class Engine:
                 self._bisect(part, part_err)
             elif part_err is not None:  # the store fails now (or a command did): all of it
                 self._fail(part, part_err)
-
-    def _intake_alone(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        """An intake command the store refused alone: its journal lines are added a part at
-        a time, and a line refused alone is passed over (its task lost, logged) so that the
-        lines after it are committed: one bad line does not wedge the intake."""
-        assert self.intake_source is not None
-        lines = intake.lines_of(self.state, self.intake_source, fn, args)
-        self._add_lines(lines)
-
-    def _add_lines(self, lines: list[Any]) -> bool:
-        """Add the journal ``lines`` in order, splitting what the store refuses; False when
-        the store fails otherwise (the reload's catch-up adds them later)."""
-        if not lines:
-            return True
-        err = self._apply([(intake.add_entries, (lines,), _UNHEARD)], isolating=True)  # type: ignore[list-item]
-        if err is None:
-            return True
-        if not isinstance(err, StoreRefused):
-            return False
-        if len(lines) == 1:
-            drop = (intake.drop_entry, (lines[0], err), _UNHEARD)
-            return self._apply([drop], isolating=True) is None  # type: ignore[list-item]
-        mid = len(lines) // 2
-        return self._add_lines(lines[:mid]) and self._add_lines(lines[mid:])
 
     def _fail(self, batch: list[Item], err: TriggerfishError) -> None:
         for _, _, fut in batch:
@@ -707,8 +618,6 @@ class Engine:
         if self._reload_failed:
             logger.warning("state loaded again", extra={"action": "engine.reloaded"})
         self._stale = self._reload_failed = False
-        if self.intake_source is not None:  # accepted tasks the batch held
-            self._catch_up_later()
         return True
 
     def _fresh(self, batch: list[Item]) -> bool:

@@ -10,9 +10,8 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
-from triggerfish.engine.hostfacts import facts_now
+from triggerfish.engine.hostfacts import meets
 from triggerfish.model.jobspec import BUILTIN_PROTOTYPES
-from triggerfish.model.requirements import matches
 from triggerfish.model.status import empty_tally
 from triggerfish.store.changes import Row
 
@@ -128,6 +127,7 @@ class JobRT:
     # the agenda items' own packages, by name: only the items that have one (None: no item
     # has), so that the items of an ordinary job cost no more memory (stored: work.package)
     packages: dict[str, dict[str, Any]] | None = None
+    open_key: DispatchClass | None = None  # the class it is filed under (engine.openjobs)
 
     @property
     def has_agenda(self) -> bool:
@@ -231,6 +231,11 @@ class JobRT:
         return got[1]
 
     def eligible(self, host: HostRT) -> bool:
+        key = self.dispatch_class()
+        if key is not None:  # (only its requirements and job type may keep it off a host)
+            if key[3] and key[3] not in host.jobtypes:
+                return False
+            return not key[0] or meets(host, key[0])
         if self.prototype not in BUILTIN_PROTOTYPES and self.prototype not in host.jobtypes:
             return False  # (a job type: only hosts that offer it)
         f = self.fields
@@ -252,7 +257,7 @@ class JobRT:
             if hc != cluster and not hc.startswith(cluster.rstrip("/") + "/"):
                 return False
         requirements = f.get("requirements")
-        return not requirements or matches(requirements, facts_now(host))
+        return not requirements or meets(host, requirements)
 
 
 @dataclass(slots=True)
@@ -313,6 +318,9 @@ class HostRT:
     # why its worker's own health check fails (engine.hostcheck); None: it passes (not stored)
     check: str | None = None
     check_at: float = 0.0  # when the request that said so reached the supervisor
+    # what its last dispatch that found nothing was made of (engine.openjobs.idle_mark): its
+    # parked pull is not served again while that holds (not stored)
+    idle: tuple[Any, ...] | None = None
     # the job types its worker runs (said when it registers; stored)
     jobtypes: frozenset[str] = frozenset()
 

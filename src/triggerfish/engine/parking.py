@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from triggerfish.api import schemas as s
+from triggerfish.engine import workers
+from triggerfish.engine.objects import HostRT
 from triggerfish.engine.state import State
 from triggerfish.engine.workers import SessionGone, pull
 
@@ -83,6 +85,8 @@ def serve(state: State) -> None:
     # runnable there is nothing for a pull to get, and it is not run again)
     fresh = state.work_available and bool(state.runnable)
     state.work_available = False
+    open_jobs = state.open_jobs()
+    idle = _never if open_jobs.ordered() else open_jobs.still_idle
     for name, p in list(state.parked.items()):
         host = state.hosts.get(name)
         if host is None or host.state != "active":
@@ -91,6 +95,8 @@ def serve(state: State) -> None:
             continue
         if name not in woken and (not fresh or host.free <= 0 or host.locked):
             continue
+        if name not in woken and (idle(host) or not workers.dispatch(state, host)):
+            continue  # (nothing for it: its pull stays parked as it is)
         try:
             resp = pull(state, name, p.req, p.arrived)
         except SessionGone as exc:  # the worker registered again since it pulled
@@ -100,6 +106,10 @@ def serve(state: State) -> None:
         if resp.assignments or resp.cancel or resp.suspend or resp.resume:
             del state.parked[name]
             state.answers.append((p.answer, resp, None))
+
+
+def _never(_host: HostRT) -> bool:
+    return False
 
 
 def more(state: State) -> bool:

@@ -23,7 +23,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from triggerfish.engine import ahead, reserve
-from triggerfish.engine.objects import Attempt, DispatchClass, HostRT, JobRT, SubRT
+from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT
+from triggerfish.engine.openjobs import Key
 
 if TYPE_CHECKING:
     from triggerfish.engine.state import State
@@ -48,26 +49,37 @@ def preemptible(job: JobRT) -> bool:
 def rival(state: State, host: HostRT, job: JobRT) -> JobRT | None:
     """The most urgent runnable job, more urgent than ``job``, that could take a slot of
     ``host`` now (eligible there, an idle instance); None when there is none or ``job`` may not
-    be preempted. Cheap when nothing better waits: the walk stops at ``job``'s own place in
-    the dispatch order."""
+    be preempted. Cheap: one look per dispatch class (engine.openjobs) that has a job more
+    urgent than ``job``, job by job only within a class that could take the slot."""
     if state.yielding and _yields(state, host, job):
         return job  # (its own instance gives the slot up: Qube's preempt, :func:`after_item`)
     if not state.runnable or not preemptible(job):
         return None
     key = _urgency(job)
-    busy, unlicensed = state.busy, state.unlicensed  # (no idle instance, no license: no rival)
-    no: set[DispatchClass] = set()  # dispatch classes that cannot run there
-    for other in state.open_runnable():  # (nothing is marked during this walk)
+    best: JobRT | None = None
+    open_jobs = state.open_jobs()
+    for klass, jobs in open_jobs.classes.items():
+        if not jobs or (jobs[0].priority, jobs[0].id) >= key or klass in open_jobs.short:
+            continue  # (nothing of that class is more urgent, or it waits for a license)
+        found = _first_to_take(state, host, jobs, klass, key)
+        if found is not None and (best is None or _urgency(found) < _urgency(best)):
+            best = found
+            key = _urgency(found)
+    return best
+
+
+def _first_to_take(
+    state: State, host: HostRT, jobs: list[JobRT], klass: Key, key: tuple[int, int]
+) -> JobRT | None:
+    """The first of ``jobs`` (open, of dispatch class ``klass``, most urgent first) more
+    urgent than ``key`` that could take a slot of ``host``: the class is judged on its first
+    job (all of it is alike there), the jobs of no class one by one."""
+    for other in jobs:  # (nothing is marked during this walk)
         if (other.priority, other.id) >= key:  # (_urgency, inline: the walk is hot)
             return None
-        if other.id in busy or other.id in unlicensed:
-            continue
-        k = other.dispatch_class()
-        if k is not None and k in no:
-            continue
         if not other.eligible(host) or not reserve.could_fit(state, other, host):
-            if k is not None:
-                no.add(k)
+            if klass is not None:
+                return None
             continue
         if other.idle_sub() is not None:
             return other

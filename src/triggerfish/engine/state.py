@@ -20,6 +20,7 @@ from triggerfish.engine import ahead, nextjobs, reserve, timeouts
 from triggerfish.engine.callbacks import CallbackRT, Registry, on_event, restore
 from triggerfish.engine.jobids import JobIds
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, SubRT, WorkRT
+from triggerfish.engine.openjobs import OpenJobs, urgency
 from triggerfish.engine.schedrt import Schedules
 from triggerfish.engine.timers import Timers
 from triggerfish.errors import NotFound
@@ -65,11 +66,6 @@ def _may_release(cb: CallbackRT) -> bool:
     return cb.language != "mail"
 
 
-def _urgency(job: JobRT) -> tuple[int, int]:
-    """The dispatch order: lower priority number first, then older (lower id)."""
-    return (job.priority, job.id)
-
-
 class State:
     def __init__(
         self, store: Store, host_timeout: float = 30.0, meters: Meters | None = None
@@ -94,10 +90,9 @@ class State:
         self._order: list[JobRT] | None = None
         # the runnable jobs in that order but those known busy or short of a license
         # (:meth:`open_runnable`), kept with it; None: made again from it when asked
-        self._open: list[JobRT] | None = None
+        self._open: OpenJobs | None = None
         self.retry_heap: list[tuple[float, int, str | None, int | None]] = []
-        self.ids = JobIds()  # shared with the server's intake (engine.jobids)
-        self.intake_seq = 0  # the last task of the intake journal applied (engine.intake)
+        self.ids = JobIds()
         self.event_seq = 0
         self._counters_stored: dict[str, int] = {}  # unknown until ``load``: all are written
         self.now = time.time()
@@ -166,8 +161,7 @@ class State:
         self._reset_dirty()
         counters = self.store.counters()
         self._counters_stored = dict(counters)  # what the store holds (only changes are written)
-        self.ids.rewind(counters["job_id"] + 1)  # (not below the ids the intake holds)
-        self.intake_seq = counters.get("intake_seq", 0)
+        self.ids.rewind(counters["job_id"] + 1)
         self.event_seq = counters["event_seq"]
         self.cbs = Registry()
         self.cbs.next_id = counters.get("callback_id", 0) + 1
@@ -481,7 +475,7 @@ class State:
             self.runnable.add(job.id)
             job.runnable_at = self.now
             if self._order is not None:  # kept sorted: a queue of many tasks is not re-sorted
-                bisect.insort(self._order, job, key=_urgency)
+                bisect.insort(self._order, job, key=urgency)
                 if job.id not in self.busy and job.id not in self.unlicensed:
                     self._open_add(job)
             self.work_available = True
@@ -491,7 +485,7 @@ class State:
             self.unlicensed.discard(job.id)
             self._open_drop(job)
             if self._order is not None:
-                i = bisect.bisect_left(self._order, _urgency(job), key=_urgency)
+                i = bisect.bisect_left(self._order, urgency(job), key=urgency)
                 if i < len(self._order) and self._order[i] is job:
                     del self._order[i]
                 else:
@@ -502,25 +496,31 @@ class State:
         """The runnable jobs, most urgent first, but those known to have no idle instance
         (``busy``) or to wait for a global resource (``unlicensed``): what dispatch walks. The
         list changes as jobs are marked: iterate a copy if the walk may mark or start any."""
+        return self.open_jobs().all
+
+    def open_jobs(self) -> OpenJobs:
+        """:meth:`open_runnable`, and the same jobs by dispatch class (engine.openjobs)."""
         if self._open is None:
             busy, short = self.busy, self.unlicensed
             order = self.ordered_runnable()
-            self._open = [j for j in order if j.id not in busy and j.id not in short]
+            self._open = OpenJobs(j for j in order if j.id not in busy and j.id not in short)
         return self._open
 
     def _open_add(self, job: JobRT) -> None:
-        if self._open is None:
-            return
-        i = bisect.bisect_left(self._open, _urgency(job), key=_urgency)
-        if i >= len(self._open) or self._open[i] is not job:
-            self._open.insert(i, job)
+        if self._open is not None:
+            self._open.add(job)
 
     def _open_drop(self, job: JobRT) -> None:
-        if self._open is None:
-            return
-        i = bisect.bisect_left(self._open, _urgency(job), key=_urgency)
-        if i < len(self._open) and self._open[i] is job:
-            del self._open[i]
+        if self._open is not None:
+            self._open.drop(job)
+
+    def refile(self, job: JobRT) -> None:
+        """The hosts ``job`` avoids changed, and with them its dispatch class."""
+        if self._open is not None and job.open_key != job.dispatch_class():
+            self._open.drop(job)
+            out = job.id in self.busy or job.id in self.unlicensed
+            if job.id in self.runnable and not out:
+                self._open.add(job)
 
     def mark_busy(self, job: JobRT) -> None:
         """``job`` (runnable) has no idle instance: dispatch skips it until :meth:`unbusy`."""
@@ -536,15 +536,28 @@ class State:
                 self._open_add(job)
 
     def mark_unlicensed(self, job: JobRT) -> None:
-        """``job`` waits for a global resource: skipped until :meth:`licenses_freed`."""
+        """``job`` waits for a global resource: skipped until :meth:`licenses_freed`. So does
+        its whole dispatch class, which asks for the same (engine.openjobs: ``short``)."""
+        key = job.dispatch_class()
+        if key is not None and self._open is not None and job.open_key == key:
+            self._open.short.add(key)
+            return
         self.unlicensed.add(job.id)
         self._open_drop(job)
 
     def licenses_freed(self) -> None:
         """A global resource was given back or its total changed: every job may fit again."""
-        if self.unlicensed:
-            self.unlicensed.clear()
-            self._open = None
+        if self._open is not None:
+            self._open.unshort()
+        if not self.unlicensed:
+            return
+        back, self.unlicensed = self.unlicensed, set()
+        if self._open is None:
+            return
+        for job_id in back:
+            job = self.jobs.get(job_id)
+            if job is not None and job_id in self.runnable and job_id not in self.busy:
+                self._open.add(job)
 
     def reorder(self) -> None:
         self._order = None
@@ -554,7 +567,7 @@ class State:
         """Runnable jobs, most urgent first (priority, then id); a priority change must call
         :meth:`reorder`."""
         if self._order is None:
-            self._order = sorted((self.jobs[j] for j in self.runnable), key=_urgency)
+            self._order = sorted((self.jobs[j] for j in self.runnable), key=urgency)
         return self._order
 
     # ------------------------------------------------------------------ dirty marks
@@ -586,7 +599,6 @@ class State:
         if self.counters_dirty:
             now = {
                 "job_id": self.ids.next - 1,
-                "intake_seq": self.intake_seq,
                 "event_seq": self.event_seq,
                 "callback_id": self.cbs.next_id - 1,
                 "run_id": self.cbs.next_run - 1,

@@ -42,8 +42,8 @@ def submit(
     """Create the jobs, their callbacks and ``universal`` (attached to every job; None: the
     universal callbacks as the supervisor last read them, ``state.universal_specs``).
 
-    ``first``: the id of the first job, taken already (``state.ids``) by the server's intake;
-    None: taken here."""
+    ``first``: the id of the first job, answered already (a task an older triggerfish left in
+    its intake journal: ``server.oldintake``); None: taken here."""
     if first is not None:
         return _submit(state, jobs, user, universal, first)
     first = state.ids.take(len(jobs))

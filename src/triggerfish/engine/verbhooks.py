@@ -16,7 +16,7 @@ def take_signals(host: HostRT) -> tuple[list[str], list[str]]:
     return [t for t, stop in live if stop], [t for t, stop in live if not stop]
 
 
-def started(job: JobRT, unit: WorkRT | SubRT) -> None:
+def started(state: State, job: JobRT, unit: WorkRT | SubRT) -> None:
     """A migrated unit started again (elsewhere): the job stops avoiding hosts it no longer
     needs to avoid."""
     if unit.avoid is None:
@@ -24,12 +24,13 @@ def started(job: JobRT, unit: WorkRT | SubRT) -> None:
     unit.avoid = None
     units: list[WorkRT | SubRT] = [*job.work.values(), *job.subs.values()]
     job.avoid = {u.avoid for u in units if u.avoid is not None} | set(job.grounded)
+    state.refile(job)
 
 
-def shoved_first(state: State, jobs: list[JobRT]) -> list[JobRT]:
-    """``jobs`` (most urgent first) with the shoved ones ahead; the flags are spent."""
+def take_shoved(state: State) -> list[JobRT]:
+    """The open jobs shoved (``shove J``: dispatched now, ahead of priority), most urgent
+    first; the flags are spent."""
     if not state.shoved:
-        return jobs
+        return []
     ids, state.shoved = state.shoved, set()
-    first = [j for j in jobs if j.id in ids]
-    return [*first, *(j for j in jobs if j.id not in ids)]
+    return [j for j in state.open_runnable() if j.id in ids]

@@ -149,6 +149,7 @@ def _interrupt(state: State, job: JobRT, u: WorkRT | SubRT, event: str) -> None:
     if event == "migrate" and u.host:
         u.avoid = u.host
         job.avoid.add(u.host)
+        state.refile(job)
     u.token = None
     if isinstance(u, WorkRT):
         _free_sub(state, job, u)

@@ -10,7 +10,8 @@ from typing import Any
 from triggerfish.api import schemas as s
 from triggerfish.engine import ahead, ended, flights, hostcheck, nextjobs, reserve
 from triggerfish.engine import verbhooks as verbs
-from triggerfish.engine.dispatch import dispatch, start, start_next
+from triggerfish.engine.dispatch import dispatch as dispatch  # (parking calls it here too)
+from triggerfish.engine.dispatch import start, start_next
 from triggerfish.engine.objects import Attempt, HostRT, JobRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.errors import TriggerfishError

@@ -34,6 +34,7 @@ from triggerfish.model.status import TERMINAL
 from triggerfish.server import (
     apidocs,
     metrics,
+    oldintake,
     routes_grid,
     routes_hosts,
     routes_jobs,
@@ -51,7 +52,6 @@ from triggerfish.server.failures import public_error
 from triggerfish.server.fastpath import FastPath
 from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.server.hub import Hub
-from triggerfish.server.intake import in_memory, open_intake
 from triggerfish.server.logs import LogStore
 from triggerfish.server.metrics import FarmCollector
 from triggerfish.server.openapi import build as build_openapi
@@ -211,6 +211,23 @@ def _keeping_startup_error(
     return lifespan
 
 
+async def _start_engine(engine: Engine, settings: ServerSettings) -> None:
+    """Start the engine; tasks an older triggerfish left in its intake journal are its first
+    batch (``server.oldintake``)."""
+    leftover = await asyncio.to_thread(
+        oldintake.find, settings.data_dir, settings.database, engine.store
+    )
+    first = oldintake.commands(leftover) if leftover is not None else []
+    outcomes = await asyncio.to_thread(engine.start, *first)
+    if leftover is None:
+        return
+    try:
+        await asyncio.to_thread(oldintake.finish, leftover, outcomes)
+    except BaseException:
+        await asyncio.to_thread(engine.stop)
+        raise
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     meters = Meters()  # this app's own registry (GET /metrics)
 
@@ -257,17 +274,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         engine.state.universal_specs = universal.cached_specs
         engine.state.job_keys = auth.job_keys
         auth.job_owner = _job_owner(engine.state)
-        # (opened before the engine starts: the engine adds what a crash left in it)
-        intake = None
-        if settings.intake and not in_memory(settings.database):
-            intake = await asyncio.to_thread(
-                open_intake, settings.data_dir, settings.database, engine
-            )
-        await asyncio.to_thread(engine.start)
+        await _start_engine(engine, settings)
         if settings.resources:  # (--resource: the totals this supervisor starts with)
             await engine.acall(resources.define, settings.resources, "supervisor")
-        if intake is not None:
-            intake.started(asyncio.get_running_loop())
         gc_policy = GcPolicy(settings.gc_freeze_every, settings.gc_full_every)
         gc_policy.start()
         hub.start_at(engine.state.event_seq)
@@ -281,7 +290,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
             LogStore(settings.data_dir / "logs"),
             universal,
             auth,
-            intake,
             meters,
         )
         logger.info(
@@ -299,8 +307,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
             universal.stop()
             pool.close()
             await asyncio.to_thread(engine.stop)
-            if intake is not None:
-                intake.close()
             store.close()
             meters.registry.unregister(farm)
 

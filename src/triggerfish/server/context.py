@@ -13,7 +13,6 @@ from triggerfish.engine.loop import Engine
 from triggerfish.meters import Meters
 from triggerfish.server.auth import Authority
 from triggerfish.server.hub import Hub
-from triggerfish.server.intake import Intake
 from triggerfish.server.logs import LogStore
 from triggerfish.settings import ServerSettings
 from triggerfish.store.store import Store
@@ -28,7 +27,6 @@ class Ctx:
     logs: LogStore
     universal: UniversalCallbacks
     auth: Authority
-    intake: Intake | None = None  # None: every add waits for its commit (--no-intake)
     meters: Meters = field(default_factory=Meters)  # the metrics (GET /metrics)
 
 

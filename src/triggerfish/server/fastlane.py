@@ -38,7 +38,6 @@ from triggerfish.server.context import Ctx
 from triggerfish.server.failures import public_error
 from triggerfish.server.fastpath import (
     TEMPLATES,
-    Answered,
     Fallback,
     LongPoll,
     Prepare,
@@ -191,9 +190,6 @@ class FastLaneProtocol(CoalescingHttpProtocol):
             return
         except Exception as exc:  # refused (its status), or a bug (500): not the parser's
             self._answered(lane, _as_is, None, exc)
-            return
-        if isinstance(prepared, Answered):  # (answered on the next turn of the loop, as others)
-            self.loop.call_soon(self._answer, lane, prepared.status, prepared.body)
             return
         if isinstance(prepared, LongPoll):  # it may wait: a task of its own
             lane.lost = self.loop.create_future()

@@ -11,9 +11,6 @@ models, ``parse_jobs``), the same engine command, the same answer. Anything else
 does not validate, a missing permission — is handed to FastAPI's route with the body replayed,
 so errors keep their one format and wording. The server's HTTP protocol answers the same
 requests with the same code before they become ASGI requests at all (``fastlane``).
-
-A task's add is answered by the intake (``server.intake``) when it takes it, without waiting for
-the engine; every other request first waits for the tasks accepted before it (``caught_up``).
 """
 
 from __future__ import annotations
@@ -36,11 +33,9 @@ from triggerfish.model.tasks import TaskRequest, uses_pickle
 from triggerfish.model.text import suspect
 from triggerfish.server.context import Ctx
 from triggerfish.server.failures import dump_json, public_error
-from triggerfish.server.intake import status_of
 from triggerfish.server.longpoll import disconnected, long_pull
 
 TASKS = "/api/v1/tasks"
-ADDS = frozenset({TASKS, TASKS + "/many"})  # (they do not wait for earlier adds: caught_up)
 WORKERS = "/api/v1/workers/"
 REPORT = "/report"
 PULL = "/pull"
@@ -52,16 +47,6 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 
 class Fallback(Exception):
     """Not for the fast path: FastAPI's route answers (with the same body)."""
-
-
-class Answered:
-    """The answer already, with no engine command to wait for (a task the intake accepted)."""
-
-    __slots__ = ("body", "status")
-
-    def __init__(self, status: int, body: bytes) -> None:
-        self.status = status
-        self.body = body
 
 
 class LongPoll:
@@ -81,9 +66,9 @@ class LongPoll:
 
 
 Render = Callable[[Any], tuple[int, bytes]]
-# (the engine command, its arguments, the answer made of its result); or, for a request that
-# may wait (a worker's long poll), what answers it; or the answer itself
-Prepared = tuple[Callable[..., Any], tuple[Any, ...], Render] | LongPoll | Answered
+# (the engine command, its arguments, the answer made of its result, once committed); or, for
+# a request that may wait (a worker's long poll), what answers it
+Prepared = tuple[Callable[..., Any], tuple[Any, ...], Render] | LongPoll
 Prepare = Callable[[Ctx, Principal, str, bytes], Prepared]
 
 
@@ -102,10 +87,6 @@ def add_task(c: Ctx, me: Principal, _path: str, body: bytes) -> Prepared:
     for nj in jobs:
         nj.spec.user = me.name
     target = req.target
-    if c.intake is not None:
-        job_id = c.intake.accept(jobs, job, me.name)
-        if job_id is not None:
-            return Answered(201, _added(job_id, target, status_of(jobs)))
 
     def render(answer: s.SubmitResponse) -> tuple[int, bytes]:
         job = answer.jobs[0]
@@ -228,8 +209,6 @@ class FastPath:
         handler = route(scope) if scope["type"] == "http" else None
         principal = scope.get("state", {}).get("principal")
         if handler is None or principal is None:
-            if scope["type"] in ("http", "websocket"):
-                await caught_up(scope)
             await self.app(scope, receive, send)
             return
         body, more = await _read(receive)
@@ -238,9 +217,7 @@ class FastPath:
         c: Ctx = scope["app"].state.ctx
         try:
             prepared = handler(c, principal, scope["path"], body)
-            if isinstance(prepared, Answered):
-                status, out = prepared.status, prepared.body
-            elif isinstance(prepared, tuple):
+            if isinstance(prepared, tuple):
                 fn, args, render = prepared
                 status, out = render(await c.engine.acall_here(fn, *args))
             else:
@@ -262,18 +239,6 @@ async def _long_poll(poll: LongPoll, receive: Receive) -> tuple[int, bytes]:
         return await poll.run(lost)
     finally:
         lost.cancel()
-
-
-async def caught_up(scope: Scope) -> None:
-    """Before any request but the fast path's and the adds of tasks: the tasks accepted before
-    it are committed (what it reads or changes finds them). An add needs nothing of them, and
-    goes into the journal after them."""
-    if scope.get("method") == "POST" and scope["path"] in ADDS:
-        return
-    app = scope.get("app")
-    c: Ctx | None = getattr(getattr(app, "state", None), "ctx", None)
-    if c is not None and c.intake is not None and c.intake.behind():
-        await c.intake.caught_up()
 
 
 async def _read(receive: Receive) -> tuple[bytes, Message | None]:

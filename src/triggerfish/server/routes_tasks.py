@@ -27,7 +27,6 @@ from triggerfish.model.jobspec import parse_jobs
 from triggerfish.model.tasks import TASK_ITEM, ScheduleRequest, TaskRequest
 from triggerfish.server.auth import who
 from triggerfish.server.context import Ctx, ctx
-from triggerfish.server.intake import status_of
 from triggerfish.server.openapi import MAX_MANY, TasksRequest, json_body, ref
 from triggerfish.server.params import Id, OptionalId
 from triggerfish.server.routes_jobs import check_pickle, job_statuses, json_of
@@ -60,7 +59,8 @@ def parse_request(body: Any, model: type[R]) -> R:
 @router.post("/tasks", status_code=201, response_model=TaskAdded,
              openapi_extra=json_body(ref(TaskRequest)))  # fmt: skip
 async def add_task(request: Request) -> TaskAdded:
-    """Add a task: ``{"target": "pkg.module:function", "params": ..., "retries"?, ...}``."""
+    """Add a task: ``{"target": "pkg.module:function", "params": ..., "retries"?, ...}``;
+    answered once it is committed (with the adds that came with it: group commit)."""
     c = ctx(request)
     me = who(request)
     me.require(SUBMIT, "adding tasks")
@@ -70,10 +70,6 @@ async def add_task(request: Request) -> TaskAdded:
     check_pickle(c, jobs)
     for nj in jobs:
         nj.spec.user = me.name
-    if c.intake is not None:
-        job_id = c.intake.accept(jobs, job, me.name)
-        if job_id is not None:
-            return TaskAdded(id=job_id, target=req.target, status=status_of(jobs))
     answer = await c.engine.acall(sub.submit, jobs, me.name)
     added = answer.jobs[0]
     return TaskAdded(id=added.id, target=req.target, status=added.status)
@@ -105,14 +101,6 @@ async def add_tasks(request: Request) -> TasksAdded:
     check_pickle(c, jobs)
     for nj in jobs:
         nj.spec.user = me.name
-    if c.intake is not None:
-        tasks = [([nj], body) for nj, body in zip(jobs, bodies, strict=True)]
-        ids = c.intake.accept_many(tasks, me.name)
-        if ids is not None:
-            return TasksAdded(
-                tasks=[TaskAdded(id=i, target=r.target, status=status_of([nj]))
-                       for i, r, nj in zip(ids, reqs, jobs, strict=True)]
-            )  # fmt: skip
     added = await c.engine.acall(sub.submit_each, jobs, me.name)
     return TasksAdded(
         tasks=[TaskAdded(id=j.id, target=r.target, status=j.status)

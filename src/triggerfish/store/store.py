@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,7 +83,9 @@ HOST_MUTABLE = (
 )
 ACTIVE_JOB_STATUSES = ("pending", "running", "blocked", "waiting", "suspended")
 INSERT_CHUNK = 5000
-EPOCH = "intake_epoch"  # (a counter row that is not a counter)
+# counter rows of a database an older triggerfish made (its intake journal's: not counters
+# the engine keeps; ``server.oldintake`` reads them)
+OLD_INTAKE = frozenset({"intake_seq", "intake_epoch"})
 COPY_FROM = 64  # agenda items in one commit from which PostgreSQL gets them by COPY
 
 
@@ -179,16 +180,9 @@ class Store:
                 ("callback_id", t.callbacks.c.id),
                 ("run_id", t.callback_runs.c.id),
                 ("schedule_id", t.schedules.c.id),
-                ("intake_seq", None),  # the intake journal's last task applied
-                (EPOCH, None),  # this database's own number: its intake journal is no other's
             ):
                 if name not in have:
-                    if name == EPOCH:
-                        start = secrets.randbelow(2**31 - 2) + 1
-                    elif column is None:
-                        start = 0
-                    else:
-                        start = conn.execute(sa.select(sa.func.max(column))).scalar() or 0
+                    start = conn.execute(sa.select(sa.func.max(column))).scalar() or 0
                     conn.execute(sa.insert(t.counters).values(name=name, value=int(start)))
 
     def close(self) -> None:
@@ -346,18 +340,12 @@ class Store:
     def counters(self) -> dict[str, int]:
         with translated(), self.engine.connect() as conn:
             rows = conn.execute(sa.select(t.counters.c.name, t.counters.c.value)).all()
-            out = {r.name: int(r.value) for r in rows if r.name != EPOCH}
+            out = {r.name: int(r.value) for r in rows if r.name not in OLD_INTAKE}
             last_event = conn.execute(sa.select(sa.func.max(t.events.c.seq))).scalar()
             max_job = conn.execute(sa.select(sa.func.max(t.jobs.c.id))).scalar()
         out.setdefault("event_seq", int(last_event or 0))
         out.setdefault("job_id", int(max_job or 0))
         return out
-
-    def epoch(self) -> int:
-        """A number drawn when this database was first opened (its intake journal's name)."""
-        with translated(), self.engine.connect() as conn:
-            q = sa.select(t.counters.c.value).where(t.counters.c.name == EPOCH)
-            return int(conn.execute(q).scalar_one())
 
     def active_job_ids(self) -> list[int]:
         with translated(), self.engine.connect() as conn:

@@ -100,10 +100,11 @@ class Tasks:
     ) -> int:
         """Run ``target(params)`` on a worker as soon as possible; returns the task id.
 
-        It returns once the supervisor holds the task in its intake journal (a crash of the
-        supervisor does not lose it), before the task's commit; any call after it sees the
-        task. ``retries``: attempts after a failure (``retrywork``); ``timeout``: seconds
-        before the task's process is killed and the attempt fails.
+        It returns once the supervisor has committed the task to its database (a crash of
+        the supervisor does not lose it); any call after it sees the task. Adds from several
+        threads or processes at once share commits; for many tasks from one caller,
+        :meth:`add_many` is faster. ``retries``: attempts after a failure (``retrywork``);
+        ``timeout``: seconds before the task's process is killed and the attempt fails.
         """
         body = self._body(
             target, params, pickle=pickle, retries=retries, retry_delay=retry_delay,

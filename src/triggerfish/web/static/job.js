@@ -179,6 +179,9 @@
     const rows = [["status", w.status], ["host", w.host || ""], ["instance", w.subid ?? ""],
       ["retries", w.retry ?? 0], ["exit code", w.exit_code ?? ""],
       ["started", stamp(w.timestart)], ["completed", stamp(w.timecomplete)]];
+    for (const [k, v] of [["package", w.package], ["result", w.resultpackage]]) {
+      if (v && Object.keys(v).length) rows.push([k, JSON.stringify(v)]);  // (Qube's packages)
+    }
     $("item-info").replaceChildren(...rows.flatMap(([k, v]) =>
       [tf.el("dt", {}, k), tf.el("dd", { "data-field": k }, v)]));
     $("item").dataset.status = w.status;
