@@ -22,13 +22,14 @@ from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.engine.workers import drop, failed_attempt
 from triggerfish.errors import Conflict, NotFound, ValidationError
+from triggerfish.model import lifecycle
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import MAX_ID, PROD_FIELDS, JobSpec
-from triggerfish.model.status import TERMINAL
+from triggerfish.model.status import TERMINAL, Status
 from triggerfish.model.when import parse_when, time_atom_text
 from triggerfish.triggers import compile_expr, parse
 
-_LIVE = ("running", "suspended")  # work that holds an attempt on a host (engine.verbs)
+_LIVE = lifecycle.LIVE  # work that holds an attempt on a host
 _TARGET = re.compile(r"^\s*(\d+)\s*(?:([.:])(.*))?$")
 MODIFIABLE = frozenset(
     {"name", "label", "priority", "cpus", "hosts", "omithosts", "groups", "omitgroups",
@@ -86,54 +87,15 @@ def _stop(state: State, job: JobRT, token: str | None) -> None:
 
 
 def _check(action: str, t: Target) -> str | None:
-    """Why ``action`` makes no sense for ``t`` now, or None when it does."""
+    """Why ``action`` makes no sense for ``t`` now, or None when it does (the rules:
+    ``model.lifecycle.control_refusal``)."""
     if t.work is not None:
-        st = t.work.status
-        return {
-            "kill": "it has already ended" if st in TERMINAL else None,
-            "block": "it has already ended" if st in TERMINAL or st == "blocked" else None,
-            "unblock": None if st == "blocked" else f"it is {st}, not blocked",
-            "retry": None if st in TERMINAL else f"it is {st}; only ended work can be retried",
-            "requeue": None if st in TERMINAL else f"it is {st}; only ended work can be requeued",
-            "remove": "work items cannot be removed; remove the job",
-            "modify": "work items cannot be modified",
-            "preempt": None if st == "running" else f"it is {st}, not running",
-        }[action]
+        return lifecycle.control_refusal(action, "work", t.work.status)
     if t.sub is not None:
-        st = t.sub.status
-        if t.job.work and action in ("retry", "requeue"):
-            return (
-                "instances of a job with an agenda follow its work; "
-                "retry or requeue the job or its items"
-            )
-        return {
-            "kill": "it has already ended" if st in TERMINAL else None,
-            "block": None if st in ("pending", "running", "retrying") else f"it is {st}",
-            "unblock": None if st == "blocked" else f"it is {st}, not blocked",
-            "retry": None if st in TERMINAL else f"it is {st}; only ended instances can be retried",
-            "requeue": None if st in TERMINAL else f"it is {st}",
-            "remove": "instances cannot be removed; modify the job's cpus",
-            "modify": "instances cannot be modified; modify the job",
-            "preempt": None if st == "running" else f"it is {st}, not running",
-        }[action]
-    st = t.job.status
-    ended = (
-        [w for w in t.job.work.values() if w.status in ("failed", "killed")]
-        if t.job.work
-        else [x for x in t.job.subs.values() if x.status in ("failed", "killed")]
-    )
-    return {
-        "kill": f"it has already ended ({st})" if st in TERMINAL else None,
-        "block": None if st in ("pending", "running", "waiting", "suspended") else f"it is {st}",
-        "unblock": None if st == "blocked" else f"it is {st}, not blocked",
-        "retry": None
-        if st in TERMINAL or ended
-        else f"it is {st} and has no failed or killed work",
-        "requeue": None if st in TERMINAL or ended else f"it is {st} and has no ended work",
-        "remove": None,
-        "modify": None,
-        "preempt": None if st == "running" else f"it is {st}, not running",
-    }[action]
+        return lifecycle.control_refusal(action, "instance", t.sub.status, agenda=bool(t.job.work))
+    units = t.job.work.values() if t.job.work else t.job.subs.values()
+    ended = any(u.status in lifecycle.FAILED_OR_KILLED for u in units)
+    return lifecycle.control_refusal(action, "job", t.job.status, ended_units=ended)
 
 
 # ---------------------------------------------------------------- job verbs
@@ -143,15 +105,15 @@ def _job_kill(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     for w in job.work.values():
         if w.status in _LIVE:
             _stop(state, job, w.token)
-            state.set_work(job, w, "killed")
+            state.set_work(job, w, Status.KILLED)
         elif w.status not in TERMINAL:
-            state.set_work(job, w, "killed", quiet=True)
+            state.set_work(job, w, Status.KILLED, quiet=True)
     for sub in job.subs.values():
         if sub.status not in TERMINAL:
             _stop(state, job, sub.token)
             sub.work = None
-            state.set_sub(job, sub, "killed", quiet=bool(job.work))
-    state.set_job(job, "killed")
+            state.set_sub(job, sub, Status.KILLED, quiet=bool(job.work))
+    state.set_job(job, Status.KILLED)
     return job.status
 
 
@@ -161,32 +123,32 @@ def _interrupt(state: State, job: JobRT) -> None:
         if w.status in _LIVE:
             _stop(state, job, w.token)
             w.token = None
-            state.set_work(job, w, "pending", data={"reason": "interrupted"})
+            state.set_work(job, w, Status.PENDING, data={"reason": "interrupted"})
     for sub in job.subs.values():
         if sub.status in _LIVE:
             _stop(state, job, sub.token)
             sub.token = None
             sub.work = None
-            state.set_sub(job, sub, "pending", quiet=bool(job.work))
+            state.set_sub(job, sub, Status.PENDING, quiet=bool(job.work))
 
 
 def _job_block(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     _interrupt(state, job)
-    state.set_job(job, "blocked")
+    state.set_job(job, Status.BLOCKED)
     return job.status
 
 
 def _release(state: State, job: JobRT) -> None:
     """Lift an explicit hold or an end: the job's status follows its work again."""
-    job.status = "pending"
+    job.status = Status.PENDING
     job.timecomplete = None
     state.finished.discard(job.id)
     state.touch_job(job)
     for sub in job.subs.values():
-        if sub.status in TERMINAL and (job.work or sub.status != "complete"):
-            state.set_sub(job, sub, "pending", quiet=bool(job.work))
+        if sub.status in TERMINAL and (job.work or sub.status != Status.COMPLETE):
+            state.set_sub(job, sub, Status.PENDING, quiet=bool(job.work))
     state.derive(job)
-    if job.status == "pending":
+    if job.status == Status.PENDING:
         state.emit("pending", "job", job=job.id)
 
 
@@ -196,14 +158,15 @@ def _job_unblock(state: State, job: JobRT, _f: dict[str, Any]) -> str:
 
 
 def _job_retry(state: State, job: JobRT, _f: dict[str, Any]) -> str:
-    redo_all = job.status == "complete"
     for w in job.work.values():
-        if w.status in ("failed", "killed") or (redo_all and w.status == "complete"):
-            state.set_work(job, w, "pending")
+        new = lifecycle.job_verb_unit("retry", job.status, w.status)
+        if new is not None:
+            state.set_work(job, w, new)
     for sub in job.subs.values():
-        if sub.status in ("failed", "killed") or (redo_all and sub.status == "complete"):
-            state.set_sub(job, sub, "pending", quiet=bool(job.work))
-    if job.status in TERMINAL or job.status == "killed":
+        new = lifecycle.job_verb_unit("retry", job.status, sub.status)
+        if new is not None:
+            state.set_sub(job, sub, new, quiet=bool(job.work))
+    if job.status in TERMINAL:
         _release(state, job)
     else:
         state.derive(job)
@@ -213,14 +176,16 @@ def _job_retry(state: State, job: JobRT, _f: dict[str, Any]) -> str:
 def _job_requeue(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     """Qube's requeue: ended work goes back on the queue, and the job is held (blocked)."""
     for w in job.work.values():
-        if w.status in TERMINAL:
-            state.set_work(job, w, "pending")
+        new = lifecycle.job_verb_unit("requeue", job.status, w.status)
+        if new is not None:
+            state.set_work(job, w, new)
     for sub in job.subs.values():
-        if sub.status in TERMINAL:
-            state.set_sub(job, sub, "pending", quiet=bool(job.work))
+        new = lifecycle.job_verb_unit("requeue", job.status, sub.status)
+        if new is not None:
+            state.set_sub(job, sub, new, quiet=bool(job.work))
     job.timecomplete = None
     state.finished.discard(job.id)
-    state.set_job(job, "blocked")
+    state.set_job(job, lifecycle.JOB_VERB_STATUS["requeue"])
     return job.status
 
 
@@ -228,7 +193,7 @@ def _job_remove(state: State, job: JobRT, _f: dict[str, Any]) -> str:
     ahead.drop_job(state, job)
     nextjobs.drop_job(state, job)
     for w in job.work.values():
-        if w.status == "running":
+        if w.status == Status.RUNNING:
             _stop(state, job, w.token)
     for sub in job.subs.values():
         _stop(state, job, sub.token)
@@ -303,7 +268,7 @@ def _move_hold(state: State, job: JobRT, value: str | int | None) -> str:
          and atom in cb.triggers.split()),
         None,
     )  # fmt: skip
-    if job.status != "blocked" or old is None or holder is None:
+    if job.status != Status.BLOCKED or old is None or holder is None:
         raise Conflict(
             f"fields.after: job {job.id} is not held until a time (status {job.status}); "
             "only the hold set by `after` at submission can be moved",
@@ -342,14 +307,16 @@ def _set_cpus(state: State, job: JobRT, cpus: int) -> None:
     for subid in range(old, cpus):
         if subid not in job.subs:
             # a finished job's new instances are finished too, until the job is retried
-            sub = SubRT(job.id, subid, "complete" if job.status in TERMINAL else "pending")
+            sub = SubRT(
+                job.id, subid, Status.COMPLETE if job.status in TERMINAL else Status.PENDING
+            )
             job.subs[subid] = sub
             if not job.work:
                 job.tally[sub.status] += 1
             state.new_subs[(job.id, subid)] = sub
     for subid in [i for i in job.subs if i >= cpus]:
         sub = job.subs[subid]
-        if sub.status != "running":
+        if sub.status != Status.RUNNING:
             if not job.work:
                 job.tally[sub.status] -= 1
             del job.subs[subid]
@@ -382,17 +349,17 @@ def _sub_verb(state: State, action: str, job: JobRT, sub: SubRT) -> str:
         if item is not None and item.status in _LIVE:
             _stop(state, job, item.token)
             item.token = None
-            state.set_work(job, item, "pending", data={"reason": f"instance {action}ed"})
+            state.set_work(job, item, Status.PENDING, data={"reason": f"instance {action}ed"})
         _stop(state, job, sub.token)
         sub.work = None
         sub.token = None
-        state.set_sub(job, sub, "killed" if action == "kill" else "blocked")
+        state.set_sub(job, sub, Status.KILLED if action == "kill" else Status.BLOCKED)
     elif action in ("unblock", "retry"):
-        state.set_sub(job, sub, "pending")
+        state.set_sub(job, sub, Status.PENDING)
         if job.status in TERMINAL and not job.work:
             _release(state, job)
     elif action == "requeue":
-        state.set_sub(job, sub, "blocked")
+        state.set_sub(job, sub, Status.BLOCKED)
         if job.status in TERMINAL:
             _release(state, job)
     state.derive(job)
@@ -404,8 +371,15 @@ def _preempt_token(state: State, token: str | None, status: str) -> str:
     a = state.attempts.get(token) if token is not None else None
     if a is not None:
         preempt.take_back(state, a, {"mode": "verb"})
-        return "pending"
+        return Status.PENDING
     return status
+
+
+_WORK_EVENT = {
+    "kill": lifecycle.Event.KILL, "block": lifecycle.Event.BLOCK,
+    "unblock": lifecycle.Event.UNBLOCK, "retry": lifecycle.Event.RETRY,
+    "requeue": lifecycle.Event.REQUEUE,
+}  # fmt: skip
 
 
 def _work_verb(state: State, action: str, job: JobRT, w: WorkRT) -> str:
@@ -416,17 +390,13 @@ def _work_verb(state: State, action: str, job: JobRT, w: WorkRT) -> str:
         sub = job.subs.get(w.subid) if w.subid is not None else None
         if sub is not None and sub.work == w.name:
             sub.work = None
-            state.set_sub(job, sub, "pending", quiet=True)
+            state.set_sub(job, sub, Status.PENDING, quiet=True)
         w.token = None
-    new = {
-        "kill": "killed",
-        "block": "blocked",
-        "unblock": "pending",
-        "retry": "pending",
-        "requeue": "blocked",
-    }[action]
+    new = lifecycle.unit_next(w.status, _WORK_EVENT[action])
+    if new is None:  # (refused before: ``_check``)
+        return w.status
     state.set_work(job, w, new)
-    if new in ("pending", "blocked") and job.status in TERMINAL:
+    if new in (Status.PENDING, Status.BLOCKED) and job.status in TERMINAL:
         _release(state, job)
     else:
         state.derive(job)
@@ -471,17 +441,17 @@ def callback_job_action(state: State, job: JobRT, verb: str) -> str:
         if job.status in TERMINAL:
             return f"skipped: job {job.id} has already ended ({job.status})"
         for w in job.work.values():
-            if w.status == "running":
+            if w.status == Status.RUNNING:
                 _stop(state, job, w.token)
                 w.token = None
             if w.status not in TERMINAL:
-                state.set_work(job, w, "failed")
+                state.set_work(job, w, Status.FAILED)
         for sub in job.subs.values():
             if sub.status not in TERMINAL:
                 _stop(state, job, sub.token)
                 sub.token = None
-                state.set_sub(job, sub, "failed", quiet=bool(job.work))
-        state.set_job(job, "failed")
+                state.set_sub(job, sub, Status.FAILED, quiet=bool(job.work))
+        state.set_job(job, Status.FAILED)
         return f"job {job.id} failed"
     why = _check(verb, t)
     if why is not None:
@@ -508,14 +478,14 @@ def _sub_fail(state: State, job: JobRT, sub: SubRT, text: str) -> str:
     if sub.status in TERMINAL:
         return f"skipped: fail {text}: it has already ended ({sub.status})"
     item = job.work.get(sub.work) if sub.work else None
-    if item is not None and item.status == "running":
+    if item is not None and item.status == Status.RUNNING:
         _stop(state, job, item.token)
         item.token = None
-        state.set_work(job, item, "failed", data={"reason": "instance failed"})
+        state.set_work(job, item, Status.FAILED, data={"reason": "instance failed"})
     _stop(state, job, sub.token)
     sub.work = None
     sub.token = None
-    state.set_sub(job, sub, "pending" if job.work else "failed", quiet=bool(job.work))
+    state.set_sub(job, sub, Status.PENDING if job.work else Status.FAILED, quiet=bool(job.work))
     state.derive(job)
     return f"fail {text}: {item.status if item is not None else sub.status}"
 
@@ -523,16 +493,16 @@ def _sub_fail(state: State, job: JobRT, sub: SubRT, text: str) -> str:
 def callback_work_action(state: State, job: JobRT, w: WorkRT, verb: str) -> str:
     t = Target(f"{job.id}:{w.name}", job, work=w)
     if verb in ("complete", "fail"):
-        new = "complete" if verb == "complete" else "failed"
+        new = Status.COMPLETE if verb == "complete" else Status.FAILED
         if w.status in TERMINAL:
             return f"skipped: {verb} {t.text}: it has already ended ({w.status})"
-        running = w.status == "running"
+        running = w.status == Status.RUNNING
         if running:
             _stop(state, job, w.token)
             sub = job.subs.get(w.subid) if w.subid is not None else None
             if sub is not None and sub.work == w.name:
                 sub.work = None
-                state.set_sub(job, sub, "pending", quiet=True)
+                state.set_sub(job, sub, Status.PENDING, quiet=True)
             w.token = None
         if running and verb == "fail":  # the attempt failed: retrywork applies, as to any
             failed_attempt(state, job, w, {"reason": "failed by a callback"})

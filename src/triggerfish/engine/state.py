@@ -25,7 +25,9 @@ from triggerfish.engine.schedrt import Schedules
 from triggerfish.engine.timers import Timers
 from triggerfish.errors import NotFound
 from triggerfish.meters import Meters
-from triggerfish.model.status import TERMINAL
+from triggerfish.model import lifecycle
+from triggerfish.model.lifecycle import STATUS_EVENT
+from triggerfish.model.status import TERMINAL, Status
 from triggerfish.store.changes import Changes, Row
 from triggerfish.store.store import Store
 
@@ -34,20 +36,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The event a status change emits (besides `done` for terminal states).
-STATUS_EVENT = {
-    "pending": "pending",
-    "blocked": "blocked",
-    "waiting": "waiting",
-    "running": "running",
-    "complete": "complete",
-    "failed": "failed",
-    "killed": "killed",
-    "suspended": "suspended",
-    "retrying": "retry",
-}
-EXPLICIT_JOB_STATUSES = frozenset({"blocked", "killed", "suspended", "waiting"})
-
+# (module names: ``Status.X`` is an enum lookup, five times the cost of comparing a string,
+# and the setters run for every transition of every item)
+_PENDING, _BLOCKED, _RUNNING = Status.PENDING, Status.BLOCKED, Status.RUNNING
+_RETRYING = Status.RETRYING
+_RUNNABLE = frozenset({_PENDING, _RUNNING})  # a job in one of these may be dispatched
 
 RELEASE_ACTIONS = frozenset(
     {"unblock-self", "unblock-work-self", "unblock-subjob-self", "retry-self", "retry-work-self",
@@ -199,16 +192,16 @@ class State:
         job = JobRT.from_rows(*loaded)
         self.jobs[job.id] = job
         for s in job.subs.values():
-            if s.status in ("running", "suspended") and s.token and s.host and s.work is None:
+            if s.status in lifecycle.LIVE and s.token and s.host and s.work is None:
                 self._restore_attempt(s.token, s.host, job.id, s.subid, None)
-            if s.status == "retrying" and s.retry_at is not None:
+            if s.status == _RETRYING and s.retry_at is not None:
                 heapq.heappush(self.retry_heap, (s.retry_at, job.id, None, s.subid))
         for w in job.work.values():
-            if w.status in ("running", "suspended") and w.token and w.host and w.subid is not None:
+            if w.status in lifecycle.LIVE and w.token and w.host and w.subid is not None:
                 self._restore_attempt(w.token, w.host, job.id, w.subid, w.name)
-            elif w.status == "retrying" and w.retry_at is not None:
+            elif w.status == _RETRYING and w.retry_at is not None:
                 heapq.heappush(self.retry_heap, (w.retry_at, job.id, w.name, None))
-            elif w.status == "pending" and w.token and not ahead.restore(self, job, w):
+            elif w.status == _PENDING and w.token and not ahead.restore(self, job, w):
                 nextjobs.restore(self, job, w)  # (held for a host: lookahead, or a next job)
         self.update_runnable(job)
         return job
@@ -250,7 +243,7 @@ class State:
             if s.token and s.token in self.attempts:
                 out.append(self.attempts[s.token])
         for w in job.work.values():
-            if w.status in ("running", "suspended") and w.token and w.token in self.attempts:
+            if w.status in lifecycle.LIVE and w.token and w.token in self.attempts:
                 out.append(self.attempts[w.token])
         return out
 
@@ -316,16 +309,16 @@ class State:
         if job.work:
             job.tally[old] -= 1
             job.tally[status] = job.tally.get(status, 0) + 1
-        if old == "running" and status == "pending":
+        if old == _RUNNING and status == _PENDING:
             self.taken_back.add(job.id)  # lost, blocked or requeued: not a retry nor a release
-        if status == "pending":
+        if status == _PENDING:
             w.token = None  # (a hold's token is set on a pending item afterwards)
             w.ready = self.now
             job.push_pending(w)
             self.work_available = True
         if status in TERMINAL:
             w.timecomplete = self.now
-        if status == "running" or old == "running":
+        if status == _RUNNING or old == _RUNNING:
             timeouts.work_changed(self, job, w, old, status)
         self.touch_work(job, w)
         if not quiet:
@@ -361,22 +354,22 @@ class State:
         old = s.status
         if old == status:
             return
-        if old == "running" and s.ahead:  # what was held behind its item goes back
+        if old == _RUNNING and s.ahead:  # what was held behind its item goes back
             ahead.drop_sub(self, job, s)
         s.status = status
-        if status == "pending":
+        if status == _PENDING:
             self.unbusy(job)  # (it has an idle instance now)
-        if old == "running" and status == "pending" and not job.work:
+        if old == _RUNNING and status == _PENDING and not job.work:
             self.taken_back.add(job.id)
         if not job.work:
             job.tally[old] -= 1
             job.tally[status] = job.tally.get(status, 0) + 1
-        if status == "pending":
+        if status == _PENDING:
             s.ready = self.now
             self.work_available = True
         if status in TERMINAL:
             s.timecomplete = self.now
-        if status == "running" or old == "running":
+        if status == _RUNNING or old == _RUNNING:
             timeouts.sub_changed(self, job, s, old, status)
         self.touch_sub(job, s)
         if not quiet:
@@ -397,22 +390,20 @@ class State:
         if job.status == status:
             return
         job.status = status
-        if status not in ("pending", "running"):
+        if status not in _RUNNABLE:
             ahead.drop_job(self, job)
             nextjobs.drop_job(self, job)
         if status in TERMINAL:
             job.timecomplete = self.now
             self.finished.add(job.id)
             for s in job.subs.values():
-                if s.status in ("pending", "blocked", "retrying"):
-                    self.set_sub(
-                        job, s, status if status != "complete" else "complete", quiet=bool(job.work)
-                    )
+                if s.status in (_PENDING, _BLOCKED, _RETRYING):
+                    self.set_sub(job, s, status, quiet=bool(job.work))
         elif job.timecomplete is not None:
             job.timecomplete = None
-        if status == "running" and job.timestart is None:
+        if status == _RUNNING and job.timestart is None:
             job.timestart = self.now
-        if status == "blocked":
+        if status == _BLOCKED:
             job.reason = "blocked"
         elif job.reason == "blocked":
             job.reason = ""
@@ -423,53 +414,38 @@ class State:
             self.emit("done", "job", job=job.id, data={"status": status})
 
     def derive(self, job: JobRT) -> None:
-        """Set the job's status from its work (or instances), unless it is held explicitly."""
-        if job.status in EXPLICIT_JOB_STATUSES:
+        """Set the job's status from its work (or instances), unless it is held explicitly
+        (the rules: ``model.lifecycle.derive``)."""
+        if job.status in lifecycle.HELD_JOB:
             self.update_runnable(job)
             return
-        t = job.tally
         taken_back = job.id in self.taken_back
         self.taken_back.discard(job.id)
-        if t["running"]:
-            status = "running"
-        elif t["pending"] or t["retrying"] or t["blocked"] or t["waiting"] or t["suspended"]:
-            # a job that has started stays running while work is left that runs without a
-            # person (items released one by one, retries): ``running-job`` fires once per
-            # real start, not once per item (docs/jobs.md, Statuses)
-            keep = job.status == "running" and not taken_back
-            status = "running" if keep and self._work_left(job) else "pending"
-        elif t["failed"]:
-            status = "failed"
-        elif t["killed"]:
-            status = "killed"
-        else:
-            status = "complete"
+        status = lifecycle.derive(
+            job.tally, job.status, taken_back=taken_back, may_release=lambda: self._may_release(job)
+        )
         if status in TERMINAL and job.work:
             for s in job.subs.values():
-                if s.status == "pending":
+                if s.status == _PENDING:
                     self.set_sub(job, s, status, quiet=True)
         self.set_job(job, status)
         self.touch_job(job)
         self.update_runnable(job)
 
-    def _work_left(self, job: JobRT) -> bool:
-        """True when work of a started job will run without a person: items (instances)
-        pending, waiting or retrying, or blocked ones while the job has a callback that may
-        release them (a qube action that unblocks or retries; code in another language)."""
-        t = job.tally
-        if t["pending"] or t["retrying"] or t["waiting"]:
-            return True
-        return bool(t["blocked"]) and any(_may_release(cb) for cb in self.cbs.of_job(job.id))
+    def _may_release(self, job: JobRT) -> bool:
+        """Whether a callback of ``job`` may release its blocked work (a qube action that
+        unblocks or retries; code in another language)."""
+        return any(_may_release(cb) for cb in self.cbs.of_job(job.id))
 
     # ------------------------------------------------------------------ runnable set
 
     def update_runnable(self, job: JobRT) -> None:
-        ok = job.status in ("pending", "running") and job.id in self.jobs
+        ok = job.status in _RUNNABLE and job.id in self.jobs
         if ok:
             ok = (
                 job.has_pending()
                 if job.work
-                else any(s.status == "pending" for s in job.subs.values())
+                else any(s.status == _PENDING for s in job.subs.values())
             )
         if ok and job.id not in self.runnable:
             self.runnable.add(job.id)

@@ -65,6 +65,50 @@ def _submit(
         universal = state.universal_specs()
     ids = list(range(first, first + len(jobs)))
     pgrps = [j.spec.pgrp if j.spec.pgrp is not None else first for j in jobs]
+    labels = _labels_of(state, jobs, ids, pgrps, first)
+    label_ids = _label_ids(state, ids, pgrps, labels, first)
+    compiled = _check_callbacks(jobs, ids, label_ids, pgrps)
+    _check_resources(state, jobs)
+    _check_upstreams(state, jobs, ids, compiled)
+    warnings: list[str] = [w for nj in jobs for w in nj.warnings]
+    extra = _universal(jobs, ids, label_ids, pgrps, universal, warnings)
+    out = []
+    first_event = len(state.ch.events)
+    state.counters_dirty = True
+    for i, nj in enumerate(jobs):
+        created = _create(state, nj, ids[i], pgrps[i], labels[i], user)
+        state.labels_added.setdefault(pgrps[i], set()).add(labels[i])
+        out.append(
+            s.SubmittedJob(
+                id=created.id,
+                label=created.label,
+                pgrp=created.pgrp,
+                status=created.status,
+                name=created.name,
+            )
+        )
+    joined: dict[int, dict[int, tuple[int, ...]]] = {}  # job id -> the atoms now naming it
+    for i in range(len(jobs)):
+        resolved = cbx.label_joined(state, pgrps[i], labels[i], ids[i])
+        if resolved:
+            joined[ids[i]] = resolved
+    added = _register(state, jobs, ids, pgrps, label_ids, compiled, extra, warnings)
+    # The submission's own events (submit, pending or blocked) happened before its callbacks
+    # existed: they see them now, and only they (the others saw them when they happened).
+    # Callbacks that waited for a label of this submission see that job's events too, on the
+    # atoms that name it only (their other atoms saw the events when they happened).
+    for ev in state.ch.events[first_event:]:
+        cbx.on_event(state, ev, only=added)
+        if ev["job"] in joined:
+            cbx.on_event(state, ev, atoms=joined[ev["job"]])
+    return s.SubmitResponse(jobs=out, warnings=warnings)
+
+
+def _labels_of(
+    state: State, jobs: list[NormalizedJob], ids: list[int], pgrps: list[int], first: int
+) -> list[str]:
+    """The label of each job: its own, checked unique in its pgrp, or ``job<ID>`` (``_2``…
+    when that is taken)."""
     # Check every label before changing anything: a rejected call stores nothing.
     taken: dict[int, set[str]] = {}
     labels: list[str] = []
@@ -94,32 +138,16 @@ def _submit(
                 label = f"{base}_{n}"
             taken[pgrp].add(label)
             labels[i] = label
-    label_ids = _label_ids(state, ids, pgrps, labels, first)
-    compiled = _check_callbacks(jobs, ids, label_ids, pgrps)
-    _check_resources(state, jobs)
-    _check_upstreams(state, jobs, ids, compiled)
-    warnings: list[str] = [w for nj in jobs for w in nj.warnings]
-    extra = _universal(jobs, ids, label_ids, pgrps, universal, warnings)
-    out = []
-    first_event = len(state.ch.events)
-    state.counters_dirty = True
-    for i, nj in enumerate(jobs):
-        created = _create(state, nj, ids[i], pgrps[i], labels[i], user)
-        state.labels_added.setdefault(pgrps[i], set()).add(labels[i])
-        out.append(
-            s.SubmittedJob(
-                id=created.id,
-                label=created.label,
-                pgrp=created.pgrp,
-                status=created.status,
-                name=created.name,
-            )
-        )
-    joined: dict[int, dict[int, tuple[int, ...]]] = {}  # job id -> the atoms now naming it
-    for i in range(len(jobs)):
-        resolved = cbx.label_joined(state, pgrps[i], labels[i], ids[i])
-        if resolved:
-            joined[ids[i]] = resolved
+    return labels
+
+
+def _register(
+    state: State, jobs: list[NormalizedJob], ids: list[int], pgrps: list[int],
+    label_ids: dict[int, dict[str, int]], compiled: dict[tuple[int, int], Compiled],
+    extra: list[list[tuple[str, CallbackSpec, Compiled]]], warnings: list[str],
+) -> set[int]:  # fmt: skip
+    """Register each job's callbacks and the universal ones (``extra``); a warning for each
+    label a callback waits for; the ids of the callbacks added."""
     added: set[int] = set()
     for i, nj in enumerate(jobs):
         own = [(src, spec, compiled[(i, j)]) for j, (src, spec) in enumerate(nj.callbacks)]
@@ -139,15 +167,7 @@ def _submit(
                     f"{where}: no job of pgrp {pgrps[i]} has the label {label!r} (yet)"
                     + (f"; did you mean {hint!r}?" if hint else "")
                 )
-    # The submission's own events (submit, pending or blocked) happened before its callbacks
-    # existed: they see them now, and only they (the others saw them when they happened).
-    # Callbacks that waited for a label of this submission see that job's events too, on the
-    # atoms that name it only (their other atoms saw the events when they happened).
-    for ev in state.ch.events[first_event:]:
-        cbx.on_event(state, ev, only=added)
-        if ev["job"] in joined:
-            cbx.on_event(state, ev, atoms=joined[ev["job"]])
-    return s.SubmitResponse(jobs=out, warnings=warnings)
+    return added
 
 
 def _universal(

@@ -27,11 +27,12 @@ from triggerfish.engine.objects import JobRT, SubRT, WorkRT
 from triggerfish.engine.state import State
 from triggerfish.engine.workers import drop
 from triggerfish.errors import Conflict
-from triggerfish.model.status import TERMINAL
+from triggerfish.model import lifecycle
+from triggerfish.model.status import TERMINAL, Status
 
 ACTIONS = frozenset({"suspend", "resume", "interrupt", "migrate", "complete", "retire", "shove"})
-LIVE = ("running", "suspended")  # statuses of work that holds an attempt on a host
-NOT_STARTED = ("pending", "blocked", "waiting", "retrying")
+LIVE = lifecycle.LIVE  # statuses of work that holds an attempt on a host
+NOT_STARTED = lifecycle.NOT_STARTED
 _REASON = {"interrupt": "interrupted", "migrate": "migrated"}
 
 
@@ -63,29 +64,12 @@ def _units(t: Target) -> list[WorkRT | SubRT]:
 
 
 def _check(action: str, t: Target) -> str | None:
-    """Why ``action`` makes no sense for ``t`` now, or None when it does."""
+    """Why ``action`` makes no sense for ``t`` now, or None when it does (the rules:
+    ``model.lifecycle.dispatch_refusal``)."""
+    kind: lifecycle.Kind = "work" if t.work else "instance" if t.sub else "job"
     st = (t.work or t.sub or t.job).status
     statuses = {u.status for u in _units(t)}
-    if action in ("retire", "shove") and (t.work or t.sub):
-        return f"{action} acts on jobs only"
-    if action == "complete" and t.sub is not None:
-        return "complete acts on jobs (retire) and work items, not instances"
-    if action == "complete" and t.work is not None:  # a failed or killed item too
-        return "it is complete already" if st == "complete" else None
-    if st in TERMINAL:
-        return f"it has already ended ({st})"
-    if action == "suspend":
-        return None if "running" in statuses else f"it is {st}; nothing of it is running"
-    if action == "resume":
-        # (a suspended job whose worker died holds pending work only: resume releases it)
-        ok = "suspended" in statuses or st == "suspended"
-        return None if ok else f"it is {st}, not suspended"
-    if action in ("interrupt", "migrate"):
-        return None if statuses & set(LIVE) else f"it is {st}; nothing of it is running"
-    if action == "shove":
-        dispatchable = t.job.status in ("pending", "running") and "pending" in statuses
-        return None if dispatchable else f"it is {st} and has no pending work to dispatch"
-    return None  # complete, retire: anything not ended
+    return lifecycle.dispatch_refusal(action, kind, st, statuses, t.job.status)
 
 
 # ---------------------------------------------------------------- one unit
@@ -97,11 +81,11 @@ def _free_sub(state: State, job: JobRT, w: WorkRT) -> None:
     if sub is not None and sub.work == w.name:
         sub.work = None
         sub.token = None
-        state.set_sub(job, sub, "pending", quiet=True)
+        state.set_sub(job, sub, Status.PENDING, quiet=True)
 
 
 def _suspend(state: State, job: JobRT, u: WorkRT | SubRT, stop: bool) -> None:
-    old, new = ("running", "suspended") if stop else ("suspended", "running")
+    old, new = (Status.RUNNING, Status.SUSPENDED) if stop else (Status.SUSPENDED, Status.RUNNING)
     if u.status != old:
         return
     _signal(state, u.token, stop)
@@ -153,15 +137,15 @@ def _interrupt(state: State, job: JobRT, u: WorkRT | SubRT, event: str) -> None:
     u.token = None
     if isinstance(u, WorkRT):
         _free_sub(state, job, u)
-        state.set_work(job, u, "pending", data={"reason": _REASON[event]})
+        state.set_work(job, u, Status.PENDING, data={"reason": _REASON[event]})
     else:
         u.work = None
-        state.set_sub(job, u, "pending", data={"reason": _REASON[event]})
+        state.set_sub(job, u, Status.PENDING, data={"reason": _REASON[event]})
 
 
 def _complete(state: State, job: JobRT, u: WorkRT | SubRT) -> None:
     """Mark ``u`` complete without running it; a live one is stopped first."""
-    if u.status == "complete":
+    if u.status == Status.COMPLETE:
         return
     if u.status in LIVE:
         a = state.attempts.get(u.token) if u.token else None
@@ -172,9 +156,9 @@ def _complete(state: State, job: JobRT, u: WorkRT | SubRT) -> None:
             _free_sub(state, job, u)
     data = {"reason": "completed by a user"}
     if isinstance(u, WorkRT):
-        state.set_work(job, u, "complete", data=data)
+        state.set_work(job, u, Status.COMPLETE, data=data)
     else:
-        state.set_sub(job, u, "complete", data=data)
+        state.set_sub(job, u, Status.COMPLETE, data=data)
 
 
 # ---------------------------------------------------------------- verbs
@@ -182,11 +166,11 @@ def _complete(state: State, job: JobRT, u: WorkRT | SubRT) -> None:
 
 def _job_status(state: State, job: JobRT, status: str) -> None:
     """Set the job's own status (``suspended``), or let it follow its work again."""
-    if status == "suspended":
-        state.set_job(job, "suspended")
+    if status == Status.SUSPENDED:
+        state.set_job(job, Status.SUSPENDED)
         return
-    if job.status == "suspended":
-        job.status = "running" if job.tally["running"] else "pending"
+    if job.status == Status.SUSPENDED:
+        job.status = Status.RUNNING if job.tally[Status.RUNNING] else Status.PENDING
         state.touch_job(job)
         state.emit(job.status, "job", job=job.id)
     state.derive(job)
@@ -199,14 +183,14 @@ def _apply(state: State, action: str, t: Target) -> str:
         for u in units:
             _suspend(state, job, u, action == "suspend")
         if t.work is None and t.sub is None:
-            _job_status(state, job, "suspended" if action == "suspend" else "pending")
+            _job_status(state, job, Status.SUSPENDED if action == "suspend" else Status.PENDING)
         else:
             state.derive(job)
     elif action in ("interrupt", "migrate"):
         for u in units:
             _interrupt(state, job, u, action)
-        if job.status == "suspended" and t.work is None and t.sub is None:
-            _job_status(state, job, "pending")
+        if job.status == Status.SUSPENDED and t.work is None and t.sub is None:
+            _job_status(state, job, Status.PENDING)
         state.derive(job)
     elif action in ("complete", "retire") and t.work is not None:
         _complete(state, job, t.work)  # (the job is settled once all targets are done)
@@ -223,10 +207,10 @@ def _apply(state: State, action: str, t: Target) -> str:
 def _settle(state: State, job: JobRT) -> None:
     """A job held (blocked, suspended) whose work has all ended ends too, as it would have."""
     units: list[WorkRT | SubRT] = list(job.work.values()) if job.work else list(job.subs.values())
-    if job.status in ("blocked", "suspended", "waiting", "killed") and all(
+    if job.status in (Status.BLOCKED, Status.SUSPENDED, Status.WAITING, Status.KILLED) and all(
         u.status in TERMINAL for u in units
     ):
-        job.status = "pending"
+        job.status = Status.PENDING
         state.touch_job(job)
     state.derive(job)
 
@@ -235,15 +219,15 @@ def _retire(state: State, job: JobRT, units: list[WorkRT | SubRT]) -> None:
     """What has not started becomes complete; running work finishes; suspended work goes on."""
     state.emit("retire", "job", job=job.id)
     for u in units:
-        if u.status == "suspended":
+        if u.status == Status.SUSPENDED:
             _suspend(state, job, u, False)
         elif u.status in NOT_STARTED:
             if isinstance(u, WorkRT):
-                state.set_work(job, u, "complete", data={"reason": "retired"})
+                state.set_work(job, u, Status.COMPLETE, data={"reason": "retired"})
             else:
-                state.set_sub(job, u, "complete", data={"reason": "retired"})
-    if job.status in ("suspended", "blocked", "waiting"):
-        job.status = "running" if job.tally["running"] else "pending"
+                state.set_sub(job, u, Status.COMPLETE, data={"reason": "retired"})
+    if job.status in (Status.SUSPENDED, Status.BLOCKED, Status.WAITING):
+        job.status = Status.RUNNING if job.tally[Status.RUNNING] else Status.PENDING
         state.touch_job(job)
     state.derive(job)
 
@@ -265,7 +249,7 @@ def _preempt_after_item(state: State, t: Target) -> str:
     """Qube's preempt: running instances give their slots up after their current items."""
     subs = [t.sub] if t.sub is not None else list(t.job.subs.values())
     st = (t.sub or t.job).status
-    if t.job.status in TERMINAL or not any(sub.status == "running" for sub in subs):
+    if t.job.status in TERMINAL or not any(sub.status == Status.RUNNING for sub in subs):
         return f"skipped: preempt {t.text}: it is {st}; nothing of it is running"
     return f"preempt {t.text}: {preempt.after_item(state, t.job, subs)}"
 

@@ -25,7 +25,7 @@ class HostState(StrEnum):
 
 JOB_STATUSES: frozenset[str] = frozenset(s.value for s in Status if s is not Status.RETRYING)
 WORK_STATUSES: frozenset[str] = frozenset(s.value for s in Status)
-TERMINAL: frozenset[str] = frozenset({"complete", "failed", "killed"})
+TERMINAL: frozenset[Status] = frozenset({Status.COMPLETE, Status.FAILED, Status.KILLED})
 ACTIVE: frozenset[str] = frozenset({"pending", "running", "blocked", "waiting", "suspended"})
 INITIAL_JOB_STATUSES: frozenset[str] = frozenset({"pending", "blocked"})
 INITIAL_WORK_STATUSES: frozenset[str] = frozenset({"pending", "blocked", "complete"})

@@ -292,6 +292,10 @@ class Store:
             conn.execute(sa.delete(t.callbacks).where(t.callbacks.c.id.in_(ch.callback_deletes)))
         self._run_ins.run(conn, ch.run_inserts)
         self._run_upd.run(conn, ch.run_updates)
+        self._write_schedules(conn, ch)
+
+    def _write_schedules(self, conn: sa.Connection, ch: Changes) -> None:
+        """The part of :meth:`_write` for timers, schedules, global resources and purges."""
         if ch.timer_upserts or ch.timer_deletes:
             gone = [{"key": r["key"]} for r in ch.timer_upserts]
             gone += [{"key": k} for k in ch.timer_deletes]

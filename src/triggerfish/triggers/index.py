@@ -202,17 +202,7 @@ class TriggerIndex:
         out: list[Match] = []
         probes = 1
         if extra is None:
-            if job is not None and counts[ANY_EXTRA]:
-                probes += 1
-                table = jobs.get(job)
-                if table is not None:
-                    collect_bucket(out, table.text.get(None))
-            if counts[ANY_BOTH]:
-                probes += 1
-                table = jobs.get(None)
-                if table is not None:
-                    collect_bucket(out, table.text.get(None))
-            self.probes += probes
+            self.probes += probes + _match_no_extra(out, kind, job)
             return out
         if job is not None and (counts[EXACT] or counts[ANY_EXTRA]):
             probes += 1
@@ -238,6 +228,24 @@ class TriggerIndex:
             _collect_variables(out, kind.vars.get(None), extra)
         self.probes += probes
         return out
+
+
+def _match_no_extra(out: list[Match], kind: _Kind, job: int | None) -> int:
+    """:meth:`TriggerIndex.match` for an event without extra: the atoms for any extra (of the
+    job, then of any job) into ``out``; the probes made."""
+    counts = kind.counts
+    probes = 0
+    if job is not None and counts[ANY_EXTRA]:
+        probes += 1
+        table = kind.jobs.get(job)
+        if table is not None:
+            collect_bucket(out, table.text.get(None))
+    if counts[ANY_BOTH]:
+        probes += 1
+        table = kind.jobs.get(None)
+        if table is not None:
+            collect_bucket(out, table.text.get(None))
+    return probes
 
 
 def _collect_variables(out: list[Match], bucket: _VarBucket | None, extra: str) -> None:
