@@ -82,7 +82,7 @@ class ServerSettings:
     smtp_password: str | None = None
     gc_freeze_every: float = 10.0  # seconds; 0: Python's default garbage collection
     gc_full_every: float = 600.0  # seconds between full collections (with freezing on)
-    allow_pickle: bool = False  # tasks may carry pickled params
+    allow_pickle: bool = False  # task params and triggerfish.futures calls may be pickles
     retention: float = 0.0  # seconds after which finished jobs (and the like) go; 0: never
     max_body: int = DEFAULT_MAX_BODY  # bytes; a bigger request body is answered 413
     metrics_public: bool = False  # GET /metrics answers without a token

@@ -191,7 +191,8 @@ def test_the_probes_answer_without_a_token(start_farm: StartFarm, db_url: str) -
         for headers in ({}, {"Authorization": "Bearer tf_not-a-token"}):
             health = h.get("/health", headers=headers)
             assert health.status_code == 200, health.text
-            assert health.json() == {"status": "ok", "version": __version__, "role": "active"}
+            assert health.json() == {"status": "ok", "version": __version__, "role": "active",
+                                     "allow_pickle": False}  # fmt: skip
             ready = h.get("/ready", headers=headers)
             assert ready.status_code == 200, ready.text
             assert ready.json()["status"] == "ready"

@@ -136,8 +136,9 @@ def server_options(f: Any) -> Any:
         show_default=True, metavar="SECONDS",
         help="With --gc-freeze-every: one full collection this often (0: never).")  # fmt: skip
 @option("--allow-pickle", env="ALLOW_PICKLE", is_flag=True, default=False,
-        help="Accept tasks whose params are pickled (only where every client is trusted: "
-        "unpickling runs code on the workers).")  # fmt: skip
+        help="Accept tasks whose params are pickled, and triggerfish.futures calls that need "
+        "pickle (only where every client is trusted: unpickling runs code on the workers). "
+        "Shown to clients by GET /api/v1/health.")  # fmt: skip
 @option("--retention", env="RETENTION", type=DurationType(), default="0", show_default=True,
         metavar="DURATION",
         help="Delete finished jobs (with their work, events, callback runs and logs) this long "

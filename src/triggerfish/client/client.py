@@ -299,6 +299,11 @@ class Client:
 
     # ------------------------------------------------------------------ hosts, events, logs
 
+    def health(self) -> JSON:
+        """``GET /health`` (no token needed): ``status``, ``version``, ``role`` and
+        ``allow_pickle`` (whether the supervisor accepts pickles)."""
+        return dict(self._json("GET", "/health"))
+
     def hosts(self) -> list[JSON]:
         return list(self._json("GET", "/hosts")["hosts"])
 

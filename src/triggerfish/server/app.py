@@ -73,6 +73,8 @@ class Probe(BaseModel):
     status: str  # "ok" (health), "ready" (ready)
     version: str
     role: str  # "active": it holds its database (a standby, later, would say so)
+    # it accepts pickles (--allow-pickle): task params, ``triggerfish.futures`` calls
+    allow_pickle: bool = False
 
 
 # what a route may raise besides TriggerfishError: answered by ``public_error`` (a handler for
@@ -161,9 +163,12 @@ def _add_probes(app: FastAPI) -> None:
     """The probes of load balancers and orchestrators (no token: ``auth.PUBLIC_PATHS``)."""
 
     @app.get("/api/v1/health", tags=["health"], openapi_extra={"security": []})
-    async def health() -> Probe:
-        """Liveness, without a token: this supervisor answers (it holds its database)."""
-        return Probe(status="ok", version=__version__, role=ROLE)
+    async def health(request: Request) -> Probe:
+        """Liveness, without a token: this supervisor answers (it holds its database); and
+        whether it accepts pickles (``--allow-pickle``)."""
+        ctx: Ctx | None = getattr(request.app.state, "ctx", None)
+        pickles = ctx is not None and ctx.settings.allow_pickle
+        return Probe(status="ok", version=__version__, role=ROLE, allow_pickle=pickles)
 
     # the store's check in flight: one at a time (a store that hangs holds one thread, not
     # one per probe); probes meanwhile wait for it, up to READY_WAIT
@@ -183,7 +188,8 @@ def _add_probes(app: FastAPI) -> None:
             why = f"the database did not answer within {READY_WAIT:g} s"
         if why is not None:
             raise StoreError(f"not ready: {why}")
-        return Probe(status="ready", version=__version__, role=ROLE)
+        pickles = ctx.settings.allow_pickle
+        return Probe(status="ready", version=__version__, role=ROLE, allow_pickle=pickles)
 
 
 def _keeping_startup_error(

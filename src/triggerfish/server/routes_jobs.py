@@ -28,6 +28,8 @@ from triggerfish.engine.hostfacts import host_facts
 from triggerfish.errors import NoSuchItem, NoSuchJob, ValidationError
 from triggerfish.model.invalid import invalid
 from triggerfish.model.jobspec import NormalizedJob, parse_jobs
+from triggerfish.model.pyfutures import PROTOTYPE as PYFUTURES
+from triggerfish.model.pyfutures import pickle_field
 from triggerfish.model.status import JOB_STATUSES
 from triggerfish.model.tasks import uses_pickle
 from triggerfish.server import convert
@@ -84,15 +86,22 @@ async def submit_jobs(request: Request) -> s.SubmitResponse:
 
 
 def check_pickle(c: Ctx, jobs: list[NormalizedJob]) -> None:
-    """Pickled params only where the supervisor was started with --allow-pickle."""
+    """Pickles (task params, ``pyfutures`` calls) only where the supervisor was started with
+    --allow-pickle: unpickling on a worker runs code."""
     if c.settings.allow_pickle:
         return
     for i, j in enumerate(jobs):
+        where = None
         if uses_pickle(j.prototype, j.spec.package):
+            where = "package.encoding"
+        elif j.prototype == PYFUTURES:
+            agenda = j.spec.agenda if isinstance(j.spec.agenda, list) else []
+            where = pickle_field(j.spec.package, agenda)
+        if where is not None:
             raise ValidationError(
-                f"jobs[{i}].package.encoding: pickle is refused by this supervisor (start it "
-                "with --allow-pickle to accept pickled params)",
-                field=f"jobs[{i}].package.encoding",
+                f"jobs[{i}].{where}: pickle is refused by this supervisor (start it "
+                "with --allow-pickle to accept pickles)",
+                field=f"jobs[{i}].{where}",
             )
 
 

@@ -40,7 +40,9 @@ CONF = "job.conf"
 RESERVED = frozenset({"cmdline", "cmdrange", "task"})  # the prototypes of the worker itself
 # job types that come with triggerfish (name: "module" or "module:function", as an entry
 # point), offered by every worker after the directories and the entry points
-BUILTIN_JOBTYPES: dict[str, str] = {}
+BUILTIN_JOBTYPES: dict[str, str] = {
+    "pyfutures": "triggerfish.futures.jobtype:main",  # triggerfish.futures.Executor's calls
+}
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 TARGET_RE = re.compile(r"[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?")
 PACKAGE_SECTIONS = ("", "package")  # ("": the keys before the first section)
