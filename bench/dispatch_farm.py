@@ -42,6 +42,7 @@ Not a test: nothing here asserts a timing.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import sys
@@ -73,6 +74,7 @@ from triggerfish.engine import submit as engine_submit
 from triggerfish.engine import workers as wk
 from triggerfish.engine.loop import Engine
 from triggerfish.model.jobspec import parse_jobs
+from triggerfish.server.gcpolicy import GcPolicy
 from triggerfish.store.store import Store
 
 GIB = 1 << 30
@@ -210,9 +212,13 @@ def one_run(
         st = Store(url or f"sqlite:///{tmp}/bench.db")
         eng = Engine(st)
         eng.start()
+        gc_policy = GcPolicy()  # (as the supervisor runs its engine: server.gcpolicy)
+        gc_policy.start()
         try:
             return _drive(eng, variant, hosts, slots, jobs, frames, timed, idle_mode)
         finally:
+            gc_policy.stop()
+            gc.unfreeze()
             eng.stop()
             st.close()
 
