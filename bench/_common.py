@@ -116,6 +116,22 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system, with their children's) of the processes ``pids`` and their
+    children so far."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    t = p.cpu_times()
+                    total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 def say(*parts: object) -> None:
     """Progress on stderr, so that --json output on stdout stays clean."""
     print(*parts, file=sys.stderr, flush=True)

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from _common import Stat, code_line, code_state, database, machine, say, table
+from _common import Stat, code_line, code_state, cpu, database, machine, say, table
 
 from triggerfish.cli.local import LocalFarm
 
@@ -51,18 +51,6 @@ from tf_app import echo  # noqa: E402  (bench/task_apps, also on the workers' PY
 
 SYSTEMS = ("executor", "executor-chunked", "processpool", "add_many")
 DONE_TIMEOUT = 1800.0
-
-
-def cpu(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            proc = psutil.Process(pid)
-            for p in [proc, *proc.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    t = p.cpu_times()
-                    total += t.user + t.system + t.children_user + t.children_system
-    return total
 
 
 def me() -> float:

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from _common import PG_URL, ROOT, Stat, code_line, code_state, database, machine, say, table
+from _common import PG_URL, ROOT, Stat, code_line, code_state, cpu, database, machine, say, table
 
 from triggerfish.cli.local import LocalFarm, child_env
 
@@ -324,18 +324,6 @@ def system(name: str, workers: int, tmp: Path, runs: Path) -> Any:
     if name == "procrastinate":
         return run_procrastinate(workers, tmp, runs)
     raise SystemExit(f"unknown system {name!r} ({', '.join(SYSTEMS)})")
-
-
-def cpu(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            proc = psutil.Process(pid)
-            for p in [proc, *proc.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    t = p.cpu_times()
-                    total += t.user + t.system + t.children_user + t.children_system
-    return total
 
 
 def one_run(name: str, n: int, workers: int, batch: int = 1) -> dict[str, float]:
