@@ -51,6 +51,7 @@ def test_a_task_is_found_as_soon_as_it_is_added(start_farm: StartFarm, db_url: s
         assert c.job(two)["package"]["params"] == 2**64
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_tasks_answered_survive_a_kill_at_once(
     start_farm: StartFarm, db_url: str, tmp_path: Path
 ) -> None:

@@ -154,6 +154,7 @@ def test_map_timeout_as_the_standard_librarys(futures_farm: FutureFarm, tmp_path
         (tmp_path / "never").touch()  # (the running call ends; the other was cancelled)
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_a_job_killed_from_elsewhere_cancels_its_futures(futures_farm: FutureFarm,
                                                          tmp_path: Path) -> None:  # fmt: skip
     farm = futures_farm(workers=1, slots=1)

@@ -90,6 +90,7 @@ def test_bad_requirements_and_hostorder_are_refused_naming_the_field(
         assert h.get("/jobs").json()["jobs"] == []  # nothing of either submission stored
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_hostorder_picks_among_idle_hosts(start_farm: StartFarm) -> None:
     farm = _farm(start_farm, None)
     slow, fast = farm.worker_names

@@ -136,6 +136,7 @@ def test_wait_on_a_job_behind_a_failed_upstream_exits_1_naming_it(
         assert listed["stuck"].endswith(f"job {up['id']} failed")
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_submit_wait_prints_why_a_job_cannot_finish(
     start_farm: StartFarm, tmp_path: Path, db_url: str
 ) -> None:

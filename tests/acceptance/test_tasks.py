@@ -17,6 +17,7 @@ from triggerfish.tasks import TaskFailed, Tasks
 APP = "tasks_app"
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_result_traceback_and_output(start_farm: StartFarm, tasks_app: str, tmp_path: Path,
                                      db_url: str) -> None:  # fmt: skip
     farm = start_farm(db_url, workers=1, slots=2)

@@ -70,6 +70,7 @@ def test_a_host_whose_long_poll_broke_is_down_in_seconds(farm: Farm) -> None:
     assert (down["host"], down["data"]["why"]) == ("h1", "gone")
 
 
+@pytest.mark.slow  # (a few s per store: the slow run, which CI runs)
 def test_a_worker_that_calls_in_again_within_the_grace_is_not_gone(farm: Farm) -> None:
     """A broken connection is a suspicion only: the worker's next pull (its client retries at
     once) proves it lives."""
