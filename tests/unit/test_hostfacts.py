@@ -55,3 +55,22 @@ def test_worker_properties_from_the_option_and_the_variable() -> None:
     assert runner.invoke(cmd, [], env=env).exit_code == 0
     assert seen == [(("gpu", "a100"), ("n", 2)), (("gpu", "a100"), ("site", "lon"), ("vram", 24))]
     assert runner.invoke(cmd, ["--property", "nokey"]).exit_code != 0
+
+
+def test_meets_follows_the_host_as_it_changes() -> None:
+    from triggerfish.engine.hostfacts import meets
+    from triggerfish.engine.objects import Attempt
+
+    h = _host(memory=64 * GB, gpu="a100")
+    h.name = "meets-r01"  # (the verdicts are kept by host name)
+    h.memory_avail = 40 * GB
+    assert meets(h, "host.gpu=a100 && host.memory.avail>=30000")
+    h.memory_avail = 20 * GB  # (a pull says so)
+    assert not meets(h, "host.gpu=a100 && host.memory.avail>=30000")
+    h.properties = {"memory": 64 * GB, "gpu": "h100"}  # (registered again)
+    assert not meets(h, "host.gpu=a100") and meets(h, "host.gpu=h100")
+    assert meets(h, "host.processor.avail>=8")
+    for i in range(7):  # seven of its eight slots taken
+        h.attempts[f"t{i}"] = Attempt(f"t{i}", h.name, 1, i, None)
+    assert not meets(h, "host.processor.avail>=8") and meets(h, "host.processor.avail=1")
+    assert meets(h, "host.gpu=h100")  # (the rest is as it was)

@@ -105,13 +105,36 @@ def facts_now(host: HostRT) -> dict[str, Any]:
     return facts
 
 
-# name -> (facts, {requirements: verdict}): whether the host meets each requirements text,
-# while its facts stay the same dict (dispatch asks for each class of jobs at each look)
+# name -> (properties, memory_avail, slots, {requirements: verdict}): whether the host meets
+# each requirements text that does not read ``host.processor.avail``, while every other fact
+# of the host stays the same (its free slots change at every start and end: dispatch asks for
+# each class of jobs at each look, and most requirements do not depend on them)
+_steady: dict[str, tuple[dict[str, Any], int | None, int, dict[str, bool]]] = {}
+# name -> (facts, {requirements: verdict}): the same, for texts that read the free slots
 _verdicts: dict[str, tuple[dict[str, Any], dict[str, bool]]] = {}
+
+_FREE_SLOTS = "processor.avail"  # (a text that names host.processor.avail holds this)
 
 
 def meets(host: HostRT, requirements: str) -> bool:
     """Whether ``host`` as it is now meets ``requirements`` (model.requirements.matches)."""
+    if _FREE_SLOTS in requirements:
+        return _meets_now(host, requirements)
+    got = _steady.get(host.name)
+    if (
+        got is None
+        or got[0] is not host.properties
+        or got[1] != host.memory_avail
+        or got[2] != host.slots
+    ):
+        got = _steady[host.name] = (host.properties, host.memory_avail, host.slots, {})
+    verdict = got[3].get(requirements)
+    if verdict is None:
+        verdict = got[3][requirements] = matches(requirements, facts_now(host))
+    return verdict
+
+
+def _meets_now(host: HostRT, requirements: str) -> bool:
     facts = facts_now(host)
     got = _verdicts.get(host.name)
     if got is None or got[0] is not facts:
