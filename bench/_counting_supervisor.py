@@ -1,8 +1,7 @@
 """``triggerfish supervisor`` with counters, for bench/profile_throughput.py (not for users).
 
 Runs the normal supervisor command line, with one pure-ASGI middleware around the app that
-counts requests and their wall time per endpoint (and what the worker endpoints answered; the
-requests the server's fast lane answers without the app are counted by a subclass of it), a
+counts requests and their wall time per endpoint (and what the worker endpoints answered), a
 SQLAlchemy listener that counts the statements run through SQLAlchemy, a count of the
 statements the driver sends to the database (psycopg: its cursors' ``execute``, each row of
 ``executemany``, ``copy``; SQLite: ``set_trace_callback`` on every connection), a wrapper
@@ -30,9 +29,7 @@ from fastapi import FastAPI
 
 from triggerfish.cli.main import main
 from triggerfish.server import app as server_app
-from triggerfish.server import fastlane
 from triggerfish.server import main as server_main
-from triggerfish.server.fastlane import FastLaneProtocol, Lane
 from triggerfish.server.fastpath import Front
 from triggerfish.settings import ServerSettings
 
@@ -84,7 +81,7 @@ class Counting:
         gc.callbacks.append(self._gc)
 
     @property
-    def state(self) -> Any:  # the server's fast lane finds the app's context here
+    def state(self) -> Any:  # (the app's context is found here)
         return self.app.state
 
     def _gc(self, phase: str, info: dict[str, int]) -> None:
@@ -243,32 +240,6 @@ class Counting:
 COUNTING: list[Counting] = []
 
 
-class CountingLane(FastLaneProtocol):
-    """The server's fast lane (which answers adds and reports without an ASGI cycle), counted
-    as the middleware counts the requests that reach the app."""
-
-    def _dispatch(self, lane: Lane) -> None:
-        lane.began = time.perf_counter()  # type: ignore[attr-defined]
-        super()._dispatch(lane)
-
-    def _answer(self, lane: Lane, status: int, body: bytes) -> None:
-        counting = COUNTING[-1]
-        key = f"POST {route(lane.path)}"
-        if lane.path.endswith("/report"):
-            counting._classify("report", body)
-        slot = counting.c.requests.setdefault(key, [0, 0.0])
-        slot[0] += 1
-        slot[1] += time.perf_counter() - lane.began  # type: ignore[attr-defined]
-        super()._answer(lane, status, body)
-
-
-class _Lane(Lane):
-    __slots__ = ("began",)
-
-
-fastlane.Lane = _Lane  # type: ignore[misc]
-
-
 def create_app(settings: ServerSettings) -> Any:
     counting = Counting(Front(server_app.create_app(settings)))
     COUNTING.append(counting)
@@ -283,7 +254,6 @@ def _as_is(app: Any) -> Any:
 # middleware goes outside the server's Front (which create_app above puts in already).
 server_main.create_app = create_app  # type: ignore[attr-defined]
 server_main.Front = _as_is  # type: ignore[attr-defined,assignment]
-server_main.FastLaneProtocol = CountingLane  # type: ignore[misc]
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,7 @@ Observed where it happens, once each:
   runnable before it was handed to a host;
 - the engine's timers (``timers.fire_due``, ``workers.fire_retries``): how late each fired;
 - callback runs, as each ends (a qube callback in the engine, the others in the runner pool);
-- every HTTP answer (``server.timing`` and the protocol's fast lane), by route template.
+- every HTTP answer (``server.timing``), by route template.
 
 The counts of jobs, items, tasks and hosts are not kept here: ``server.metrics`` reads them at
 scrape time, so they cannot drift from what the API says. What the hot paths cost: the

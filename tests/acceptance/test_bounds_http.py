@@ -69,11 +69,11 @@ def test_a_50mb_body_is_413_on_app_fast_lane_and_worker_routes(start_farm: Start
     assert rss.memory_info().rss - before < 40 * MB
 
 
-def test_max_body_option_holds_on_the_fast_lane(
+def test_max_body_option_holds_on_the_fast_path(
     start_farm: StartFarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A limit under what the fast lane itself takes (256 KiB): the lane leaves a body over it
-    to the app, which answers 413; the supervisor reads TRIGGERFISH_MAX_BODY."""
+    """A limit under 256 KiB holds on the fast path's routes too: a body over it is answered
+    413; the supervisor reads TRIGGERFISH_MAX_BODY."""
     monkeypatch.setenv("TRIGGERFISH_MAX_BODY", "1K")
     farm = start_farm(None, workers=0)
     with http(farm) as c:

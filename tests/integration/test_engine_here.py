@@ -128,7 +128,7 @@ def test_a_command_caught_by_the_shutdown_is_refused_not_lost(farm: Farm) -> Non
 
 
 def test_begin_here_calls_back_after_the_commit_and_on_refusal(farm: Farm) -> None:
-    """The HTTP fast lane's entry: no task and no future, a function called on the loop."""
+    """The entry without a task or a future: a function called on the loop."""
     eng = engine(farm)
     jobs = parse_jobs([job("1", name="called-back")])
 

@@ -244,7 +244,7 @@ class Engine:
     ) -> None:
         """As :meth:`acall_here`, from a plain function running on the loop: ``then(result,
         None)`` or ``then(None, error)`` is called on the loop once the command is committed
-        or refused (no task, no future: the server's HTTP fast lane answers from it)."""
+        or refused (no task, no future: a long poll given back when the server stops)."""
         self._begin_here(fn, args, AsyncReply(asyncio.get_running_loop(), self._outbox, then))
 
     def _begin_here(self, fn: Callable[..., Any], args: tuple[Any, ...], reply: AsyncReply) -> None:

@@ -1,12 +1,12 @@
 """What a request is answered when something fails below the route: the error model, always.
 
 Every answer of the API is ``{"error": {"code", "message", "field"?}}``: the app's exception
-handlers and the fast lane both map what they catch with :func:`public_error`. A database's
-own errors never reach the client as they are (they quote the SQL and the values): they are
-logged, and said in general terms (``store.db.store_failure``) — 422 for a value the store
-cannot hold, 503 for a store that cannot be reached or written (a full disk included). A full
-disk under the logs is a 503 too; anything else is a 500 that says no more than
-"internal error".
+handlers and the fast path (``server.fastpath``) both map what they catch with
+:func:`public_error`. A database's own errors never reach the client as they are (they quote
+the SQL and the values): they are logged, and said in general terms
+(``store.db.store_failure``) — 422 for a value the store cannot hold, 503 for a store that
+cannot be reached or written (a full disk included). A full disk under the logs is a 503 too;
+anything else is a 500 that says no more than "internal error".
 """
 
 from __future__ import annotations

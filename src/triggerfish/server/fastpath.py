@@ -9,8 +9,7 @@ itself does. ``FastPath`` sits right inside ``TokenAuth`` (so the request is aut
 serves these when they are well formed and allowed: the same validation (the same pydantic
 models, ``parse_jobs``), the same engine command, the same answer. Anything else — a body that
 does not validate, a missing permission — is handed to FastAPI's route with the body replayed,
-so errors keep their one format and wording. The server's HTTP protocol answers the same
-requests with the same code before they become ASGI requests at all (``fastlane``).
+so errors keep their one format and wording.
 """
 
 from __future__ import annotations

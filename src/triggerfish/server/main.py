@@ -17,7 +17,6 @@ from triggerfish.auth.tokens import is_loopback
 from triggerfish.callbacks.osuser import resolve
 from triggerfish.errors import StoreError, TriggerfishError
 from triggerfish.server.app import create_app
-from triggerfish.server.fastlane import FastLaneProtocol
 from triggerfish.server.fastpath import Front
 from triggerfish.settings import ServerSettings, make_data_dir
 from triggerfish.store.db import one_line, open_engine
@@ -131,9 +130,6 @@ def serve(settings: ServerSettings) -> None:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=2,
-            # one write per answer (head and body together); the fast path's routes answered
-            # by the protocol itself, without an ASGI cycle
-            http=FastLaneProtocol,
         )
         quiet = _StartupTrace(app, settings.log_level == "debug")
         logging.getLogger("uvicorn.error").addFilter(quiet)

@@ -1,8 +1,7 @@
 """How long each HTTP request takes, by route template: ASGI middleware, outermost.
 
 Every request that reaches the app passes here, the fast path's included (``Front`` hands them
-to the middleware stack, whose outermost layer this is); the requests the HTTP protocol answers
-itself observe the same histogram in ``fastlane``. The label is the route's template
+to the middleware stack, whose outermost layer this is). The label is the route's template
 (``/api/v1/jobs/{job_id}``), never the raw path, so that the number of series stays bounded:
 
 - the route FastAPI matched (starlette leaves it in the request's scope);

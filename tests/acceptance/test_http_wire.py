@@ -1,12 +1,11 @@
-"""The supervisor's HTTP fast lane (server/fastlane.py), over raw sockets to a real supervisor.
+"""The supervisor's HTTP on the wire, over raw sockets to a real supervisor.
 
-Task adds and worker reports are answered by the HTTP protocol itself; every other request,
-and every one of these the lane will not answer (no token, a body that does not validate, a
-chunked body, ``expect: 100-continue``, a big body), goes through uvicorn and the app. What is
-checked here: the answers are well-formed HTTP/1.1, pipelined requests are answered in order
-whichever path each takes, keep-alive and ``connection: close`` are kept, and a request the
-lane hands on gets exactly the answer the app gives (compared with the same request sent
-chunked, which never takes the lane).
+Task adds and worker reports and pulls are served by the ASGI fast path (server/fastpath.py),
+which hands what it will not answer (no token, a body that does not validate) to the app's
+route. What is checked here: the answers are well-formed HTTP/1.1, pipelined requests are
+answered in order whichever path each takes, keep-alive and ``connection: close`` are kept,
+and a request sent with a content-length gets exactly the answer the same request gets sent
+chunked, a big body and ``expect: 100-continue`` included.
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ import pytest
 
 from triggerfish.cli.local import LocalFarm
 from triggerfish.client.client import Client
-from triggerfish.server.fastlane import MAX_BODY
 
 TASK = {"target": "tasks_app:add", "params": [1, 2]}
+MAX_BODY = 256 * 1024  # a body bigger than this arrives in many reads
 
 
 @pytest.fixture(scope="module")
@@ -177,11 +176,11 @@ def test_connection_close_and_http_1_0_end_the_connection(farm: LocalFarm) -> No
             assert r.closed()
 
 
-def test_what_the_lane_hands_on_gets_the_apps_own_answer(
+def test_a_refused_request_gets_the_same_answer_however_its_body_is_sent(
     farm: LocalFarm, worker_token: str
 ) -> None:
-    """Each request twice: with a content-length (it reaches the lane) and chunked (it never
-    does): the same status and the same body."""
+    """Each request twice, with a content-length and chunked: the same status and the same
+    body."""
     nan_task = dump({**TASK, "params": {"a": [1, float("nan")]}})
     cases = [
         ("/api/v1/tasks", dump(TASK), None),  # no token: 401
@@ -216,7 +215,7 @@ def test_what_the_lane_hands_on_gets_the_apps_own_answer(
 def test_a_report_for_an_unknown_host_is_refused_by_the_engine(
     farm: LocalFarm, worker_token: str
 ) -> None:
-    """Well-formed and allowed: the lane runs the command, and the engine's refusal is the
+    """Well-formed and allowed: the fast path runs the command, and the engine's refusal is the
     answer (the same as through the app)."""
     body = dump({"session": "abc", "reports": [{"token": "t1", "status": "complete"}]})
     path = "/api/v1/workers/ghost/report"
@@ -263,7 +262,7 @@ def test_an_add_whose_client_left_before_the_answer_is_kept(farm: LocalFarm) -> 
         assert admin.add_task(TASK)["status"] == "pending"
 
 
-def test_the_client_library_uses_the_lane_and_gets_the_same_answers(farm: LocalFarm) -> None:
+def test_the_client_library_gets_the_same_answers(farm: LocalFarm) -> None:
     with Client(farm.url, token=farm.token) as c:
         got = c.add_task({**TASK, "params": [3, 4]})
         assert got["target"] == "tasks_app:add" and got["status"] == "pending"
@@ -271,8 +270,8 @@ def test_the_client_library_uses_the_lane_and_gets_the_same_answers(farm: LocalF
 
 
 def test_an_idle_workers_long_poll_is_answered_when_a_task_comes(tmp_path: Path) -> None:
-    """A pull that waits (in a task of its own on the lane) is woken by the add of a task and
-    answered with it; its refusals are the app's."""
+    """A pull that waits is woken by the add of a task and answered with it; its refusals are
+    the app's."""
     with LocalFarm(workers=0, data_dir=tmp_path / "farm", grace=5.0) as farm:
         with farm.client() as admin:
             token = str(admin.add_user("poll-workers", worker=True)["token"])
