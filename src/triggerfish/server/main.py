@@ -185,4 +185,8 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started and sockets:  # (uvicorn says where only for addresses it binds)
-            self._log_started_message(sockets)
+            for sock in sockets:
+                host, port = sock.getsockname()[:2]
+                logging.getLogger("uvicorn.error").info(
+                    "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", host, port
+                )
