@@ -105,3 +105,14 @@ def test_a_job_file_carries_item_packages_and_bad_ones_are_refused(
         c.submit([{"prototype": "x", "agenda": ["0", {"name": "1", "package": [1]}]}])
     with farm.client() as c, pytest.raises(ClientError, match=r"jobs\[0\]\.prototype"):
         c.submit([{"prototype": "no such/type", "package": {}}])
+
+
+def test_a_register_with_a_bad_job_type_name_is_refused_naming_it(farm: LocalFarm) -> None:
+    auth = {"Authorization": f"Bearer {farm.token}"}
+    with httpx.Client(base_url=f"{farm.url}/api/v1", headers=auth, timeout=30) as h:
+        for bad in ["x" * 65, "has space", ""]:
+            body = {"name": "badtypes", "slots": 1, "jobtypes": ["nuke", bad]}
+            r = h.post("/workers/register", json=body)
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["field"] == "jobtypes[1]", r.text
+        assert "badtypes" not in [x["name"] for x in h.get("/hosts").json()["hosts"]]

@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from triggerfish.model.jobspec import JOBTYPE_RE
 from triggerfish.model.text import scrub, scrub_text
 
 Action = Literal[
@@ -259,6 +260,10 @@ class Flights(BaseModel):
     timeout: float = 300.0
 
 
+# a job type's name, as a job's ``prototype`` may give it (model.jobspec.JOBTYPE_RE)
+JobTypeName = Annotated[str, Field(pattern=JOBTYPE_RE.pattern)]
+
+
 class RegisterRequest(Strict):
     name: str = Field(min_length=1, max_length=255)
     slots: int = Field(ge=1, le=4096)
@@ -269,7 +274,7 @@ class RegisterRequest(Strict):
     check: CheckState = None
     # the job types this worker can run (``--jobtypes`` directories and the entry point group
     # ``triggerfish.jobtypes``): a job whose ``prototype`` is one of them goes only to such hosts
-    jobtypes: list[str] = Field(default_factory=list, max_length=1000)
+    jobtypes: list[JobTypeName] = Field(default_factory=list, max_length=1000)
 
 
 class RegisterResponse(BaseModel):

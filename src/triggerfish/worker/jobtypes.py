@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from triggerfish.model.jobspec import JOBTYPE_RE
+
 logger = logging.getLogger(__name__)
 
 GROUP = "triggerfish.jobtypes"
@@ -43,7 +45,6 @@ RESERVED = frozenset({"cmdline", "cmdrange", "task"})  # the prototypes of the w
 BUILTIN_JOBTYPES: dict[str, str] = {
     "pyfutures": "triggerfish.futures.jobtype:main",  # triggerfish.futures.Executor's calls
 }
-NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 TARGET_RE = re.compile(r"[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?")
 PACKAGE_SECTIONS = ("", "package")  # ("": the keys before the first section)
 EXECUTE_SECTION = "execute module"
@@ -187,7 +188,7 @@ def discover(dirs: Sequence[Path] = (), *, installed: bool = True) -> dict[str, 
         sources.append(_entry_points())
     for source in sources:
         for jt in source:
-            if not NAME_RE.fullmatch(jt.name) or jt.name in RESERVED:
+            if not JOBTYPE_RE.match(jt.name) or jt.name in RESERVED:
                 logger.warning("job type %r from %s not offered: not a usable name", jt.name,
                                jt.source, extra={"action": "jobtype_bad"})  # fmt: skip
                 continue
