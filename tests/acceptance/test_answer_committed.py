@@ -78,7 +78,7 @@ def test_tasks_answered_survive_a_kill_at_once(
     farm.kill_supervisor()
     assert len(answered) == PRODUCERS * EACH
     other = LocalFarm(workers=0, data_dir=tmp_path / "other", db_url=db_url, grace=5.0)
-    with other.start(), other.client() as c:
+    with other, other.client() as c:
         found = {t["id"]: c.job(t["id"])["package"]["params"] for t in c.tasks(limit=1000)}
     assert found == answered
 

@@ -65,3 +65,13 @@ def test_farm_passes_metrics_public_to_its_supervisor_alone(
     assert "TRIGGERFISH_METRICS_PUBLIC" not in child_env()
     assert "--metrics-public" in LocalFarm(metrics_public=True)._supervisor_args()
     assert "--metrics-public" not in LocalFarm()._supervisor_args()
+
+
+def test_a_started_farm_used_as_a_context_manager_is_started_once(tmp_path: Path) -> None:
+    farm = LocalFarm(workers=0, data_dir=tmp_path / "farm", grace=5.0)
+    with farm.start():  # (__enter__ starts it again: it is left as it is)
+        first = farm.supervisor
+        assert first is not None and first.poll() is None
+        with farm:
+            assert farm.supervisor is first
+    assert first.poll() is not None  # stopped at the end, nothing left running

@@ -194,7 +194,10 @@ class LocalFarm:
         self.stop()
 
     def start(self) -> LocalFarm:
-        """Start the supervisor and wait until it answers; then the workers, until registered."""
+        """Start the supervisor and wait until it answers; then the workers, until registered.
+        A farm already running is left as it is (``with farm.start():`` starts it once)."""
+        if self.supervisor is not None and self.supervisor.poll() is None:
+            return self
         if self._temp_dir:
             self.data_dir = Path(tempfile.mkdtemp(prefix="triggerfish-farm-"))
         if not self.data_dir.exists():  # it will hold the admin token: owner only
